@@ -1,0 +1,387 @@
+//! Bytes → frames: splits a byte stream into whole msgpack values.
+//!
+//! The first stage of the inbound flow. [`FrameDecoder`] walks the read buffer
+//! header by header without decoding anything: it only learns where the next
+//! top-level value ends. It is resumable (a value split across many reads is
+//! scanned once in total, not once per read) and bounded:
+//!
+//! * a value larger than [`Limits::max_message_size`] is rejected as soon as a
+//!   header declares it, before its bytes arrive;
+//! * nothing is ever allocated from a declared length: the scanner keeps only a
+//!   stack of "items left" counters, one per open container, at most
+//!   [`Limits::max_depth`] deep, so hostile nesting cannot exhaust the stack.
+//!
+//! "Not yet" is not an error: [`FrameDecoder::decode`] returns `Ok(None)` until a
+//! value is whole, and `Err` only for bytes that can never become a valid value.
+
+use bytes::{Bytes, BytesMut};
+
+/// Why bytes could not be taken as a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// A message is larger than the configured maximum.
+    #[error("message of at least {size} bytes exceeds the maximum of {max} bytes")]
+    TooLarge {
+        /// The size the message declared or reached so far.
+        size: u64,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// Containers are nested deeper than the configured maximum.
+    #[error("values nested deeper than the maximum of {max}")]
+    TooDeep {
+        /// The configured maximum depth.
+        max: usize,
+    },
+    /// Bytes that msgpack never produces (the reserved byte `0xc1`).
+    #[error("invalid msgpack: byte {byte:#04x} at offset {offset}")]
+    InvalidByte {
+        /// The offending byte.
+        byte: u8,
+        /// Its offset within the message.
+        offset: usize,
+    },
+    /// A whole msgpack value that is not a msgpack-rpc message.
+    #[error("not a msgpack-rpc message: {0}")]
+    Malformed(String),
+    /// A value could not be encoded or decoded to or from a Rust type.
+    #[error("could not convert a value: {0}")]
+    Serde(String),
+}
+
+/// Bounds on what the decoder accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest message, in bytes, that is accepted. Default: 16 MiB.
+    pub max_message_size: usize,
+    /// The deepest nesting of arrays and maps accepted. Default: 128.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_message_size: 16 * 1024 * 1024, max_depth: 128 }
+    }
+}
+
+/// What a header says about the value it starts.
+#[derive(Debug, Clone, Copy)]
+enum Header {
+    /// A scalar, string, binary or ext: `header` bytes then `body` bytes.
+    Leaf { header: usize, body: u64 },
+    /// An array or map holding `items` further values (a map: 2 per entry).
+    Container { header: usize, items: u64 },
+}
+
+/// Reads the header at the start of `buf`; `Ok(None)` if it is not all there.
+fn header(buf: &[u8], offset: usize) -> Result<Option<Header>, CodecError> {
+    let Some(&first) = buf.first() else { return Ok(None) };
+    // Length fields follow the marker big-endian; `n` is their width.
+    let length = |n: usize| -> Option<u64> {
+        let bytes = buf.get(1..1 + n)?;
+        Some(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+    };
+    let leaf = |header, body| Header::Leaf { header, body };
+    let sized_leaf = |n: usize, extra: usize| length(n).map(|body| leaf(1 + n + extra, body));
+    let container = |n: usize, per_entry: u64| {
+        length(n).map(|count| Header::Container { header: 1 + n, items: count * per_entry })
+    };
+    let parsed = match first {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Some(leaf(1, 0)),
+        0x80..=0x8f => Some(Header::Container { header: 1, items: u64::from(first & 0x0f) * 2 }),
+        0x90..=0x9f => Some(Header::Container { header: 1, items: u64::from(first & 0x0f) }),
+        0xa0..=0xbf => Some(leaf(1, u64::from(first & 0x1f))),
+        0xc1 => return Err(CodecError::InvalidByte { byte: first, offset }),
+        0xc4 | 0xd9 => sized_leaf(1, 0),
+        0xc5 | 0xda => sized_leaf(2, 0),
+        0xc6 | 0xdb => sized_leaf(4, 0),
+        0xc7 => sized_leaf(1, 1),
+        0xc8 => sized_leaf(2, 1),
+        0xc9 => sized_leaf(4, 1),
+        0xca => Some(leaf(5, 0)),
+        0xcb => Some(leaf(9, 0)),
+        0xcc | 0xd0 => Some(leaf(2, 0)),
+        0xcd | 0xd1 => Some(leaf(3, 0)),
+        0xce | 0xd2 => Some(leaf(5, 0)),
+        0xcf | 0xd3 => Some(leaf(9, 0)),
+        0xd4 => Some(leaf(3, 0)),
+        0xd5 => Some(leaf(4, 0)),
+        0xd6 => Some(leaf(6, 0)),
+        0xd7 => Some(leaf(10, 0)),
+        0xd8 => Some(leaf(18, 0)),
+        0xdc => container(2, 1),
+        0xdd => container(4, 1),
+        0xde => container(2, 2),
+        0xdf => container(4, 2),
+    };
+    Ok(parsed)
+}
+
+/// A resumable scan of one top-level value.
+///
+/// Invariant: `pos` is the end of the last *complete* item, and `open` holds,
+/// per open container, how many items it still expects. Everything before `pos`
+/// has been checked and is never looked at again.
+#[derive(Debug, Default, Clone)]
+struct Scan {
+    pos: usize,
+    open: Vec<u64>,
+}
+
+impl Scan {
+    /// Advances over `buf` (which starts at the value); `Ok(Some(len))` once the
+    /// value is complete.
+    fn advance(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, CodecError> {
+        let max = limits.max_message_size as u64;
+        loop {
+            let Some(header) = header(&buf[self.pos..], self.pos)? else { return Ok(None) };
+            match header {
+                Header::Leaf { header, body } => {
+                    let end = self.pos as u64 + header as u64 + body;
+                    if end > max {
+                        return Err(CodecError::TooLarge { size: end, max: limits.max_message_size });
+                    }
+                    if end > buf.len() as u64 {
+                        return Ok(None);
+                    }
+                    self.pos = end as usize;
+                }
+                Header::Container { header, items } => {
+                    // Every item takes at least one byte, so the count alone can
+                    // prove a message too large before any of it arrives.
+                    let least_end = self.pos as u64 + header as u64 + items;
+                    if least_end > max {
+                        return Err(CodecError::TooLarge { size: least_end, max: limits.max_message_size });
+                    }
+                    if self.pos + header > buf.len() {
+                        return Ok(None);
+                    }
+                    self.pos += header;
+                    if items > 0 {
+                        if self.open.len() >= limits.max_depth {
+                            return Err(CodecError::TooDeep { max: limits.max_depth });
+                        }
+                        self.open.push(items);
+                        continue;
+                    }
+                }
+            }
+            // One item is complete; close every container it completes.
+            loop {
+                match self.open.last_mut() {
+                    None => return Ok(Some(self.pos)),
+                    Some(left) if *left > 1 => {
+                        *left -= 1;
+                        break;
+                    }
+                    Some(_) => {
+                        self.open.pop();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Splits a read buffer into whole msgpack values, bounded by [`Limits`].
+#[derive(Debug, Default, Clone)]
+pub struct FrameDecoder {
+    limits: Limits,
+    scan: Scan,
+}
+
+impl FrameDecoder {
+    /// A decoder with the given limits.
+    pub fn new(limits: Limits) -> Self {
+        FrameDecoder { limits, scan: Scan::default() }
+    }
+
+    /// The limits this decoder enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Takes the next whole value off the front of `buf`.
+    ///
+    /// Returns `Ok(None)` when more bytes are needed; call again after the next
+    /// read, with the same buffer (the scan resumes where it stopped).
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError`] when the buffer can never hold a valid value within the
+    /// limits; the connection should be closed, as the stream cannot be
+    /// resynchronised.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        match self.scan.advance(buf, &self.limits)? {
+            Some(len) => {
+                self.scan = Scan::default();
+                Ok(Some(buf.split_to(len).freeze()))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// The length of the whole msgpack value at the start of `buf`.
+///
+/// # Errors
+///
+/// [`CodecError::Malformed`] if `buf` ends before the value does, or any error
+/// the limits raise.
+pub(crate) fn value_len(buf: &[u8], limits: &Limits) -> Result<usize, CodecError> {
+    Scan::default()
+        .advance(buf, limits)?
+        .ok_or_else(|| CodecError::Malformed("value ends early".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rmpv::Value;
+
+    fn encode(value: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        rmpv::encode::write_value(&mut out, value).unwrap();
+        out
+    }
+
+    fn decode_all(decoder: &mut FrameDecoder, buf: &mut BytesMut) -> Result<Vec<Bytes>, CodecError> {
+        let mut frames = Vec::new();
+        while let Some(frame) = decoder.decode(buf)? {
+            frames.push(frame);
+        }
+        Ok(frames)
+    }
+
+    fn request(msgid: u32, method: &str, params: Vec<Value>) -> Value {
+        Value::Array(vec![0.into(), msgid.into(), method.into(), Value::Array(params)])
+    }
+
+    #[test]
+    fn a_message_split_at_every_point_is_decoded_once() {
+        let bytes = encode(&request(7, "math.stats.mean", vec![Value::Binary(vec![1; 300]), "x".into()]));
+        for split in 0..=bytes.len() {
+            let mut decoder = FrameDecoder::default();
+            let mut buf = BytesMut::from(&bytes[..split]);
+            let mut frames = decode_all(&mut decoder, &mut buf).unwrap();
+            buf.extend_from_slice(&bytes[split..]);
+            frames.extend(decode_all(&mut decoder, &mut buf).unwrap());
+            assert_eq!(frames, vec![Bytes::from(bytes.clone())], "split at {split}");
+            assert!(buf.is_empty());
+        }
+    }
+
+    #[test]
+    fn one_byte_reads_resume_where_they_stopped() {
+        let bytes = encode(&request(1, "a", vec![Value::Array(vec![Value::Map(vec![(1.into(), 2.into())]); 5])]));
+        let mut decoder = FrameDecoder::default();
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for byte in &bytes {
+            buf.extend_from_slice(&[*byte]);
+            frames.extend(decode_all(&mut decoder, &mut buf).unwrap());
+        }
+        assert_eq!(frames, vec![Bytes::from(bytes)]);
+    }
+
+    #[test]
+    fn oversized_declarations_fail_before_their_bytes_arrive() {
+        let limits = Limits { max_message_size: 1024, max_depth: 8 };
+        // bin32 declaring 4 GiB, str32 declaring 1 GiB, array32 declaring 2^32-1 items.
+        for header in [&[0xc6, 0xff, 0xff, 0xff, 0xff][..], &[0xdb, 0x40, 0, 0, 0], &[0xdd, 0xff, 0xff, 0xff, 0xff]] {
+            let mut buf = BytesMut::from(&[0x94, 0x00, 0x01, 0xa1, b'm'][..]);
+            buf.extend_from_slice(header);
+            let error = FrameDecoder::new(limits).decode(&mut buf).unwrap_err();
+            assert!(matches!(error, CodecError::TooLarge { max: 1024, .. }), "{error}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_recursion() {
+        let mut buf = BytesMut::from(&vec![0x91u8; 100_000][..]);
+        let error = FrameDecoder::new(Limits { max_depth: 64, ..Limits::default() }).decode(&mut buf).unwrap_err();
+        assert_eq!(error, CodecError::TooDeep { max: 64 });
+    }
+
+    #[test]
+    fn the_reserved_byte_is_invalid() {
+        let mut buf = BytesMut::from(&[0x93, 0x01, 0xc1][..]);
+        let error = FrameDecoder::default().decode(&mut buf).unwrap_err();
+        assert_eq!(error, CodecError::InvalidByte { byte: 0xc1, offset: 2 });
+    }
+
+    #[test]
+    fn value_len_measures_one_value() {
+        let bytes = encode(&Value::Map(vec![("k".into(), Value::Ext(5, vec![1, 2, 3]))]));
+        let mut with_tail = bytes.clone();
+        with_tail.push(0xc0);
+        assert_eq!(value_len(&with_tail, &Limits::default()), Ok(bytes.len()));
+        assert!(value_len(&bytes[..bytes.len() - 1], &Limits::default()).is_err());
+    }
+
+    fn any_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Nil),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f32>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,40}".prop_map(Value::from),
+            proptest::collection::vec(any::<u8>(), 0..300).prop_map(Value::Binary),
+            (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..20)).prop_map(|(t, d)| Value::Ext(t, d)),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::vec((inner.clone(), inner), 0..8).prop_map(Value::Map),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn concatenated_values_split_anywhere_come_back_whole(
+            values in proptest::collection::vec(any_value(), 1..6),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ) {
+            let encoded: Vec<Vec<u8>> = values.iter().map(encode).collect();
+            let stream: Vec<u8> = encoded.concat();
+            let mut cuts: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+            cuts.sort_unstable();
+            cuts.push(stream.len());
+
+            let mut decoder = FrameDecoder::default();
+            let mut buf = BytesMut::new();
+            let mut frames = Vec::new();
+            let mut start = 0;
+            for cut in cuts {
+                buf.extend_from_slice(&stream[start..cut]);
+                start = cut;
+                frames.extend(decode_all(&mut decoder, &mut buf).unwrap());
+            }
+            let expected: Vec<Bytes> = encoded.into_iter().map(Bytes::from).collect();
+            prop_assert_eq!(frames, expected);
+            prop_assert!(buf.is_empty());
+        }
+
+        #[test]
+        fn garbage_never_panics_and_frames_stay_within_the_limit(
+            garbage in proptest::collection::vec(any::<u8>(), 0..4096),
+        ) {
+            let limits = Limits { max_message_size: 512, max_depth: 16 };
+            let mut decoder = FrameDecoder::new(limits);
+            let mut buf = BytesMut::from(&garbage[..]);
+            loop {
+                match decoder.decode(&mut buf) {
+                    Ok(Some(frame)) => prop_assert!(frame.len() <= 512),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! The one public error type, its stable kinds, and how errors cross the wire.
+//!
+//! Callers see [`Error`]; a handler's failure travels as an msgpack-rpc error
+//! object (`{"code", "message", "data"?}`, see [`ErrorObject`]) and is turned
+//! back into the same [`ErrorKind`] at the caller. Peers that are not dotrpc send
+//! errors of other shapes (a bare string, Neovim's `[type, message]`); those are
+//! kept exactly as they came in a [`RemoteError`].
+//!
+//! `Error` is generic only over the remote *application* error, so a typed call
+//! whose server returns `Err(MathError)` yields `Err(Error::Remote(MathError))`;
+//! untyped calls use [`RemoteError`].
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use rmpv::Value;
+
+use crate::codec::CodecError;
+
+/// The result type of dotrpc operations.
+pub type Result<T, E = RemoteError> = std::result::Result<T, Error<E>>;
+
+/// Everything that can go wrong with a call, a notification or a connection.
+///
+/// `E` is the remote application error: [`RemoteError`] for untyped calls, the
+/// declared error type for typed ones.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error<E = RemoteError> {
+    /// The peer has no handler for this path.
+    #[error("no handler for `{method}` on the peer")]
+    UnknownApi {
+        /// The dot-joined path that was called.
+        method: String,
+    },
+    /// The params did not fit the handler: wrong arity or wrong type.
+    #[error("invalid params for `{method}`: {reason}")]
+    InvalidParams {
+        /// The dot-joined path that was called.
+        method: String,
+        /// What was expected and what came.
+        reason: String,
+    },
+    /// The handler ran and returned an application error.
+    #[error("remote error: {0}")]
+    Remote(E),
+    /// The peer answered with an error that is neither a dotrpc kind nor the
+    /// declared application error type; it is kept as it came.
+    #[error("unexpected remote error: {0}")]
+    Foreign(RemoteError),
+    /// The handler failed in a way that is not the caller's fault (it panicked,
+    /// or its result could not be encoded).
+    #[error("internal error in the peer: {message}")]
+    Internal {
+        /// What the peer said happened.
+        message: String,
+    },
+    /// No reply came within the call's timeout.
+    #[error("call timed out")]
+    Timeout,
+    /// The connection is gone; the call may or may not have run.
+    #[error("disconnected: {reason}")]
+    Disconnected {
+        /// Why the connection ended.
+        reason: DisconnectReason,
+    },
+    /// An I/O error on the transport (connecting, binding, reading, writing).
+    #[error("transport error")]
+    Transport(#[source] Arc<io::Error>),
+    /// Bytes that are not a valid msgpack-rpc message, or values that could not
+    /// be encoded or decoded.
+    #[error("codec error")]
+    Codec(#[source] CodecError),
+    /// The peer refused the call because it is at a limit; retry later.
+    #[error("the peer is overloaded: {message}")]
+    Overloaded {
+        /// What limit was hit.
+        message: String,
+    },
+    /// The call was cancelled before its reply arrived.
+    #[error("call cancelled")]
+    Cancelled,
+}
+
+/// The stable, `Copy` classification of an [`Error`].
+///
+/// Kinds that cross the wire have a [`code`](ErrorKind::code) that is fixed once
+/// released; the wording of messages may improve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// See [`Error::UnknownApi`].
+    UnknownApi,
+    /// See [`Error::InvalidParams`].
+    InvalidParams,
+    /// See [`Error::Remote`].
+    Remote,
+    /// See [`Error::Foreign`].
+    Foreign,
+    /// See [`Error::Internal`].
+    Internal,
+    /// See [`Error::Timeout`].
+    Timeout,
+    /// See [`Error::Disconnected`].
+    Disconnected,
+    /// See [`Error::Transport`].
+    Transport,
+    /// See [`Error::Codec`].
+    Codec,
+    /// See [`Error::Overloaded`].
+    Overloaded,
+    /// See [`Error::Cancelled`].
+    Cancelled,
+}
+
+impl ErrorKind {
+    /// The wire code of this kind, for kinds a handler can answer with.
+    pub fn code(self) -> Option<&'static str> {
+        Some(match self {
+            ErrorKind::UnknownApi => code::UNKNOWN_API,
+            ErrorKind::InvalidParams => code::INVALID_PARAMS,
+            ErrorKind::Remote => code::APPLICATION,
+            ErrorKind::Internal => code::INTERNAL,
+            ErrorKind::Overloaded => code::OVERLOADED,
+            ErrorKind::Timeout => code::TIMEOUT,
+            ErrorKind::Cancelled => code::CANCELLED,
+            ErrorKind::Foreign
+            | ErrorKind::Disconnected
+            | ErrorKind::Transport
+            | ErrorKind::Codec => return None,
+        })
+    }
+}
+
+/// The stable wire codes of dotrpc error objects.
+pub mod code {
+    /// No handler for the path.
+    pub const UNKNOWN_API: &str = "UnknownApi";
+    /// Wrong arity or type of params.
+    pub const INVALID_PARAMS: &str = "InvalidParams";
+    /// The handler returned an application error (its value is in `data`).
+    pub const APPLICATION: &str = "Application";
+    /// The handler panicked or its result could not be encoded.
+    pub const INTERNAL: &str = "Internal";
+    /// The peer is at a limit.
+    pub const OVERLOADED: &str = "Overloaded";
+    /// The handler passed its deadline.
+    pub const TIMEOUT: &str = "Timeout";
+    /// The call was cancelled by its caller.
+    pub const CANCELLED: &str = "Cancelled";
+}
+
+impl<E> Error<E> {
+    /// The stable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::UnknownApi { .. } => ErrorKind::UnknownApi,
+            Error::InvalidParams { .. } => ErrorKind::InvalidParams,
+            Error::Remote(_) => ErrorKind::Remote,
+            Error::Foreign(_) => ErrorKind::Foreign,
+            Error::Internal { .. } => ErrorKind::Internal,
+            Error::Timeout => ErrorKind::Timeout,
+            Error::Disconnected { .. } => ErrorKind::Disconnected,
+            Error::Transport(_) => ErrorKind::Transport,
+            Error::Codec(_) => ErrorKind::Codec,
+            Error::Overloaded { .. } => ErrorKind::Overloaded,
+            Error::Cancelled => ErrorKind::Cancelled,
+        }
+    }
+
+    /// Turns the application error type into another one, leaving every other
+    /// variant as it is.
+    pub fn map_remote<F>(self, f: impl FnOnce(E) -> F) -> Error<F> {
+        match self {
+            Error::Remote(e) => Error::Remote(f(e)),
+            Error::UnknownApi { method } => Error::UnknownApi { method },
+            Error::InvalidParams { method, reason } => Error::InvalidParams { method, reason },
+            Error::Foreign(e) => Error::Foreign(e),
+            Error::Internal { message } => Error::Internal { message },
+            Error::Timeout => Error::Timeout,
+            Error::Disconnected { reason } => Error::Disconnected { reason },
+            Error::Transport(e) => Error::Transport(e),
+            Error::Codec(e) => Error::Codec(e),
+            Error::Overloaded { message } => Error::Overloaded { message },
+            Error::Cancelled => Error::Cancelled,
+        }
+    }
+}
+
+impl<E> From<io::Error> for Error<E> {
+    fn from(error: io::Error) -> Self {
+        Error::Transport(Arc::new(error))
+    }
+}
+
+impl<E> From<CodecError> for Error<E> {
+    fn from(error: CodecError) -> Self {
+        Error::Codec(error)
+    }
+}
+
+/// Why a connection ended. Every call pending on it fails with
+/// [`Error::Disconnected`] carrying this reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// This side closed the connection (or dropped its last `Peer` handle).
+    Closed,
+    /// The other side closed the connection.
+    Eof,
+    /// The server shut down.
+    Shutdown,
+    /// Reading or writing failed.
+    Transport(String),
+    /// The other side sent bytes that are not a valid message.
+    Protocol(String),
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisconnectReason::Closed => f.write_str("connection closed by this side"),
+            DisconnectReason::Eof => f.write_str("connection closed by the peer"),
+            DisconnectReason::Shutdown => f.write_str("server shut down"),
+            DisconnectReason::Transport(e) => write!(f, "transport failed: {e}"),
+            DisconnectReason::Protocol(e) => write!(f, "protocol violation: {e}"),
+        }
+    }
+}
+
+/// A dotrpc error object as it travels on the wire:
+/// `{"code": str, "message": str, "data": any?}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorObject {
+    /// A stable code, such as `"UnknownApi"` (see [`code`]).
+    pub code: String,
+    /// A human-readable message.
+    pub message: String,
+    /// Structured detail: the application error value for `"Application"`.
+    pub data: Option<Value>,
+}
+
+impl ErrorObject {
+    /// An error object with a code and a message and no data.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorObject { code: code.into(), message: message.into(), data: None }
+    }
+
+    /// An `"Application"` error whose `data` is `value`.
+    pub fn application(message: impl Into<String>, data: Option<Value>) -> Self {
+        ErrorObject { code: code::APPLICATION.into(), message: message.into(), data }
+    }
+
+    /// The error object as an msgpack map value.
+    pub fn to_value(&self) -> Value {
+        let mut entries = vec![
+            (Value::from("code"), Value::from(self.code.as_str())),
+            (Value::from("message"), Value::from(self.message.as_str())),
+        ];
+        if let Some(data) = &self.data {
+            entries.push((Value::from("data"), data.clone()));
+        }
+        Value::Map(entries)
+    }
+}
+
+impl fmt::Display for ErrorObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl<E: serde::Serialize + fmt::Display> From<&Error<E>> for ErrorObject {
+    /// The error object a handler answers with when it fails with `error`.
+    fn from(error: &Error<E>) -> Self {
+        match error {
+            Error::Remote(app) => {
+                let data = rmpv::ext::to_value(app).ok();
+                ErrorObject::application(app.to_string(), data)
+            }
+            Error::UnknownApi { method } => ErrorObject::new(code::UNKNOWN_API, format!("no handler for `{method}`")),
+            Error::InvalidParams { reason, .. } => ErrorObject::new(code::INVALID_PARAMS, reason.clone()),
+            other => {
+                let code = other.kind().code().unwrap_or(code::INTERNAL);
+                ErrorObject::new(code, other.to_string())
+            }
+        }
+    }
+}
+
+/// An error from the peer, kept exactly as it came, with its dotrpc fields
+/// picked out where the shape allows.
+///
+/// dotrpc peers send `{"code", "message", "data"?}`; others send a string, or
+/// (Neovim) `[type, message]`, or anything else. [`raw`](RemoteError::raw) is
+/// always what arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteError {
+    /// The `code` of a dotrpc-shaped error object.
+    pub code: Option<String>,
+    /// The message: the `message` field, the string itself, or the second item
+    /// of a `[type, message]` pair; otherwise the value printed.
+    pub message: String,
+    /// The `data` field of a dotrpc-shaped error object.
+    pub data: Option<Value>,
+    /// The error value exactly as the peer sent it.
+    pub raw: Value,
+}
+
+impl RemoteError {
+    /// Picks the fields out of an error value of any shape.
+    pub fn from_value(raw: Value) -> Self {
+        let mut code = None;
+        let mut message = None;
+        let mut data = None;
+        match &raw {
+            Value::Map(entries) => {
+                for (key, value) in entries {
+                    match (key.as_str(), value) {
+                        (Some("code"), Value::String(s)) => code = s.as_str().map(str::to_owned),
+                        (Some("message"), Value::String(s)) => message = s.as_str().map(str::to_owned),
+                        (Some("data"), v) => data = Some(v.clone()),
+                        _ => {}
+                    }
+                }
+            }
+            Value::String(s) => message = Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+            Value::Array(items) if items.len() == 2 => {
+                if let Value::String(s) = &items[1] {
+                    message = Some(String::from_utf8_lossy(s.as_bytes()).into_owned());
+                }
+            }
+            _ => {}
+        }
+        let message = message.unwrap_or_else(|| raw.to_string());
+        RemoteError { code, message, data, raw }
+    }
+
+    /// Turns the error into the matching [`Error`] kind: dotrpc codes become
+    /// their kinds, application errors and foreign shapes go through `E`.
+    pub(crate) fn into_error<E: FromRemote>(self, method: &str) -> Error<E> {
+        match self.code.as_deref() {
+            Some(code::UNKNOWN_API) => Error::UnknownApi { method: method.to_owned() },
+            Some(code::INVALID_PARAMS) => Error::InvalidParams { method: method.to_owned(), reason: self.message },
+            Some(code::INTERNAL) => Error::Internal { message: self.message },
+            Some(code::OVERLOADED) => Error::Overloaded { message: self.message },
+            Some(code::TIMEOUT) => Error::Timeout,
+            Some(code::CANCELLED) => Error::Cancelled,
+            _ => match E::from_remote(self) {
+                Ok(app) => Error::Remote(app),
+                Err(unrecognised) => Error::Foreign(unrecognised),
+            },
+        }
+    }
+}
+
+impl fmt::Display for RemoteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{code}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for RemoteError {}
+
+/// Serializes as the value the peer sent, so a handler can pass an error it
+/// got from another peer on unchanged.
+impl serde::Serialize for RemoteError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.raw.serialize(serializer)
+    }
+}
+
+/// How a remote error becomes the application error type `E` of a call.
+///
+/// [`RemoteError`] takes every error as it came. Any other `E` (a typed
+/// application error) is decoded from the `data` of an `"Application"` error;
+/// what does not decode is surfaced as [`Error::Foreign`].
+pub trait FromRemote: Sized {
+    /// Converts the error, or hands it back if it is not an `E`.
+    ///
+    /// # Errors
+    ///
+    /// Returns the error unchanged when it does not describe an `E`.
+    fn from_remote(error: RemoteError) -> std::result::Result<Self, RemoteError>;
+}
+
+impl FromRemote for RemoteError {
+    fn from_remote(error: RemoteError) -> std::result::Result<Self, RemoteError> {
+        Ok(error)
+    }
+}
+
+impl<E: serde::de::DeserializeOwned> FromRemote for E {
+    fn from_remote(error: RemoteError) -> std::result::Result<Self, RemoteError> {
+        if error.code.as_deref() != Some(code::APPLICATION) {
+            return Err(error);
+        }
+        match &error.data {
+            Some(data) => rmpv::ext::from_value(data.clone()).map_err(|_| error),
+            None => Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotrpc_error_objects_map_back_to_their_kinds() {
+        let object = ErrorObject::new(code::UNKNOWN_API, "no handler for `a.b`");
+        let error: Error = RemoteError::from_value(object.to_value()).into_error("a.b");
+        assert!(matches!(error, Error::UnknownApi { ref method } if method == "a.b"), "{error:?}");
+
+        let object = ErrorObject::new(code::INVALID_PARAMS, "add expects 2 params, got 1");
+        let error: Error = RemoteError::from_value(object.to_value()).into_error("add");
+        assert_eq!(error.to_string(), "invalid params for `add`: add expects 2 params, got 1");
+    }
+
+    #[test]
+    fn foreign_error_shapes_are_kept_as_they_came() {
+        let neovim = Value::Array(vec![Value::from(0), Value::from("Vim:E121: Undefined variable: x")]);
+        let error = RemoteError::from_value(neovim.clone());
+        assert_eq!(error.message, "Vim:E121: Undefined variable: x");
+        assert_eq!(error.code, None);
+        assert_eq!(error.raw, neovim);
+
+        let plain = RemoteError::from_value(Value::from("boom"));
+        assert_eq!(plain.message, "boom");
+
+        let odd = RemoteError::from_value(Value::from(42));
+        assert_eq!(odd.message, "42");
+        let as_error: Error = odd.clone().into_error("m");
+        assert!(matches!(as_error, Error::Remote(ref e) if *e == odd));
+    }
+
+    #[test]
+    fn typed_application_errors_decode_from_data() {
+        #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+        enum MathError {
+            DivisionByZero,
+        }
+        impl fmt::Display for MathError {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("division by zero")
+            }
+        }
+        let sent: Error<MathError> = Error::Remote(MathError::DivisionByZero);
+        let object = ErrorObject::from(&sent);
+        assert_eq!(object.code, "Application");
+        assert_eq!(object.message, "division by zero");
+
+        let received: Error<MathError> = RemoteError::from_value(object.to_value()).into_error("math.div");
+        assert!(matches!(received, Error::Remote(MathError::DivisionByZero)), "{received:?}");
+
+        let foreign: Error<MathError> = RemoteError::from_value(Value::from("nope")).into_error("math.div");
+        assert_eq!(foreign.kind(), ErrorKind::Foreign);
+    }
+}

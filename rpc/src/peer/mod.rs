@@ -1,0 +1,417 @@
+//! [`Peer`]: one end of a connection, the same type on both sides.
+//!
+//! A peer owns two tasks: a [reader](reader) that splits inbound bytes into
+//! messages, completes calls with responses and runs handlers for requests and
+//! notifications, and a [writer](writer) that sends queued frames. Either side
+//! can call, notify and serve at once.
+//!
+//! Ownership: the tasks share a `Connection`; user code holds [`Peer`] handles
+//! (cheap clones of one `Arc`). The connection lives while any `Peer` handle
+//! does and the other side keeps it open; dropping the last handle closes it.
+//! Handlers get a `Peer` through their [`CallContext`](crate::CallContext),
+//! and a server keeps one per connection, so both can call back.
+//!
+//! Closing, for whatever reason, happens once ([`Connection::close`]): the
+//! reason is recorded, every pending call fails with `Disconnected`, the
+//! connection-state callback hears of it, and both tasks stop.
+
+mod reader;
+mod state;
+mod writer;
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::ToSocketAddrs;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use state::ConnectionEvent;
+
+use crate::client::Call;
+use crate::codec::Limits;
+use crate::error::{DisconnectReason, Error};
+use crate::message::notification_frame;
+use crate::router::Router;
+use crate::transaction::Transactions;
+
+/// Options of one connection. See [`PeerBuilder`] for each.
+#[derive(Clone)]
+pub(crate) struct PeerOptions {
+    pub(crate) limits: Limits,
+    pub(crate) max_concurrent_handlers: usize,
+    pub(crate) close_flush_timeout: Duration,
+    pub(crate) on_event: Option<state::EventCallback>,
+}
+
+impl Default for PeerOptions {
+    fn default() -> Self {
+        PeerOptions {
+            limits: Limits::default(),
+            max_concurrent_handlers: 128,
+            close_flush_timeout: Duration::from_secs(1),
+            on_event: None,
+        }
+    }
+}
+
+impl fmt::Debug for PeerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerOptions")
+            .field("limits", &self.limits)
+            .field("max_concurrent_handlers", &self.max_concurrent_handlers)
+            .field("close_flush_timeout", &self.close_flush_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a connection's tasks share.
+pub(crate) struct Connection {
+    id: u64,
+    /// Frames for the writer; the writer is the only receiver.
+    outbox: mpsc::UnboundedSender<Bytes>,
+    transactions: Arc<Transactions>,
+    router: Arc<Router>,
+    /// Cancelled exactly when the connection closes; both tasks stop on it.
+    shutdown: CancellationToken,
+    /// Cancelled to stop reading new messages and close once handlers finish.
+    drain: CancellationToken,
+    /// The reader and writer; `closed()` waits for both.
+    tasks: TaskTracker,
+    reason: OnceLock<DisconnectReason>,
+    options: PeerOptions,
+}
+
+impl Connection {
+    /// Closes the connection once; later calls do nothing.
+    pub(crate) fn close(&self, reason: DisconnectReason) {
+        if self.reason.set(reason.clone()).is_err() {
+            return;
+        }
+        match &reason {
+            DisconnectReason::Closed | DisconnectReason::Eof | DisconnectReason::Shutdown => {
+                tracing::debug!(peer = self.id, %reason, "connection closed");
+            }
+            DisconnectReason::Transport(_) | DisconnectReason::Protocol(_) => {
+                tracing::warn!(peer = self.id, %reason, "connection closed");
+            }
+        }
+        self.shutdown.cancel();
+        self.transactions.fail_all(reason.clone());
+        self.emit(ConnectionEvent::Disconnected { reason });
+    }
+
+    fn emit(&self, event: ConnectionEvent) {
+        if let Some(callback) = &self.options.on_event {
+            callback(&event);
+        }
+    }
+
+    /// Queues a frame for the writer.
+    pub(crate) fn send(&self, frame: Bytes) -> Result<(), Error> {
+        if let Some(reason) = self.reason.get() {
+            return Err(Error::Disconnected { reason: reason.clone() });
+        }
+        self.outbox.send(frame).map_err(|_| Error::Disconnected { reason: DisconnectReason::Closed })
+    }
+
+    pub(crate) fn transactions(&self) -> &Arc<Transactions> {
+        &self.transactions
+    }
+}
+
+/// The user's handle; the last one dropped closes the connection.
+struct Handle {
+    connection: Arc<Connection>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.connection.close(DisconnectReason::Closed);
+    }
+}
+
+/// One end of a msgpack-rpc connection: call, notify and serve.
+///
+/// Cheap to clone; all clones are the same connection. The connection closes
+/// when [`close`](Peer::close) is called, when the other side closes it, or
+/// when the last clone is dropped.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> dotrpc::Result<()> {
+/// use std::sync::Arc;
+/// let router = Arc::new(dotrpc::Router::new());
+/// router.set_handler("math.div", |a: f64, b: f64| async move { a / b });
+/// let (client, _server) = dotrpc::memory_pair(dotrpc::Peer::builder(), dotrpc::Peer::builder().router(router));
+/// let half: f64 = client.call("math.div", (1.0, 2.0)).await?;
+/// assert_eq!(half, 0.5);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Peer {
+    handle: Arc<Handle>,
+}
+
+impl Peer {
+    /// Options for a new connection: router, limits, callbacks, transport.
+    pub fn builder() -> PeerBuilder {
+        PeerBuilder::default()
+    }
+
+    fn connection(&self) -> &Arc<Connection> {
+        &self.handle.connection
+    }
+
+    /// Starts a call of `method` with positional `params`; the returned
+    /// [`Call`] is awaited (optionally with a [`timeout`](Call::timeout)), or
+    /// sent as a notification.
+    ///
+    /// `params` must serialize as an array: a tuple such as `(a, b)` or `(a,)`,
+    /// a `Vec`, a slice, or `()` for none. They are encoded now, straight from
+    /// the caller's types.
+    pub fn call<R: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> Call<R> {
+        Call::new(self.clone(), method, &params)
+    }
+
+    /// Sends a notification (a one-way event; no reply).
+    ///
+    /// # Errors
+    ///
+    /// `Codec` if `params` do not serialize as an array; `Disconnected` if the
+    /// connection is gone.
+    pub fn notify(&self, method: &str, params: impl Serialize) -> crate::Result<()> {
+        let frame = notification_frame(method, &params)?;
+        self.connection().send(frame.into())
+    }
+
+    pub(crate) fn send(&self, frame: Bytes) -> crate::Result<()> {
+        self.connection().send(frame)
+    }
+
+    pub(crate) fn transactions(&self) -> &Arc<Transactions> {
+        self.connection().transactions()
+    }
+
+    /// The router that serves this peer's inbound calls.
+    pub fn router(&self) -> &Arc<Router> {
+        &self.connection().router
+    }
+
+    /// A number that tells this connection apart from others in logs.
+    pub fn id(&self) -> u64 {
+        self.connection().id
+    }
+
+    /// Closes the connection now: pending calls fail with `Disconnected`,
+    /// queued frames are flushed (for up to a second), handlers are stopped.
+    pub fn close(&self) {
+        self.connection().close(DisconnectReason::Closed);
+    }
+
+    /// Stops reading new messages and closes the connection once the handlers
+    /// already running have answered.
+    pub fn drain(&self) {
+        self.connection().drain.cancel();
+    }
+
+    /// Whether the connection is closed (or closing).
+    pub fn is_closed(&self) -> bool {
+        self.connection().reason.get().is_some()
+    }
+
+    /// Why the connection closed, once it has.
+    pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
+        self.connection().reason.get().cloned()
+    }
+
+    /// Waits until the connection is closed and its tasks have ended. Does not
+    /// keep the connection open while waiting.
+    pub fn closed(&self) -> impl Future<Output = DisconnectReason> + Send + 'static {
+        closed(Arc::clone(self.connection()))
+    }
+
+    /// How many calls made through this peer await a response.
+    pub fn pending_calls(&self) -> usize {
+        self.transactions().len()
+    }
+
+    /// How many responses arrived after their call had given up (timed out or
+    /// was dropped); they were discarded.
+    pub fn late_replies(&self) -> u64 {
+        self.transactions().late_replies()
+    }
+
+    fn downgrade(&self) -> Weak<Handle> {
+        Arc::downgrade(&self.handle)
+    }
+
+    /// A peer on no connection, already closed.
+    #[cfg(test)]
+    pub(crate) fn detached() -> Peer {
+        let (reader, writer) = tokio::io::duplex(64);
+        let peer = Peer::builder().spawn(reader, writer);
+        peer.close();
+        peer
+    }
+}
+
+async fn closed(connection: Arc<Connection>) -> DisconnectReason {
+    connection.shutdown.cancelled().await;
+    connection.tasks.wait().await;
+    connection.reason.get().cloned().unwrap_or(DisconnectReason::Closed)
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("id", &self.id())
+            .field("pending_calls", &self.pending_calls())
+            .field("closed", &self.disconnect_reason())
+            .finish()
+    }
+}
+
+/// Builds a [`Peer`]: its router, limits and callbacks, then the transport.
+#[derive(Debug, Clone, Default)]
+pub struct PeerBuilder {
+    router: Option<Arc<Router>>,
+    options: PeerOptions,
+}
+
+impl PeerBuilder {
+    /// The router that serves inbound calls (default: an empty one, which
+    /// answers every call with `UnknownApi`).
+    pub fn router(mut self, router: Arc<Router>) -> Self {
+        self.router = Some(router);
+        self
+    }
+
+    /// The largest message accepted, in bytes (default 16 MiB). A larger one
+    /// closes the connection with a `Protocol` reason.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.options.limits.max_message_size = bytes;
+        self
+    }
+
+    /// The deepest nesting of arrays and maps accepted (default 128).
+    pub fn max_depth(mut self, depth: usize) -> Self {
+        self.options.limits.max_depth = depth;
+        self
+    }
+
+    /// How many handlers may run at once on this connection (default 128;
+    /// `1` handles messages strictly in order). At the bound the reader stops
+    /// reading, which pushes back on the sender through the transport.
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is 0.
+    pub fn max_concurrent_handlers(mut self, limit: usize) -> Self {
+        assert!(limit > 0, "max_concurrent_handlers must be at least 1");
+        self.options.max_concurrent_handlers = limit;
+        self
+    }
+
+    /// Called on every change of connection state, with the reason when the
+    /// connection ends (including a malformed or oversized message).
+    pub fn on_event(mut self, callback: impl Fn(&ConnectionEvent) + Send + Sync + 'static) -> Self {
+        self.options.on_event = Some(Arc::new(callback));
+        self
+    }
+
+    /// Starts a peer over any byte stream halves. Must be called within a
+    /// tokio runtime.
+    pub fn spawn<R, W>(self, reader: R, writer: W) -> Peer
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let (outbox, inbox) = mpsc::unbounded_channel();
+        let connection = Arc::new(Connection {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            outbox,
+            transactions: Arc::default(),
+            router: self.router.unwrap_or_default(),
+            shutdown: CancellationToken::new(),
+            drain: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            reason: OnceLock::new(),
+            options: self.options,
+        });
+        let peer = Peer { handle: Arc::new(Handle { connection: Arc::clone(&connection) }) };
+        connection.tasks.spawn(writer::Writer::new(Arc::clone(&connection), inbox, writer).run());
+        connection.tasks.spawn(reader::Reader::new(Arc::clone(&connection), peer.downgrade(), reader).run());
+        connection.tasks.close();
+        connection.emit(ConnectionEvent::Connected);
+        peer
+    }
+
+    /// Connects over TCP (with `TCP_NODELAY`).
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the connection cannot be made.
+    pub async fn connect_tcp(self, addr: impl ToSocketAddrs) -> crate::Result<Peer> {
+        let stream = crate::transport::tcp::connect(addr).await?;
+        let (reader, writer) = stream.into_split();
+        Ok(self.spawn(reader, writer))
+    }
+
+    /// Connects to a Unix socket.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the connection cannot be made.
+    #[cfg(unix)]
+    pub async fn connect_unix(self, path: impl AsRef<Path>) -> crate::Result<Peer> {
+        let stream = tokio::net::UnixStream::connect(path).await?;
+        let (reader, writer) = stream.into_split();
+        Ok(self.spawn(reader, writer))
+    }
+
+    /// Starts `command` as a child process and talks to it over its stdin and
+    /// stdout. The child is killed when the returned [`Child`] is dropped.
+    ///
+    /// [`Child`]: tokio::process::Child
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the process cannot be started.
+    pub fn spawn_child(self, command: tokio::process::Command) -> crate::Result<(Peer, tokio::process::Child)> {
+        crate::transport::stdio::spawn_child(self, command)
+    }
+
+    /// Serves (and calls) over this process's own stdin and stdout, as a child
+    /// of another program. Nothing else may write to stdout.
+    pub fn stdio(self) -> Peer {
+        self.spawn(tokio::io::stdin(), tokio::io::stdout())
+    }
+}
+
+/// Two peers joined in memory, for tests and in-process use.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (a, b) = dotrpc::memory_pair(dotrpc::Peer::builder(), dotrpc::Peer::builder());
+/// # drop((a, b)); }
+/// ```
+pub fn memory_pair(a: PeerBuilder, b: PeerBuilder) -> (Peer, Peer) {
+    crate::transport::memory::pair(a, b)
+}
+
+impl Peer {
+    /// Closes with a given reason (a server shutting down says so).
+    pub(crate) fn close_with(&self, reason: DisconnectReason) {
+        self.connection().close(reason);
+    }
+}

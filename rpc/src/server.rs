@@ -1,0 +1,347 @@
+//! [`Server`]: bind, accept, one [`Peer`] per connection, broadcast, shutdown.
+//!
+//! The accept loop is a task that takes a permit from a semaphore of
+//! `max_connections` before each accept, so at the limit new connections wait
+//! in the listener's backlog instead of being served with no bound. Each
+//! accepted stream becomes a peer built from the server's [`PeerBuilder`] (so
+//! all connections share one router); the server keeps every live peer, which
+//! is how it can call or notify a client later and [`broadcast`] to all. A
+//! closed connection is forgotten at once.
+//!
+//! [`Server::shutdown`] stops accepting, lets every connection finish the calls
+//! it is running (reading nothing new) for up to a grace period, then closes
+//! what is left; when it returns, no task of the server is left. Dropping a
+//! `Server` closes everything at once.
+//!
+//! [`broadcast`]: Server::broadcast
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use serde::Serialize;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::DisconnectReason;
+use crate::message::notification_frame;
+use crate::peer::{Peer, PeerBuilder};
+use crate::transport::{self, Accepted};
+
+/// Called with each new connection's peer, before it is served.
+type OnConnect = Arc<dyn Fn(&Peer) + Send + Sync>;
+
+/// Where a server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListenAddr {
+    /// A TCP address (with the port the system chose, if `:0` was asked).
+    Tcp(SocketAddr),
+    /// A Unix socket file.
+    Unix(PathBuf),
+}
+
+impl ListenAddr {
+    /// The TCP address, if this is one.
+    pub fn as_tcp(&self) -> Option<SocketAddr> {
+        match self {
+            ListenAddr::Tcp(addr) => Some(*addr),
+            ListenAddr::Unix(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(addr) => write!(f, "{addr}"),
+            ListenAddr::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// Configures a [`Server`]; made by [`Server::builder`].
+#[derive(Clone)]
+pub struct ServerBuilder {
+    peer: PeerBuilder,
+    max_connections: usize,
+    on_connect: Option<OnConnect>,
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("peer", &self.peer)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// At most this many connections are served at once (default 10 000);
+    /// further ones wait in the listener's backlog until one closes.
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is 0.
+    pub fn max_connections(mut self, limit: usize) -> Self {
+        assert!(limit > 0, "max_connections must be at least 1");
+        self.max_connections = limit;
+        self
+    }
+
+    /// Called with the peer of each new connection before it is served, so the
+    /// server can keep a handle to call or notify that client.
+    pub fn on_connect(mut self, callback: impl Fn(&Peer) + Send + Sync + 'static) -> Self {
+        self.on_connect = Some(Arc::new(callback));
+        self
+    }
+
+    /// Binds a TCP address and starts accepting.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the address cannot be bound.
+    pub async fn bind_tcp(self, addr: impl ToSocketAddrs) -> crate::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = ListenAddr::Tcp(listener.local_addr()?);
+        Ok(self.start(Listener::Tcp(listener), local))
+    }
+
+    /// Binds a Unix socket file (made `0600`) and starts accepting. The file
+    /// is removed when the server stops.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the path cannot be bound (it exists, say).
+    #[cfg(unix)]
+    pub async fn bind_unix(self, path: impl Into<PathBuf>) -> crate::Result<Server> {
+        let path = path.into();
+        let listener = transport::unix::bind(&path)?;
+        Ok(self.start(Listener::Unix(listener), ListenAddr::Unix(path)))
+    }
+
+    fn start(self, listener: Listener, local: ListenAddr) -> Server {
+        let shared = Arc::new(Shared { peers: DashMap::new(), stop: CancellationToken::new() });
+        let accept = AcceptLoop {
+            listener,
+            shared: Arc::clone(&shared),
+            peer: self.peer,
+            permits: Arc::new(Semaphore::new(self.max_connections)),
+            on_connect: self.on_connect,
+        };
+        tracing::info!(listen = %local, "serving");
+        Server { local, shared, accept: Some(tokio::spawn(accept.run())) }
+    }
+}
+
+/// A running server. See the [module docs](self).
+pub struct Server {
+    local: ListenAddr,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    /// Every live connection, by peer id; removed as soon as it closes.
+    peers: DashMap<u64, Peer>,
+    /// Cancelled to stop accepting.
+    stop: CancellationToken,
+}
+
+impl Server {
+    /// A server whose connections are built from `peer` (its router, limits
+    /// and callbacks).
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> dotrpc::Result<()> {
+    /// use std::sync::Arc;
+    /// let router = Arc::new(dotrpc::Router::new());
+    /// router.set_handler("add", |a: i64, b: i64| async move { a + b });
+    /// let server = dotrpc::Server::builder(dotrpc::Peer::builder().router(router))
+    ///     .bind_tcp("127.0.0.1:9000")
+    ///     .await?;
+    /// println!("listening on {}", server.local_addr());
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(peer: PeerBuilder) -> ServerBuilder {
+        ServerBuilder { peer, max_connections: 10_000, on_connect: None }
+    }
+
+    /// Where the server listens.
+    pub fn local_addr(&self) -> &ListenAddr {
+        &self.local
+    }
+
+    /// The peers of all live connections.
+    pub fn connections(&self) -> Vec<Peer> {
+        self.shared.peers.iter().map(|entry| entry.value().clone()).collect()
+    }
+
+    /// How many connections are live.
+    pub fn connection_count(&self) -> usize {
+        self.shared.peers.len()
+    }
+
+    /// Sends the notification `method(params)` to every connected client;
+    /// returns how many it was queued for. The message is encoded once.
+    ///
+    /// # Errors
+    ///
+    /// `Codec` if `params` do not serialize as an array.
+    pub fn broadcast(&self, method: &str, params: impl Serialize) -> crate::Result<usize> {
+        let frame = Bytes::from(notification_frame(method, &params)?);
+        let mut sent = 0;
+        for peer in self.connections() {
+            match peer.send(frame.clone()) {
+                Ok(()) => sent += 1,
+                Err(_) => {
+                    self.shared.peers.remove(&peer.id());
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Stops accepting, lets running calls answer for up to `grace` (reading
+    /// nothing new), then closes every connection. Calls that had not answered
+    /// fail at their callers with `Disconnected`. Returns once every task of
+    /// the server has ended.
+    pub async fn shutdown(mut self, grace: Duration) {
+        self.shared.stop.cancel();
+        let peers = self.connections();
+        for peer in &peers {
+            peer.drain();
+        }
+        let all_closed = async {
+            for peer in &peers {
+                peer.closed().await;
+            }
+        };
+        if tokio::time::timeout(grace, all_closed).await.is_err() {
+            tracing::warn!(?grace, "calls still running after the grace period; closing");
+            for peer in &peers {
+                peer.close_with(DisconnectReason::Shutdown);
+            }
+            for peer in &peers {
+                peer.closed().await;
+            }
+        }
+        drop(peers);
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.await;
+        }
+        self.remove_socket_file();
+    }
+
+    fn remove_socket_file(&self) {
+        if let ListenAddr::Unix(path) = &self.local {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.accept.is_none() {
+            return;
+        }
+        self.shared.stop.cancel();
+        for peer in self.connections() {
+            peer.close_with(DisconnectReason::Shutdown);
+        }
+        self.shared.peers.clear();
+        self.remove_socket_file();
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server").field("local", &self.local).field("connections", &self.connection_count()).finish()
+    }
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixListener),
+}
+
+impl Listener {
+    async fn accept(&self) -> io::Result<Accepted> {
+        match self {
+            Listener::Tcp(listener) => transport::tcp::accept(listener).await,
+            #[cfg(unix)]
+            Listener::Unix(listener) => transport::unix::accept(listener).await,
+        }
+    }
+}
+
+/// The accept task; it ends when the server stops accepting and every
+/// connection it started has closed.
+struct AcceptLoop {
+    listener: Listener,
+    shared: Arc<Shared>,
+    peer: PeerBuilder,
+    /// One permit per live connection.
+    permits: Arc<Semaphore>,
+    on_connect: Option<OnConnect>,
+}
+
+impl AcceptLoop {
+    async fn run(self) {
+        // One watcher per connection: forgets it and frees its permit on close.
+        let mut watchers = JoinSet::new();
+        let stop = self.shared.stop.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => break,
+                Some(_) = watchers.join_next(), if !watchers.is_empty() => {}
+                accepted = self.accept_within_limit() => match accepted {
+                    Ok((permit, accepted)) => {
+                        let peer = self.serve(accepted);
+                        let (id, closed) = (peer.id(), peer.closed());
+                        drop(peer);
+                        let shared = Arc::clone(&self.shared);
+                        watchers.spawn(async move {
+                            closed.await;
+                            shared.peers.remove(&id);
+                            drop(permit);
+                        });
+                    }
+                    Err(error) => {
+                        // Typically out of file descriptors: back off briefly
+                        // rather than spin.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+        drop(self.listener);
+        while watchers.join_next().await.is_some() {}
+    }
+
+    async fn accept_within_limit(&self) -> io::Result<(OwnedSemaphorePermit, Accepted)> {
+        let permit = Arc::clone(&self.permits).acquire_owned().await.expect("the semaphore is never closed");
+        Ok((permit, self.listener.accept().await?))
+    }
+
+    fn serve(&self, accepted: Accepted) -> Peer {
+        let peer = self.peer.clone().spawn(accepted.reader, accepted.writer);
+        tracing::debug!(peer = peer.id(), remote = %accepted.remote, "accepted");
+        self.shared.peers.insert(peer.id(), peer.clone());
+        if let Some(on_connect) = &self.on_connect {
+            on_connect(&peer);
+        }
+        peer
+    }
+}
