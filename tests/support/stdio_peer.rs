@@ -1,23 +1,14 @@
-//! A dotrpc peer serving over its own stdin/stdout, for the stdio transport
-//! tests: `add`, `echo`, a `ping` notification that is answered with a `pong`
-//! notification, and `ask_parent`, which calls `parent.name` back on the
-//! process that started it.
+//! A dotrpc peer serving over its own stdin/stdout, the child in the stdio
+//! transport tests. It serves the shared scenario API and exits when its stdin
+//! closes.
 
-use std::sync::Arc;
+#[path = "scenario.rs"]
+mod scenario;
 
-use dotrpc::{CallContext, Peer, Router};
+use dotrpc::Peer;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let router = Arc::new(Router::new());
-    router.set_handler("add", |a: i64, b: i64| async move { a + b });
-    router.set_handler("ping", |ctx: CallContext, n: u32| async move {
-        let _ = ctx.peer().notify("pong", (n,));
-    });
-    router.set_handler("ask_parent", |ctx: CallContext| async move {
-        let name: String = ctx.peer().call("parent.name", ()).await.map_err(|e| e.to_string())?;
-        Ok::<_, String>(format!("my parent is {name}"))
-    });
-    let peer = Peer::builder().router(router).stdio();
+    let peer = Peer::builder().router(scenario::server_router()).stdio();
     peer.closed().await;
 }

@@ -144,7 +144,8 @@ impl Drop for Handle {
 ///
 /// Cheap to clone; all clones are the same connection. The connection closes
 /// when [`close`](Peer::close) is called, when the other side closes it, or
-/// when the last clone is dropped.
+/// when the last clone is dropped (handlers running on the connection hold a
+/// clone in their context until they answer).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> dotrpc::Result<()> {

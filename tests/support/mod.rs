@@ -1,0 +1,62 @@
+//! Helpers shared by the integration tests.
+
+#![allow(dead_code, unreachable_pub)]
+
+#[path = "scenario.rs"]
+pub mod scenario;
+
+#[path = "../../examples/demo_server/api.rs"]
+pub mod demo;
+
+use std::future::IntoFuture;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dotrpc::{Peer, Router, Server};
+use tokio::sync::mpsc;
+
+/// Every await that could hang in a test is bounded by this.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// Awaits `future`, failing the test if it takes longer than [`LIMIT`].
+pub async fn bounded<T>(future: impl IntoFuture<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, future).await.expect("the test timed out")
+}
+
+/// A server on 127.0.0.1 with an ephemeral port.
+pub async fn tcp_server(router: Arc<Router>) -> Server {
+    Server::builder(Peer::builder().router(router)).bind_tcp("127.0.0.1:0").await.expect("bind 127.0.0.1:0")
+}
+
+/// The port-bearing address of a TCP server.
+pub fn addr(server: &Server) -> std::net::SocketAddr {
+    server.local_addr().as_tcp().expect("a TCP server")
+}
+
+/// The client side of the scenario: serves `parent.name` and forwards `pong`
+/// notifications into the returned channel.
+pub fn client_builder() -> (dotrpc::PeerBuilder, mpsc::UnboundedReceiver<u32>) {
+    let (pongs, received) = mpsc::unbounded_channel();
+    let router = Arc::new(Router::new());
+    router.set_handler("parent.name", || async { "the test" });
+    router.set_handler("pong", move |n: u32| {
+        let pongs = pongs.clone();
+        async move {
+            let _ = pongs.send(n);
+        }
+    });
+    (Peer::builder().router(router), received)
+}
+
+/// Calls in both directions and notifications both ways, over whatever
+/// transport `client` runs on.
+pub async fn exercise(client: &Peer, pongs: &mut mpsc::UnboundedReceiver<u32>) {
+    let sum: i64 = bounded(client.call("add", (40, 2))).await.expect("add");
+    assert_eq!(sum, 42);
+
+    let answer: String = bounded(client.call("ask_parent", ())).await.expect("ask_parent");
+    assert_eq!(answer, "my parent is the test");
+
+    client.notify("ping", (7,)).expect("ping");
+    assert_eq!(bounded(pongs.recv()).await, Some(7));
+}
