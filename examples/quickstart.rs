@@ -1,8 +1,5 @@
 //! Quickstart: a server and a client in one process, calling nested paths.
-//!
-//! ```text
-//! cargo run --example quickstart
-//! ```
+//! Run it with `cargo run --example quickstart`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +13,20 @@ async fn main() -> dotrpc::Result<()> {
     router.set_handler("add", |a: i64, b: i64| async move { a + b });
     let math = router.namespace("math");
     math.set_handler("div", |a: f64, b: f64| async move {
-        if b == 0.0 { Err("division by zero".to_string()) } else { Ok(a / b) }
+        if b == 0.0 {
+            Err("division by zero".to_string())
+        } else {
+            Ok(a / b)
+        }
     });
-    math.namespace("stats").set_handler("mean", |xs: Vec<f64>| async move {
-        xs.iter().sum::<f64>() / xs.len().max(1) as f64
-    });
+    math.namespace("stats")
+        .set_handler("mean", |xs: Vec<f64>| async move {
+            xs.iter().sum::<f64>() / xs.len().max(1) as f64
+        });
 
-    let server = Server::builder(Peer::builder().router(router)).bind_tcp("127.0.0.1:0").await?;
+    let server = Server::builder(Peer::builder().router(router))
+        .bind_tcp("127.0.0.1:0")
+        .await?;
     let addr = server.local_addr().as_tcp().expect("a TCP server");
     println!("server listening on {addr}");
 
@@ -31,11 +35,14 @@ async fn main() -> dotrpc::Result<()> {
     let sum: i64 = peer.call("add", (1, 2)).await?;
     println!("add(1, 2) = {sum}");
 
-    let mean: f64 = peer.call("math.stats.mean", (vec![1.0, 2.0, 4.5],)).timeout(Duration::from_secs(1)).await?;
+    let mean: f64 = peer
+        .call("math.stats.mean", (vec![1.0, 2.0, 4.5],))
+        .timeout(Duration::from_secs(1))
+        .await?;
     println!("math.stats.mean([1, 2, 4.5]) = {mean}");
 
     match peer.call::<f64>("math.div", (1.0, 0.0)).await {
-        Err(Error::Remote(error)) => println!("math.div(1, 0) failed: {}", error.message),
+        Err(Error::Remote(error)) => println!("math.div(1, 0) failed: {}", error.message()),
         other => println!("math.div(1, 0) = {other:?}"),
     }
 

@@ -15,22 +15,47 @@ async fn each_error_kind_reaches_the_caller() {
     let server = support::tcp_server(demo::router()).await;
     let peer = dotrpc::connect(support::addr(&server)).await.unwrap();
 
-    let error = bounded(peer.call::<i64>("math.pow", (2, 3))).await.unwrap_err();
-    assert!(matches!(&error, Error::UnknownApi { method } if method == "math.pow"), "{error:?}");
+    let error = bounded(peer.call::<i64>("math.pow", (2, 3)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::UnknownApi { method } if method == "math.pow"),
+        "{error:?}"
+    );
 
     let error = bounded(peer.call::<i64>("add", (1,))).await.unwrap_err();
-    assert_eq!(error.to_string(), "invalid params for `add`: add expects 2 params, got 1");
+    assert_eq!(
+        error.to_string(),
+        "invalid params for `add`: add expects 2 params, got 1"
+    );
 
-    let error = bounded(peer.call::<i64>("add", (1, "two"))).await.unwrap_err();
-    let Error::InvalidParams { reason, .. } = &error else { panic!("{error:?}") };
+    let error = bounded(peer.call::<i64>("add", (1, "two")))
+        .await
+        .unwrap_err();
+    let Error::InvalidParams { reason, .. } = &error else {
+        panic!("{error:?}")
+    };
     assert!(reason.starts_with("add: param 2: "), "{reason}");
 
-    let error = bounded(peer.call::<f64>("math.div", (1.0, 0.0))).await.unwrap_err();
-    let Error::Remote(remote) = &error else { panic!("{error:?}") };
-    assert_eq!((remote.code.as_deref(), remote.message.as_str()), (Some("Application"), "division by zero"));
+    let error = bounded(peer.call::<f64>("math.div", (1.0, 0.0)))
+        .await
+        .unwrap_err();
+    let Error::Remote(remote) = &error else {
+        panic!("{error:?}")
+    };
+    assert_eq!(
+        (remote.code(), remote.message()),
+        (Some("Application"), "division by zero")
+    );
 
-    let error = bounded(peer.call::<String>("add", (1, 2))).await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Codec, "an i64 result is not a String: {error:?}");
+    let error = bounded(peer.call::<String>("add", (1, 2)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.kind(),
+        ErrorKind::Codec,
+        "an i64 result is not a String: {error:?}"
+    );
 
     peer.close();
     server.shutdown(Duration::from_secs(1)).await;
@@ -43,16 +68,26 @@ async fn a_panicking_handler_answers_internal_and_the_connection_lives_on() {
         assert!(n < 0, "n must be negative, got {n}");
         n
     });
-    router.set_handler("boom_blocking", dotrpc::blocking(|| -> i64 { panic!("blocking kaboom") }));
+    router.set_handler(
+        "boom_blocking",
+        dotrpc::blocking(|| -> i64 { panic!("blocking kaboom") }),
+    );
     let server = support::tcp_server(router).await;
     let peer = dotrpc::connect(support::addr(&server)).await.unwrap();
 
     let error = bounded(peer.call::<i64>("boom", (1,))).await.unwrap_err();
-    let Error::Internal { message } = &error else { panic!("{error:?}") };
+    let Error::Internal { message } = &error else {
+        panic!("{error:?}")
+    };
     assert!(message.contains("n must be negative, got 1"), "{message}");
 
-    let error = bounded(peer.call::<i64>("boom_blocking", ())).await.unwrap_err();
-    assert!(matches!(&error, Error::Internal { message } if message.contains("blocking kaboom")), "{error:?}");
+    let error = bounded(peer.call::<i64>("boom_blocking", ()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::Internal { message } if message.contains("blocking kaboom")),
+        "{error:?}"
+    );
 
     assert_eq!(bounded(peer.call::<i64>("boom", (-5,))).await.unwrap(), -5);
     peer.close();
@@ -64,13 +99,21 @@ async fn a_timed_out_call_removes_its_transaction_and_its_late_reply_is_counted(
     let server = support::tcp_server(demo::router()).await;
     let peer = dotrpc::connect(support::addr(&server)).await.unwrap();
 
-    let error = bounded(peer.call::<u64>("sleep", (200,)).timeout(Duration::from_millis(20))).await.unwrap_err();
+    let error = bounded(
+        peer.call::<u64>("sleep", (200,))
+            .timeout(Duration::from_millis(20)),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(error, Error::Timeout), "{error:?}");
     assert_eq!(peer.pending_calls(), 0);
 
     // Replies come in the order handlers finish; when the 250 ms sleep
     // answers, the late 200 ms reply has arrived and been dropped.
-    assert_eq!(bounded(peer.call::<u64>("sleep", (250,))).await.unwrap(), 250);
+    assert_eq!(
+        bounded(peer.call::<u64>("sleep", (250,))).await.unwrap(),
+        250
+    );
     assert_eq!(peer.late_replies(), 1);
     assert_eq!(peer.pending_calls(), 0);
 
@@ -80,8 +123,11 @@ async fn a_timed_out_call_removes_its_transaction_and_its_late_reply_is_counted(
 
 #[tokio::test]
 async fn pending_calls_fail_at_once_when_the_peer_disconnects() {
-    let (client, server) = dotrpc::memory_pair(Peer::builder(), Peer::builder().router(demo::router()));
-    let calls: Vec<_> = (0..10).map(|_| tokio::spawn(client.call::<u64>("sleep", (60_000,)).into_future())).collect();
+    let (client, server) =
+        dotrpc::memory_pair(Peer::builder(), Peer::builder().router(demo::router()));
+    let calls: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(client.call::<u64>("sleep", (60_000,)).into_future()))
+        .collect();
     // Wait until all ten are in flight.
     bounded(async {
         while client.pending_calls() < 10 {
@@ -93,13 +139,25 @@ async fn pending_calls_fail_at_once_when_the_peer_disconnects() {
     server.close();
     for call in calls {
         let error = bounded(call).await.unwrap().unwrap_err();
-        assert!(matches!(error, Error::Disconnected { reason: DisconnectReason::Eof }), "{error:?}");
+        assert!(
+            matches!(
+                error,
+                Error::Disconnected {
+                    reason: DisconnectReason::Eof
+                }
+            ),
+            "{error:?}"
+        );
         // `Eof`: the server side closed the connection, this side saw it end.
     }
     assert_eq!(client.pending_calls(), 0);
 
     let error = client.call::<i64>("add", (1, 2)).await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Disconnected, "calls after the end fail at once");
+    assert_eq!(
+        error.kind(),
+        ErrorKind::Disconnected,
+        "calls after the end fail at once"
+    );
 }
 
 use std::future::IntoFuture;

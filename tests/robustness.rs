@@ -21,7 +21,12 @@ fn encode(value: &Value) -> Vec<u8> {
 }
 
 fn request(msgid: u32, method: &str, params: Vec<Value>) -> Vec<u8> {
-    encode(&Value::Array(vec![0.into(), msgid.into(), method.into(), Value::Array(params)]))
+    encode(&Value::Array(vec![
+        0.into(),
+        msgid.into(),
+        method.into(),
+        Value::Array(params),
+    ]))
 }
 
 /// Reads `n` whole messages from `stream`.
@@ -35,7 +40,11 @@ async fn read_messages(stream: &mut TcpStream, n: usize) -> Vec<Value> {
                 messages.push(rmpv::decode::read_value(&mut &frame[..]).unwrap());
             }
             if messages.len() < n {
-                assert!(stream.read_buf(&mut buffer).await.unwrap() > 0, "closed after {} messages", messages.len());
+                assert!(
+                    stream.read_buf(&mut buffer).await.unwrap() > 0,
+                    "closed after {} messages",
+                    messages.len()
+                );
             }
         }
     })
@@ -53,12 +62,18 @@ async fn assert_closed(stream: &mut TcpStream) {
 async fn recording_server(max_message_size: usize) -> (Server, Arc<Mutex<Vec<DisconnectReason>>>) {
     let reasons = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&reasons);
-    let template = Peer::builder().router(demo::router()).max_message_size(max_message_size).on_event(move |event| {
-        if let ConnectionEvent::Disconnected { reason } = event {
-            seen.lock().unwrap().push(reason.clone());
-        }
-    });
-    let server = Server::builder(template).bind_tcp("127.0.0.1:0").await.unwrap();
+    let template = Peer::builder()
+        .router(demo::router())
+        .max_message_size(max_message_size)
+        .on_event(move |event| {
+            if let ConnectionEvent::Disconnected { reason } = event {
+                seen.lock().unwrap().push(reason.clone());
+            }
+        });
+    let server = Server::builder(template)
+        .bind_tcp("127.0.0.1:0")
+        .await
+        .unwrap();
     (server, reasons)
 }
 
@@ -80,10 +95,15 @@ async fn garbage_closes_only_its_own_connection_and_is_reported() {
     let good = dotrpc::connect(support::addr(&server)).await.unwrap();
 
     let mut bad = TcpStream::connect(support::addr(&server)).await.unwrap();
-    bad.write_all(&[0x94, 0x00, 0x01, 0xc1, 0xff, 0xff]).await.unwrap();
+    bad.write_all(&[0x94, 0x00, 0x01, 0xc1, 0xff, 0xff])
+        .await
+        .unwrap();
     assert_closed(&mut bad).await;
     let reason = wait_for_reason(&reasons).await;
-    assert!(matches!(&reason, DisconnectReason::Protocol(text) if text.contains("0xc1")), "{reason:?}");
+    assert!(
+        matches!(&reason, DisconnectReason::Protocol(text) if text.contains("0xc1")),
+        "{reason:?}"
+    );
 
     assert_eq!(bounded(good.call::<i64>("add", (1, 2))).await.unwrap(), 3);
     good.close();
@@ -97,8 +117,18 @@ async fn wrong_shapes_close_the_connection_with_a_clear_reason() {
         encode(&Value::Array(vec![0.into()])),
         encode(&Value::Array(vec![7.into(), 1.into(), 2.into(), 3.into()])),
         encode(&Value::Map(vec![(0.into(), 1.into())])),
-        encode(&Value::Array(vec![0.into(), "id".into(), "add".into(), Value::Array(vec![])])),
-        encode(&Value::Array(vec![0.into(), 1.into(), 42.into(), Value::Array(vec![])])),
+        encode(&Value::Array(vec![
+            0.into(),
+            "id".into(),
+            "add".into(),
+            Value::Array(vec![]),
+        ])),
+        encode(&Value::Array(vec![
+            0.into(),
+            1.into(),
+            42.into(),
+            Value::Array(vec![]),
+        ])),
     ];
     for case in &cases {
         let mut stream = TcpStream::connect(support::addr(&server)).await.unwrap();
@@ -112,7 +142,10 @@ async fn wrong_shapes_close_the_connection_with_a_clear_reason() {
     })
     .await;
     for reason in reasons.lock().unwrap().iter() {
-        assert!(matches!(reason, DisconnectReason::Protocol(text) if text.contains("not a msgpack-rpc message")), "{reason:?}");
+        assert!(
+            matches!(reason, DisconnectReason::Protocol(text) if text.contains("not a msgpack-rpc message")),
+            "{reason:?}"
+        );
     }
     server.shutdown(Duration::from_secs(1)).await;
 }
@@ -128,7 +161,10 @@ async fn a_declared_length_past_the_limit_closes_the_connection_before_its_bytes
     stream.write_all(&bytes).await.unwrap();
     assert_closed(&mut stream).await;
     let reason = wait_for_reason(&reasons).await;
-    assert!(matches!(&reason, DisconnectReason::Protocol(text) if text.contains("exceeds the maximum")), "{reason:?}");
+    assert!(
+        matches!(&reason, DisconnectReason::Protocol(text) if text.contains("exceeds the maximum")),
+        "{reason:?}"
+    );
     server.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -137,12 +173,19 @@ async fn a_message_written_one_byte_at_a_time_is_answered() {
     let server = support::tcp_server(demo::router()).await;
     let mut stream = TcpStream::connect(support::addr(&server)).await.unwrap();
     stream.set_nodelay(true).unwrap();
-    for byte in request(5, "math.stats.mean", vec![Value::Array(vec![1.into(), 2.into(), 6.into()])]) {
+    for byte in request(
+        5,
+        "math.stats.mean",
+        vec![Value::Array(vec![1.into(), 2.into(), 6.into()])],
+    ) {
         stream.write_all(&[byte]).await.unwrap();
         stream.flush().await.unwrap();
     }
     let reply = read_messages(&mut stream, 1).await;
-    assert_eq!(reply[0], Value::Array(vec![1.into(), 5.into(), Value::Nil, 3.0.into()]));
+    assert_eq!(
+        reply[0],
+        Value::Array(vec![1.into(), 5.into(), Value::Nil, 3.0.into()])
+    );
     server.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -150,7 +193,9 @@ async fn a_message_written_one_byte_at_a_time_is_answered() {
 async fn hundreds_of_messages_in_one_write_are_all_answered() {
     let server = support::tcp_server(demo::router()).await;
     let mut stream = TcpStream::connect(support::addr(&server)).await.unwrap();
-    let batch: Vec<u8> = (0..500u32).flat_map(|i| request(i, "add", vec![i.into(), 1.into()])).collect();
+    let batch: Vec<u8> = (0..500u32)
+        .flat_map(|i| request(i, "add", vec![i.into(), 1.into()]))
+        .collect();
     stream.write_all(&batch).await.unwrap();
 
     let mut answered = vec![false; 500];
@@ -158,7 +203,10 @@ async fn hundreds_of_messages_in_one_write_are_all_answered() {
         let items = reply.as_array().unwrap();
         let msgid = items[1].as_u64().unwrap() as usize;
         assert_eq!(items[3].as_u64(), Some(msgid as u64 + 1));
-        assert!(!std::mem::replace(&mut answered[msgid], true), "msgid {msgid} answered twice");
+        assert!(
+            !std::mem::replace(&mut answered[msgid], true),
+            "msgid {msgid} answered twice"
+        );
     }
     assert!(answered.iter().all(|a| *a));
     server.shutdown(Duration::from_secs(1)).await;
@@ -174,7 +222,10 @@ async fn echo_is_byte_exact_for_any_value() {
     params.extend(encode(&Value::Ext(-3, vec![9; 5])));
     params.extend(encode(&Value::from(u64::MAX)));
     params.extend(encode(&Value::from(i64::MIN)));
-    params.extend(encode(&Value::Map(vec![("k".into(), Value::Array(vec![Value::Nil, true.into()]))])));
+    params.extend(encode(&Value::Map(vec![(
+        "k".into(),
+        Value::Array(vec![Value::Nil, true.into()]),
+    )])));
     let mut sent = vec![0x94, 0x00, 0x01, 0xa4];
     sent.extend_from_slice(b"echo");
     // echo takes one param: wrap the six values in one array.
@@ -202,13 +253,23 @@ async fn echo_is_byte_exact_for_any_value() {
 #[tokio::test]
 async fn at_the_connection_limit_new_connections_wait_for_a_free_slot() {
     let template = Peer::builder().router(demo::router());
-    let server = Server::builder(template).max_connections(1).bind_tcp("127.0.0.1:0").await.unwrap();
+    let server = Server::builder(template)
+        .max_connections(1)
+        .bind_tcp("127.0.0.1:0")
+        .await
+        .unwrap();
     let first = dotrpc::connect(support::addr(&server)).await.unwrap();
     assert_eq!(bounded(first.call::<i64>("add", (1, 1))).await.unwrap(), 2);
 
     let second = dotrpc::connect(support::addr(&server)).await.unwrap();
-    let waiting = second.call::<i64>("add", (2, 2)).timeout(Duration::from_millis(100)).await;
-    assert!(matches!(waiting, Err(Error::Timeout)), "served past the limit: {waiting:?}");
+    let waiting = second
+        .call::<i64>("add", (2, 2))
+        .timeout(Duration::from_millis(100))
+        .await;
+    assert!(
+        matches!(waiting, Err(Error::Timeout)),
+        "served past the limit: {waiting:?}"
+    );
 
     first.close();
     assert_eq!(bounded(second.call::<i64>("add", (2, 2))).await.unwrap(), 4);
@@ -220,7 +281,9 @@ async fn at_the_connection_limit_new_connections_wait_for_a_free_slot() {
 async fn shutdown_lets_running_calls_answer_and_fails_the_rest() {
     let server = support::tcp_server(demo::router()).await;
     let peer = dotrpc::connect(support::addr(&server)).await.unwrap();
-    let quick: Vec<_> = (0..3).map(|_| tokio::spawn(peer.call::<u64>("sleep", (50,)).into_future())).collect();
+    let quick: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(peer.call::<u64>("sleep", (50,)).into_future()))
+        .collect();
     let slow = tokio::spawn(peer.call::<u64>("sleep", (60_000,)).into_future());
     bounded(async {
         while server.connection_count() == 0 || peer.pending_calls() < 4 {

@@ -20,18 +20,32 @@ async fn handlers_added_and_removed_while_serving_take_effect_at_once() {
     let router = Arc::new(Router::new());
     let (client, _server) = pair(Arc::clone(&router));
 
-    let error = bounded(client.call::<f64>("math.stats.mean", (vec![1.0, 3.0],))).await.unwrap_err();
+    let error = bounded(client.call::<f64>("math.stats.mean", (vec![1.0, 3.0],)))
+        .await
+        .unwrap_err();
     assert!(matches!(error, Error::UnknownApi { .. }), "{error:?}");
 
-    router.namespace("math.stats").set_handler("mean", |xs: Vec<f64>| async move {
-        xs.iter().sum::<f64>() / xs.len() as f64
-    });
-    assert_eq!(bounded(client.call::<f64>("math.stats.mean", (vec![1.0, 3.0],))).await.unwrap(), 2.0);
+    router
+        .namespace("math.stats")
+        .set_handler("mean", |xs: Vec<f64>| async move {
+            xs.iter().sum::<f64>() / xs.len() as f64
+        });
+    assert_eq!(
+        bounded(client.call::<f64>("math.stats.mean", (vec![1.0, 3.0],)))
+            .await
+            .unwrap(),
+        2.0
+    );
     assert_eq!(router.paths(), vec!["math.stats.mean".to_string()]);
 
     assert!(router.remove_handler("math.stats.mean"));
-    let error = bounded(client.call::<f64>("math.stats.mean", (vec![1.0],))).await.unwrap_err();
-    assert!(matches!(error, Error::UnknownApi { ref method } if method == "math.stats.mean"), "{error:?}");
+    let error = bounded(client.call::<f64>("math.stats.mean", (vec![1.0],)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::UnknownApi { ref method } if method == "math.stats.mean"),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -44,10 +58,23 @@ async fn the_fallback_answers_what_no_handler_takes() {
     });
     let (client, _server) = pair(router);
 
-    assert_eq!(bounded(client.call::<String>("known", ())).await.unwrap(), "handler");
-    assert_eq!(bounded(client.call::<String>("legacy.a.b", (1, 2))).await.unwrap(), "a.b/2");
-    let error = bounded(client.call::<String>("modern.a", ())).await.unwrap_err();
-    assert!(matches!(error, Error::UnknownApi { .. }), "declined calls get UnknownApi: {error:?}");
+    assert_eq!(
+        bounded(client.call::<String>("known", ())).await.unwrap(),
+        "handler"
+    );
+    assert_eq!(
+        bounded(client.call::<String>("legacy.a.b", (1, 2)))
+            .await
+            .unwrap(),
+        "a.b/2"
+    );
+    let error = bounded(client.call::<String>("modern.a", ()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::UnknownApi { .. }),
+        "declined calls get UnknownApi: {error:?}"
+    );
 }
 
 #[tokio::test]
@@ -64,7 +91,10 @@ async fn the_context_tells_requests_from_notifications() {
 
     bounded(client.call::<()>("who", ())).await.unwrap();
     let (method, msgid, expects_reply) = bounded(observed.recv()).await.unwrap();
-    assert_eq!((method.as_str(), msgid.is_some(), expects_reply), ("who", true, true));
+    assert_eq!(
+        (method.as_str(), msgid.is_some(), expects_reply),
+        ("who", true, true)
+    );
 
     client.notify("who", ()).unwrap();
     let (_, msgid, expects_reply) = bounded(observed.recv()).await.unwrap();
@@ -79,7 +109,10 @@ async fn blocking_handlers_run_off_the_runtime_thread() {
         "thread",
         dotrpc::blocking(move |ctx: CallContext| {
             std::thread::sleep(Duration::from_millis(5));
-            (std::thread::current().id() != runtime_thread, ctx.method().to_owned())
+            (
+                std::thread::current().id() != runtime_thread,
+                ctx.method().to_owned(),
+            )
         }),
     );
     let (client, _server) = pair(router);
@@ -102,10 +135,14 @@ async fn at_the_handler_bound_the_reader_stops_reading() {
             i
         }
     });
-    let (client, _server) =
-        dotrpc::memory_pair(Peer::builder(), Peer::builder().router(router).max_concurrent_handlers(2));
+    let (client, _server) = dotrpc::memory_pair(
+        Peer::builder(),
+        Peer::builder().router(router).max_concurrent_handlers(2),
+    );
 
-    let calls: Vec<_> = (0..6).map(|i| tokio::spawn(client.call::<u32>("wait", (i,)).into_future())).collect();
+    let calls: Vec<_> = (0..6)
+        .map(|i| tokio::spawn(client.call::<u32>("wait", (i,)).into_future()))
+        .collect();
     bounded(async {
         while started.load(Ordering::SeqCst) < 2 {
             tokio::task::yield_now().await;
@@ -134,8 +171,10 @@ async fn a_bound_of_one_handles_messages_in_order() {
             let _ = order.send(i);
         }
     });
-    let (client, _server) =
-        dotrpc::memory_pair(Peer::builder(), Peer::builder().router(router).max_concurrent_handlers(1));
+    let (client, _server) = dotrpc::memory_pair(
+        Peer::builder(),
+        Peer::builder().router(router).max_concurrent_handlers(1),
+    );
     for (i, ms) in [(0u32, 30u64), (1, 0), (2, 10), (3, 0)] {
         client.notify("step", (i, ms)).unwrap();
     }

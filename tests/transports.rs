@@ -60,7 +60,8 @@ async fn child_process_over_stdio_round_trip_in_both_directions() {
 #[tokio::test]
 async fn memory_pair_round_trip_in_both_directions() {
     let (builder, mut pongs) = client_builder();
-    let (client, server) = dotrpc::memory_pair(builder, Peer::builder().router(scenario::server_router()));
+    let (client, server) =
+        dotrpc::memory_pair(builder, Peer::builder().router(scenario::server_router()));
     exercise(&client, &mut pongs).await;
 
     // And the other way round: the server side calls the client.

@@ -18,28 +18,38 @@ pub(crate) fn router() -> Arc<Router> {
 
     let math = router.namespace("math");
     math.set_handler("div", |a: f64, b: f64| async move {
-        if b == 0.0 { Err("division by zero".to_string()) } else { Ok(a / b) }
-    });
-    math.namespace("stats").set_handler("mean", |values: Vec<f64>| async move {
-        if values.is_empty() {
-            Err("mean of no values".to_string())
+        if b == 0.0 {
+            Err("division by zero".to_string())
         } else {
-            Ok(values.iter().sum::<f64>() / values.len() as f64)
+            Ok(a / b)
         }
     });
+    math.namespace("stats")
+        .set_handler("mean", |values: Vec<f64>| async move {
+            if values.is_empty() {
+                Err("mean of no values".to_string())
+            } else {
+                Ok(values.iter().sum::<f64>() / values.len() as f64)
+            }
+        });
 
     // Byte-exact: the value is decoded and re-encoded with the dynamic API,
     // which keeps bin as bin, str as str (even when not UTF-8) and ext as ext.
-    router.set_raw_handler("echo", |ctx: CallContext, params: dotrpc::Params| async move {
-        if params.len() != 1 {
-            return Err(dotrpc::ErrorObject::new(
-                dotrpc::error::code::INVALID_PARAMS,
-                format!("{} expects 1 param, got {}", ctx.method(), params.len()),
-            ));
-        }
-        let mut values = params.values().map_err(|e| dotrpc::ErrorObject::new("InvalidParams", e.to_string()))?;
-        values.pop().unwrap_or(Value::Nil).into_reply()
-    });
+    router.set_raw_handler(
+        "echo",
+        |ctx: CallContext, params: dotrpc::Params| async move {
+            if params.len() != 1 {
+                return Err(dotrpc::ErrorObject::new(
+                    dotrpc::error::code::INVALID_PARAMS,
+                    format!("{} expects 1 param, got {}", ctx.method(), params.len()),
+                ));
+            }
+            let mut values = params
+                .values()
+                .map_err(|e| dotrpc::ErrorObject::new("InvalidParams", e.to_string()))?;
+            values.pop().unwrap_or(Value::Nil).into_reply()
+        },
+    );
 
     router.set_handler("sleep", |ms: u64| async move {
         tokio::time::sleep(Duration::from_millis(ms)).await;

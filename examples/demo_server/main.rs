@@ -31,7 +31,9 @@ use dotrpc::{Peer, Server};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = parse_listen()?;
-    let server = Server::builder(Peer::builder().router(api::router())).bind_tcp(&listen).await?;
+    let server = Server::builder(Peer::builder().router(api::router()))
+        .bind_tcp(&listen)
+        .await?;
     println!("LISTENING {}", server.local_addr());
     wait_for_signal().await?;
     eprintln!("shutting down");
@@ -44,7 +46,11 @@ fn parse_listen() -> Result<String, String> {
     let mut listen = "127.0.0.1:9000".to_string();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--listen" => listen = args.next().ok_or("--listen needs an address, such as 127.0.0.1:0")?,
+            "--listen" => {
+                listen = args
+                    .next()
+                    .ok_or("--listen needs an address, such as 127.0.0.1:0")?
+            }
             "--help" | "-h" => {
                 println!("usage: demo_server [--listen HOST:PORT]   (default 127.0.0.1:9000)");
                 std::process::exit(0);

@@ -61,7 +61,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_message_size: 16 * 1024 * 1024, max_depth: 128 }
+        Limits {
+            max_message_size: 16 * 1024 * 1024,
+            max_depth: 128,
+        }
     }
 }
 
@@ -76,7 +79,9 @@ enum Header {
 
 /// Reads the header at the start of `buf`; `Ok(None)` if it is not all there.
 fn header(buf: &[u8], offset: usize) -> Result<Option<Header>, CodecError> {
-    let Some(&first) = buf.first() else { return Ok(None) };
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
     // Length fields follow the marker big-endian; `n` is their width.
     let length = |n: usize| -> Option<u64> {
         let bytes = buf.get(1..1 + n)?;
@@ -85,14 +90,28 @@ fn header(buf: &[u8], offset: usize) -> Result<Option<Header>, CodecError> {
     let leaf = |header, body| Header::Leaf { header, body };
     let sized_leaf = |n: usize, extra: usize| length(n).map(|body| leaf(1 + n + extra, body));
     let container = |n: usize, per_entry: u64| {
-        length(n).map(|count| Header::Container { header: 1 + n, items: count * per_entry })
+        length(n).map(|count| Header::Container {
+            header: 1 + n,
+            items: count * per_entry,
+        })
     };
     let parsed = match first {
         0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Some(leaf(1, 0)),
-        0x80..=0x8f => Some(Header::Container { header: 1, items: u64::from(first & 0x0f) * 2 }),
-        0x90..=0x9f => Some(Header::Container { header: 1, items: u64::from(first & 0x0f) }),
+        0x80..=0x8f => Some(Header::Container {
+            header: 1,
+            items: u64::from(first & 0x0f) * 2,
+        }),
+        0x90..=0x9f => Some(Header::Container {
+            header: 1,
+            items: u64::from(first & 0x0f),
+        }),
         0xa0..=0xbf => Some(leaf(1, u64::from(first & 0x1f))),
-        0xc1 => return Err(CodecError::InvalidByte { byte: first, offset }),
+        0xc1 => {
+            return Err(CodecError::InvalidByte {
+                byte: first,
+                offset,
+            });
+        }
         0xc4 | 0xd9 => sized_leaf(1, 0),
         0xc5 | 0xda => sized_leaf(2, 0),
         0xc6 | 0xdb => sized_leaf(4, 0),
@@ -135,12 +154,17 @@ impl Scan {
     fn advance(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, CodecError> {
         let max = limits.max_message_size as u64;
         loop {
-            let Some(header) = header(&buf[self.pos..], self.pos)? else { return Ok(None) };
+            let Some(header) = header(&buf[self.pos..], self.pos)? else {
+                return Ok(None);
+            };
             match header {
                 Header::Leaf { header, body } => {
                     let end = self.pos as u64 + header as u64 + body;
                     if end > max {
-                        return Err(CodecError::TooLarge { size: end, max: limits.max_message_size });
+                        return Err(CodecError::TooLarge {
+                            size: end,
+                            max: limits.max_message_size,
+                        });
                     }
                     if end > buf.len() as u64 {
                         return Ok(None);
@@ -152,7 +176,10 @@ impl Scan {
                     // prove a message too large before any of it arrives.
                     let least_end = self.pos as u64 + header as u64 + items;
                     if least_end > max {
-                        return Err(CodecError::TooLarge { size: least_end, max: limits.max_message_size });
+                        return Err(CodecError::TooLarge {
+                            size: least_end,
+                            max: limits.max_message_size,
+                        });
                     }
                     if self.pos + header > buf.len() {
                         return Ok(None);
@@ -160,7 +187,9 @@ impl Scan {
                     self.pos += header;
                     if items > 0 {
                         if self.open.len() >= limits.max_depth {
-                            return Err(CodecError::TooDeep { max: limits.max_depth });
+                            return Err(CodecError::TooDeep {
+                                max: limits.max_depth,
+                            });
                         }
                         self.open.push(items);
                         continue;
@@ -194,7 +223,10 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder with the given limits.
     pub fn new(limits: Limits) -> Self {
-        FrameDecoder { limits, scan: Scan::default() }
+        FrameDecoder {
+            limits,
+            scan: Scan::default(),
+        }
     }
 
     /// The limits this decoder enforces.
@@ -247,7 +279,10 @@ mod tests {
         out
     }
 
-    fn decode_all(decoder: &mut FrameDecoder, buf: &mut BytesMut) -> Result<Vec<Bytes>, CodecError> {
+    fn decode_all(
+        decoder: &mut FrameDecoder,
+        buf: &mut BytesMut,
+    ) -> Result<Vec<Bytes>, CodecError> {
         let mut frames = Vec::new();
         while let Some(frame) = decoder.decode(buf)? {
             frames.push(frame);
@@ -256,12 +291,21 @@ mod tests {
     }
 
     fn request(msgid: u32, method: &str, params: Vec<Value>) -> Value {
-        Value::Array(vec![0.into(), msgid.into(), method.into(), Value::Array(params)])
+        Value::Array(vec![
+            0.into(),
+            msgid.into(),
+            method.into(),
+            Value::Array(params),
+        ])
     }
 
     #[test]
     fn a_message_split_at_every_point_is_decoded_once() {
-        let bytes = encode(&request(7, "math.stats.mean", vec![Value::Binary(vec![1; 300]), "x".into()]));
+        let bytes = encode(&request(
+            7,
+            "math.stats.mean",
+            vec![Value::Binary(vec![1; 300]), "x".into()],
+        ));
         for split in 0..=bytes.len() {
             let mut decoder = FrameDecoder::default();
             let mut buf = BytesMut::from(&bytes[..split]);
@@ -275,7 +319,14 @@ mod tests {
 
     #[test]
     fn one_byte_reads_resume_where_they_stopped() {
-        let bytes = encode(&request(1, "a", vec![Value::Array(vec![Value::Map(vec![(1.into(), 2.into())]); 5])]));
+        let bytes = encode(&request(
+            1,
+            "a",
+            vec![Value::Array(vec![
+                Value::Map(vec![(1.into(), 2.into())]);
+                5
+            ])],
+        ));
         let mut decoder = FrameDecoder::default();
         let mut buf = BytesMut::new();
         let mut frames = Vec::new();
@@ -288,20 +339,35 @@ mod tests {
 
     #[test]
     fn oversized_declarations_fail_before_their_bytes_arrive() {
-        let limits = Limits { max_message_size: 1024, max_depth: 8 };
+        let limits = Limits {
+            max_message_size: 1024,
+            max_depth: 8,
+        };
         // bin32 declaring 4 GiB, str32 declaring 1 GiB, array32 declaring 2^32-1 items.
-        for header in [&[0xc6, 0xff, 0xff, 0xff, 0xff][..], &[0xdb, 0x40, 0, 0, 0], &[0xdd, 0xff, 0xff, 0xff, 0xff]] {
+        for header in [
+            &[0xc6, 0xff, 0xff, 0xff, 0xff][..],
+            &[0xdb, 0x40, 0, 0, 0],
+            &[0xdd, 0xff, 0xff, 0xff, 0xff],
+        ] {
             let mut buf = BytesMut::from(&[0x94, 0x00, 0x01, 0xa1, b'm'][..]);
             buf.extend_from_slice(header);
             let error = FrameDecoder::new(limits).decode(&mut buf).unwrap_err();
-            assert!(matches!(error, CodecError::TooLarge { max: 1024, .. }), "{error}");
+            assert!(
+                matches!(error, CodecError::TooLarge { max: 1024, .. }),
+                "{error}"
+            );
         }
     }
 
     #[test]
     fn deep_nesting_is_refused_without_recursion() {
         let mut buf = BytesMut::from(&vec![0x91u8; 100_000][..]);
-        let error = FrameDecoder::new(Limits { max_depth: 64, ..Limits::default() }).decode(&mut buf).unwrap_err();
+        let error = FrameDecoder::new(Limits {
+            max_depth: 64,
+            ..Limits::default()
+        })
+        .decode(&mut buf)
+        .unwrap_err();
         assert_eq!(error, CodecError::TooDeep { max: 64 });
     }
 
@@ -309,12 +375,21 @@ mod tests {
     fn the_reserved_byte_is_invalid() {
         let mut buf = BytesMut::from(&[0x93, 0x01, 0xc1][..]);
         let error = FrameDecoder::default().decode(&mut buf).unwrap_err();
-        assert_eq!(error, CodecError::InvalidByte { byte: 0xc1, offset: 2 });
+        assert_eq!(
+            error,
+            CodecError::InvalidByte {
+                byte: 0xc1,
+                offset: 2
+            }
+        );
     }
 
     #[test]
     fn value_len_measures_one_value() {
-        let bytes = encode(&Value::Map(vec![("k".into(), Value::Ext(5, vec![1, 2, 3]))]));
+        let bytes = encode(&Value::Map(vec![(
+            "k".into(),
+            Value::Ext(5, vec![1, 2, 3]),
+        )]));
         let mut with_tail = bytes.clone();
         with_tail.push(0xc0);
         assert_eq!(value_len(&with_tail, &Limits::default()), Ok(bytes.len()));
@@ -331,7 +406,8 @@ mod tests {
             any::<f64>().prop_map(Value::from),
             ".{0,40}".prop_map(Value::from),
             proptest::collection::vec(any::<u8>(), 0..300).prop_map(Value::Binary),
-            (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..20)).prop_map(|(t, d)| Value::Ext(t, d)),
+            (any::<i8>(), proptest::collection::vec(any::<u8>(), 0..20))
+                .prop_map(|(t, d)| Value::Ext(t, d)),
         ];
         leaf.prop_recursive(4, 64, 8, |inner| {
             prop_oneof![
@@ -376,11 +452,8 @@ mod tests {
             let limits = Limits { max_message_size: 512, max_depth: 16 };
             let mut decoder = FrameDecoder::new(limits);
             let mut buf = BytesMut::from(&garbage[..]);
-            loop {
-                match decoder.decode(&mut buf) {
-                    Ok(Some(frame)) => prop_assert!(frame.len() <= 512),
-                    Ok(None) | Err(_) => break,
-                }
+            while let Ok(Some(frame)) = decoder.decode(&mut buf) {
+                prop_assert!(frame.len() <= 512);
             }
         }
     }

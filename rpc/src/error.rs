@@ -244,12 +244,20 @@ pub struct ErrorObject {
 impl ErrorObject {
     /// An error object with a code and a message and no data.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        ErrorObject { code: code.into(), message: message.into(), data: None }
+        ErrorObject {
+            code: code.into(),
+            message: message.into(),
+            data: None,
+        }
     }
 
     /// An `"Application"` error whose `data` is `value`.
     pub fn application(message: impl Into<String>, data: Option<Value>) -> Self {
-        ErrorObject { code: code::APPLICATION.into(), message: message.into(), data }
+        ErrorObject {
+            code: code::APPLICATION.into(),
+            message: message.into(),
+            data,
+        }
     }
 
     /// The error object as an msgpack map value.
@@ -279,8 +287,12 @@ impl<E: serde::Serialize + fmt::Display> From<&Error<E>> for ErrorObject {
                 let data = rmpv::ext::to_value(app).ok();
                 ErrorObject::application(app.to_string(), data)
             }
-            Error::UnknownApi { method } => ErrorObject::new(code::UNKNOWN_API, format!("no handler for `{method}`")),
-            Error::InvalidParams { reason, .. } => ErrorObject::new(code::INVALID_PARAMS, reason.clone()),
+            Error::UnknownApi { method } => {
+                ErrorObject::new(code::UNKNOWN_API, format!("no handler for `{method}`"))
+            }
+            Error::InvalidParams { reason, .. } => {
+                ErrorObject::new(code::INVALID_PARAMS, reason.clone())
+            }
             other => {
                 let code = other.kind().code().unwrap_or(code::INTERNAL);
                 ErrorObject::new(code, other.to_string())
@@ -294,18 +306,19 @@ impl<E: serde::Serialize + fmt::Display> From<&Error<E>> for ErrorObject {
 ///
 /// dotrpc peers send `{"code", "message", "data"?}`; others send a string, or
 /// (Neovim) `[type, message]`, or anything else. [`raw`](RemoteError::raw) is
-/// always what arrived.
+/// always what arrived. Boxed, so that `Result`s carrying an [`Error`] stay
+/// small.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteError {
-    /// The `code` of a dotrpc-shaped error object.
-    pub code: Option<String>,
-    /// The message: the `message` field, the string itself, or the second item
-    /// of a `[type, message]` pair; otherwise the value printed.
-    pub message: String,
-    /// The `data` field of a dotrpc-shaped error object.
-    pub data: Option<Value>,
-    /// The error value exactly as the peer sent it.
-    pub raw: Value,
+    parts: Box<RemoteParts>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct RemoteParts {
+    code: Option<String>,
+    message: String,
+    data: Option<Value>,
+    raw: Value,
 }
 
 impl RemoteError {
@@ -319,7 +332,9 @@ impl RemoteError {
                 for (key, value) in entries {
                     match (key.as_str(), value) {
                         (Some("code"), Value::String(s)) => code = s.as_str().map(str::to_owned),
-                        (Some("message"), Value::String(s)) => message = s.as_str().map(str::to_owned),
+                        (Some("message"), Value::String(s)) => {
+                            message = s.as_str().map(str::to_owned)
+                        }
                         (Some("data"), v) => data = Some(v.clone()),
                         _ => {}
                     }
@@ -334,17 +349,51 @@ impl RemoteError {
             _ => {}
         }
         let message = message.unwrap_or_else(|| raw.to_string());
-        RemoteError { code, message, data, raw }
+        RemoteError {
+            parts: Box::new(RemoteParts {
+                code,
+                message,
+                data,
+                raw,
+            }),
+        }
+    }
+
+    /// The `code` of a dotrpc-shaped error object.
+    pub fn code(&self) -> Option<&str> {
+        self.parts.code.as_deref()
+    }
+
+    /// The message: the `message` field, the string itself, or the second item
+    /// of a `[type, message]` pair; otherwise the value printed.
+    pub fn message(&self) -> &str {
+        &self.parts.message
+    }
+
+    /// The `data` field of a dotrpc-shaped error object.
+    pub fn data(&self) -> Option<&Value> {
+        self.parts.data.as_ref()
+    }
+
+    /// The error value exactly as the peer sent it.
+    pub fn raw(&self) -> &Value {
+        &self.parts.raw
     }
 
     /// Turns the error into the matching [`Error`] kind: dotrpc codes become
     /// their kinds, application errors and foreign shapes go through `E`.
     pub(crate) fn into_error<E: FromRemote>(self, method: &str) -> Error<E> {
-        match self.code.as_deref() {
-            Some(code::UNKNOWN_API) => Error::UnknownApi { method: method.to_owned() },
-            Some(code::INVALID_PARAMS) => Error::InvalidParams { method: method.to_owned(), reason: self.message },
-            Some(code::INTERNAL) => Error::Internal { message: self.message },
-            Some(code::OVERLOADED) => Error::Overloaded { message: self.message },
+        let message = || self.message().to_owned();
+        match self.code() {
+            Some(code::UNKNOWN_API) => Error::UnknownApi {
+                method: method.to_owned(),
+            },
+            Some(code::INVALID_PARAMS) => Error::InvalidParams {
+                method: method.to_owned(),
+                reason: message(),
+            },
+            Some(code::INTERNAL) => Error::Internal { message: message() },
+            Some(code::OVERLOADED) => Error::Overloaded { message: message() },
             Some(code::TIMEOUT) => Error::Timeout,
             Some(code::CANCELLED) => Error::Cancelled,
             _ => match E::from_remote(self) {
@@ -357,9 +406,9 @@ impl RemoteError {
 
 impl fmt::Display for RemoteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.code {
-            Some(code) => write!(f, "{code}: {}", self.message),
-            None => f.write_str(&self.message),
+        match self.code() {
+            Some(code) => write!(f, "{code}: {}", self.message()),
+            None => f.write_str(self.message()),
         }
     }
 }
@@ -369,8 +418,11 @@ impl std::error::Error for RemoteError {}
 /// Serializes as the value the peer sent, so a handler can pass an error it
 /// got from another peer on unchanged.
 impl serde::Serialize for RemoteError {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        self.raw.serialize(serializer)
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        self.raw().serialize(serializer)
     }
 }
 
@@ -396,10 +448,10 @@ impl FromRemote for RemoteError {
 
 impl<E: serde::de::DeserializeOwned> FromRemote for E {
     fn from_remote(error: RemoteError) -> std::result::Result<Self, RemoteError> {
-        if error.code.as_deref() != Some(code::APPLICATION) {
+        if error.code() != Some(code::APPLICATION) {
             return Err(error);
         }
-        match &error.data {
+        match error.data() {
             Some(data) => rmpv::ext::from_value(data.clone()).map_err(|_| error),
             None => Err(error),
         }
@@ -414,26 +466,35 @@ mod tests {
     fn dotrpc_error_objects_map_back_to_their_kinds() {
         let object = ErrorObject::new(code::UNKNOWN_API, "no handler for `a.b`");
         let error: Error = RemoteError::from_value(object.to_value()).into_error("a.b");
-        assert!(matches!(error, Error::UnknownApi { ref method } if method == "a.b"), "{error:?}");
+        assert!(
+            matches!(error, Error::UnknownApi { ref method } if method == "a.b"),
+            "{error:?}"
+        );
 
         let object = ErrorObject::new(code::INVALID_PARAMS, "add expects 2 params, got 1");
         let error: Error = RemoteError::from_value(object.to_value()).into_error("add");
-        assert_eq!(error.to_string(), "invalid params for `add`: add expects 2 params, got 1");
+        assert_eq!(
+            error.to_string(),
+            "invalid params for `add`: add expects 2 params, got 1"
+        );
     }
 
     #[test]
     fn foreign_error_shapes_are_kept_as_they_came() {
-        let neovim = Value::Array(vec![Value::from(0), Value::from("Vim:E121: Undefined variable: x")]);
+        let neovim = Value::Array(vec![
+            Value::from(0),
+            Value::from("Vim:E121: Undefined variable: x"),
+        ]);
         let error = RemoteError::from_value(neovim.clone());
-        assert_eq!(error.message, "Vim:E121: Undefined variable: x");
-        assert_eq!(error.code, None);
-        assert_eq!(error.raw, neovim);
+        assert_eq!(error.message(), "Vim:E121: Undefined variable: x");
+        assert_eq!(error.code(), None);
+        assert_eq!(error.raw(), &neovim);
 
         let plain = RemoteError::from_value(Value::from("boom"));
-        assert_eq!(plain.message, "boom");
+        assert_eq!(plain.message(), "boom");
 
         let odd = RemoteError::from_value(Value::from(42));
-        assert_eq!(odd.message, "42");
+        assert_eq!(odd.message(), "42");
         let as_error: Error = odd.clone().into_error("m");
         assert!(matches!(as_error, Error::Remote(ref e) if *e == odd));
     }
@@ -454,10 +515,15 @@ mod tests {
         assert_eq!(object.code, "Application");
         assert_eq!(object.message, "division by zero");
 
-        let received: Error<MathError> = RemoteError::from_value(object.to_value()).into_error("math.div");
-        assert!(matches!(received, Error::Remote(MathError::DivisionByZero)), "{received:?}");
+        let received: Error<MathError> =
+            RemoteError::from_value(object.to_value()).into_error("math.div");
+        assert!(
+            matches!(received, Error::Remote(MathError::DivisionByZero)),
+            "{received:?}"
+        );
 
-        let foreign: Error<MathError> = RemoteError::from_value(Value::from("nope")).into_error("math.div");
+        let foreign: Error<MathError> =
+            RemoteError::from_value(Value::from("nope")).into_error("math.div");
         assert_eq!(foreign.kind(), ErrorKind::Foreign);
     }
 }

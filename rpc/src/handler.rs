@@ -9,7 +9,7 @@
 //! (`"add expects 2 params, got 1"`, `"add: param 2: invalid type: ..."`).
 //!
 //! A handler that panics answers `Internal`; the connection and the server live
-//! on ([`run`] is the one place that catches it). Blocking closures, wrapped in
+//! on (`run` is the one place that catches it). Blocking closures, wrapped in
 //! [`blocking`], run on tokio's blocking pool, off the runtime threads.
 
 use std::fmt;
@@ -54,7 +54,11 @@ pub struct CallContext {
 
 impl CallContext {
     pub(crate) fn new(msgid: Option<MsgId>, method: Arc<str>, peer: Peer) -> Self {
-        CallContext { msgid, method, peer }
+        CallContext {
+            msgid,
+            method,
+            peer,
+        }
     }
 
     /// The request's msgid; `None` for a notification.
@@ -83,7 +87,10 @@ impl CallContext {
 
 impl fmt::Debug for CallContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CallContext").field("msgid", &self.msgid).field("method", &self.method).finish()
+        f.debug_struct("CallContext")
+            .field("msgid", &self.msgid)
+            .field("method", &self.method)
+            .finish()
     }
 }
 
@@ -91,13 +98,22 @@ impl fmt::Debug for CallContext {
 /// an `Internal` error reply.
 pub(crate) async fn run(handler: &dyn Handler, ctx: CallContext, params: Params) -> Reply {
     let method = Arc::clone(&ctx.method);
-    catch_panic(&method, || handler.call(ctx, params)).await.and_then(|reply| reply)
+    catch_panic(&method, || handler.call(ctx, params))
+        .await
+        .and_then(|reply| reply)
 }
 
 /// Builds and polls a future, turning a panic in either step into `Internal`.
-pub(crate) async fn catch_panic<T>(method: &str, make: impl FnOnce() -> BoxFuture<T>) -> Result<T, ErrorObject> {
-    let future = std::panic::catch_unwind(AssertUnwindSafe(make)).map_err(|panic| panicked(method, panic.as_ref()))?;
-    AssertUnwindSafe(future).catch_unwind().await.map_err(|panic| panicked(method, panic.as_ref()))
+pub(crate) async fn catch_panic<T>(
+    method: &str,
+    make: impl FnOnce() -> BoxFuture<T>,
+) -> Result<T, ErrorObject> {
+    let future = std::panic::catch_unwind(AssertUnwindSafe(make))
+        .map_err(|panic| panicked(method, panic.as_ref()))?;
+    AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(|panic| panicked(method, panic.as_ref()))
 }
 
 fn panicked(method: &str, panic: &(dyn std::any::Any + Send)) -> ErrorObject {
@@ -107,7 +123,10 @@ fn panicked(method: &str, panic: &(dyn std::any::Any + Send)) -> ErrorObject {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a non-string payload".to_owned());
     tracing::error!(method, panic = %what, "handler panicked");
-    ErrorObject::new(code::INTERNAL, format!("handler for `{method}` panicked: {what}"))
+    ErrorObject::new(
+        code::INTERNAL,
+        format!("handler for `{method}` panicked: {what}"),
+    )
 }
 
 /// Decodes params into a tuple of argument types, checking the arity first.
@@ -132,16 +151,26 @@ fn check_arity(method: &str, expected: usize, params: &Params) -> Result<(), Err
     let name = method.rsplit('.').next().unwrap_or(method);
     Err(Error::InvalidParams {
         method: method.to_owned(),
-        reason: format!("{name} expects {expected} param{plural}, got {}", params.len()),
+        reason: format!(
+            "{name} expects {expected} param{plural}, got {}",
+            params.len()
+        ),
     })
 }
 
 /// Decodes the next param from `items` into `T`.
-fn next_param<T: DeserializeOwned>(method: &str, position: usize, items: &mut &[u8]) -> Result<T, Error> {
+fn next_param<T: DeserializeOwned>(
+    method: &str,
+    position: usize,
+    items: &mut &[u8],
+) -> Result<T, Error> {
     let mut de = rmp_serde::Deserializer::new(&mut *items);
     T::deserialize(&mut de).map_err(|e| {
         let name = method.rsplit('.').next().unwrap_or(method);
-        Error::InvalidParams { method: method.to_owned(), reason: format!("{name}: param {position}: {e}") }
+        Error::InvalidParams {
+            method: method.to_owned(),
+            reason: format!("{name}: param {position}: {e}"),
+        }
     })
 }
 
@@ -191,8 +220,9 @@ pub trait IntoReply {
 /// An `Internal` error object if `value`'s `Serialize` fails.
 pub fn encode_reply<T: Serialize + ?Sized>(value: &T) -> Reply {
     let mut out = Vec::new();
-    encode_value(&mut out, value)
-        .map_err(|e| ErrorObject::new(code::INTERNAL, format!("could not encode the result: {e}")))?;
+    encode_value(&mut out, value).map_err(|e| {
+        ErrorObject::new(code::INTERNAL, format!("could not encode the result: {e}"))
+    })?;
     Ok(out.into())
 }
 
@@ -200,7 +230,10 @@ impl<T: Serialize, E: Serialize + fmt::Display> IntoReply for Result<T, E> {
     fn into_reply(self) -> Reply {
         match self {
             Ok(value) => encode_reply(&value),
-            Err(error) => Err(ErrorObject::application(error.to_string(), rmpv::ext::to_value(&error).ok())),
+            Err(error) => Err(ErrorObject::application(
+                error.to_string(),
+                rmpv::ext::to_value(&error).ok(),
+            )),
         }
     }
 }
@@ -213,7 +246,8 @@ impl<T: Serialize> IntoReply for Result<T, ErrorObject> {
 
 impl<T: Serialize, A: Serialize + fmt::Display> IntoReply for Result<T, Error<A>> {
     fn into_reply(self) -> Reply {
-        self.map_err(|error| ErrorObject::from(&error)).and_then(|value| encode_reply(&value))
+        self.map_err(|error| ErrorObject::from(&error))
+            .and_then(|value| encode_reply(&value))
     }
 }
 
@@ -295,7 +329,10 @@ struct Typed<F, Kind, Args> {
 
 impl<F, Kind, Args> Typed<F, Kind, Args> {
     fn new(f: Arc<F>) -> Self {
-        Typed { f, _marker: PhantomData }
+        Typed {
+            f,
+            _marker: PhantomData,
+        }
     }
 }
 
@@ -326,7 +363,10 @@ fn spawn_blocking_reply<R: IntoReply + Send + 'static>(
             Ok(reply) => reply.into_reply(),
             Err(join) => match join.try_into_panic() {
                 Ok(panic) => Err(panicked(&method, panic.as_ref())),
-                Err(_) => Err(ErrorObject::new(code::INTERNAL, format!("handler for `{method}` was cancelled"))),
+                Err(_) => Err(ErrorObject::new(
+                    code::INTERNAL,
+                    format!("handler for `{method}` was cancelled"),
+                )),
             },
         }
     })
@@ -494,15 +534,24 @@ mod tests {
     #[test]
     fn arity_is_checked_before_types() {
         let error = <(i64, i64)>::from_params("math.add", &params(vec![1.into()])).unwrap_err();
-        assert_eq!(error.to_string(), "invalid params for `math.add`: add expects 2 params, got 1");
+        assert_eq!(
+            error.to_string(),
+            "invalid params for `math.add`: add expects 2 params, got 1"
+        );
         let error = <(String,)>::from_params("log", &params(vec![])).unwrap_err();
-        assert!(error.to_string().ends_with("log expects 1 param, got 0"), "{error}");
+        assert!(
+            error.to_string().ends_with("log expects 1 param, got 0"),
+            "{error}"
+        );
     }
 
     #[test]
     fn a_param_of_the_wrong_type_is_named_by_position() {
-        let error = <(i64, i64)>::from_params("add", &params(vec![1.into(), "two".into()])).unwrap_err();
-        let Error::InvalidParams { reason, .. } = error else { panic!("{error:?}") };
+        let error =
+            <(i64, i64)>::from_params("add", &params(vec![1.into(), "two".into()])).unwrap_err();
+        let Error::InvalidParams { reason, .. } = error else {
+            panic!("{error:?}")
+        };
         assert!(reason.starts_with("add: param 2: "), "{reason}");
     }
 
@@ -514,19 +563,28 @@ mod tests {
             y: i32,
         }
         let point = Value::Map(vec![("x".into(), 1.into()), ("y".into(), 2.into())]);
-        let decoded =
-            <(Point, Vec<f64>, Option<String>)>::from_params("m", &params(vec![point, vec![Value::from(0.5)].into(), Value::Nil]))
-                .unwrap();
+        let decoded = <(Point, Vec<f64>, Option<String>)>::from_params(
+            "m",
+            &params(vec![point, vec![Value::from(0.5)].into(), Value::Nil]),
+        )
+        .unwrap();
         assert_eq!(decoded, (Point { x: 1, y: 2 }, vec![0.5], None));
     }
 
     #[test]
     fn replies_encode_values_and_errors() {
         assert_eq!(&5i64.into_reply().unwrap()[..], &[5]);
-        let error = Err::<i64, String>("division by zero".into()).into_reply().unwrap_err();
-        assert_eq!((error.code.as_str(), error.message.as_str()), ("Application", "division by zero"));
+        let error = Err::<i64, String>("division by zero".into())
+            .into_reply()
+            .unwrap_err();
+        assert_eq!(
+            (error.code.as_str(), error.message.as_str()),
+            ("Application", "division by zero")
+        );
         assert_eq!(error.data, Some(Value::from("division by zero")));
-        let error = Err::<(), _>(ErrorObject::new("Overloaded", "busy")).into_reply().unwrap_err();
+        let error = Err::<(), _>(ErrorObject::new("Overloaded", "busy"))
+            .into_reply()
+            .unwrap_err();
         assert_eq!(error.code, "Overloaded");
     }
 }

@@ -60,26 +60,33 @@
 
 #![deny(missing_docs)]
 
-pub mod codec;
-pub mod message;
-mod transaction;
-pub mod router;
-pub mod handler;
-mod peer;
 mod client;
-pub mod server;
-mod transport;
+pub mod codec;
 pub mod error;
+pub mod handler;
+pub mod message;
+mod peer;
+pub mod router;
+pub mod server;
+mod transaction;
+mod transport;
 
 pub use client::Call;
 pub use codec::Limits;
 pub use error::{DisconnectReason, Error, ErrorKind, ErrorObject, FromRemote, RemoteError, Result};
-pub use handler::{BoxFuture, CallContext, Handler, IntoHandler, IntoReply, Reply, blocking, encode_reply};
+pub use handler::{
+    BoxFuture, CallContext, Handler, IntoHandler, IntoReply, Reply, blocking, encode_reply,
+};
 pub use message::{MsgId, Params};
 pub use peer::{ConnectionEvent, Peer, PeerBuilder, memory_pair};
 pub use rmpv::Value;
 pub use router::{Namespace, Router};
 pub use server::{ListenAddr, Server, ServerBuilder};
+
+/// The README's code blocks, run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// Connects to a dotrpc (or any msgpack-rpc) server over TCP, with default
 /// options and no handlers of its own. Use [`Peer::builder`] to serve calls

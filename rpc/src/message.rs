@@ -16,7 +16,7 @@
 //! Outbound, the caller's values are serialized straight into the frame. A
 //! request is encoded before its msgid is known: the msgid is always written as
 //! a `uint32` (valid msgpack, accepted by every decoder) and patched in place
-//! by [`set_msgid`] when the transaction is opened.
+//! by `set_msgid` when the transaction is opened.
 
 use std::fmt;
 
@@ -103,8 +103,17 @@ impl Params {
         let len = rmp::decode::read_array_len(&mut reader)
             .map_err(|_| CodecError::Malformed("params must be an array".into()))?;
         let items_at = raw.len() - reader.len();
-        if value_len(&raw, &Limits { max_message_size: usize::MAX, max_depth: usize::MAX })? != raw.len() {
-            return Err(CodecError::Malformed("params must be exactly one array".into()));
+        if value_len(
+            &raw,
+            &Limits {
+                max_message_size: usize::MAX,
+                max_depth: usize::MAX,
+            },
+        )? != raw.len()
+        {
+            return Err(CodecError::Malformed(
+                "params must be exactly one array".into(),
+            ));
         }
         Ok(Params { raw, len, items_at })
     }
@@ -113,7 +122,11 @@ impl Params {
     pub fn from_values(values: &[Value]) -> Self {
         let mut raw = Vec::new();
         write_value(&mut raw, &Value::Array(values.to_vec()));
-        Params { len: values.len() as u32, items_at: array_header_len(values.len()), raw: raw.into() }
+        Params {
+            len: values.len() as u32,
+            items_at: array_header_len(values.len()),
+            raw: raw.into(),
+        }
     }
 
     /// How many params there are.
@@ -145,14 +158,19 @@ impl Params {
     pub fn values(&self) -> Result<Vec<Value>, CodecError> {
         let mut reader = self.items();
         (0..self.len)
-            .map(|_| rmpv::decode::read_value(&mut reader).map_err(|e| CodecError::Serde(e.to_string())))
+            .map(|_| {
+                rmpv::decode::read_value(&mut reader).map_err(|e| CodecError::Serde(e.to_string()))
+            })
             .collect()
     }
 }
 
 impl fmt::Debug for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Params").field("len", &self.len).field("bytes", &self.raw.len()).finish()
+        f.debug_struct("Params")
+            .field("len", &self.len)
+            .field("bytes", &self.raw.len())
+            .finish()
     }
 }
 
@@ -173,24 +191,40 @@ impl Message {
     /// of the three message shapes.
     pub fn parse(frame: Bytes) -> Result<Message, CodecError> {
         let mut reader: &[u8] = &frame;
-        let len = rmp::decode::read_array_len(&mut reader).map_err(|_| malformed("a message must be an array"))?;
-        let kind: u8 = rmp::decode::read_int(&mut reader).map_err(|_| malformed("message type must be 0, 1 or 2"))?;
+        let len = rmp::decode::read_array_len(&mut reader)
+            .map_err(|_| malformed("a message must be an array"))?;
+        let kind: u8 = rmp::decode::read_int(&mut reader)
+            .map_err(|_| malformed("message type must be 0, 1 or 2"))?;
         let message = match (kind, len) {
             (REQUEST, 4) => {
                 let msgid = read_msgid(&mut reader)?;
                 let method = read_method(&mut reader)?;
                 let params = rest_as_params(&frame, reader)?;
-                Message::Request(Request { msgid, method, params })
+                Message::Request(Request {
+                    msgid,
+                    method,
+                    params,
+                })
             }
             (RESPONSE, 4) => {
                 let msgid = read_msgid(&mut reader)?;
                 let error_at = frame.len() - reader.len();
-                let error_len = value_len(reader, &Limits { max_message_size: usize::MAX, max_depth: usize::MAX })
-                    .map_err(|_| malformed("response error is not a value"))?;
+                let error_len = value_len(
+                    reader,
+                    &Limits {
+                        max_message_size: usize::MAX,
+                        max_depth: usize::MAX,
+                    },
+                )
+                .map_err(|_| malformed("response error is not a value"))?;
                 let result_at = error_at + error_len;
                 let error = (frame[error_at] != 0xc0).then(|| frame.slice(error_at..result_at));
                 let result = frame.slice(result_at..);
-                Message::Response(Response { msgid, error, result })
+                Message::Response(Response {
+                    msgid,
+                    error,
+                    result,
+                })
             }
             (NOTIFICATION, 3) => {
                 let method = read_method(&mut reader)?;
@@ -198,9 +232,15 @@ impl Message {
                 Message::Notification(Notification { method, params })
             }
             (REQUEST | RESPONSE | NOTIFICATION, n) => {
-                return Err(CodecError::Malformed(format!("message of type {kind} with {n} items")));
+                return Err(CodecError::Malformed(format!(
+                    "message of type {kind} with {n} items"
+                )));
             }
-            (other, _) => return Err(CodecError::Malformed(format!("unknown message type {other}"))),
+            (other, _) => {
+                return Err(CodecError::Malformed(format!(
+                    "unknown message type {other}"
+                )));
+            }
         };
         Ok(message)
     }
@@ -217,7 +257,8 @@ fn read_msgid(reader: &mut &[u8]) -> Result<MsgId, CodecError> {
 /// Reads the method name: a str (or, from peers on the old spec, a bin) that is
 /// valid UTF-8.
 fn read_method(reader: &mut &[u8]) -> Result<String, CodecError> {
-    let marker = rmp::decode::read_marker(reader).map_err(|_| malformed("method must be a string"))?;
+    let marker =
+        rmp::decode::read_marker(reader).map_err(|_| malformed("method must be a string"))?;
     use rmp::Marker;
     let len = match marker {
         Marker::FixStr(n) => u32::from(n),
@@ -226,7 +267,9 @@ fn read_method(reader: &mut &[u8]) -> Result<String, CodecError> {
         Marker::Str32 | Marker::Bin32 => u32::from_be_bytes(take::<4>(reader)?),
         _ => return Err(malformed("method must be a string")),
     } as usize;
-    let bytes = reader.get(..len).ok_or_else(|| malformed("method ends early"))?;
+    let bytes = reader
+        .get(..len)
+        .ok_or_else(|| malformed("method ends early"))?;
     *reader = &reader[len..];
     String::from_utf8(bytes.to_vec()).map_err(|_| malformed("method is not valid UTF-8"))
 }
@@ -278,7 +321,10 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
 /// # Errors
 ///
 /// [`CodecError::Serde`] if `value`'s `Serialize` fails.
-pub(crate) fn encode_value<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), CodecError> {
+pub(crate) fn encode_value<T: Serialize + ?Sized>(
+    out: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), CodecError> {
     value
         .serialize(&mut rmp_serde::Serializer::new(out).with_struct_map())
         .map_err(|e| CodecError::Serde(e.to_string()))
@@ -311,7 +357,10 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 /// # Errors
 ///
 /// [`CodecError::Serde`] if the params do not serialize as an array.
-pub(crate) fn request_frame<P: Serialize + ?Sized>(method: &str, params: &P) -> Result<Vec<u8>, CodecError> {
+pub(crate) fn request_frame<P: Serialize + ?Sized>(
+    method: &str,
+    params: &P,
+) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(16 + method.len());
     out.extend_from_slice(&[0x94, REQUEST, 0xce, 0, 0, 0, 0]);
     write_str(&mut out, method);
@@ -329,7 +378,10 @@ pub(crate) fn set_msgid(frame: &mut [u8], msgid: MsgId) {
 /// # Errors
 ///
 /// [`CodecError::Serde`] if the params do not serialize as an array.
-pub(crate) fn notification_frame<P: Serialize + ?Sized>(method: &str, params: &P) -> Result<Vec<u8>, CodecError> {
+pub(crate) fn notification_frame<P: Serialize + ?Sized>(
+    method: &str,
+    params: &P,
+) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(16 + method.len());
     out.extend_from_slice(&[0x93, NOTIFICATION]);
     write_str(&mut out, method);
@@ -369,16 +421,23 @@ mod tests {
     fn requests_round_trip_with_a_patched_msgid() {
         let mut bytes = request_frame("math.div", &(1.0, 2.5)).unwrap();
         set_msgid(&mut bytes, 0xdead_beef);
-        let Message::Request(request) = Message::parse(bytes.into()).unwrap() else { panic!("not a request") };
+        let Message::Request(request) = Message::parse(bytes.into()).unwrap() else {
+            panic!("not a request")
+        };
         assert_eq!(request.msgid, 0xdead_beef);
         assert_eq!(request.method, "math.div");
-        assert_eq!(request.params.values().unwrap(), vec![Value::from(1.0), Value::from(2.5)]);
+        assert_eq!(
+            request.params.values().unwrap(),
+            vec![Value::from(1.0), Value::from(2.5)]
+        );
     }
 
     #[test]
     fn unit_params_are_an_empty_array_and_scalars_are_refused() {
         let bytes = notification_frame("tick", &()).unwrap();
-        let Message::Notification(n) = Message::parse(bytes.into()).unwrap() else { panic!("not a notification") };
+        let Message::Notification(n) = Message::parse(bytes.into()).unwrap() else {
+            panic!("not a notification")
+        };
         assert!(n.params.is_empty());
         assert!(request_frame("tick", &5).is_err());
     }
@@ -386,11 +445,15 @@ mod tests {
     #[test]
     fn responses_carry_either_an_error_or_a_result() {
         let ok = response_frame(9, Ok(&[0x2a]));
-        let Message::Response(r) = Message::parse(ok.into()).unwrap() else { panic!() };
+        let Message::Response(r) = Message::parse(ok.into()).unwrap() else {
+            panic!()
+        };
         assert_eq!((r.msgid, r.error, &r.result[..]), (9, None, &[0x2a][..]));
 
         let failed = response_frame(10, Err(&ErrorObject::new("UnknownApi", "no")));
-        let Message::Response(r) = Message::parse(failed.into()).unwrap() else { panic!() };
+        let Message::Response(r) = Message::parse(failed.into()).unwrap() else {
+            panic!()
+        };
         let error = rmpv::decode::read_value(&mut &r.error.unwrap()[..]).unwrap();
         assert_eq!(error, ErrorObject::new("UnknownApi", "no").to_value());
         assert_eq!(&r.result[..], &[0xc0]);
@@ -402,21 +465,45 @@ mod tests {
             Value::Array(vec![0.into()]),
             Value::Array(vec![7.into(), 1.into(), 2.into(), 3.into()]),
             Value::Map(vec![(0.into(), 1.into())]),
-            Value::Array(vec![0.into(), "one".into(), "m".into(), Value::Array(vec![])]),
-            Value::Array(vec![0.into(), (-1).into(), "m".into(), Value::Array(vec![])]),
+            Value::Array(vec![
+                0.into(),
+                "one".into(),
+                "m".into(),
+                Value::Array(vec![]),
+            ]),
+            Value::Array(vec![
+                0.into(),
+                (-1).into(),
+                "m".into(),
+                Value::Array(vec![]),
+            ]),
             Value::Array(vec![0.into(), 1.into(), 5.into(), Value::Array(vec![])]),
             Value::Array(vec![2.into(), "m".into(), 5.into()]),
-            Value::Array(vec![0.into(), (u64::from(u32::MAX) + 1).into(), "m".into(), Value::Array(vec![])]),
+            Value::Array(vec![
+                0.into(),
+                (u64::from(u32::MAX) + 1).into(),
+                "m".into(),
+                Value::Array(vec![]),
+            ]),
         ];
         for case in cases {
-            assert!(Message::parse(frame(case.clone())).is_err(), "{case} parsed");
+            assert!(
+                Message::parse(frame(case.clone())).is_err(),
+                "{case} parsed"
+            );
         }
     }
 
     #[test]
     fn methods_sent_as_bin_by_old_peers_are_accepted() {
-        let old = Value::Array(vec![2.into(), Value::Binary(b"log".to_vec()), Value::Array(vec![])]);
-        let Message::Notification(n) = Message::parse(frame(old)).unwrap() else { panic!() };
+        let old = Value::Array(vec![
+            2.into(),
+            Value::Binary(b"log".to_vec()),
+            Value::Array(vec![]),
+        ]);
+        let Message::Notification(n) = Message::parse(frame(old)).unwrap() else {
+            panic!()
+        };
         assert_eq!(n.method, "log");
     }
 
@@ -429,7 +516,9 @@ mod tests {
             Value::from(i64::MIN),
         ]);
         let request = Value::Array(vec![0.into(), 1.into(), "echo".into(), odd.clone()]);
-        let Message::Request(r) = Message::parse(frame(request)).unwrap() else { panic!() };
+        let Message::Request(r) = Message::parse(frame(request)).unwrap() else {
+            panic!()
+        };
         assert_eq!(Value::Array(r.params.values().unwrap()), odd);
         assert_eq!(Params::from_values(odd.as_array().unwrap()), r.params);
     }

@@ -93,7 +93,10 @@ impl Router {
     /// If `prefix` is not a well-formed path.
     pub fn namespace(&self, prefix: &str) -> Namespace<'_> {
         check_path(prefix);
-        Namespace { router: self, prefix: prefix.to_owned() }
+        Namespace {
+            router: self,
+            prefix: prefix.to_owned(),
+        }
     }
 
     /// Sets the handler for every call no registered handler takes. It sees the
@@ -115,19 +118,29 @@ impl Router {
         Fut: Future<Output = Option<Reply>> + Send + 'static,
     {
         let boxed: Arc<Fallback> = Arc::new(move |ctx, params| Box::pin(fallback(ctx, params)));
-        *self.fallback.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(boxed);
+        *self
+            .fallback
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(boxed);
         self
     }
 
     /// Removes the fallback; unhandled calls get `UnknownApi` again.
     pub fn clear_fallback(&self) -> &Self {
-        *self.fallback.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        *self
+            .fallback
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
         self
     }
 
     /// The paths that have a handler, sorted.
     pub fn paths(&self) -> Vec<String> {
-        let mut paths: Vec<String> = self.handlers.iter().map(|entry| entry.key().to_string()).collect();
+        let mut paths: Vec<String> = self
+            .handlers
+            .iter()
+            .map(|entry| entry.key().to_string())
+            .collect();
         paths.sort_unstable();
         paths
     }
@@ -144,11 +157,18 @@ impl Router {
 
     /// Routes one call to its handler, the fallback, or `UnknownApi`.
     pub(crate) async fn dispatch(&self, ctx: CallContext, params: Params) -> Reply {
-        let handler = self.handlers.get(ctx.method()).map(|entry| Arc::clone(entry.value()));
+        let handler = self
+            .handlers
+            .get(ctx.method())
+            .map(|entry| Arc::clone(entry.value()));
         if let Some(handler) = handler {
             return handler::run(handler.as_ref(), ctx, params).await;
         }
-        let fallback = self.fallback.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let fallback = self
+            .fallback
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
         let method = ctx.method().to_owned();
         let expects_reply = ctx.expects_reply();
         if let Some(fallback) = fallback {
@@ -162,14 +182,20 @@ impl Router {
             self.unhandled_notifications.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(method, "notification for a path with no handler; dropped");
         }
-        Err(ErrorObject::new(code::UNKNOWN_API, format!("no handler for `{method}`")))
+        Err(ErrorObject::new(
+            code::UNKNOWN_API,
+            format!("no handler for `{method}`"),
+        ))
     }
 }
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let has_fallback = self.fallback.read().map(|f| f.is_some()).unwrap_or(false);
-        f.debug_struct("Router").field("paths", &self.paths()).field("fallback", &has_fallback).finish()
+        f.debug_struct("Router")
+            .field("paths", &self.paths())
+            .field("fallback", &has_fallback)
+            .finish()
     }
 }
 
@@ -251,22 +277,35 @@ mod tests {
     }
 
     async fn call(router: &Router, method: &str, values: Vec<Value>) -> Result<Value, ErrorObject> {
-        let reply = router.dispatch(ctx(method, true), Params::from_values(&values)).await?;
+        let reply = router
+            .dispatch(ctx(method, true), Params::from_values(&values))
+            .await?;
         Ok(rmpv::decode::read_value(&mut &reply[..]).unwrap())
     }
 
     #[tokio::test]
     async fn full_path_and_namespace_registration_are_the_same() {
         let by_path = Router::new();
-        by_path.set_handler("math.stats.mean", |xs: Vec<f64>| async move { xs.iter().sum::<f64>() / xs.len() as f64 });
-        let by_namespace = Router::new();
-        by_namespace.namespace("math").namespace("stats").set_handler("mean", |xs: Vec<f64>| async move {
+        by_path.set_handler("math.stats.mean", |xs: Vec<f64>| async move {
             xs.iter().sum::<f64>() / xs.len() as f64
         });
+        let by_namespace = Router::new();
+        by_namespace
+            .namespace("math")
+            .namespace("stats")
+            .set_handler("mean", |xs: Vec<f64>| async move {
+                xs.iter().sum::<f64>() / xs.len() as f64
+            });
         assert_eq!(by_path.paths(), by_namespace.paths());
         let xs = vec![Value::Array(vec![1.0.into(), 2.0.into()])];
-        assert_eq!(call(&by_path, "math.stats.mean", xs.clone()).await, Ok(Value::from(1.5)));
-        assert_eq!(call(&by_namespace, "math.stats.mean", xs).await, Ok(Value::from(1.5)));
+        assert_eq!(
+            call(&by_path, "math.stats.mean", xs.clone()).await,
+            Ok(Value::from(1.5))
+        );
+        assert_eq!(
+            call(&by_namespace, "math.stats.mean", xs).await,
+            Ok(Value::from(1.5))
+        );
     }
 
     #[tokio::test]
@@ -274,10 +313,13 @@ mod tests {
         let router = Router::new();
         router.set_handler("ping", || async { "pong" });
         assert_eq!(call(&router, "ping", vec![]).await, Ok(Value::from("pong")));
-        assert!(router.namespace("x").remove_handler("nothing") == false);
+        assert!(!router.namespace("x").remove_handler("nothing"));
         assert!(router.remove_handler("ping"));
         let error = call(&router, "ping", vec![]).await.unwrap_err();
-        assert_eq!((error.code.as_str(), error.message.as_str()), ("UnknownApi", "no handler for `ping`"));
+        assert_eq!(
+            (error.code.as_str(), error.message.as_str()),
+            ("UnknownApi", "no handler for `ping`")
+        );
     }
 
     #[tokio::test]
@@ -285,12 +327,26 @@ mod tests {
         let router = Router::new();
         router.set_fallback(|ctx, params| async move {
             let answer = format!("{} with {} params", ctx.method(), params.len());
-            ctx.method().starts_with("dyn.").then(|| Value::from(answer).into_reply())
+            ctx.method()
+                .starts_with("dyn.")
+                .then(|| Value::from(answer).into_reply())
         });
-        assert_eq!(call(&router, "dyn.any.path", vec![1.into()]).await, Ok(Value::from("dyn.any.path with 1 params")));
-        assert_eq!(call(&router, "other", vec![]).await.unwrap_err().code, "UnknownApi");
+        assert_eq!(
+            call(&router, "dyn.any.path", vec![1.into()]).await,
+            Ok(Value::from("dyn.any.path with 1 params"))
+        );
+        assert_eq!(
+            call(&router, "other", vec![]).await.unwrap_err().code,
+            "UnknownApi"
+        );
         router.clear_fallback();
-        assert_eq!(call(&router, "dyn.any.path", vec![]).await.unwrap_err().code, "UnknownApi");
+        assert_eq!(
+            call(&router, "dyn.any.path", vec![])
+                .await
+                .unwrap_err()
+                .code,
+            "UnknownApi"
+        );
     }
 
     #[tokio::test]
@@ -298,14 +354,21 @@ mod tests {
         let router = Router::new();
         router.set_handler("add", |a: i64, b: i64| async move { a + b });
         let error = call(&router, "add", vec![1.into()]).await.unwrap_err();
-        assert_eq!((error.code.as_str(), error.message.as_str()), ("InvalidParams", "add expects 2 params, got 1"));
+        assert_eq!(
+            (error.code.as_str(), error.message.as_str()),
+            ("InvalidParams", "add expects 2 params, got 1")
+        );
     }
 
     #[tokio::test]
     async fn notifications_to_unknown_paths_are_counted() {
         let router = Router::new();
-        let _ = router.dispatch(ctx("nobody.home", false), Params::from_values(&[])).await;
-        let _ = router.dispatch(ctx("nobody.home", true), Params::from_values(&[])).await;
+        let _ = router
+            .dispatch(ctx("nobody.home", false), Params::from_values(&[]))
+            .await;
+        let _ = router
+            .dispatch(ctx("nobody.home", true), Params::from_values(&[]))
+            .await;
         assert_eq!(router.unhandled_notifications(), 1);
     }
 

@@ -129,7 +129,10 @@ impl ServerBuilder {
     }
 
     fn start(self, listener: Listener, local: ListenAddr) -> Server {
-        let shared = Arc::new(Shared { peers: DashMap::new(), stop: CancellationToken::new() });
+        let shared = Arc::new(Shared {
+            peers: DashMap::new(),
+            stop: CancellationToken::new(),
+        });
         let accept = AcceptLoop {
             listener,
             shared: Arc::clone(&shared),
@@ -138,7 +141,11 @@ impl ServerBuilder {
             on_connect: self.on_connect,
         };
         tracing::info!(listen = %local, "serving");
-        Server { local, shared, accept: Some(tokio::spawn(accept.run())) }
+        Server {
+            local,
+            shared,
+            accept: Some(tokio::spawn(accept.run())),
+        }
     }
 }
 
@@ -172,7 +179,11 @@ impl Server {
     /// # Ok(()) }
     /// ```
     pub fn builder(peer: PeerBuilder) -> ServerBuilder {
-        ServerBuilder { peer, max_connections: 10_000, on_connect: None }
+        ServerBuilder {
+            peer,
+            max_connections: 10_000,
+            on_connect: None,
+        }
     }
 
     /// Where the server listens.
@@ -182,7 +193,11 @@ impl Server {
 
     /// The peers of all live connections.
     pub fn connections(&self) -> Vec<Peer> {
-        self.shared.peers.iter().map(|entry| entry.value().clone()).collect()
+        self.shared
+            .peers
+            .iter()
+            .map(|entry| entry.value().clone())
+            .collect()
     }
 
     /// How many connections are live.
@@ -226,7 +241,10 @@ impl Server {
             }
         };
         if tokio::time::timeout(grace, all_closed).await.is_err() {
-            tracing::warn!(?grace, "calls still running after the grace period; closing");
+            tracing::warn!(
+                ?grace,
+                "calls still running after the grace period; closing"
+            );
             for peer in &peers {
                 peer.close_with(DisconnectReason::Shutdown);
             }
@@ -264,7 +282,10 @@ impl Drop for Server {
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server").field("local", &self.local).field("connections", &self.connection_count()).finish()
+        f.debug_struct("Server")
+            .field("local", &self.local)
+            .field("connections", &self.connection_count())
+            .finish()
     }
 }
 
@@ -331,7 +352,10 @@ impl AcceptLoop {
     }
 
     async fn accept_within_limit(&self) -> io::Result<(OwnedSemaphorePermit, Accepted)> {
-        let permit = Arc::clone(&self.permits).acquire_owned().await.expect("the semaphore is never closed");
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         Ok((permit, self.listener.accept().await?))
     }
 

@@ -63,7 +63,9 @@ impl Transactions {
     /// `Disconnected` if the connection is already gone.
     pub(crate) fn open(self: &Arc<Self>) -> Result<(Pending, oneshot::Receiver<Outcome>), Error> {
         if let Some(reason) = self.closed.get() {
-            return Err(Error::Disconnected { reason: reason.clone() });
+            return Err(Error::Disconnected {
+                reason: reason.clone(),
+            });
         }
         let (sender, receiver) = oneshot::channel();
         let mut sender = Some(sender);
@@ -75,11 +77,16 @@ impl Transactions {
                 break candidate;
             }
         };
-        let pending = Pending { table: Arc::clone(self), msgid };
+        let pending = Pending {
+            table: Arc::clone(self),
+            msgid,
+        };
         // `fail_all` may have drained the table between the check above and the
         // insert; if so, fail this call too rather than let it wait.
         if let Some(reason) = self.closed.get() {
-            return Err(Error::Disconnected { reason: reason.clone() });
+            return Err(Error::Disconnected {
+                reason: reason.clone(),
+            });
         }
         Ok((pending, receiver))
     }
@@ -107,7 +114,9 @@ impl Transactions {
         let msgids: Vec<MsgId> = self.pending.iter().map(|entry| *entry.key()).collect();
         for msgid in msgids {
             if let Some((_, waiter)) = self.pending.remove(&msgid) {
-                let _ = waiter.send(Err(Error::Disconnected { reason: reason.clone() }));
+                let _ = waiter.send(Err(Error::Disconnected {
+                    reason: reason.clone(),
+                }));
             }
         }
     }
@@ -124,13 +133,18 @@ impl Transactions {
 
     #[cfg(test)]
     fn starting_at(msgid: MsgId) -> Self {
-        Transactions { next_msgid: AtomicU32::new(msgid), ..Transactions::default() }
+        Transactions {
+            next_msgid: AtomicU32::new(msgid),
+            ..Transactions::default()
+        }
     }
 }
 
 /// Maps a waiter whose sender vanished to `Disconnected`.
 pub(crate) fn sender_dropped(reason: Option<&DisconnectReason>) -> Error {
-    Error::Disconnected { reason: reason.cloned().unwrap_or(DisconnectReason::Closed) }
+    Error::Disconnected {
+        reason: reason.cloned().unwrap_or(DisconnectReason::Closed),
+    }
 }
 
 impl Transactions {
@@ -146,7 +160,11 @@ mod tests {
     use bytes::Bytes;
 
     fn response(msgid: MsgId, result: u8) -> Outcome {
-        Ok(Response { msgid, error: None, result: Bytes::copy_from_slice(&[result]) })
+        Ok(Response {
+            msgid,
+            error: None,
+            result: Bytes::copy_from_slice(&[result]),
+        })
     }
 
     #[tokio::test]
@@ -154,7 +172,10 @@ mod tests {
         let table = Arc::new(Transactions::default());
         let calls: Vec<_> = (0..5).map(|_| table.open().unwrap()).collect();
         for (pending, _) in calls.iter().rev() {
-            assert!(table.complete(pending.msgid(), response(pending.msgid(), pending.msgid() as u8)));
+            assert!(table.complete(
+                pending.msgid(),
+                response(pending.msgid(), pending.msgid() as u8)
+            ));
         }
         for (pending, receiver) in calls {
             let got = receiver.await.unwrap().unwrap();
@@ -196,8 +217,18 @@ mod tests {
         let (_pending, receiver) = table.open().unwrap();
         table.fail_all(DisconnectReason::Eof);
         let error = receiver.await.unwrap().unwrap_err();
-        assert!(matches!(error, Error::Disconnected { reason: DisconnectReason::Eof }));
-        assert!(matches!(table.open(), Err(Error::Disconnected { reason: DisconnectReason::Eof })));
+        assert!(matches!(
+            error,
+            Error::Disconnected {
+                reason: DisconnectReason::Eof
+            }
+        ));
+        assert!(matches!(
+            table.open(),
+            Err(Error::Disconnected {
+                reason: DisconnectReason::Eof
+            })
+        ));
         assert_eq!(table.len(), 0);
     }
 
@@ -217,8 +248,9 @@ mod tests {
                     }
                     // Timed out, then the late reply.
                     1 => {
-                        let timed_out =
-                            tokio::time::timeout(std::time::Duration::ZERO, receiver).await.is_err();
+                        let timed_out = tokio::time::timeout(std::time::Duration::ZERO, receiver)
+                            .await
+                            .is_err();
                         assert!(timed_out);
                         let msgid = pending.msgid();
                         drop(pending);
@@ -233,7 +265,10 @@ mod tests {
             }
             table.fail_all(DisconnectReason::Transport(format!("round {round}")));
             for (pending, receiver) in held {
-                assert!(matches!(receiver.await.unwrap(), Err(Error::Disconnected { .. })));
+                assert!(matches!(
+                    receiver.await.unwrap(),
+                    Err(Error::Disconnected { .. })
+                ));
                 drop(pending);
             }
             assert_eq!(table.len(), 0, "round {round} leaked entries");

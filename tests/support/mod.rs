@@ -20,12 +20,17 @@ pub const LIMIT: Duration = Duration::from_secs(10);
 
 /// Awaits `future`, failing the test if it takes longer than [`LIMIT`].
 pub async fn bounded<T>(future: impl IntoFuture<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, future).await.expect("the test timed out")
+    tokio::time::timeout(LIMIT, future)
+        .await
+        .expect("the test timed out")
 }
 
 /// A server on 127.0.0.1 with an ephemeral port.
 pub async fn tcp_server(router: Arc<Router>) -> Server {
-    Server::builder(Peer::builder().router(router)).bind_tcp("127.0.0.1:0").await.expect("bind 127.0.0.1:0")
+    Server::builder(Peer::builder().router(router))
+        .bind_tcp("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0")
 }
 
 /// The port-bearing address of a TCP server.
@@ -54,7 +59,9 @@ pub async fn exercise(client: &Peer, pongs: &mut mpsc::UnboundedReceiver<u32>) {
     let sum: i64 = bounded(client.call("add", (40, 2))).await.expect("add");
     assert_eq!(sum, 42);
 
-    let answer: String = bounded(client.call("ask_parent", ())).await.expect("ask_parent");
+    let answer: String = bounded(client.call("ask_parent", ()))
+        .await
+        .expect("ask_parent");
     assert_eq!(answer, "my parent is the test");
 
     client.notify("ping", (7,)).expect("ping");

@@ -14,7 +14,11 @@ pub(crate) fn server_router() -> Arc<Router> {
         let _ = ctx.peer().notify("pong", (n,));
     });
     router.set_handler("ask_parent", |ctx: CallContext| async move {
-        let name: String = ctx.peer().call("parent.name", ()).await.map_err(|e| e.to_string())?;
+        let name: String = ctx
+            .peer()
+            .call("parent.name", ())
+            .await
+            .map_err(|e| e.to_string())?;
         Ok::<_, String>(format!("my parent is {name}"))
     });
     router

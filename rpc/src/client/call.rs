@@ -88,13 +88,19 @@ impl<R: DeserializeOwned, E: FromRemote> Call<R, E> {
         let started = std::time::Instant::now();
         self.peer.send(frame.into()).map_err(lift)?;
         let waited = match self.timeout {
-            Some(timeout) => tokio::time::timeout(timeout, receiver).await.map_err(|_| Error::Timeout)?,
+            Some(timeout) => tokio::time::timeout(timeout, receiver)
+                .await
+                .map_err(|_| Error::Timeout)?,
             None => receiver.await,
         };
         let outcome = waited.unwrap_or_else(|_| Err(sender_dropped(transactions.closed_reason())));
         drop(pending);
         let response = outcome.map_err(lift)?;
-        tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, ok = response.error.is_none(), "answered");
+        tracing::debug!(
+            elapsed_us = started.elapsed().as_micros() as u64,
+            ok = response.error.is_none(),
+            "answered"
+        );
         decode_response(&self.method, response)
     }
 }
@@ -107,9 +113,13 @@ fn lift<E>(error: Error) -> Error<E> {
     }
 }
 
-fn decode_response<R: DeserializeOwned, E: FromRemote>(method: &str, response: Response) -> Result<R, Error<E>> {
+fn decode_response<R: DeserializeOwned, E: FromRemote>(
+    method: &str,
+    response: Response,
+) -> Result<R, Error<E>> {
     if let Some(error) = response.error {
-        let value = rmpv::decode::read_value(&mut &error[..]).map_err(|e| CodecError::Serde(e.to_string()))?;
+        let value = rmpv::decode::read_value(&mut &error[..])
+            .map_err(|e| CodecError::Serde(e.to_string()))?;
         return Err(RemoteError::from_value(value).into_error(method));
     }
     rmp_serde::from_slice(&response.result)
@@ -132,6 +142,9 @@ where
 
 impl<R, E> fmt::Debug for Call<R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Call").field("method", &self.method).field("timeout", &self.timeout).finish_non_exhaustive()
+        f.debug_struct("Call")
+            .field("method", &self.method)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }

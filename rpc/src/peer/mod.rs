@@ -119,9 +119,13 @@ impl Connection {
     /// Queues a frame for the writer.
     pub(crate) fn send(&self, frame: Bytes) -> Result<(), Error> {
         if let Some(reason) = self.reason.get() {
-            return Err(Error::Disconnected { reason: reason.clone() });
+            return Err(Error::Disconnected {
+                reason: reason.clone(),
+            });
         }
-        self.outbox.send(frame).map_err(|_| Error::Disconnected { reason: DisconnectReason::Closed })
+        self.outbox.send(frame).map_err(|_| Error::Disconnected {
+            reason: DisconnectReason::Closed,
+        })
     }
 
     pub(crate) fn transactions(&self) -> &Arc<Transactions> {
@@ -268,7 +272,11 @@ impl Peer {
 async fn closed(connection: Arc<Connection>) -> DisconnectReason {
     connection.shutdown.cancelled().await;
     connection.tasks.wait().await;
-    connection.reason.get().cloned().unwrap_or(DisconnectReason::Closed)
+    connection
+        .reason
+        .get()
+        .cloned()
+        .unwrap_or(DisconnectReason::Closed)
 }
 
 impl fmt::Debug for Peer {
@@ -349,9 +357,17 @@ impl PeerBuilder {
             reason: OnceLock::new(),
             options: self.options,
         });
-        let peer = Peer { handle: Arc::new(Handle { connection: Arc::clone(&connection) }) };
-        connection.tasks.spawn(writer::Writer::new(Arc::clone(&connection), inbox, writer).run());
-        connection.tasks.spawn(reader::Reader::new(Arc::clone(&connection), peer.downgrade(), reader).run());
+        let peer = Peer {
+            handle: Arc::new(Handle {
+                connection: Arc::clone(&connection),
+            }),
+        };
+        connection
+            .tasks
+            .spawn(writer::Writer::new(Arc::clone(&connection), inbox, writer).run());
+        connection
+            .tasks
+            .spawn(reader::Reader::new(Arc::clone(&connection), peer.downgrade(), reader).run());
         connection.tasks.close();
         connection.emit(ConnectionEvent::Connected);
         peer
@@ -388,7 +404,10 @@ impl PeerBuilder {
     /// # Errors
     ///
     /// `Transport` if the process cannot be started.
-    pub fn spawn_child(self, command: tokio::process::Command) -> crate::Result<(Peer, tokio::process::Child)> {
+    pub fn spawn_child(
+        self,
+        command: tokio::process::Command,
+    ) -> crate::Result<(Peer, tokio::process::Child)> {
         crate::transport::stdio::spawn_child(self, command)
     }
 

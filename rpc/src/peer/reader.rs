@@ -50,7 +50,15 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     pub(super) fn new(connection: Arc<Connection>, peer: Weak<Handle>, io: R) -> Self {
         let decoder = FrameDecoder::new(connection.options.limits);
         let permits = Arc::new(Semaphore::new(connection.options.max_concurrent_handlers));
-        Reader { connection, peer, io, buffer: BytesMut::new(), decoder, permits, handlers: JoinSet::new() }
+        Reader {
+            connection,
+            peer,
+            io,
+            buffer: BytesMut::new(),
+            decoder,
+            permits,
+            handlers: JoinSet::new(),
+        }
     }
 
     pub(super) async fn run(mut self) {
@@ -106,17 +114,26 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 
     async fn route(&mut self, frame: Bytes) -> Result<(), DisconnectReason> {
-        let message = Message::parse(frame).map_err(|error| DisconnectReason::Protocol(error.to_string()))?;
+        let message =
+            Message::parse(frame).map_err(|error| DisconnectReason::Protocol(error.to_string()))?;
         match message {
             Message::Response(response) => {
                 let msgid = response.msgid;
                 if !self.connection.transactions.complete(msgid, Ok(response)) {
-                    tracing::debug!(peer = self.connection.id, msgid, "late or unsolicited response dropped");
+                    tracing::debug!(
+                        peer = self.connection.id,
+                        msgid,
+                        "late or unsolicited response dropped"
+                    );
                 }
             }
-            Message::Request(request) => self.spawn_handler(Some(request.msgid), request.method, request.params).await?,
+            Message::Request(request) => {
+                self.spawn_handler(Some(request.msgid), request.method, request.params)
+                    .await?
+            }
             Message::Notification(notification) => {
-                self.spawn_handler(None, notification.method, notification.params).await?;
+                self.spawn_handler(None, notification.method, notification.params)
+                    .await?;
             }
         }
         Ok(())
@@ -124,12 +141,25 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
     /// Takes a permit (waiting, and so not reading, at the bound) and runs the
     /// handler as a task of this connection.
-    async fn spawn_handler(&mut self, msgid: Option<MsgId>, method: String, params: Params) -> Result<(), DisconnectReason> {
+    async fn spawn_handler(
+        &mut self,
+        msgid: Option<MsgId>,
+        method: String,
+        params: Params,
+    ) -> Result<(), DisconnectReason> {
         let permit = self.acquire_permit().await?;
-        let Some(handle) = self.peer.upgrade() else { return Err(DisconnectReason::Closed) };
+        let Some(handle) = self.peer.upgrade() else {
+            return Err(DisconnectReason::Closed);
+        };
         let ctx = CallContext::new(msgid, method.into(), Peer { handle });
-        let span = tracing::debug_span!("rpc.handle", peer = self.connection.id, method = ctx.method(), msgid);
-        self.handlers.spawn(handle_one(ctx, params, permit).instrument(span));
+        let span = tracing::debug_span!(
+            "rpc.handle",
+            peer = self.connection.id,
+            method = ctx.method(),
+            msgid
+        );
+        self.handlers
+            .spawn(handle_one(ctx, params, permit).instrument(span));
         Ok(())
     }
 
@@ -162,7 +192,7 @@ async fn handle_one(ctx: CallContext, params: Params, permit: OwnedSemaphorePerm
         Err(error) => tracing::debug!(elapsed_us, outcome = %error.code, "handled"),
     }
     if let Some(msgid) = msgid {
-        let frame = response_frame(msgid, reply.as_deref().map_err(|e| e));
+        let frame = response_frame(msgid, reply.as_deref());
         // The connection may have closed meanwhile; the reply is then moot.
         let _ = peer.send(frame.into());
     }

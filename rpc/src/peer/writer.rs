@@ -32,8 +32,17 @@ pub(super) struct Writer<W> {
 }
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
-    pub(super) fn new(connection: Arc<Connection>, inbox: mpsc::UnboundedReceiver<Bytes>, io: W) -> Self {
-        Writer { connection, inbox, io, buffer: Vec::with_capacity(8 * 1024) }
+    pub(super) fn new(
+        connection: Arc<Connection>,
+        inbox: mpsc::UnboundedReceiver<Bytes>,
+        io: W,
+    ) -> Self {
+        Writer {
+            connection,
+            inbox,
+            io,
+            buffer: Vec::with_capacity(8 * 1024),
+        }
     }
 
     pub(super) async fn run(mut self) {

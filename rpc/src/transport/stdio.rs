@@ -10,8 +10,14 @@ use tokio::process::{Child, Command};
 
 use crate::peer::{Peer, PeerBuilder};
 
-pub(crate) fn spawn_child(builder: PeerBuilder, mut command: Command) -> crate::Result<(Peer, Child)> {
-    command.stdin(Stdio::piped()).stdout(Stdio::piped()).kill_on_drop(true);
+pub(crate) fn spawn_child(
+    builder: PeerBuilder,
+    mut command: Command,
+) -> crate::Result<(Peer, Child)> {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
     let mut child = command.spawn()?;
     let missing = || io::Error::other("the child's stdin and stdout must be piped");
     let stdin = child.stdin.take().ok_or_else(missing)?;

@@ -18,5 +18,9 @@ pub(crate) async fn accept(listener: &TcpListener) -> io::Result<Accepted> {
     let (stream, remote): (TcpStream, SocketAddr) = listener.accept().await?;
     stream.set_nodelay(true)?;
     let (reader, writer) = stream.into_split();
-    Ok(Accepted { reader: Box::new(reader), writer: Box::new(writer), remote: remote.to_string() })
+    Ok(Accepted {
+        reader: Box::new(reader),
+        writer: Box::new(writer),
+        remote: remote.to_string(),
+    })
 }

@@ -18,5 +18,9 @@ pub(crate) fn bind(path: &Path) -> io::Result<UnixListener> {
 pub(crate) async fn accept(listener: &UnixListener) -> io::Result<Accepted> {
     let (stream, _) = listener.accept().await?;
     let (reader, writer) = stream.into_split();
-    Ok(Accepted { reader: Box::new(reader), writer: Box::new(writer), remote: "unix".into() })
+    Ok(Accepted {
+        reader: Box::new(reader),
+        writer: Box::new(writer),
+        remote: "unix".into(),
+    })
 }
