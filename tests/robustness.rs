@@ -303,4 +303,68 @@ async fn shutdown_lets_running_calls_answer_and_fails_the_rest() {
     assert_eq!(peer.pending_calls(), 0);
 }
 
+#[tokio::test]
+async fn a_server_at_its_bounds_stops_reading_instead_of_queueing() {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let router = Arc::new(dotrpc::Router::new());
+    let held = Arc::clone(&gate);
+    router.set_handler("blob", move |blob: Value| {
+        let gate = Arc::clone(&held);
+        async move {
+            gate.acquire().await.unwrap().forget();
+            blob.as_slice().map_or(0, |b| b.len())
+        }
+    });
+    let template = Peer::builder()
+        .router(router)
+        .max_concurrent_handlers(1)
+        .max_queued_calls(1);
+    let server = Server::builder(template)
+        .bind_tcp("127.0.0.1:0")
+        .await
+        .unwrap();
+    let stream = TcpStream::connect(support::addr(&server)).await.unwrap();
+    let (mut read_half, mut write_half) = stream.into_split();
+
+    // 1 024 calls of 64 KiB each: far more than socket buffers hold.
+    let calls = 1024u32;
+    let batch: Vec<u8> = (0..calls)
+        .flat_map(|i| request(i, "blob", vec![Value::Binary(vec![7; 64 * 1024])]))
+        .collect();
+    let writer = tokio::spawn(async move {
+        write_half.write_all(&batch).await.unwrap();
+        write_half
+    });
+    let stalled = tokio::time::timeout(Duration::from_secs(1), async {
+        while !writer.is_finished() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        stalled.is_err(),
+        "the server read 64 MiB while its one handler was blocked"
+    );
+
+    gate.add_permits(calls as usize);
+    let _write_half = bounded(writer).await.unwrap();
+    let mut decoder = FrameDecoder::default();
+    let mut buffer = BytesMut::new();
+    let mut answered = 0;
+    bounded(async {
+        while answered < calls {
+            while let Some(frame) = decoder.decode(&mut buffer).unwrap() {
+                let reply = rmpv::decode::read_value(&mut &frame[..]).unwrap();
+                assert_eq!(reply[3].as_u64(), Some(64 * 1024));
+                answered += 1;
+            }
+            if answered < calls {
+                assert!(read_half.read_buf(&mut buffer).await.unwrap() > 0);
+            }
+        }
+    })
+    .await;
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
 use std::future::IntoFuture;

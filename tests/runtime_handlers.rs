@@ -122,7 +122,7 @@ async fn blocking_handlers_run_off_the_runtime_thread() {
 }
 
 #[tokio::test]
-async fn at_the_handler_bound_the_reader_stops_reading() {
+async fn no_more_handlers_than_the_bound_run_at_once() {
     let started = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let router = Arc::new(Router::new());
@@ -183,6 +183,47 @@ async fn a_bound_of_one_handles_messages_in_order() {
         seen.push(bounded(finished.recv()).await.unwrap());
     }
     assert_eq!(seen, vec![0, 1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_handler_calling_back_its_caller_is_answered_even_at_a_bound_of_one() {
+    // The server handles one call at a time. Its handler calls the client
+    // back; before answering, the client sends the server a notification,
+    // which must wait for the handler, while the reply it precedes must not.
+    let server_router = Arc::new(Router::new());
+    server_router.set_handler("outer", |ctx: CallContext| async move {
+        let name: String = ctx
+            .peer()
+            .call("client.name", ())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(format!("called back {name}"))
+    });
+    let (noted, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    server_router.set_handler("noted", move |n: u32| {
+        let noted = noted.clone();
+        async move {
+            let _ = noted.send(n);
+        }
+    });
+    let client_router = Arc::new(Router::new());
+    client_router.set_handler("client.name", |ctx: CallContext| async move {
+        ctx.peer().notify("noted", (1,)).unwrap();
+        "the client"
+    });
+    let (client, _server) = dotrpc::memory_pair(
+        Peer::builder().router(client_router),
+        Peer::builder()
+            .router(server_router)
+            .max_concurrent_handlers(1),
+    );
+    let answer: String = bounded(client.call("outer", ())).await.unwrap();
+    assert_eq!(answer, "called back the client");
+    assert_eq!(
+        bounded(notes.recv()).await,
+        Some(1),
+        "the parked notification ran after"
+    );
 }
 
 use std::future::IntoFuture;

@@ -56,6 +56,7 @@
 //! | message size | 16 MiB | [`PeerBuilder::max_message_size`] |
 //! | nesting depth | 128 | [`PeerBuilder::max_depth`] |
 //! | concurrent handlers per connection | 128 | [`PeerBuilder::max_concurrent_handlers`] |
+//! | calls waiting for a handler per connection | 256 | [`PeerBuilder::max_queued_calls`] |
 //! | connections per server | 10 000 | [`ServerBuilder::max_connections`] |
 
 #![deny(missing_docs)]

@@ -49,6 +49,7 @@ use crate::transaction::Transactions;
 pub(crate) struct PeerOptions {
     pub(crate) limits: Limits,
     pub(crate) max_concurrent_handlers: usize,
+    pub(crate) max_queued_calls: usize,
     pub(crate) close_flush_timeout: Duration,
     pub(crate) on_event: Option<state::EventCallback>,
 }
@@ -58,6 +59,7 @@ impl Default for PeerOptions {
         PeerOptions {
             limits: Limits::default(),
             max_concurrent_handlers: 128,
+            max_queued_calls: 256,
             close_flush_timeout: Duration::from_secs(1),
             on_event: None,
         }
@@ -69,6 +71,7 @@ impl fmt::Debug for PeerOptions {
         f.debug_struct("PeerOptions")
             .field("limits", &self.limits)
             .field("max_concurrent_handlers", &self.max_concurrent_handlers)
+            .field("max_queued_calls", &self.max_queued_calls)
             .field("close_flush_timeout", &self.close_flush_timeout)
             .finish_non_exhaustive()
     }
@@ -318,8 +321,10 @@ impl PeerBuilder {
     }
 
     /// How many handlers may run at once on this connection (default 128;
-    /// `1` handles messages strictly in order). At the bound the reader stops
-    /// reading, which pushes back on the sender through the transport.
+    /// `1` handles calls strictly in order). Further calls wait (see
+    /// [`max_queued_calls`](PeerBuilder::max_queued_calls)); past that the
+    /// reader stops reading, which pushes back on the sender through the
+    /// transport.
     ///
     /// # Panics
     ///
@@ -327,6 +332,20 @@ impl PeerBuilder {
     pub fn max_concurrent_handlers(mut self, limit: usize) -> Self {
         assert!(limit > 0, "max_concurrent_handlers must be at least 1");
         self.options.max_concurrent_handlers = limit;
+        self
+    }
+
+    /// How many calls may wait, in arrival order, while every handler slot
+    /// is taken (default 256). While calls wait the reader keeps reading, so
+    /// replies still arrive (a handler calling back its caller gets its
+    /// answer); when this many wait, it stops reading.
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is 0.
+    pub fn max_queued_calls(mut self, limit: usize) -> Self {
+        assert!(limit > 0, "max_queued_calls must be at least 1");
+        self.options.max_queued_calls = limit;
         self
     }
 

@@ -5,16 +5,21 @@
 //!
 //! * a response completes its transaction (a late one is counted and dropped);
 //! * a request or notification runs its handler as a task of this connection,
-//!   under a semaphore of `max_concurrent_handlers` permits. The permit is
-//!   taken *before* the next read, so at the bound the reader stops reading and
-//!   the sender is pushed back through the transport: nothing queues without
-//!   limit. Handlers run while the reader goes on reading, so a handler that
-//!   calls back into its own caller gets its reply.
+//!   holding one of `max_concurrent_handlers` permits.
+//!
+//! When no permit is free, calls are *parked* in arrival order, up to
+//! `max_queued_calls`, and the reader goes on reading: responses still reach
+//! their callers, so a handler that calls back into its own caller gets its
+//! reply even while the caller sends more calls (with a bound of 1, calls run
+//! strictly in order, and still cannot deadlock that way). Once the parked
+//! queue is full the reader stops reading, which pushes back on the sender
+//! through the transport: nothing queues without limit.
 //!
 //! Anything that is not a valid message closes this connection (the stream
 //! cannot be resynchronised) with a `Protocol` reason; other connections are
 //! untouched. When the reader stops, the handlers still running are aborted.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -33,6 +38,13 @@ use crate::message::{Message, MsgId, Params, response_frame};
 /// Bytes reserved for each read when the buffer runs out of room.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// A request or notification waiting for a handler permit.
+struct Parked {
+    msgid: Option<MsgId>,
+    method: String,
+    params: Params,
+}
+
 pub(super) struct Reader<R> {
     connection: Arc<Connection>,
     /// Upgraded to hand handlers a `Peer`; weak so the reader alone does not
@@ -44,20 +56,27 @@ pub(super) struct Reader<R> {
     /// One permit per running handler.
     permits: Arc<Semaphore>,
     handlers: JoinSet<()>,
+    /// Calls that arrived while every permit was taken, oldest first; never
+    /// longer than `max_parked`, and non-empty only while no permit is free.
+    parked: VecDeque<Parked>,
+    max_parked: usize,
 }
 
 impl<R: AsyncRead + Unpin> Reader<R> {
     pub(super) fn new(connection: Arc<Connection>, peer: Weak<Handle>, io: R) -> Self {
         let decoder = FrameDecoder::new(connection.options.limits);
-        let permits = Arc::new(Semaphore::new(connection.options.max_concurrent_handlers));
+        let bound = connection.options.max_concurrent_handlers;
+        let max_parked = connection.options.max_queued_calls;
         Reader {
             connection,
             peer,
             io,
             buffer: BytesMut::new(),
             decoder,
-            permits,
+            permits: Arc::new(Semaphore::new(bound)),
             handlers: JoinSet::new(),
+            parked: VecDeque::new(),
+            max_parked,
         }
     }
 
@@ -72,25 +91,25 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let shutdown = self.connection.shutdown.clone();
         let drain = self.connection.drain.clone();
         loop {
-            loop {
-                let frame = match self.decoder.decode(&mut self.buffer) {
-                    Ok(Some(frame)) => frame,
-                    Ok(None) => break,
-                    Err(error) => return DisconnectReason::Protocol(error.to_string()),
-                };
-                if let Err(reason) = self.route(frame).await {
-                    return reason;
-                }
+            if let Err(reason) = self.route_buffered() {
+                return reason;
             }
-            if self.buffer.capacity() - self.buffer.len() < READ_CHUNK / 4 {
+            let can_read = self.parked.len() < self.max_parked;
+            if can_read && self.buffer.capacity() - self.buffer.len() < READ_CHUNK / 4 {
                 self.buffer.reserve(READ_CHUNK);
             }
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return DisconnectReason::Closed,
                 () = drain.cancelled() => return self.finish_handlers().await,
+                permit = Arc::clone(&self.permits).acquire_owned(), if !self.parked.is_empty() => {
+                    let Ok(permit) = permit else { return DisconnectReason::Closed };
+                    if let Some(call) = self.parked.pop_front() {
+                        self.start(call, permit);
+                    }
+                }
                 Some(_) = self.handlers.join_next(), if !self.handlers.is_empty() => {}
-                read = self.io.read_buf(&mut self.buffer) => match read {
+                read = self.io.read_buf(&mut self.buffer), if can_read => match read {
                     Ok(0) if self.buffer.is_empty() => return DisconnectReason::Eof,
                     Ok(0) => return DisconnectReason::Protocol(format!(
                         "connection closed in the middle of a message ({} bytes buffered)",
@@ -103,20 +122,39 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         }
     }
 
-    /// Lets running handlers answer, reading nothing more (graceful shutdown).
+    /// Routes the whole messages already buffered, while calls can be parked.
+    fn route_buffered(&mut self) -> Result<(), DisconnectReason> {
+        while self.parked.len() < self.max_parked {
+            match self.decoder.decode(&mut self.buffer) {
+                Ok(Some(frame)) => self.route(frame)?,
+                Ok(None) => break,
+                Err(error) => return Err(DisconnectReason::Protocol(error.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets received calls answer, reading nothing more (graceful shutdown).
     async fn finish_handlers(&mut self) -> DisconnectReason {
         let shutdown = self.connection.shutdown.clone();
-        tokio::select! {
-            () = shutdown.cancelled() => {}
-            () = async { while self.handlers.join_next().await.is_some() {} } => {}
+        while !self.parked.is_empty() || !self.handlers.is_empty() {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                permit = Arc::clone(&self.permits).acquire_owned(), if !self.parked.is_empty() => {
+                    let (Ok(permit), Some(call)) = (permit, self.parked.pop_front()) else { break };
+                    self.start(call, permit);
+                }
+                Some(_) = self.handlers.join_next(), if !self.handlers.is_empty() => {}
+            }
         }
         DisconnectReason::Shutdown
     }
 
-    async fn route(&mut self, frame: Bytes) -> Result<(), DisconnectReason> {
+    fn route(&mut self, frame: Bytes) -> Result<(), DisconnectReason> {
         let message =
             Message::parse(frame).map_err(|error| DisconnectReason::Protocol(error.to_string()))?;
-        match message {
+        let call = match message {
             Message::Response(response) => {
                 let msgid = response.msgid;
                 if !self.connection.transactions.complete(msgid, Ok(response)) {
@@ -126,56 +164,47 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                         "late or unsolicited response dropped"
                     );
                 }
+                return Ok(());
             }
-            Message::Request(request) => {
-                self.spawn_handler(Some(request.msgid), request.method, request.params)
-                    .await?
-            }
-            Message::Notification(notification) => {
-                self.spawn_handler(None, notification.method, notification.params)
-                    .await?;
-            }
+            Message::Request(request) => Parked {
+                msgid: Some(request.msgid),
+                method: request.method,
+                params: request.params,
+            },
+            Message::Notification(notification) => Parked {
+                msgid: None,
+                method: notification.method,
+                params: notification.params,
+            },
+        };
+        // Earlier parked calls go first, so a free permit is only taken when
+        // nothing waits.
+        match self
+            .parked
+            .is_empty()
+            .then(|| Arc::clone(&self.permits).try_acquire_owned())
+        {
+            Some(Ok(permit)) => self.start(call, permit),
+            _ => self.parked.push_back(call),
         }
         Ok(())
     }
 
-    /// Takes a permit (waiting, and so not reading, at the bound) and runs the
-    /// handler as a task of this connection.
-    async fn spawn_handler(
-        &mut self,
-        msgid: Option<MsgId>,
-        method: String,
-        params: Params,
-    ) -> Result<(), DisconnectReason> {
-        let permit = self.acquire_permit().await?;
+    /// Runs one call's handler as a task of this connection.
+    fn start(&mut self, call: Parked, permit: OwnedSemaphorePermit) {
+        // No handle left means the connection is closing; the call is moot.
         let Some(handle) = self.peer.upgrade() else {
-            return Err(DisconnectReason::Closed);
+            return;
         };
-        let ctx = CallContext::new(msgid, method.into(), Peer { handle });
+        let ctx = CallContext::new(call.msgid, call.method.into(), Peer { handle });
         let span = tracing::debug_span!(
             "rpc.handle",
             peer = self.connection.id,
             method = ctx.method(),
-            msgid
+            msgid = call.msgid
         );
         self.handlers
-            .spawn(handle_one(ctx, params, permit).instrument(span));
-        Ok(())
-    }
-
-    async fn acquire_permit(&mut self) -> Result<OwnedSemaphorePermit, DisconnectReason> {
-        let shutdown = self.connection.shutdown.clone();
-        loop {
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return Err(DisconnectReason::Closed),
-                permit = Arc::clone(&self.permits).acquire_owned() => {
-                    return permit.map_err(|_| DisconnectReason::Closed);
-                }
-                // Reap finished handlers while waiting so the set stays small.
-                Some(_) = self.handlers.join_next(), if !self.handlers.is_empty() => {}
-            }
-        }
+            .spawn(handle_one(ctx, call.params, permit).instrument(span));
     }
 }
 
