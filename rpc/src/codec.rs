@@ -70,11 +70,31 @@ impl Default for Limits {
 
 /// What a header says about the value it starts.
 #[derive(Debug, Clone, Copy)]
-enum Header {
-    /// A scalar, string, binary or ext: `header` bytes then `body` bytes.
-    Leaf { header: usize, body: u64 },
-    /// An array or map holding `items` further values (a map: 2 per entry).
-    Container { header: usize, items: u64 },
+struct Header {
+    /// Bytes of the header itself.
+    size: usize,
+    /// For a leaf (scalar, str, bin, ext): the bytes of its body. For a
+    /// container: how many values it holds (two per map entry).
+    length: u64,
+    container: bool,
+}
+
+impl Header {
+    fn leaf(size: usize, body: u64) -> Self {
+        Header {
+            size,
+            length: body,
+            container: false,
+        }
+    }
+
+    fn container(size: usize, items: u64) -> Self {
+        Header {
+            size,
+            length: items,
+            container: true,
+        }
+    }
 }
 
 /// Reads the header at the start of `buf`; `Ok(None)` if it is not all there.
@@ -87,24 +107,15 @@ fn header(buf: &[u8], offset: usize) -> Result<Option<Header>, CodecError> {
         let bytes = buf.get(1..1 + n)?;
         Some(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
     };
-    let leaf = |header, body| Header::Leaf { header, body };
+    let leaf = Header::leaf;
     let sized_leaf = |n: usize, extra: usize| length(n).map(|body| leaf(1 + n + extra, body));
     let container = |n: usize, per_entry: u64| {
-        length(n).map(|count| Header::Container {
-            header: 1 + n,
-            items: count * per_entry,
-        })
+        length(n).map(|count| Header::container(1 + n, count * per_entry))
     };
     let parsed = match first {
         0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Some(leaf(1, 0)),
-        0x80..=0x8f => Some(Header::Container {
-            header: 1,
-            items: u64::from(first & 0x0f) * 2,
-        }),
-        0x90..=0x9f => Some(Header::Container {
-            header: 1,
-            items: u64::from(first & 0x0f),
-        }),
+        0x80..=0x8f => Some(Header::container(1, u64::from(first & 0x0f) * 2)),
+        0x90..=0x9f => Some(Header::container(1, u64::from(first & 0x0f))),
         0xa0..=0xbf => Some(leaf(1, u64::from(first & 0x1f))),
         0xc1 => {
             return Err(CodecError::InvalidByte {
@@ -157,43 +168,34 @@ impl Scan {
             let Some(header) = header(&buf[self.pos..], self.pos)? else {
                 return Ok(None);
             };
-            match header {
-                Header::Leaf { header, body } => {
-                    let end = self.pos as u64 + header as u64 + body;
-                    if end > max {
-                        return Err(CodecError::TooLarge {
-                            size: end,
-                            max: limits.max_message_size,
-                        });
-                    }
-                    if end > buf.len() as u64 {
-                        return Ok(None);
-                    }
-                    self.pos = end as usize;
+            // A leaf ends exactly there; a container at least there, since
+            // every item takes a byte. Either way a message too large is
+            // refused before the bytes it declares arrive.
+            let least_end = self.pos as u64 + header.size as u64 + header.length;
+            if least_end > max {
+                return Err(CodecError::TooLarge {
+                    size: least_end,
+                    max: limits.max_message_size,
+                });
+            }
+            if !header.container {
+                if least_end > buf.len() as u64 {
+                    return Ok(None);
                 }
-                Header::Container { header, items } => {
-                    // Every item takes at least one byte, so the count alone can
-                    // prove a message too large before any of it arrives.
-                    let least_end = self.pos as u64 + header as u64 + items;
-                    if least_end > max {
-                        return Err(CodecError::TooLarge {
-                            size: least_end,
-                            max: limits.max_message_size,
+                self.pos = least_end as usize;
+            } else {
+                if self.pos + header.size > buf.len() {
+                    return Ok(None);
+                }
+                self.pos += header.size;
+                if header.length > 0 {
+                    if self.open.len() >= limits.max_depth {
+                        return Err(CodecError::TooDeep {
+                            max: limits.max_depth,
                         });
                     }
-                    if self.pos + header > buf.len() {
-                        return Ok(None);
-                    }
-                    self.pos += header;
-                    if items > 0 {
-                        if self.open.len() >= limits.max_depth {
-                            return Err(CodecError::TooDeep {
-                                max: limits.max_depth,
-                            });
-                        }
-                        self.open.push(items);
-                        continue;
-                    }
+                    self.open.push(header.length);
+                    continue;
                 }
             }
             // One item is complete; close every container it completes.

@@ -14,7 +14,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -320,19 +319,16 @@ pub fn blocking<F>(f: F) -> Blocking<F> {
 #[derive(Debug)]
 pub struct Blocking<F>(Arc<F>);
 
-/// The handler made from a typed closure; `Args` is its argument tuple and
-/// `Kind` tells how it is called.
-struct Typed<F, Kind, Args> {
-    f: Arc<F>,
-    _marker: PhantomData<fn(Kind, Args)>,
-}
+/// A handler that is a closure over the call: what typed closures become once
+/// their argument decoding is wrapped around them, and raw closures once boxed.
+struct FnHandler<G>(G);
 
-impl<F, Kind, Args> Typed<F, Kind, Args> {
-    fn new(f: Arc<F>) -> Self {
-        Typed {
-            f,
-            _marker: PhantomData,
-        }
+impl<G> Handler for FnHandler<G>
+where
+    G: Fn(CallContext, Params) -> BoxFuture<Reply> + Send + Sync + 'static,
+{
+    fn call(&self, ctx: CallContext, params: Params) -> BoxFuture<Reply> {
+        (self.0)(ctx, params)
     }
 }
 
@@ -383,27 +379,17 @@ macro_rules! typed_handlers {
             R: IntoReply,
             $($t: DeserializeOwned + Send + 'static,)*
         {
-            fn into_handler(self) -> Arc<dyn Handler> {
-                Arc::new(Typed::<F, AsyncFn, ($($t,)*)>::new(Arc::new(self)))
-            }
-        }
-
-        impl<F, Fut, R, $($t,)*> Handler for Typed<F, AsyncFn, ($($t,)*)>
-        where
-            F: Fn($($t),*) -> Fut + Send + Sync + 'static,
-            Fut: Future<Output = R> + Send + 'static,
-            R: IntoReply,
-            $($t: DeserializeOwned + Send + 'static,)*
-        {
             #[allow(non_snake_case)]
-            fn call(&self, ctx: CallContext, params: Params) -> BoxFuture<Reply> {
-                match <($($t,)*)>::from_params(ctx.method(), &params) {
-                    Ok(($($t,)*)) => {
-                        let future = (self.f)($($t),*);
-                        Box::pin(async move { future.await.into_reply() })
+            fn into_handler(self) -> Arc<dyn Handler> {
+                Arc::new(FnHandler(move |ctx: CallContext, params: Params| -> BoxFuture<Reply> {
+                    match <($($t,)*)>::from_params(ctx.method(), &params) {
+                        Ok(($($t,)*)) => {
+                            let future = self($($t),*);
+                            Box::pin(async move { future.await.into_reply() })
+                        }
+                        Err(error) => failed(error),
                     }
-                    Err(error) => failed(error),
-                }
+                }))
             }
         }
 
@@ -414,27 +400,17 @@ macro_rules! typed_handlers {
             R: IntoReply,
             $($t: DeserializeOwned + Send + 'static,)*
         {
-            fn into_handler(self) -> Arc<dyn Handler> {
-                Arc::new(Typed::<F, AsyncFnWithContext, ($($t,)*)>::new(Arc::new(self)))
-            }
-        }
-
-        impl<F, Fut, R, $($t,)*> Handler for Typed<F, AsyncFnWithContext, ($($t,)*)>
-        where
-            F: Fn(CallContext, $($t),*) -> Fut + Send + Sync + 'static,
-            Fut: Future<Output = R> + Send + 'static,
-            R: IntoReply,
-            $($t: DeserializeOwned + Send + 'static,)*
-        {
             #[allow(non_snake_case)]
-            fn call(&self, ctx: CallContext, params: Params) -> BoxFuture<Reply> {
-                match <($($t,)*)>::from_params(ctx.method(), &params) {
-                    Ok(($($t,)*)) => {
-                        let future = (self.f)(ctx, $($t),*);
-                        Box::pin(async move { future.await.into_reply() })
+            fn into_handler(self) -> Arc<dyn Handler> {
+                Arc::new(FnHandler(move |ctx: CallContext, params: Params| -> BoxFuture<Reply> {
+                    match <($($t,)*)>::from_params(ctx.method(), &params) {
+                        Ok(($($t,)*)) => {
+                            let future = self(ctx, $($t),*);
+                            Box::pin(async move { future.await.into_reply() })
+                        }
+                        Err(error) => failed(error),
                     }
-                    Err(error) => failed(error),
-                }
+                }))
             }
         }
 
@@ -444,26 +420,18 @@ macro_rules! typed_handlers {
             R: IntoReply + Send + 'static,
             $($t: DeserializeOwned + Send + 'static,)*
         {
-            fn into_handler(self) -> Arc<dyn Handler> {
-                Arc::new(Typed::<F, BlockingFn, ($($t,)*)>::new(self.0))
-            }
-        }
-
-        impl<F, R, $($t,)*> Handler for Typed<F, BlockingFn, ($($t,)*)>
-        where
-            F: Fn($($t),*) -> R + Send + Sync + 'static,
-            R: IntoReply + Send + 'static,
-            $($t: DeserializeOwned + Send + 'static,)*
-        {
             #[allow(non_snake_case)]
-            fn call(&self, ctx: CallContext, params: Params) -> BoxFuture<Reply> {
-                match <($($t,)*)>::from_params(ctx.method(), &params) {
-                    Ok(($($t,)*)) => {
-                        let f = Arc::clone(&self.f);
-                        spawn_blocking_reply(Arc::clone(&ctx.method), move || f($($t),*))
+            fn into_handler(self) -> Arc<dyn Handler> {
+                let f = self.0;
+                Arc::new(FnHandler(move |ctx: CallContext, params: Params| -> BoxFuture<Reply> {
+                    match <($($t,)*)>::from_params(ctx.method(), &params) {
+                        Ok(($($t,)*)) => {
+                            let f = Arc::clone(&f);
+                            spawn_blocking_reply(Arc::clone(&ctx.method), move || f($($t),*))
+                        }
+                        Err(error) => failed(error),
                     }
-                    Err(error) => failed(error),
-                }
+                }))
             }
         }
 
@@ -473,27 +441,19 @@ macro_rules! typed_handlers {
             R: IntoReply + Send + 'static,
             $($t: DeserializeOwned + Send + 'static,)*
         {
-            fn into_handler(self) -> Arc<dyn Handler> {
-                Arc::new(Typed::<F, BlockingFnWithContext, ($($t,)*)>::new(self.0))
-            }
-        }
-
-        impl<F, R, $($t,)*> Handler for Typed<F, BlockingFnWithContext, ($($t,)*)>
-        where
-            F: Fn(CallContext, $($t),*) -> R + Send + Sync + 'static,
-            R: IntoReply + Send + 'static,
-            $($t: DeserializeOwned + Send + 'static,)*
-        {
             #[allow(non_snake_case)]
-            fn call(&self, ctx: CallContext, params: Params) -> BoxFuture<Reply> {
-                match <($($t,)*)>::from_params(ctx.method(), &params) {
-                    Ok(($($t,)*)) => {
-                        let f = Arc::clone(&self.f);
-                        let method = Arc::clone(&ctx.method);
-                        spawn_blocking_reply(method, move || f(ctx, $($t),*))
+            fn into_handler(self) -> Arc<dyn Handler> {
+                let f = self.0;
+                Arc::new(FnHandler(move |ctx: CallContext, params: Params| -> BoxFuture<Reply> {
+                    match <($($t,)*)>::from_params(ctx.method(), &params) {
+                        Ok(($($t,)*)) => {
+                            let f = Arc::clone(&f);
+                            let method = Arc::clone(&ctx.method);
+                            spawn_blocking_reply(method, move || f(ctx, $($t),*))
+                        }
+                        Err(error) => failed(error),
                     }
-                    Err(error) => failed(error),
-                }
+                }))
             }
         }
     };
@@ -509,18 +469,17 @@ typed_handlers!(T1 T2 T3 T4 T5 T6);
 typed_handlers!(T1 T2 T3 T4 T5 T6 T7);
 typed_handlers!(T1 T2 T3 T4 T5 T6 T7 T8);
 
-/// A handler that sees params as they came and answers with raw bytes; what
-/// [`Router::set_raw_handler`](crate::Router::set_raw_handler) registers.
-pub(crate) struct Raw<F>(pub(crate) F);
-
-impl<F, Fut> Handler for Raw<F>
+/// The handler for a closure that sees params as they came and answers with
+/// an encoded reply; what [`Router::set_raw_handler`](crate::Router::set_raw_handler)
+/// registers.
+pub(crate) fn raw<F, Fut>(f: F) -> Arc<dyn Handler>
 where
     F: Fn(CallContext, Params) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
 {
-    fn call(&self, ctx: CallContext, params: Params) -> BoxFuture<Reply> {
-        Box::pin((self.0)(ctx, params))
-    }
+    Arc::new(FnHandler(move |ctx, params| -> BoxFuture<Reply> {
+        Box::pin(f(ctx, params))
+    }))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::sync::{Arc, RwLock};
 use dashmap::DashMap;
 
 use crate::error::{ErrorObject, code};
-use crate::handler::{self, BoxFuture, CallContext, Handler, IntoHandler, Raw, Reply};
+use crate::handler::{self, BoxFuture, CallContext, Handler, IntoHandler, Reply};
 use crate::message::Params;
 
 /// A fallback for paths with no handler: answers with `Some(reply)`, or
@@ -76,7 +76,7 @@ impl Router {
         Fut: Future<Output = Reply> + Send + 'static,
     {
         check_path(path);
-        self.handlers.insert(path.into(), Arc::new(Raw(handler)));
+        self.handlers.insert(path.into(), handler::raw(handler));
         self
     }
 

@@ -85,6 +85,7 @@ impl<R: DeserializeOwned, E: FromRemote> Call<R, E> {
         let transactions = self.peer.transactions();
         let (pending, receiver) = transactions.open().map_err(lift)?;
         set_msgid(&mut frame, pending.msgid());
+        tracing::Span::current().record("msgid", pending.msgid());
         let started = std::time::Instant::now();
         self.peer.send(frame.into()).map_err(lift)?;
         let waited = match self.timeout {
@@ -135,7 +136,12 @@ where
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let span = tracing::debug_span!("rpc.call", peer = self.peer.id(), method = %self.method);
+        let span = tracing::debug_span!(
+            "rpc.call",
+            peer = self.peer.id(),
+            method = %self.method,
+            msgid = tracing::field::Empty
+        );
         Box::pin(self.send().instrument(span))
     }
 }

@@ -1,0 +1,117 @@
+//! The server side of connections: a handle per client from `on_connect`,
+//! calls from server to client, broadcast to every client, and clients
+//! forgotten as soon as they leave.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dotrpc::{Peer, Router, Server};
+use support::{bounded, demo};
+use tokio::sync::mpsc;
+
+/// A client that serves `whoami` and forwards `news` notifications.
+async fn client(server: &Server, name: &'static str) -> (Peer, mpsc::UnboundedReceiver<String>) {
+    let (news, received) = mpsc::unbounded_channel();
+    let router = Arc::new(Router::new());
+    router.set_handler("whoami", move || async move { name });
+    router.set_handler("news", move |line: String| {
+        let news = news.clone();
+        async move {
+            let _ = news.send(line);
+        }
+    });
+    let peer = Peer::builder()
+        .router(router)
+        .connect_tcp(support::addr(server))
+        .await
+        .unwrap();
+    (peer, received)
+}
+
+async fn wait_for_connections(server: &Server, n: usize) {
+    bounded(async {
+        while server.connection_count() != n {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn on_connect_hands_the_server_a_peer_to_call_the_client() {
+    let (connected, mut arrivals) = mpsc::unbounded_channel();
+    let server = Server::builder(Peer::builder().router(demo::router()))
+        .on_connect(move |peer| {
+            let _ = connected.send(peer.clone());
+        })
+        .bind_tcp("127.0.0.1:0")
+        .await
+        .unwrap();
+    let (alice, _) = client(&server, "alice").await;
+    let to_alice = bounded(arrivals.recv()).await.unwrap();
+    assert_eq!(
+        bounded(to_alice.call::<String>("whoami", ()))
+            .await
+            .unwrap(),
+        "alice"
+    );
+    alice.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn broadcast_reaches_every_client_and_departed_clients_are_forgotten() {
+    let server = support::tcp_server(demo::router()).await;
+    let (alice, mut alice_news) = client(&server, "alice").await;
+    let (bob, mut bob_news) = client(&server, "bob").await;
+    wait_for_connections(&server, 2).await;
+
+    assert_eq!(server.broadcast("news", ("hello all",)).unwrap(), 2);
+    assert_eq!(bounded(alice_news.recv()).await.unwrap(), "hello all");
+    assert_eq!(bounded(bob_news.recv()).await.unwrap(), "hello all");
+
+    drop(bob);
+    wait_for_connections(&server, 1).await;
+    assert_eq!(server.broadcast("news", ("just you",)).unwrap(), 1);
+    assert_eq!(bounded(alice_news.recv()).await.unwrap(), "just you");
+
+    let names: Vec<String> = {
+        let mut names = Vec::new();
+        for peer in server.connections() {
+            names.push(bounded(peer.call::<String>("whoami", ())).await.unwrap());
+        }
+        names
+    };
+    assert_eq!(names, vec!["alice".to_string()]);
+    alice.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_closes_the_connection_and_reports_it() {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&events);
+    let server = support::tcp_server(demo::router()).await;
+    let peer = Peer::builder()
+        .on_event(move |event| seen.lock().unwrap().push(event.clone()))
+        .connect_tcp(support::addr(&server))
+        .await
+        .unwrap();
+    wait_for_connections(&server, 1).await;
+    let closed = peer.closed();
+    drop(peer);
+    assert_eq!(bounded(closed).await, dotrpc::DisconnectReason::Closed);
+    wait_for_connections(&server, 0).await;
+    assert_eq!(
+        *events.lock().unwrap(),
+        vec![
+            dotrpc::ConnectionEvent::Connected,
+            dotrpc::ConnectionEvent::Disconnected {
+                reason: dotrpc::DisconnectReason::Closed
+            }
+        ]
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
