@@ -115,7 +115,7 @@ pub(crate) async fn catch_panic<T>(
         .map_err(|panic| panicked(method, panic.as_ref()))
 }
 
-fn panicked(method: &str, panic: &(dyn std::any::Any + Send)) -> ErrorObject {
+pub(crate) fn panicked(method: &str, panic: &(dyn std::any::Any + Send)) -> ErrorObject {
     let what = panic
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -142,7 +142,7 @@ pub trait FromParams: Sized {
     fn from_params(method: &str, params: &Params) -> Result<Self, Error>;
 }
 
-fn check_arity(method: &str, expected: usize, params: &Params) -> Result<(), Error> {
+pub(crate) fn check_arity(method: &str, expected: usize, params: &Params) -> Result<(), Error> {
     if params.len() == expected {
         return Ok(());
     }
@@ -158,7 +158,7 @@ fn check_arity(method: &str, expected: usize, params: &Params) -> Result<(), Err
 }
 
 /// Decodes the next param from `items` into `T`.
-fn next_param<T: DeserializeOwned>(
+pub(crate) fn next_param<T: DeserializeOwned>(
     method: &str,
     position: usize,
     items: &mut &[u8],

@@ -61,6 +61,9 @@
 
 #![deny(missing_docs)]
 
+#[doc(hidden)]
+pub mod __private;
+pub mod api;
 mod client;
 pub mod codec;
 pub mod error;
@@ -72,8 +75,10 @@ pub mod server;
 mod transaction;
 mod transport;
 
+pub use api::{Api, ApiClient, MethodDescription, ParamDescription};
 pub use client::Call;
 pub use codec::Limits;
+pub use dotrpc_macros::rpc_api;
 pub use error::{DisconnectReason, Error, ErrorKind, ErrorObject, FromRemote, RemoteError, Result};
 pub use handler::{
     BoxFuture, CallContext, Handler, IntoHandler, IntoReply, Reply, blocking, encode_reply,

@@ -1,0 +1,234 @@
+//! The server side: per method, glue in the `_handler_<method>` spirit that
+//! decodes params, calls the user's method and encodes its result or error,
+//! registered into the router at the full path; nested APIs register their own
+//! methods under the accessor's name.
+//!
+//! Registration is one function per API, `__dotrpc_register`, generic over
+//! how to reach the API from the value being served (`get`), so a nested API
+//! registers through its parent's accessor. It is a provided method of the
+//! trait (trait form) or an inherent function of the type (impl form).
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::model::{Api, CallKind, Form, Method, Nested};
+
+/// Makes the trait servable: `Send + Sync + 'static`, async methods returning
+/// `Send` futures, nested accessors returning a named associated type, and
+/// the registration function.
+pub(super) fn rewrite_trait(item: &mut syn::ItemTrait, api: &Api) {
+    item.supertraits
+        .push(syn::parse_quote!(::core::marker::Send));
+    item.supertraits
+        .push(syn::parse_quote!(::core::marker::Sync));
+    item.supertraits.push(syn::parse_quote!('static));
+    let mut added = Vec::new();
+    for trait_item in &mut item.items {
+        let syn::TraitItem::Fn(f) = trait_item else {
+            continue;
+        };
+        if let Some(nested) = api.nested.iter().find(|n| n.ident == f.sig.ident) {
+            let (assoc, target, wire) = (&nested.assoc, &nested.target, &nested.wire);
+            let doc = format!(
+                "The API served under the `{wire}` namespace; `{}` returns it.",
+                nested.ident
+            );
+            added.push(syn::parse_quote!(#[doc = #doc] type #assoc: #target;));
+            let ret: syn::Type = syn::parse_quote_spanned!(f.sig.output.span()=> &Self::#assoc);
+            f.sig.output = syn::parse_quote!(-> #ret);
+        } else if f.sig.asyncness.is_some()
+            && api
+                .methods
+                .iter()
+                .any(|m| m.ident == f.sig.ident && matches!(m.call, CallKind::Async))
+        {
+            f.sig.asyncness = None;
+            let output = match &f.sig.output {
+                syn::ReturnType::Default => quote!(()),
+                syn::ReturnType::Type(_, ty) => quote!(#ty),
+            };
+            f.sig.output = syn::parse_quote! {
+                -> impl ::core::future::Future<Output = #output> + ::core::marker::Send
+            };
+            if let Some(body) = &f.default {
+                f.default = Some(syn::parse_quote!({ async move #body }));
+            }
+        }
+    }
+    let register = register_fn(api, quote!(), quote!(where Self: ::core::marker::Sized));
+    added.push(syn::parse_quote!(#register));
+    item.items.extend(added);
+}
+
+/// The API impls: `XxxService<T>` for a trait, the type itself for an impl
+/// block (with its registration function).
+pub(super) fn expand(api: &Api) -> TokenStream {
+    let krate = &api.krate;
+    let client = api.client_ident();
+    let namespace = match &api.namespace {
+        Some(ns) => quote!(::core::option::Option::Some(#ns)),
+        None => quote!(::core::option::Option::None),
+    };
+    let api_items = |get: TokenStream| {
+        quote! {
+            const NAMESPACE: ::core::option::Option<&'static str> = #namespace;
+
+            fn register(
+                self: #krate::__private::Arc<Self>,
+                router: &#krate::__private::Router,
+                prefix: &str,
+            ) {
+                #get
+            }
+
+            fn describe(prefix: &str, out: &mut #krate::__private::Vec<#krate::__private::MethodDescription>) {
+                #client::__dotrpc_describe(prefix, out);
+            }
+        }
+    };
+    match &api.form {
+        Form::Trait => {
+            let (ident, vis, service) = (&api.ident, &api.vis, api.service_ident());
+            let doc = format!(
+                "Serves an implementation of [`{ident}`]: `router.serve({service}(my_api))`, \
+                 or `Peer::builder().serve({service}(my_api))`."
+            );
+            let items = api_items(quote! {
+                <T as #ident>::__dotrpc_register(router, prefix, self, |__dotrpc_service: &Self| &__dotrpc_service.0);
+            });
+            quote! {
+                #[doc = #doc]
+                #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::default::Default)]
+                #vis struct #service<T>(pub T);
+
+                impl<T: #ident> #krate::__private::Api for #service<T> {
+                    #items
+                }
+            }
+        }
+        Form::Impl { self_ty } => {
+            let register = register_fn(
+                api,
+                quote!(pub),
+                quote!(where Self: ::core::marker::Send + ::core::marker::Sync),
+            );
+            let items = api_items(quote! {
+                Self::__dotrpc_register(router, prefix, self, |__dotrpc_this: &Self| __dotrpc_this);
+            });
+            quote! {
+                impl #self_ty {
+                    #register
+                }
+
+                impl #krate::__private::Api for #self_ty {
+                    #items
+                }
+            }
+        }
+    }
+}
+
+/// `fn __dotrpc_register(router, prefix, root, get)`: registers every method
+/// and nested API of `Self`, reached from `root` through `get`.
+fn register_fn(api: &Api, vis: TokenStream, bounds: TokenStream) -> TokenStream {
+    let krate = &api.krate;
+    let methods = api.methods.iter().map(|m| register_method(api, m));
+    let nested = api.nested.iter().map(|n| register_nested(api, n));
+    quote! {
+        #[doc(hidden)]
+        #[allow(clippy::too_many_lines)]
+        #vis fn __dotrpc_register<__DotrpcRoot: ::core::marker::Send + ::core::marker::Sync + 'static>(
+            __dotrpc_router: &#krate::__private::Router,
+            __dotrpc_prefix: &str,
+            __dotrpc_root: #krate::__private::Arc<__DotrpcRoot>,
+            __dotrpc_get: impl for<'__dotrpc> ::core::ops::Fn(&'__dotrpc __DotrpcRoot) -> &'__dotrpc Self
+                + ::core::clone::Clone
+                + ::core::marker::Send
+                + ::core::marker::Sync
+                + 'static,
+        ) #bounds {
+            #(#methods)*
+            #(#nested)*
+            let _ = (__dotrpc_router, __dotrpc_prefix, __dotrpc_root, __dotrpc_get);
+        }
+    }
+}
+
+fn register_method(api: &Api, method: &Method) -> TokenStream {
+    let krate = &api.krate;
+    let (ident, wire) = (&method.ident, &method.wire);
+    let arity = method.params.len();
+    let decode = method.params.iter().map(|p| {
+        let (name, ty) = (&p.ident, &p.ty);
+        quote_spanned!(ty.span()=> let #name: #ty = __dotrpc_reader.read()?;)
+    });
+    let names: Vec<_> = method.params.iter().map(|p| &p.ident).collect();
+    let context = method.context.then(|| quote!(__dotrpc_ctx,));
+    let target = quote!((__dotrpc_get)(&*__dotrpc_root));
+    let invoke = match method.call {
+        CallKind::Async => quote!(#target.#ident(#context #(#names),*).await),
+        CallKind::Sync => quote!(#target.#ident(#context #(#names),*)),
+        CallKind::Blocking => quote! {
+            #krate::__private::spawn_blocking(&__dotrpc_method, move || #target.#ident(#context #(#names),*)).await?
+        },
+    };
+    let method_name = matches!(method.call, CallKind::Blocking).then(
+        || quote!(let __dotrpc_method = #krate::__private::String::from(__dotrpc_ctx.method());),
+    );
+    let ok = &method.output.ok;
+    let reply = match &method.output.err {
+        None => quote_spanned!(ok.span()=> #krate::__private::reply::<#ok>(__dotrpc_out)),
+        Some(err) => {
+            quote_spanned!(err.span()=> #krate::__private::reply_result::<#ok, #err>(__dotrpc_out))
+        }
+    };
+    let unused_ctx = (!method.context).then(|| quote!(let _ = &__dotrpc_ctx;));
+    quote! {
+        {
+            let __dotrpc_root = ::core::clone::Clone::clone(&__dotrpc_root);
+            let __dotrpc_get = ::core::clone::Clone::clone(&__dotrpc_get);
+            __dotrpc_router.set_raw_handler(
+                &#krate::__private::join(__dotrpc_prefix, #wire),
+                move |__dotrpc_ctx: #krate::__private::CallContext, __dotrpc_params: #krate::__private::Params| {
+                    let __dotrpc_root = ::core::clone::Clone::clone(&__dotrpc_root);
+                    let __dotrpc_get = ::core::clone::Clone::clone(&__dotrpc_get);
+                    async move {
+                        let mut __dotrpc_reader =
+                            #krate::__private::ParamReader::new(&__dotrpc_ctx, &__dotrpc_params, #arity)?;
+                        #(#decode)*
+                        let _ = &mut __dotrpc_reader;
+                        #method_name
+                        #unused_ctx
+                        let __dotrpc_out = #invoke;
+                        #reply
+                    }
+                },
+            );
+        }
+    }
+}
+
+fn register_nested(api: &Api, nested: &Nested) -> TokenStream {
+    let krate = &api.krate;
+    let (ident, wire, target) = (&nested.ident, &nested.wire, &nested.target);
+    let register = match &api.form {
+        Form::Trait => {
+            let assoc = &nested.assoc;
+            quote!(<Self::#assoc as #target>::__dotrpc_register)
+        }
+        Form::Impl { .. } => quote!(<#target>::__dotrpc_register),
+    };
+    let r = format_ident!("__dotrpc_reach");
+    quote! {
+        {
+            let __dotrpc_get = ::core::clone::Clone::clone(&__dotrpc_get);
+            #register(
+                __dotrpc_router,
+                &#krate::__private::join(__dotrpc_prefix, #wire),
+                ::core::clone::Clone::clone(&__dotrpc_root),
+                move |#r: &__DotrpcRoot| (__dotrpc_get)(#r).#ident(),
+            );
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The checked API as plain data: what expansion needs and nothing else.
+//!
+//! Built only after validation; holds no token streams of its own making, only
+//! the user's idents, types and paths (with their spans, so generated code
+//! points errors at what the user wrote).
+
+use proc_macro2::Span;
+use quote::{ToTokens, format_ident};
+use syn::{FnArg, Ident, Pat, ReturnType, Type, Visibility};
+
+use crate::attr::{self, ApiAttr, MemberAttr};
+use crate::ctxt::Ctxt;
+use crate::parse::Item;
+use crate::validate;
+
+pub(crate) struct Api {
+    pub(crate) form: Form,
+    pub(crate) ident: Ident,
+    pub(crate) vis: Visibility,
+    pub(crate) namespace: Option<String>,
+    /// The path generated code reaches the runtime by: `::dotrpc` by default.
+    pub(crate) krate: syn::Path,
+    pub(crate) docs: String,
+    pub(crate) methods: Vec<Method>,
+    pub(crate) nested: Vec<Nested>,
+}
+
+pub(crate) enum Form {
+    Trait,
+    Impl { self_ty: Box<Type> },
+}
+
+pub(crate) struct Method {
+    pub(crate) ident: Ident,
+    pub(crate) wire: String,
+    pub(crate) docs: String,
+    pub(crate) call: CallKind,
+    pub(crate) event: bool,
+    /// Takes a `CallContext` first (not sent on the wire).
+    pub(crate) context: bool,
+    pub(crate) params: Vec<Param>,
+    pub(crate) output: Output,
+}
+
+/// How the server glue calls the method.
+pub(crate) enum CallKind {
+    Async,
+    /// A plain `fn`, called inline.
+    Sync,
+    /// A plain `fn` run on the blocking pool.
+    Blocking,
+}
+
+pub(crate) struct Param {
+    pub(crate) ident: Ident,
+    pub(crate) ty: Type,
+}
+
+/// What a method returns: `ok` alone, or `Result<ok, err>`.
+pub(crate) struct Output {
+    pub(crate) ok: Type,
+    /// The application error, for methods returning `Result`.
+    pub(crate) err: Option<Type>,
+}
+
+pub(crate) struct Nested {
+    pub(crate) ident: Ident,
+    pub(crate) wire: String,
+    pub(crate) docs: String,
+    /// The nested API: its trait (trait form) or its type (impl form).
+    pub(crate) target: syn::Path,
+    /// Trait form: the associated type the accessor's `&impl Trait` becomes.
+    pub(crate) assoc: Ident,
+}
+
+impl Api {
+    /// Validates `item` and builds the model of what passed; errors go to `cx`.
+    pub(crate) fn from_item(cx: &Ctxt, attr: ApiAttr, item: &Item) -> Option<Api> {
+        validate::check_item(cx, item);
+        if let Some(namespace) = &attr.namespace {
+            validate::check_namespace(cx, namespace);
+        }
+        let ident = item.ident()?.clone();
+        let (form, vis) = match item {
+            Item::Trait(t) => (Form::Trait, t.vis.clone()),
+            Item::Impl(i) => (
+                Form::Impl {
+                    self_ty: i.self_ty.clone(),
+                },
+                syn::parse_quote!(pub),
+            ),
+        };
+        let mut methods = Vec::new();
+        let mut nested = Vec::new();
+        let mut names = Vec::new();
+        for member in item.members() {
+            let member_attr = MemberAttr::parse(cx, member.attrs);
+            if member_attr.skip.is_some() {
+                continue;
+            }
+            let sig = member.sig;
+            validate::check_receiver(cx, sig);
+            validate::check_generics(cx, sig);
+            if let Some(name) = &member_attr.name {
+                validate::check_wire_name(cx, name);
+            }
+            let wire = member_attr
+                .name
+                .as_ref()
+                .map_or_else(|| sig.ident.to_string(), syn::LitStr::value);
+            let span = member_attr
+                .name
+                .as_ref()
+                .map_or_else(|| sig.ident.span(), syn::LitStr::span);
+            names.push((wire.clone(), span));
+            let docs = attr::docs(member.attrs);
+            if member_attr.nested.is_some() {
+                validate::check_nested(cx, sig, item);
+                if let Some(target) = validate::nested_target(sig, item) {
+                    nested.push(Nested {
+                        ident: sig.ident.clone(),
+                        wire,
+                        docs,
+                        target: target.clone(),
+                        assoc: format_ident!(
+                            "{}",
+                            upper_camel(&sig.ident.to_string()),
+                            span = sig.ident.span()
+                        ),
+                    });
+                }
+                continue;
+            }
+            validate::check_params(cx, sig);
+            validate::check_return(cx, sig, &member_attr);
+            validate::check_blocking(cx, sig, &member_attr);
+            methods.push(method(sig, &member_attr, wire, docs));
+        }
+        validate::check_duplicates(cx, &names);
+        Some(Api {
+            form,
+            ident,
+            vis,
+            namespace: attr.namespace.as_ref().map(syn::LitStr::value),
+            krate: attr.krate.unwrap_or_else(|| syn::parse_quote!(::dotrpc)),
+            docs: attr::docs(item.attrs()),
+            methods,
+            nested,
+        })
+    }
+
+    /// The generated client type: `CalculatorClient`.
+    pub(crate) fn client_ident(&self) -> Ident {
+        format_ident!("{}Client", self.ident, span = self.ident.span())
+    }
+
+    /// The generated service wrapper of a trait: `CalculatorService`.
+    pub(crate) fn service_ident(&self) -> Ident {
+        format_ident!("{}Service", self.ident, span = self.ident.span())
+    }
+}
+
+fn method(sig: &syn::Signature, attr: &MemberAttr, wire: String, docs: String) -> Method {
+    let mut context = false;
+    let mut params = Vec::new();
+    for (position, arg) in sig.inputs.iter().skip(1).enumerate() {
+        let FnArg::Typed(typed) = arg else { continue };
+        if position == 0 && validate::is_context(&typed.ty) {
+            context = true;
+            continue;
+        }
+        let ident = match &*typed.pat {
+            Pat::Ident(p) => p.ident.clone(),
+            other => format_ident!(
+                "__dotrpc_param_{}",
+                position,
+                span = other.span_or_call_site()
+            ),
+        };
+        params.push(Param {
+            ident,
+            ty: (*typed.ty).clone(),
+        });
+    }
+    let call = match (&sig.asyncness, attr.blocking) {
+        (Some(_), _) => CallKind::Async,
+        (None, Some(_)) => CallKind::Blocking,
+        (None, None) => CallKind::Sync,
+    };
+    Method {
+        ident: sig.ident.clone(),
+        wire,
+        docs,
+        call,
+        event: attr.event.is_some(),
+        context,
+        params,
+        output: output(&sig.output),
+    }
+}
+
+fn output(ret: &ReturnType) -> Output {
+    let ty = match ret {
+        ReturnType::Default => {
+            return Output {
+                ok: syn::parse_quote!(()),
+                err: None,
+            };
+        }
+        ReturnType::Type(_, ty) => (**ty).clone(),
+    };
+    if let Type::Path(path) = &ty {
+        if let Some(last) = path.path.segments.last() {
+            if last.ident == "Result" {
+                if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
+                    let types: Vec<&Type> = args
+                        .args
+                        .iter()
+                        .filter_map(|a| match a {
+                            syn::GenericArgument::Type(t) => Some(t),
+                            _ => None,
+                        })
+                        .collect();
+                    if let [ok, err] = types[..] {
+                        return Output {
+                            ok: ok.clone(),
+                            err: Some(err.clone()),
+                        };
+                    }
+                }
+            }
+        }
+    }
+    Output { ok: ty, err: None }
+}
+
+trait SpanOrCallSite {
+    fn span_or_call_site(&self) -> Span;
+}
+
+impl<T: ToTokens> SpanOrCallSite for T {
+    fn span_or_call_site(&self) -> Span {
+        self.to_token_stream()
+            .into_iter()
+            .next()
+            .map_or_else(Span::call_site, |t| t.span())
+    }
+}
+
+/// `deeper_api` → `DeeperApi`.
+fn upper_camel(snake: &str) -> String {
+    snake
+        .split('_')
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A type as written, tidied for descriptions: `Vec < f64 >` → `Vec<f64>`.
+pub(crate) fn type_name(ty: &Type) -> String {
+    let raw = ty.to_token_stream().to_string();
+    let mut out = String::with_capacity(raw.len());
+    for token in raw.split(' ') {
+        let glue_left = matches!(token, "<" | ">" | "," | "::" | ")" | "]" | ";")
+            || out.ends_with(['<', '(', '[', '&'])
+            || out.ends_with("::");
+        if !out.is_empty() && !glue_left {
+            out.push(' ');
+        }
+        out.push_str(token);
+        if token == "," || token == ";" {
+            out.push(' ');
+        }
+    }
+    out.replace("  ", " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_names_read_as_written() {
+        let cases: [(Type, &str); 4] = [
+            (syn::parse_quote!(Vec<f64>), "Vec<f64>"),
+            (
+                syn::parse_quote!(std::collections::HashMap<String, Vec<u8>>),
+                "std::collections::HashMap<String, Vec<u8>>",
+            ),
+            (
+                syn::parse_quote!((i64, Option<String>)),
+                "(i64, Option<String>)",
+            ),
+            (syn::parse_quote!([u8; 4]), "[u8; 4]"),
+        ];
+        for (ty, expected) in cases {
+            assert_eq!(type_name(&ty), expected);
+        }
+    }
+
+    #[test]
+    fn accessors_become_upper_camel_types() {
+        assert_eq!(upper_camel("math"), "Math");
+        assert_eq!(upper_camel("deeper_api"), "DeeperApi");
+    }
+}

@@ -1,0 +1,229 @@
+//! One function per rule an API must follow, each reporting to the `Ctxt` on
+//! the narrowest span and saying what to do instead. Nothing here builds
+//! anything; `model` builds only from what passed.
+
+use syn::{FnArg, Pat, ReturnType, Signature, Type};
+
+use crate::attr::MemberAttr;
+use crate::ctxt::Ctxt;
+use crate::parse::Item;
+
+/// The item itself: no generics, and an impl block must be inherent.
+pub(crate) fn check_item(cx: &Ctxt, item: &Item) {
+    let generics = match item {
+        Item::Trait(t) => &t.generics,
+        Item::Impl(i) => &i.generics,
+    };
+    if !generics.params.is_empty() {
+        cx.error_spanned_by(
+            &generics.params,
+            "rpc APIs cannot be generic; use concrete types",
+        );
+    }
+    if let Item::Impl(i) = item {
+        if let Some((_, path, _)) = &i.trait_ {
+            cx.error_spanned_by(
+                path,
+                "#[rpc_api] goes on the API trait itself, or on an inherent impl block; \
+                 implementations of an API trait need no attribute",
+            );
+        }
+        if item.ident().is_none() {
+            cx.error_spanned_by(
+                &i.self_ty,
+                "#[rpc_api] impl blocks must be for a named type",
+            );
+        }
+    }
+}
+
+/// Methods are called through a shared reference to the API.
+pub(crate) fn check_receiver(cx: &Ctxt, sig: &Signature) {
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(receiver)) => {
+            if let Some(mutability) = &receiver.mutability {
+                cx.error_spanned_by(
+                    mutability,
+                    "rpc methods take `&self`, not `&mut self`, as calls run concurrently; \
+                     use interior mutability (a Mutex or atomics) for state",
+                );
+            } else if receiver.reference.is_none() || receiver.colon_token.is_some() {
+                cx.error_spanned_by(receiver, "rpc methods take `&self`");
+            }
+        }
+        _ => cx.error_spanned_by(
+            &sig.ident,
+            "rpc methods take `&self`; move constructors and helpers to another impl block or mark them #[rpc(skip)]",
+        ),
+    }
+}
+
+pub(crate) fn check_generics(cx: &Ctxt, sig: &Signature) {
+    if !sig.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &sig.generics.params,
+            "rpc methods cannot be generic; use a concrete type or dotrpc::Value",
+        );
+    } else if let Some(clause) = &sig.generics.where_clause {
+        cx.error_spanned_by(clause, "rpc methods cannot have where clauses");
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        cx.error_spanned_by(unsafety, "rpc methods cannot be unsafe");
+    }
+}
+
+/// Whether `ty` is the `CallContext` a method may take first.
+pub(crate) fn is_context(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none()
+        && p.path.segments.last().is_some_and(|s| s.ident == "CallContext" && s.arguments.is_none()))
+}
+
+/// Params are named, owned values (decoded from the wire); a `CallContext`
+/// may come first.
+pub(crate) fn check_params(cx: &Ctxt, sig: &Signature) {
+    for (position, arg) in sig.inputs.iter().skip(1).enumerate() {
+        let FnArg::Typed(typed) = arg else { continue };
+        if !matches!(&*typed.pat, Pat::Ident(p) if p.subpat.is_none()) {
+            cx.error_spanned_by(
+                &typed.pat,
+                "rpc params must be plain names; destructure inside the method",
+            );
+        }
+        match &*typed.ty {
+            Type::Reference(reference) => cx.error_spanned_by(
+                reference.and_token,
+                "rpc params are decoded into owned values; take `String`, `Vec<T>` or another owned type",
+            ),
+            Type::ImplTrait(impl_trait) => cx.error_spanned_by(
+                impl_trait,
+                "rpc params need a concrete type to decode into; use one, or dotrpc::Value",
+            ),
+            ty if is_context(ty) && position > 0 => {
+                cx.error_spanned_by(ty, "a CallContext must be the first param after `&self`");
+            }
+            _ => {}
+        }
+    }
+}
+
+pub(crate) fn check_return(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if let Type::ImplTrait(_) = &**ty {
+            cx.error_spanned_by(ty, "rpc methods return a concrete type; write `async fn` rather than returning `impl Future`");
+        } else if let Type::Reference(reference) = &**ty {
+            cx.error_spanned_by(
+                reference.and_token,
+                "rpc methods return owned values, which are encoded onto the wire",
+            );
+        } else if attr.event.is_some() && !is_unit(ty) {
+            cx.error_spanned_by(ty, "events are one-way and cannot return a value; remove the return type or drop #[rpc(event)]");
+        }
+    }
+}
+
+pub(crate) fn is_unit(ty: &Type) -> bool {
+    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
+}
+
+pub(crate) fn check_blocking(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
+    if let (Some(_), Some(asyncness)) = (attr.blocking, &sig.asyncness) {
+        cx.error_spanned_by(asyncness, "#[rpc(blocking)] runs a plain `fn` off the runtime threads; remove `async` or the attribute");
+    }
+}
+
+/// A nested accessor is `fn name(&self) -> &impl Api` in a trait, or
+/// `fn name(&self) -> &ApiType` in an impl block.
+pub(crate) fn check_nested(cx: &Ctxt, sig: &Signature, item: &Item) {
+    if let Some(asyncness) = &sig.asyncness {
+        cx.error_spanned_by(
+            asyncness,
+            "a nested API accessor is a plain `fn`, not `async`",
+        );
+    }
+    if sig.inputs.len() > 1 {
+        cx.error_spanned_by(&sig.inputs, "a nested API accessor takes only `&self`");
+    }
+    let expected = match item {
+        Item::Trait(_) => {
+            "a nested API accessor in a trait returns `&impl ApiTrait`, e.g. `fn math(&self) -> &impl Math;`"
+        }
+        Item::Impl(_) => {
+            "a nested API accessor in an impl block returns `&ApiType`, a type with its own #[rpc_api] impl block"
+        }
+    };
+    match nested_target(sig, item) {
+        Some(_) => {}
+        None => match &sig.output {
+            ReturnType::Type(_, ty) => cx.error_spanned_by(ty, expected),
+            ReturnType::Default => cx.error_spanned_by(&sig.ident, expected),
+        },
+    }
+}
+
+/// The path of the nested API a well-shaped accessor returns.
+pub(crate) fn nested_target<'a>(sig: &'a Signature, item: &Item) -> Option<&'a syn::Path> {
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return None;
+    };
+    let Type::Reference(reference) = &**ty else {
+        return None;
+    };
+    if reference.mutability.is_some() {
+        return None;
+    }
+    match (item, &*reference.elem) {
+        (Item::Trait(_), Type::ImplTrait(impl_trait)) if impl_trait.bounds.len() == 1 => {
+            match impl_trait.bounds.first() {
+                Some(syn::TypeParamBound::Trait(bound)) => Some(&bound.path),
+                _ => None,
+            }
+        }
+        (Item::Impl(_), Type::Path(path)) if path.qself.is_none() => Some(&path.path),
+        _ => None,
+    }
+}
+
+/// Wire names are unique within an API: the second is the error, with a note
+/// on the first.
+pub(crate) fn check_duplicates(cx: &Ctxt, names: &[(String, proc_macro2::Span)]) {
+    for (index, (name, span)) in names.iter().enumerate() {
+        if let Some((_, first)) = names[..index].iter().find(|(other, _)| other == name) {
+            let mut error = syn::Error::new(
+                *span,
+                format!(
+                    "the wire name `{name}` is used twice in this API; rename one with #[rpc(name = \"..\")]"
+                ),
+            );
+            error.combine(syn::Error::new(
+                *first,
+                format!("`{name}` is first used here"),
+            ));
+            cx.syn_error(error);
+        }
+    }
+}
+
+/// A wire name segment: non-empty, no dots (nesting makes the dots).
+pub(crate) fn check_wire_name(cx: &Ctxt, name: &syn::LitStr) {
+    let value = name.value();
+    if value.is_empty() || value.contains('.') || value.chars().any(char::is_whitespace) {
+        cx.error_spanned_by(
+            name,
+            "a wire name is one path segment: not empty, no dots or spaces",
+        );
+    }
+}
+
+pub(crate) fn check_namespace(cx: &Ctxt, namespace: &syn::LitStr) {
+    let value = namespace.value();
+    if value.is_empty()
+        || value
+            .split('.')
+            .any(|s| s.is_empty() || s.chars().any(char::is_whitespace))
+    {
+        cx.error_spanned_by(
+            namespace,
+            "a namespace is a dot-joined path such as `head` or `tools.fs`",
+        );
+    }
+}
