@@ -226,4 +226,45 @@ async fn a_handler_calling_back_its_caller_is_answered_even_at_a_bound_of_one() 
     );
 }
 
+/// An API whose `extra` has no generated handler: it is added at run time.
+#[dotrpc::rpc_api]
+pub trait Partial {
+    /// Generated.
+    async fn generated(&self) -> String;
+}
+
+struct MyPartial;
+
+impl Partial for MyPartial {
+    async fn generated(&self) -> String {
+        "generated".into()
+    }
+}
+
+#[tokio::test]
+async fn runtime_handlers_sit_beside_generated_ones() {
+    let server = Peer::builder().serve_at("api", PartialService(MyPartial));
+    let (client, server) = dotrpc::memory_pair(Peer::builder(), server);
+    server
+        .router()
+        .namespace("api")
+        .set_handler("extra", |n: u32| async move { n * 2 });
+
+    let api: PartialClient = client.client_at("api");
+    assert_eq!(bounded(api.generated()).await.unwrap(), "generated");
+    assert_eq!(
+        bounded(client.call::<u32>("api.extra", (21,)))
+            .await
+            .unwrap(),
+        42
+    );
+    let error = bounded(client.call::<()>("api.missing", ()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::UnknownApi { ref method } if method == "api.missing"),
+        "{error:?}"
+    );
+}
+
 use std::future::IntoFuture;

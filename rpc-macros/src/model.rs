@@ -263,22 +263,26 @@ fn upper_camel(snake: &str) -> String {
 }
 
 /// A type as written, tidied for descriptions: `Vec < f64 >` → `Vec<f64>`.
+/// A space survives only between two word characters (`dyn Trait`,
+/// `&'a mut T`); commas and semicolons are followed by one.
 pub(crate) fn type_name(ty: &Type) -> String {
-    let raw = ty.to_token_stream().to_string();
+    let raw: Vec<char> = ty.to_token_stream().to_string().chars().collect();
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '\'';
     let mut out = String::with_capacity(raw.len());
-    for token in raw.split(' ') {
-        let glue_left = matches!(token, "<" | ">" | "," | "::" | ")" | "]" | ";")
-            || out.ends_with(['<', '(', '[', '&'])
-            || out.ends_with("::");
-        if !out.is_empty() && !glue_left {
-            out.push(' ');
-        }
-        out.push_str(token);
-        if token == "," || token == ";" {
-            out.push(' ');
+    for (index, &c) in raw.iter().enumerate() {
+        match c {
+            ' ' => {
+                let between_words = out.chars().last().is_some_and(word)
+                    && raw.get(index + 1).is_some_and(|&n| word(n));
+                if between_words {
+                    out.push(' ');
+                }
+            }
+            ',' | ';' => out.push_str(&format!("{c} ")),
+            _ => out.push(c),
         }
     }
-    out.replace("  ", " ")
+    out.trim_end().to_owned()
 }
 
 #[cfg(test)]
@@ -287,7 +291,15 @@ mod tests {
 
     #[test]
     fn type_names_read_as_written() {
-        let cases: [(Type, &str); 4] = [
+        let cases: [(Type, &str); 6] = [
+            (
+                syn::parse_quote!(&'a mut dyn std::io::Write),
+                "&'a mut dyn std::io::Write",
+            ),
+            (
+                syn::parse_quote!(Result<(), Box<str>>),
+                "Result<(), Box<str>>",
+            ),
             (syn::parse_quote!(Vec<f64>), "Vec<f64>"),
             (
                 syn::parse_quote!(std::collections::HashMap<String, Vec<u8>>),

@@ -48,7 +48,10 @@ pub(crate) fn check_receiver(cx: &Ctxt, sig: &Signature) {
                      use interior mutability (a Mutex or atomics) for state",
                 );
             } else if receiver.reference.is_none() || receiver.colon_token.is_some() {
-                cx.error_spanned_by(receiver, "rpc methods take `&self`");
+                cx.error_spanned_by(
+                    receiver,
+                    "rpc methods take `&self`: every call borrows the one API value, none can consume it",
+                );
             }
         }
         _ => cx.error_spanned_by(

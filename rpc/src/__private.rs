@@ -18,8 +18,6 @@ pub use std::string::String;
 pub use std::sync::Arc;
 pub use std::vec::Vec;
 
-pub use serde::Serialize as SerializeTrait;
-
 pub use crate::api::{Api, ApiClient, MethodDescription, ParamDescription};
 pub use crate::client::Call;
 pub use crate::error::{ErrorObject, RemoteError};
@@ -28,8 +26,10 @@ pub use crate::message::Params;
 pub use crate::peer::Peer;
 pub use crate::router::Router;
 
+use crate::codec::CodecError;
 use crate::error::code;
 use crate::handler::{encode_reply, panicked};
+use crate::message::{encode_value, request_head};
 
 /// `prefix.name`, or `name` at the root.
 pub fn join(prefix: &str, name: &str) -> String {
@@ -58,18 +58,52 @@ impl ClientBase {
         &self.peer
     }
 
-    /// A call of `name` under this base's prefix.
-    pub fn call<R, E, P: Serialize + ?Sized>(&self, name: &str, params: &P) -> Call<R, E> {
-        Call::new(self.peer.clone(), &join(&self.prefix, name), params)
+    /// Starts a call of `name` under this base's prefix with `count` params,
+    /// which the stub adds one by one (so an unencodable param's error points
+    /// at that param).
+    pub fn args(&self, name: &str, count: u32) -> Args {
+        let method = join(&self.prefix, name);
+        let frame = Ok(request_head(&method, count));
+        Args {
+            peer: self.peer.clone(),
+            method,
+            frame,
+        }
+    }
+}
+
+/// A call being built by a generated stub, param by param.
+#[derive(Debug)]
+pub struct Args {
+    peer: Peer,
+    method: String,
+    /// The request so far, or the first param that failed to encode.
+    frame: Result<Vec<u8>, CodecError>,
+}
+
+impl Args {
+    /// Appends one param.
+    pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
+        if let Ok(frame) = &mut self.frame {
+            if let Err(error) = encode_value(frame, value) {
+                self.frame = Err(error);
+            }
+        }
+        self
     }
 
-    /// Sends the event `name` under this base's prefix.
+    /// The call, to await or send.
+    pub fn call<R, E>(self) -> Call<R, E> {
+        Call::from_frame(self.peer, self.method, self.frame)
+    }
+
+    /// Sends the call as an event (a notification).
     ///
     /// # Errors
     ///
-    /// As [`Peer::notify`].
-    pub fn notify<P: Serialize>(&self, name: &str, params: &P) -> crate::Result<()> {
-        self.peer.notify(&join(&self.prefix, name), params)
+    /// As [`Call::notify`].
+    pub fn notify(self) -> crate::Result<()> {
+        self.call::<(), RemoteError>().notify()
     }
 }
 

@@ -368,6 +368,16 @@ pub(crate) fn request_frame<P: Serialize + ?Sized>(
     Ok(out)
 }
 
+/// Starts a request whose `count` params the caller appends one by one
+/// with [`encode_value`]; msgid 0, as [`request_frame`].
+pub(crate) fn request_head(method: &str, count: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(24 + method.len());
+    out.extend_from_slice(&[0x94, REQUEST, 0xce, 0, 0, 0, 0]);
+    write_str(&mut out, method);
+    rmp::encode::write_array_len(&mut out, count).expect("writing to a Vec cannot fail");
+    out
+}
+
 /// Writes `msgid` into a frame made by [`request_frame`].
 pub(crate) fn set_msgid(frame: &mut [u8], msgid: MsgId) {
     frame[MSGID_AT].copy_from_slice(&msgid.to_be_bytes());

@@ -114,7 +114,11 @@ fn stub(api: &Api, method: &Method) -> TokenStream {
         let (name, ty) = (&p.ident, &p.ty);
         quote!(#name: #ty)
     });
-    let names: Vec<_> = method.params.iter().map(|p| &p.ident).collect();
+    let count = method.params.len() as u32;
+    let args = method.params.iter().map(|p| {
+        let (name, ty) = (&p.ident, &p.ty);
+        quote_spanned!(ty.span()=> .arg::<#ty>(&#name))
+    });
     let mut doc = method.docs.clone();
     if method.event {
         let note = format!("Sends the `{wire}` event: a notification, with no reply.");
@@ -130,7 +134,7 @@ fn stub(api: &Api, method: &Method) -> TokenStream {
             #[doc = ""]
             #[doc = "`Disconnected` if the connection is gone, `Codec` if a param cannot be encoded."]
             pub fn #ident(&self, #(#params),*) -> #krate::Result<()> {
-                self.__dotrpc_base.notify(#wire, &(#(#names,)*))
+                self.__dotrpc_base.args(#wire, #count) #(#args)* .notify()
             }
         };
     }
@@ -145,7 +149,7 @@ fn stub(api: &Api, method: &Method) -> TokenStream {
     quote! {
         #[doc = #doc]
         pub fn #ident(&self, #(#params),*) -> #returns {
-            self.__dotrpc_base.call(#wire, &(#(#names,)*))
+            self.__dotrpc_base.args(#wire, #count) #(#args)* .call()
         }
     }
 }
@@ -157,8 +161,8 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
         let (name, ty) = (p.ident.to_string(), type_name(&p.ty));
         quote! {
             #krate::__private::ParamDescription {
-                name: #krate::__private::String::from(#name),
-                ty: #krate::__private::String::from(#ty),
+                name: ::core::convert::From::from(#name),
+                ty: ::core::convert::From::from(#ty),
             }
         }
     });
@@ -167,17 +171,17 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
         None => quote!(::core::option::Option::None),
         Some(err) => {
             let err = type_name(err);
-            quote!(::core::option::Option::Some(#krate::__private::String::from(#err)))
+            quote!(::core::option::Option::Some(::core::convert::From::from(#err)))
         }
     };
     quote! {
         out.push(#krate::__private::MethodDescription {
             path: #krate::__private::join(prefix, #wire),
-            params: #krate::__private::Vec::from([#(#params),*]),
-            returns: #krate::__private::String::from(#returns),
+            params: ::core::convert::From::from([#(#params),*]),
+            returns: ::core::convert::From::from(#returns),
             error: #error,
             event: #event,
-            docs: #krate::__private::String::from(#docs),
+            docs: ::core::convert::From::from(#docs),
         });
     }
 }

@@ -173,9 +173,8 @@ fn register_method(api: &Api, method: &Method) -> TokenStream {
             #krate::__private::spawn_blocking(&__dotrpc_method, move || #target.#ident(#context #(#names),*)).await?
         },
     };
-    let method_name = matches!(method.call, CallKind::Blocking).then(
-        || quote!(let __dotrpc_method = #krate::__private::String::from(__dotrpc_ctx.method());),
-    );
+    let method_name = matches!(method.call, CallKind::Blocking)
+        .then(|| quote!(let __dotrpc_method: #krate::__private::String = ::core::convert::From::from(__dotrpc_ctx.method());));
     let ok = &method.output.ok;
     let reply = match &method.output.err {
         None => quote_spanned!(ok.span()=> #krate::__private::reply::<#ok>(__dotrpc_out)),

@@ -40,10 +40,19 @@ pub struct Call<R, E = RemoteError> {
 
 impl<R, E> Call<R, E> {
     pub(crate) fn new<P: Serialize + ?Sized>(peer: Peer, method: &str, params: &P) -> Self {
+        Call::from_frame(peer, method.to_owned(), request_frame(method, params))
+    }
+
+    /// A call whose request frame (msgid 0) is already encoded.
+    pub(crate) fn from_frame(
+        peer: Peer,
+        method: String,
+        frame: Result<Vec<u8>, CodecError>,
+    ) -> Self {
         Call {
             peer,
-            method: method.to_owned(),
-            frame: request_frame(method, params),
+            method,
+            frame,
             timeout: None,
             _result: PhantomData,
         }

@@ -1,0 +1,6 @@
+#[dotrpc::rpc_api]
+pub trait Store {
+    async fn put<T: serde::Serialize>(&self, value: T);
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+pub struct Calc;
+
+#[dotrpc::rpc_api]
+impl Calc {
+    fn new() -> Self {
+        Calc
+    }
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[dotrpc::rpc_api]
+pub struct Log;
+
+fn main() {}
