@@ -1,54 +1,116 @@
-//! Quickstart: a server and a client in one process, calling nested paths.
+//! Quickstart: a nested API written as Rust traits, served over TCP and
+//! called through its typed client, in one process.
 //! Run it with `cargo run --example quickstart`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use dotrpc::{Error, Peer, Router, Server};
+use dotrpc::{Error, Peer, Server, rpc_api};
+use serde::{Deserialize, Serialize};
 
-#[tokio::main]
-async fn main() -> dotrpc::Result<()> {
-    // The server's API: handlers by dot-joined path; a namespace is a prefix.
-    let router = Arc::new(Router::new());
-    router.set_handler("add", |a: i64, b: i64| async move { a + b });
-    let math = router.namespace("math");
-    math.set_handler("div", |a: f64, b: f64| async move {
+/// A calculator, with math nested under it.
+#[rpc_api]
+pub trait Calculator {
+    /// Adds two numbers.
+    async fn add(&self, a: i64, b: i64) -> i64;
+    /// Math, reached as `calc.math.div(..)`; on the wire, `"math.div"`.
+    #[rpc(nested)]
+    fn math(&self) -> &impl Math;
+    /// A one-way event.
+    #[rpc(event)]
+    async fn log(&self, line: String);
+}
+
+/// The nested API.
+#[rpc_api]
+pub trait Math {
+    /// Divides `a` by `b`.
+    async fn div(&self, a: f64, b: f64) -> Result<f64, MathError>;
+}
+
+/// The typed error of `Math::div`, sent back to the caller as itself.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum MathError {
+    /// `b` was zero.
+    DivisionByZero,
+}
+
+impl std::fmt::Display for MathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("division by zero")
+    }
+}
+
+// The server's implementation.
+
+#[derive(Default)]
+struct MyMath;
+
+impl Math for MyMath {
+    async fn div(&self, a: f64, b: f64) -> Result<f64, MathError> {
         if b == 0.0 {
-            Err("division by zero".to_string())
+            Err(MathError::DivisionByZero)
         } else {
             Ok(a / b)
         }
-    });
-    math.namespace("stats")
-        .set_handler("mean", |xs: Vec<f64>| async move {
-            xs.iter().sum::<f64>() / xs.len().max(1) as f64
-        });
+    }
+}
 
-    let server = Server::builder(Peer::builder().router(router))
+#[derive(Default)]
+struct MyCalculator {
+    math: MyMath,
+}
+
+impl Calculator for MyCalculator {
+    type Math = MyMath;
+
+    async fn add(&self, a: i64, b: i64) -> i64 {
+        a + b
+    }
+
+    fn math(&self) -> &MyMath {
+        &self.math
+    }
+
+    async fn log(&self, line: String) {
+        println!("server log: {line}");
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let api = CalculatorService(MyCalculator::default());
+    let server = Server::builder(Peer::builder().serve(api))
         .bind_tcp("127.0.0.1:0")
         .await?;
     let addr = server.local_addr().as_tcp().expect("a TCP server");
-    println!("server listening on {addr}");
 
-    // A client: calls are typed by the result the caller asks for.
     let peer = dotrpc::connect(addr).await?;
-    let sum: i64 = peer.call("add", (1, 2)).await?;
-    println!("add(1, 2) = {sum}");
+    let calc: CalculatorClient = peer.client();
 
-    let mean: f64 = peer
-        .call("math.stats.mean", (vec![1.0, 2.0, 4.5],))
+    println!("add(1, 2) = {}", calc.add(1, 2).await?);
+    let quarter = calc
+        .math
+        .div(1.0, 4.0)
         .timeout(Duration::from_secs(1))
         .await?;
-    println!("math.stats.mean([1, 2, 4.5]) = {mean}");
-
-    match peer.call::<f64>("math.div", (1.0, 0.0)).await {
-        Err(Error::Remote(error)) => println!("math.div(1, 0) failed: {}", error.message()),
+    println!("math.div(1, 4) = {quarter}");
+    match calc.math.div(1.0, 0.0).await {
+        Err(Error::Remote(MathError::DivisionByZero)) => {
+            println!("math.div(1, 0) failed: division by zero")
+        }
         other => println!("math.div(1, 0) = {other:?}"),
     }
+    calc.log("hello from the client".into())?;
 
-    match peer.call::<()>("math.pow", (2, 8)).await {
-        Err(error @ Error::UnknownApi { .. }) => println!("math.pow: {error}"),
-        other => println!("math.pow = {other:?}"),
+    // The API describes itself over the wire.
+    let described: Vec<dotrpc::MethodDescription> = peer.call("rpc.describe", ()).await?;
+    for method in described {
+        println!(
+            "described: {} ({} params) -> {}",
+            method.path,
+            method.params.len(),
+            method.returns
+        );
     }
 
     peer.close();

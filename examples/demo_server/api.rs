@@ -1,81 +1,149 @@
 //! The demo API, a fixed contract that tests, other-language peers and tools
 //! rely on (see `main.rs` for the table). Kept apart from `main.rs` so tests
 //! serve exactly the same API in-process.
+//!
+//! Written with `#[rpc_api]` on impl blocks; `echo` is a raw handler beside
+//! it, because it must give back any msgpack value byte for byte (a str whose
+//! bytes are not UTF-8 included), which no typed param can promise.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dotrpc::{CallContext, IntoReply, Router, Value};
+use dotrpc::{CallContext, IntoReply, Params, Router, Value, rpc_api};
 
-/// A router serving the demo API; `log` notifications are counted in one
-/// counter shared by every connection.
-pub(crate) fn router() -> Arc<Router> {
-    let router = Arc::new(Router::new());
-    let notifications = Arc::new(AtomicU64::new(0));
+/// The root of the demo API.
+#[derive(Debug, Default)]
+pub(crate) struct Demo {
+    math: Math,
+    stats: Stats,
+    events: Events,
+}
 
-    router.set_handler("add", |a: i64, b: i64| async move { a + b });
+#[rpc_api]
+impl Demo {
+    /// Adds two integers.
+    async fn add(&self, a: i64, b: i64) -> i64 {
+        a.wrapping_add(b)
+    }
 
-    let math = router.namespace("math");
-    math.set_handler("div", |a: f64, b: f64| async move {
+    /// Waits `ms` milliseconds, then returns `ms`.
+    async fn sleep(&self, ms: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ms
+    }
+
+    /// Counts a log line; one-way.
+    #[rpc(event)]
+    fn log(&self, _line: Value) {
+        self.stats.notifications.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `math.*`
+    #[rpc(nested)]
+    fn math(&self) -> &Math {
+        &self.math
+    }
+
+    /// `stats.*`
+    #[rpc(nested)]
+    fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// `events.*`
+    #[rpc(nested)]
+    fn events(&self) -> &Events {
+        &self.events
+    }
+}
+
+/// `math.*`
+#[derive(Debug, Default)]
+pub(crate) struct Math {
+    stats: MathStats,
+}
+
+#[rpc_api]
+impl Math {
+    /// Divides; by zero is an application error.
+    fn div(&self, a: f64, b: f64) -> Result<f64, String> {
         if b == 0.0 {
-            Err("division by zero".to_string())
+            Err("division by zero".into())
         } else {
             Ok(a / b)
         }
-    });
-    math.namespace("stats")
-        .set_handler("mean", |values: Vec<f64>| async move {
-            if values.is_empty() {
-                Err("mean of no values".to_string())
-            } else {
-                Ok(values.iter().sum::<f64>() / values.len() as f64)
-            }
-        });
+    }
 
-    // Byte-exact: the value is decoded and re-encoded with the dynamic API,
-    // which keeps bin as bin, str as str (even when not UTF-8) and ext as ext.
-    router.set_raw_handler(
-        "echo",
-        |ctx: CallContext, params: dotrpc::Params| async move {
-            if params.len() != 1 {
-                return Err(dotrpc::ErrorObject::new(
-                    dotrpc::error::code::INVALID_PARAMS,
-                    format!("{} expects 1 param, got {}", ctx.method(), params.len()),
-                ));
-            }
-            let mut values = params
-                .values()
-                .map_err(|e| dotrpc::ErrorObject::new("InvalidParams", e.to_string()))?;
-            values.pop().unwrap_or(Value::Nil).into_reply()
-        },
-    );
+    /// `math.stats.*`
+    #[rpc(nested)]
+    fn stats(&self) -> &MathStats {
+        &self.stats
+    }
+}
 
-    router.set_handler("sleep", |ms: u64| async move {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        ms
-    });
+/// `math.stats.*`
+#[derive(Debug, Default)]
+pub(crate) struct MathStats;
 
-    let seen = Arc::clone(&notifications);
-    router.set_handler("stats.notifications", move || {
-        let seen = Arc::clone(&seen);
-        async move { seen.load(Ordering::Relaxed) }
-    });
-
-    router.set_handler("log", move |_line: Value| {
-        let notifications = Arc::clone(&notifications);
-        async move {
-            notifications.fetch_add(1, Ordering::Relaxed);
+#[rpc_api]
+impl MathStats {
+    /// The mean of the values.
+    fn mean(&self, values: Vec<f64>) -> Result<f64, String> {
+        if values.is_empty() {
+            Err("mean of no values".into())
+        } else {
+            Ok(values.iter().sum::<f64>() / values.len() as f64)
         }
-    });
+    }
+}
 
-    router.set_handler("events.subscribe", |ctx: CallContext, n: u64| async move {
+/// `stats.*`: counters shared by every connection.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    notifications: AtomicU64,
+}
+
+#[rpc_api]
+impl Stats {
+    /// How many `log` notifications arrived so far.
+    fn notifications(&self) -> u64 {
+        self.notifications.load(Ordering::Relaxed)
+    }
+}
+
+/// `events.*`
+#[derive(Debug, Default)]
+pub(crate) struct Events;
+
+#[rpc_api]
+impl Events {
+    /// Sends `events.tick [i]` for i in 0..n to the caller; one-way.
+    #[rpc(event)]
+    fn subscribe(&self, ctx: CallContext, n: u64) {
         for i in 0..n {
             if ctx.peer().notify("events.tick", (i,)).is_err() {
                 break;
             }
         }
-    });
+    }
+}
 
+/// A router serving the demo API.
+pub(crate) fn router() -> Arc<Router> {
+    let router = Arc::new(Router::new());
+    router.serve(Demo::default());
+    router.set_raw_handler("echo", |ctx: CallContext, params: Params| async move {
+        let values = params
+            .values()
+            .map_err(|e| dotrpc::ErrorObject::new("InvalidParams", e.to_string()))?;
+        match <[Value; 1]>::try_from(values) {
+            Ok([value]) => value.into_reply(),
+            Err(values) => Err(dotrpc::ErrorObject::new(
+                dotrpc::error::code::INVALID_PARAMS,
+                format!("{} expects 1 param, got {}", ctx.method(), values.len()),
+            )),
+        }
+    });
     router
 }

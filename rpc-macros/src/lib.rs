@@ -1,9 +1,9 @@
 //! Procedural macros for dotrpc: `#[rpc_api]`.
 //!
-//! One pipeline, one phase per module: [`parse`] reads the trait or impl block
-//! as written, [`validate`] reports every rule it breaks (on the narrowest
-//! span, all at once, through [`ctxt`]), [`model`] holds the checked API as
-//! plain data, and [`expand`] writes the user's item (our attributes removed),
+//! One pipeline, one phase per module: `parse` reads the trait or impl block
+//! as written, `validate` reports every rule it breaks (on the narrowest
+//! span, all at once, through `ctxt`), `model` holds the checked API as
+//! plain data, and `expand` writes the user's item (our attributes removed),
 //! the server glue and the client stub. Expansion never rejects input; on
 //! errors the user's item is still emitted beside them, so one mistake gives
 //! one diagnostic. See the `dotrpc` crate for the user-facing documentation.

@@ -153,15 +153,18 @@ pub fn reply<T: Serialize>(value: T) -> Reply {
 }
 
 /// Encodes a method's `Result`: the error as an `"Application"` error object
-/// whose `data` is the error value itself and whose message shows it.
+/// whose `data` is the error value itself and whose message shows it (a
+/// string error is its own message).
 pub fn reply_result<T: Serialize, E: Serialize>(result: Result<T, E>) -> Reply {
     match result {
         Ok(value) => encode_reply(&value),
         Err(error) => {
-            let data = rmpv::ext::to_value(&error).ok();
-            let message = data
-                .as_ref()
-                .map_or_else(|| "application error".to_owned(), ToString::to_string);
+            let data = crate::message::to_value(&error).ok();
+            let message = match &data {
+                Some(rmpv::Value::String(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                Some(other) => other.to_string(),
+                None => "application error".to_owned(),
+            };
             Err(ErrorObject::application(message, data))
         }
     }
@@ -186,4 +189,24 @@ pub async fn spawn_blocking<T: Send + 'static>(
                 format!("handler for `{method}` was cancelled"),
             ),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn application_errors_read_as_their_value() {
+        let error = reply_result::<(), _>(Err("division by zero")).unwrap_err();
+        assert_eq!(
+            (error.code.as_str(), error.message.as_str()),
+            ("Application", "division by zero")
+        );
+        #[derive(Serialize)]
+        enum MathError {
+            Overflow { at: u32 },
+        }
+        let error = reply_result::<(), _>(Err(MathError::Overflow { at: 3 })).unwrap_err();
+        assert_eq!(error.message, "{\"Overflow\": {\"at\": 3}}");
+    }
 }

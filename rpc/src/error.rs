@@ -284,7 +284,7 @@ impl<E: serde::Serialize + fmt::Display> From<&Error<E>> for ErrorObject {
     fn from(error: &Error<E>) -> Self {
         match error {
             Error::Remote(app) => {
-                let data = rmpv::ext::to_value(app).ok();
+                let data = crate::message::to_value(app).ok();
                 ErrorObject::application(app.to_string(), data)
             }
             Error::UnknownApi { method } => {
@@ -452,7 +452,7 @@ impl<E: serde::de::DeserializeOwned> FromRemote for E {
             return Err(error);
         }
         match error.data() {
-            Some(data) => rmpv::ext::from_value(data.clone()).map_err(|_| error),
+            Some(data) => crate::message::from_value(data).map_err(|_| error),
             None => Err(error),
         }
     }

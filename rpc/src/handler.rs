@@ -231,7 +231,7 @@ impl<T: Serialize, E: Serialize + fmt::Display> IntoReply for Result<T, E> {
             Ok(value) => encode_reply(&value),
             Err(error) => Err(ErrorObject::application(
                 error.to_string(),
-                rmpv::ext::to_value(&error).ok(),
+                crate::message::to_value(&error).ok(),
             )),
         }
     }

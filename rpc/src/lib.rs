@@ -8,13 +8,62 @@
 //!
 //! # Quickstart
 //!
+//! An API is ordinary Rust: traits (or impl blocks) with `#[rpc_api]`, nested
+//! to any depth. The attribute generates a typed client (`CalculatorClient`)
+//! and the server glue; the wire name of `calc.math.div` is `"math.div"`.
+//!
+//! ```
+//! use dotrpc::{Error, Peer, rpc_api};
+//!
+//! #[rpc_api]
+//! pub trait Calculator {
+//!     /// Adds two numbers.
+//!     async fn add(&self, a: i64, b: i64) -> i64;
+//!     /// A nested API: `calc.math.div(..)`, `"math.div"` on the wire.
+//!     #[rpc(nested)]
+//!     fn math(&self) -> &impl Math;
+//! }
+//!
+//! #[rpc_api]
+//! pub trait Math {
+//!     async fn div(&self, a: f64, b: f64) -> Result<f64, String>;
+//! }
+//!
+//! struct MyMath;
+//! impl Math for MyMath {
+//!     async fn div(&self, a: f64, b: f64) -> Result<f64, String> {
+//!         if b == 0.0 { Err("division by zero".into()) } else { Ok(a / b) }
+//!     }
+//! }
+//!
+//! struct MyCalculator(MyMath);
+//! impl Calculator for MyCalculator {
+//!     type Math = MyMath; // what `&impl Math` became: a named type
+//!     async fn add(&self, a: i64, b: i64) -> i64 { a + b }
+//!     fn math(&self) -> &MyMath { &self.0 }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Peer::builder().serve(CalculatorService(MyCalculator(MyMath)));
+//! let (peer, _server) = dotrpc::memory_pair(Peer::builder(), server);
+//! let calc: CalculatorClient = peer.client();
+//! assert_eq!(calc.add(1, 2).await?, 3);
+//! let error = calc.math.div(1.0, 0.0).await.unwrap_err();
+//! assert!(matches!(error, Error::Remote(message) if message == "division by zero"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Handlers can also be registered at run time by path, with no macro, which
+//! is also the dynamic path for untyped calls:
+//!
 //! ```
 //! use std::sync::Arc;
 //! use dotrpc::{Peer, Router, Server};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> dotrpc::Result<()> {
-//! // A server: handlers by path, nested namespaces are just prefixes.
 //! let router = Arc::new(Router::new());
 //! router.set_handler("add", |a: i64, b: i64| async move { a + b });
 //! router.namespace("math").set_handler("div", |a: f64, b: f64| async move {
@@ -23,7 +72,6 @@
 //! let server = Server::builder(Peer::builder().router(router)).bind_tcp("127.0.0.1:0").await?;
 //! let addr = server.local_addr().as_tcp().unwrap();
 //!
-//! // A client.
 //! let peer = dotrpc::connect(addr).await?;
 //! let sum: i64 = peer.call("add", (1, 2)).await?;
 //! assert_eq!(sum, 3);
@@ -47,6 +95,7 @@
 //! * `client`: the [`Call`] builder;
 //! * [`server`]: accept loop, connection limit, broadcast, graceful shutdown;
 //! * `transport`: TCP, Unix sockets, child processes over stdio, in-memory;
+//! * [`api`]: what `#[rpc_api]` generates code against, and `rpc.describe`;
 //! * [`error`]: the one [`Error`] type and its stable [`ErrorKind`]s.
 //!
 //! # Limits and defaults
@@ -78,6 +127,9 @@ mod transport;
 pub use api::{Api, ApiClient, MethodDescription, ParamDescription};
 pub use client::Call;
 pub use codec::Limits;
+/// Turns a trait or an inherent impl block into a dot-namespaced remote API:
+/// a typed client stub `XxxClient` and server handlers (see the
+/// [crate docs](crate) and the README for the attributes it takes).
 pub use dotrpc_macros::rpc_api;
 pub use error::{DisconnectReason, Error, ErrorKind, ErrorObject, FromRemote, RemoteError, Result};
 pub use handler::{

@@ -330,6 +330,30 @@ pub(crate) fn encode_value<T: Serialize + ?Sized>(
         .map_err(|e| CodecError::Serde(e.to_string()))
 }
 
+/// A value as it goes on the wire (structs as maps, enums by variant name),
+/// as a dynamic [`Value`]: what error objects carry as `data`, so that peers
+/// in other languages read field and variant names.
+///
+/// # Errors
+///
+/// [`CodecError::Serde`] if `value`'s `Serialize` fails.
+pub(crate) fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, CodecError> {
+    let mut bytes = Vec::new();
+    encode_value(&mut bytes, value)?;
+    rmpv::decode::read_value(&mut &bytes[..]).map_err(|e| CodecError::Serde(e.to_string()))
+}
+
+/// The inverse of [`to_value`].
+///
+/// # Errors
+///
+/// [`CodecError::Serde`] if the value does not fit `T`.
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, CodecError> {
+    let mut bytes = Vec::new();
+    write_value(&mut bytes, value);
+    rmp_serde::from_slice(&bytes).map_err(|e| CodecError::Serde(e.to_string()))
+}
+
 /// Serializes params; they must encode as an array (a tuple, `Vec`, slice or
 /// array), and `()` is taken as no params.
 fn encode_params<T: Serialize + ?Sized>(out: &mut Vec<u8>, params: &T) -> Result<(), CodecError> {

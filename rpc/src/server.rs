@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::DisconnectReason;
 use crate::message::notification_frame;
 use crate::peer::{Peer, PeerBuilder};
+use crate::router::Router;
 use crate::transport::{self, Accepted};
 
 /// Called with each new connection's peer, before it is served.
@@ -128,7 +129,8 @@ impl ServerBuilder {
         Ok(self.start(Listener::Unix(listener), ListenAddr::Unix(path)))
     }
 
-    fn start(self, listener: Listener, local: ListenAddr) -> Server {
+    fn start(mut self, listener: Listener, local: ListenAddr) -> Server {
+        let router = self.peer.shared_router();
         let shared = Arc::new(Shared {
             peers: DashMap::new(),
             stop: CancellationToken::new(),
@@ -143,6 +145,7 @@ impl ServerBuilder {
         tracing::info!(listen = %local, "serving");
         Server {
             local,
+            router,
             shared,
             accept: Some(tokio::spawn(accept.run())),
         }
@@ -152,6 +155,7 @@ impl ServerBuilder {
 /// A running server. See the [module docs](self).
 pub struct Server {
     local: ListenAddr,
+    router: Arc<Router>,
     shared: Arc<Shared>,
     accept: Option<JoinHandle<()>>,
 }
@@ -178,12 +182,20 @@ impl Server {
     /// println!("listening on {}", server.local_addr());
     /// # Ok(()) }
     /// ```
-    pub fn builder(peer: PeerBuilder) -> ServerBuilder {
+    pub fn builder(mut peer: PeerBuilder) -> ServerBuilder {
+        // Every connection shares one router, so handlers added later reach all.
+        let _ = peer.shared_router();
         ServerBuilder {
             peer,
             max_connections: 10_000,
             on_connect: None,
         }
+    }
+
+    /// The router every connection shares: handlers added here serve all
+    /// connections, current and future.
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
     }
 
     /// Where the server listens.

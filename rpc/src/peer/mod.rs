@@ -372,6 +372,11 @@ impl PeerBuilder {
         self
     }
 
+    /// The router this builder's peers will share, made now if none was given.
+    pub(crate) fn shared_router(&mut self) -> Arc<Router> {
+        Arc::clone(self.router.get_or_insert_with(Arc::default))
+    }
+
     /// Starts a peer over any byte stream halves. Must be called within a
     /// tokio runtime.
     pub fn spawn<R, W>(self, reader: R, writer: W) -> Peer
