@@ -16,6 +16,7 @@ pub use std::option::Option;
 pub use std::result::Result;
 pub use std::string::String;
 pub use std::sync::Arc;
+pub use std::time::Duration;
 pub use std::vec::Vec;
 
 pub use crate::api::{Api, ApiClient, MethodDescription, ParamDescription};
@@ -42,6 +43,8 @@ pub fn join(prefix: &str, name: &str) -> String {
 pub struct ClientBase {
     peer: Peer,
     prefix: StdArc<str>,
+    /// The default timeout of this API's calls.
+    timeout: Option<std::time::Duration>,
 }
 
 impl ClientBase {
@@ -50,12 +53,19 @@ impl ClientBase {
         ClientBase {
             peer,
             prefix: prefix.into(),
+            timeout: None,
         }
     }
 
     /// The peer.
     pub fn peer(&self) -> &Peer {
         &self.peer
+    }
+
+    /// The same base with a default timeout for its calls.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Starts a call of `name` under this base's prefix with `count` params,
@@ -68,6 +78,7 @@ impl ClientBase {
             peer: self.peer.clone(),
             method,
             frame,
+            timeout: self.timeout,
         }
     }
 }
@@ -79,6 +90,7 @@ pub struct Args {
     method: String,
     /// The request so far, or the first param that failed to encode.
     frame: Result<Vec<u8>, CodecError>,
+    timeout: Option<std::time::Duration>,
 }
 
 impl Args {
@@ -94,7 +106,7 @@ impl Args {
 
     /// The call, to await or send.
     pub fn call<R, E>(self) -> Call<R, E> {
-        Call::from_frame(self.peer, self.method, self.frame)
+        Call::from_frame(self.peer, self.method, self.frame).default_timeout(self.timeout)
     }
 
     /// Sends the call as an event (a notification).

@@ -47,6 +47,10 @@ pub trait ApiClient: Clone + Sized {
     /// The peer this stub calls.
     fn peer(&self) -> &Peer;
 
+    /// The same stub whose calls, and those of every nested namespace, time
+    /// out after `timeout` unless a call sets its own.
+    fn with_timeout(self, timeout: std::time::Duration) -> Self;
+
     /// The description of every method of this API, nested ones included,
     /// with paths under `prefix`.
     fn describe(prefix: &str) -> Vec<MethodDescription>;

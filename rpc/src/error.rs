@@ -81,6 +81,13 @@ pub enum Error<E = RemoteError> {
     /// The call was cancelled before its reply arrived.
     #[error("call cancelled")]
     Cancelled,
+    /// The API was used in a way that cannot work, such as a blocking wait on
+    /// a runtime thread (which would deadlock); the message says what to do.
+    #[error("{message}")]
+    Misuse {
+        /// What went wrong and what to do instead.
+        message: &'static str,
+    },
 }
 
 /// The stable, `Copy` classification of an [`Error`].
@@ -112,6 +119,8 @@ pub enum ErrorKind {
     Overloaded,
     /// See [`Error::Cancelled`].
     Cancelled,
+    /// See [`Error::Misuse`].
+    Misuse,
 }
 
 impl ErrorKind {
@@ -128,7 +137,8 @@ impl ErrorKind {
             ErrorKind::Foreign
             | ErrorKind::Disconnected
             | ErrorKind::Transport
-            | ErrorKind::Codec => return None,
+            | ErrorKind::Codec
+            | ErrorKind::Misuse => return None,
         })
     }
 }
@@ -166,6 +176,7 @@ impl<E> Error<E> {
             Error::Codec(_) => ErrorKind::Codec,
             Error::Overloaded { .. } => ErrorKind::Overloaded,
             Error::Cancelled => ErrorKind::Cancelled,
+            Error::Misuse { .. } => ErrorKind::Misuse,
         }
     }
 
@@ -184,6 +195,7 @@ impl<E> Error<E> {
             Error::Codec(e) => Error::Codec(e),
             Error::Overloaded { message } => Error::Overloaded { message },
             Error::Cancelled => Error::Cancelled,
+            Error::Misuse { message } => Error::Misuse { message },
         }
     }
 }

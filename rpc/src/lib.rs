@@ -92,7 +92,8 @@
 //! * `transaction`: msgid → waiting call;
 //! * [`router`] and [`handler`]: path → handler, typed params, panics → errors;
 //! * `peer`: the reader and writer tasks of one connection;
-//! * `client`: the [`Call`] builder;
+//! * `client`: the [`Call`] builder and its modes, the [`AsyncResult`] handle;
+//! * [`blocking`]: an event loop on a background thread, for plain threads;
 //! * [`server`]: accept loop, connection limit, broadcast, graceful shutdown;
 //! * `transport`: TCP, Unix sockets, child processes over stdio, in-memory;
 //! * [`api`]: what `#[rpc_api]` generates code against, and `rpc.describe`;
@@ -113,6 +114,7 @@
 #[doc(hidden)]
 pub mod __private;
 pub mod api;
+pub mod blocking;
 mod client;
 pub mod codec;
 pub mod error;
@@ -125,7 +127,7 @@ mod transaction;
 mod transport;
 
 pub use api::{Api, ApiClient, MethodDescription, ParamDescription};
-pub use client::Call;
+pub use client::{AsyncResult, Call, CallStatus};
 pub use codec::Limits;
 /// Turns a trait or an inherent impl block into a dot-namespaced remote API:
 /// a typed client stub `XxxClient` and server handlers (see the

@@ -36,6 +36,10 @@ pub(super) fn expand(api: &Api) -> TokenStream {
             ),
         }
     });
+    let with_timeouts = api.nested.iter().map(|n| {
+        let (ident, ty) = (&n.ident, nested_client(n));
+        quote!(#ident: <#ty as #krate::__private::ApiClient>::with_timeout(self.#ident, timeout),)
+    });
     let methods = api.methods.iter().map(|m| stub(api, m));
     let describe_methods = api.methods.iter().map(|m| describe(api, m));
     let describe_nested = api.nested.iter().map(|n| {
@@ -62,6 +66,13 @@ pub(super) fn expand(api: &Api) -> TokenStream {
 
             fn peer(&self) -> &#krate::__private::Peer {
                 self.__dotrpc_base.peer()
+            }
+
+            fn with_timeout(self, timeout: #krate::__private::Duration) -> Self {
+                Self {
+                    #(#with_timeouts)*
+                    __dotrpc_base: self.__dotrpc_base.with_timeout(timeout),
+                }
             }
 
             fn describe(prefix: &str) -> #krate::__private::Vec<#krate::__private::MethodDescription> {

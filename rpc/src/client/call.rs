@@ -1,15 +1,28 @@
-//! [`Call`]: one outgoing call, from encoding to decoded result.
+//! [`Call`]: one outgoing call, from encoding to decoded result, in any mode.
 //!
 //! The request is encoded once, when the call is made, straight from the
-//! caller's types; awaiting it opens a transaction (which fills in the msgid),
-//! queues the frame and waits for the response, a timeout or the connection's
-//! end. Dropping the future at any point removes the transaction, so a late
-//! reply is discarded, never delivered to another call.
+//! caller's types. What happens next is the caller's choice, the same for
+//! typed stubs and dynamic calls:
+//!
+//! | mode | how | result |
+//! |---|---|---|
+//! | await | `call.await` (optionally `.timeout(d)` first) | `Result<R, Error<E>>` |
+//! | blocking | `call.wait()` / `call.wait_timeout(d)` from a plain thread | `Result<R, Error<E>>` |
+//! | callback | `call.callback(f)` | `f` runs once with the result |
+//! | handle | `call.spawn()` | an [`AsyncResult`] to poll, wait on, await or cancel |
+//! | notify | `call.notify()` | sent one-way; no reply is asked for |
+//!
+//! Awaiting opens a transaction (which fills in the msgid), queues the frame
+//! and waits for the response, the timeout or the connection's end. Dropping
+//! the future at any point removes the transaction, so a late reply is
+//! discarded, never delivered to another call. The other modes run that same
+//! future as a task on the peer's runtime.
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,18 +30,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use super::handle::AsyncResult;
 use crate::codec::CodecError;
-use crate::error::{Error, FromRemote, RemoteError};
-use crate::message::{Response, request_frame, set_msgid};
+use crate::error::{DisconnectReason, Error, FromRemote, RemoteError};
+use crate::message::{MsgId, Response, request_frame, set_msgid};
 use crate::peer::Peer;
 use crate::transaction::sender_dropped;
 
 /// An outgoing call of `method`, returning `R` or failing with
-/// [`Error<E>`](Error).
-///
-/// Await it for the result; set a [`timeout`](Call::timeout) first if the call
-/// must not wait forever; or send it as a one-way [`notify`](Call::notify).
-#[must_use = "a call does nothing until it is awaited or sent with `notify`"]
+/// [`Error<E>`](Error). See the [module docs](self) for the modes.
+#[must_use = "a call does nothing until it is awaited, waited on, spawned, given a callback or sent with `notify`"]
 pub struct Call<R, E = RemoteError> {
     peer: Peer,
     method: String,
@@ -59,9 +70,15 @@ impl<R, E> Call<R, E> {
     }
 
     /// Fails the call with [`Error::Timeout`] if no reply comes within
-    /// `timeout`; its transaction is removed then.
+    /// `timeout`; its transaction is removed then. Overrides the API's default.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the timeout unless one is already set (the API's default).
+    pub(crate) fn default_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = self.timeout.or(timeout);
         self
     }
 
@@ -71,6 +88,8 @@ impl<R, E> Call<R, E> {
     }
 
     /// Sends the call as a notification: no reply is asked for or awaited.
+    /// Ignore the result (`let _ = call.notify();`) for fire-and-forget that
+    /// does not care whether the connection is still up.
     ///
     /// # Errors
     ///
@@ -88,12 +107,21 @@ impl<R, E> Call<R, E> {
     }
 }
 
-impl<R: DeserializeOwned, E: FromRemote> Call<R, E> {
-    async fn send(self) -> Result<R, Error<E>> {
+impl<R, E> Call<R, E>
+where
+    R: DeserializeOwned + Send + 'static,
+    E: FromRemote + Send + 'static,
+{
+    /// Sends the request and waits for the outcome; `opened` learns the
+    /// msgid once the transaction is open.
+    pub(crate) async fn send(self, opened: Option<Arc<OnceLock<MsgId>>>) -> Result<R, Error<E>> {
         let mut frame = self.frame?;
         let transactions = self.peer.transactions();
         let (pending, receiver) = transactions.open().map_err(lift)?;
         set_msgid(&mut frame, pending.msgid());
+        if let Some(opened) = opened {
+            let _ = opened.set(pending.msgid());
+        }
         tracing::Span::current().record("msgid", pending.msgid());
         let started = std::time::Instant::now();
         self.peer.send(frame.into()).map_err(lift)?;
@@ -112,6 +140,109 @@ impl<R: DeserializeOwned, E: FromRemote> Call<R, E> {
             "answered"
         );
         decode_response(&self.method, response)
+    }
+
+    /// The call as a future for the peer's runtime, in its tracing span.
+    fn traced(
+        self,
+        opened: Option<Arc<OnceLock<MsgId>>>,
+    ) -> impl Future<Output = Result<R, Error<E>>> + Send {
+        let span = tracing::debug_span!(
+            "rpc.call",
+            peer = self.peer.id(),
+            method = %self.method,
+            msgid = tracing::field::Empty
+        );
+        self.send(opened).instrument(span)
+    }
+
+    /// Blocks this (non-async) thread until the call's outcome, running the
+    /// call on the peer's runtime. With a timeout set, waits at most that long.
+    ///
+    /// # Errors
+    ///
+    /// As awaiting the call; also [`Error::Misuse`] when called on a thread of
+    /// a tokio runtime, where blocking could deadlock: `.await` there instead.
+    pub fn wait(self) -> Result<R, Error<E>> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::Misuse {
+                message: "a blocking wait was called on a tokio runtime thread, where it could deadlock; \
+                          use `.await` there, and `.wait()` from plain threads",
+            });
+        }
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let runtime = self.peer.runtime().clone();
+        runtime.spawn(async move {
+            let _ = sender.send(self.traced(None).await);
+        });
+        // The sender is dropped without sending only if the runtime shut down.
+        receiver.recv().unwrap_or_else(|_| {
+            Err(Error::Disconnected {
+                reason: DisconnectReason::Closed,
+            })
+        })
+    }
+
+    /// [`wait`](Call::wait) with a timeout: fails with [`Error::Timeout`] if
+    /// no reply comes within `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Call::wait).
+    pub fn wait_timeout(self, timeout: Duration) -> Result<R, Error<E>> {
+        self.timeout(timeout).wait()
+    }
+
+    /// Runs the call on the peer's runtime and calls `callback` exactly once
+    /// with its outcome: the result, the remote error, a timeout, a
+    /// disconnect, or `Cancelled` if the runtime shuts down first. The
+    /// callback is in place before the request is sent, so no reply can race
+    /// past it. It runs on a runtime thread: keep it short and non-blocking.
+    pub fn callback<F>(self, callback: F)
+    where
+        F: FnOnce(Result<R, Error<E>>) + Send + 'static,
+    {
+        let once = Once(Some(callback), PhantomData);
+        let runtime = self.peer.runtime().clone();
+        runtime.spawn(async move {
+            let outcome = self.traced(None).await;
+            once.call(outcome);
+        });
+    }
+
+    /// Runs the call on the peer's runtime and returns a handle to poll, wait
+    /// on, await or cancel. Dropping the handle cancels the call.
+    pub fn spawn(self) -> AsyncResult<R, E> {
+        let runtime = self.peer.runtime().clone();
+        AsyncResult::spawn(&runtime, |opened| self.traced(Some(opened)))
+    }
+}
+
+/// Calls a callback exactly once: with the outcome, or with `Cancelled` if
+/// it is dropped first (its task was dropped with the runtime).
+struct Once<F, T, E>(Option<F>, PhantomData<fn(T, E)>)
+where
+    F: FnOnce(Result<T, Error<E>>);
+
+impl<F, T, E> Once<F, T, E>
+where
+    F: FnOnce(Result<T, Error<E>>),
+{
+    fn call(mut self, outcome: Result<T, Error<E>>) {
+        if let Some(callback) = self.0.take() {
+            callback(outcome);
+        }
+    }
+}
+
+impl<F, T, E> Drop for Once<F, T, E>
+where
+    F: FnOnce(Result<T, Error<E>>),
+{
+    fn drop(&mut self) {
+        if let Some(callback) = self.0.take() {
+            callback(Err(Error::Cancelled));
+        }
     }
 }
 
@@ -145,13 +276,7 @@ where
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let span = tracing::debug_span!(
-            "rpc.call",
-            peer = self.peer.id(),
-            method = %self.method,
-            msgid = tracing::field::Empty
-        );
-        Box::pin(self.send().instrument(span))
+        Box::pin(self.traced(None))
     }
 }
 

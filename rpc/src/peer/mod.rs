@@ -92,6 +92,9 @@ pub(crate) struct Connection {
     tasks: TaskTracker,
     reason: OnceLock<DisconnectReason>,
     options: PeerOptions,
+    /// The runtime the connection's tasks run on; calls waited on from plain
+    /// threads, callbacks and handles run there too.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Connection {
@@ -207,6 +210,11 @@ impl Peer {
 
     pub(crate) fn transactions(&self) -> &Arc<Transactions> {
         self.connection().transactions()
+    }
+
+    /// The runtime this peer's tasks run on.
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.connection().runtime
     }
 
     /// The router that serves this peer's inbound calls.
@@ -396,6 +404,7 @@ impl PeerBuilder {
             tasks: TaskTracker::new(),
             reason: OnceLock::new(),
             options: self.options,
+            runtime: tokio::runtime::Handle::current(),
         });
         let peer = Peer {
             handle: Arc::new(Handle {
