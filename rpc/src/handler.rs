@@ -17,6 +17,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -49,6 +50,26 @@ pub struct CallContext {
     msgid: Option<MsgId>,
     method: Arc<str>,
     peer: Peer,
+    deadline: Option<Instant>,
+}
+
+tokio::task_local! {
+    /// The deadline of the call a handler task is answering; calls the
+    /// handler makes inherit it.
+    static DEADLINE: Instant;
+}
+
+/// The deadline inherited from the call being handled on this task, if any.
+pub(crate) fn inherited_deadline() -> Option<Instant> {
+    DEADLINE.try_with(|deadline| *deadline).ok()
+}
+
+/// Runs `future` with `deadline` as the one calls made inside it inherit.
+pub(crate) async fn with_deadline<F: Future>(deadline: Option<Instant>, future: F) -> F::Output {
+    match deadline {
+        Some(deadline) => DEADLINE.scope(deadline, future).await,
+        None => future.await,
+    }
 }
 
 impl CallContext {
@@ -57,7 +78,26 @@ impl CallContext {
             msgid,
             method,
             peer,
+            deadline: None,
         }
+    }
+
+    pub(crate) fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// When the caller stops waiting, if it said so (a dotrpc caller that set
+    /// a timeout). The handler is dropped then, and calls it makes meanwhile
+    /// inherit the deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// How long the caller will still wait, if it said so.
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
     }
 
     /// The request's msgid; `None` for a notification.

@@ -13,6 +13,11 @@
 //! Params, results and errors stay raw bytes (slices of the frame, no copy) so
 //! they can be decoded straight into the handler's or the caller's types.
 //!
+//! Between two dotrpc peers that agreed on it (see `rpc.hello` in
+//! [`peer`](crate::Peer)), a request may carry a fifth item, a map of call
+//! metadata: `[0, msgid, method, params, {"deadline_ms": n}]`. It is never
+//! sent to other peers.
+//!
 //! Outbound, the caller's values are serialized straight into the frame. A
 //! request is encoded before its msgid is known: the msgid is always written as
 //! a `uint32` (valid msgpack, accepted by every decoder) and patched in place
@@ -29,6 +34,12 @@ use crate::error::ErrorObject;
 
 /// A msgpack-rpc message id; it wraps around at `u32::MAX`.
 pub type MsgId = u32;
+
+/// No bounds: for re-scanning frames the codec already bounded.
+const UNBOUNDED: Limits = Limits {
+    max_message_size: usize::MAX,
+    max_depth: usize::MAX,
+};
 
 const REQUEST: u8 = 0;
 const RESPONSE: u8 = 1;
@@ -57,6 +68,8 @@ pub struct Request {
     pub method: String,
     /// The positional params, still encoded.
     pub params: Params,
+    /// How long the caller will wait, if it said (dotrpc peers only).
+    pub deadline_ms: Option<u64>,
 }
 
 /// The answer to a request.
@@ -103,14 +116,7 @@ impl Params {
         let len = rmp::decode::read_array_len(&mut reader)
             .map_err(|_| CodecError::Malformed("params must be an array".into()))?;
         let items_at = raw.len() - reader.len();
-        if value_len(
-            &raw,
-            &Limits {
-                max_message_size: usize::MAX,
-                max_depth: usize::MAX,
-            },
-        )? != raw.len()
-        {
+        if value_len(&raw, &UNBOUNDED)? != raw.len() {
             return Err(CodecError::Malformed(
                 "params must be exactly one array".into(),
             ));
@@ -204,19 +210,36 @@ impl Message {
                     msgid,
                     method,
                     params,
+                    deadline_ms: None,
+                })
+            }
+            (REQUEST, 5) => {
+                let msgid = read_msgid(&mut reader)?;
+                let method = read_method(&mut reader)?;
+                let params_at = frame.len() - reader.len();
+                let params_len = value_len(reader, &UNBOUNDED)
+                    .map_err(|_| malformed("params are not a value"))?;
+                let params = Params::from_bytes(frame.slice(params_at..params_at + params_len))?;
+                let meta = rmpv::decode::read_value(&mut &reader[params_len..])
+                    .map_err(|_| malformed("call metadata is not a value"))?;
+                let deadline_ms = meta
+                    .as_map()
+                    .ok_or_else(|| malformed("call metadata must be a map"))?
+                    .iter()
+                    .find(|(key, _)| key.as_str() == Some("deadline_ms"))
+                    .and_then(|(_, value)| value.as_u64());
+                Message::Request(Request {
+                    msgid,
+                    method,
+                    params,
+                    deadline_ms,
                 })
             }
             (RESPONSE, 4) => {
                 let msgid = read_msgid(&mut reader)?;
                 let error_at = frame.len() - reader.len();
-                let error_len = value_len(
-                    reader,
-                    &Limits {
-                        max_message_size: usize::MAX,
-                        max_depth: usize::MAX,
-                    },
-                )
-                .map_err(|_| malformed("response error is not a value"))?;
+                let error_len = value_len(reader, &UNBOUNDED)
+                    .map_err(|_| malformed("response error is not a value"))?;
                 let result_at = error_at + error_len;
                 let error = (frame[error_at] != 0xc0).then(|| frame.slice(error_at..result_at));
                 let result = frame.slice(result_at..);
@@ -402,6 +425,15 @@ pub(crate) fn request_head(method: &str, count: u32) -> Vec<u8> {
     out
 }
 
+/// Adds call metadata (the caller's deadline) to a frame made by
+/// [`request_frame`] or [`request_head`]: only for dotrpc peers.
+pub(crate) fn add_deadline(frame: &mut Vec<u8>, deadline_ms: u64) {
+    frame[0] = 0x95;
+    rmp::encode::write_map_len(frame, 1).expect("writing to a Vec cannot fail");
+    write_str(frame, "deadline_ms");
+    rmp::encode::write_uint(frame, deadline_ms).expect("writing to a Vec cannot fail");
+}
+
 /// Writes `msgid` into a frame made by [`request_frame`].
 pub(crate) fn set_msgid(frame: &mut [u8], msgid: MsgId) {
     frame[MSGID_AT].copy_from_slice(&msgid.to_be_bytes());
@@ -464,6 +496,18 @@ mod tests {
             request.params.values().unwrap(),
             vec![Value::from(1.0), Value::from(2.5)]
         );
+    }
+
+    #[test]
+    fn a_deadline_travels_as_a_fifth_item() {
+        let mut bytes = request_frame("slow", &(1,)).unwrap();
+        set_msgid(&mut bytes, 7);
+        add_deadline(&mut bytes, 250);
+        let Message::Request(request) = Message::parse(bytes.into()).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!((request.msgid, request.deadline_ms), (7, Some(250)));
+        assert_eq!(request.params.values().unwrap(), vec![Value::from(1)]);
     }
 
     #[test]

@@ -33,8 +33,9 @@ use tracing::Instrument;
 use super::handle::AsyncResult;
 use crate::codec::CodecError;
 use crate::error::{DisconnectReason, Error, FromRemote, RemoteError};
-use crate::message::{MsgId, Response, request_frame, set_msgid};
-use crate::peer::Peer;
+use crate::handler::inherited_deadline;
+use crate::message::{MsgId, Response, add_deadline, request_frame, set_msgid};
+use crate::peer::{Feature, Peer, cancel_frame};
 use crate::transaction::sender_dropped;
 
 /// An outgoing call of `method`, returning `R` or failing with
@@ -116,21 +117,36 @@ where
     /// msgid once the transaction is open.
     pub(crate) async fn send(self, opened: Option<Arc<OnceLock<MsgId>>>) -> Result<R, Error<E>> {
         let mut frame = self.frame?;
+        let timeout = effective_timeout(self.timeout);
         let transactions = self.peer.transactions();
         let (pending, receiver) = transactions.open().map_err(lift)?;
-        set_msgid(&mut frame, pending.msgid());
-        if let Some(opened) = opened {
-            let _ = opened.set(pending.msgid());
+        let msgid = pending.msgid();
+        set_msgid(&mut frame, msgid);
+        if let (Some(timeout), true) = (timeout, self.peer.remote_has(Feature::Deadline)) {
+            add_deadline(
+                &mut frame,
+                timeout.as_millis().try_into().unwrap_or(u64::MAX),
+            );
         }
-        tracing::Span::current().record("msgid", pending.msgid());
+        if let Some(opened) = opened {
+            let _ = opened.set(msgid);
+        }
+        tracing::Span::current().record("msgid", msgid);
         let started = std::time::Instant::now();
         self.peer.send(frame.into()).map_err(lift)?;
-        let waited = match self.timeout {
+        // From here, giving up (a timeout, or this future dropped) tells a
+        // dotrpc peer to stop the handler.
+        let mut unanswered = CancelOnDrop {
+            peer: &self.peer,
+            msgid: Some(msgid),
+        };
+        let waited = match timeout {
             Some(timeout) => tokio::time::timeout(timeout, receiver)
                 .await
                 .map_err(|_| Error::Timeout)?,
             None => receiver.await,
         };
+        unanswered.msgid = None;
         let outcome = waited.unwrap_or_else(|_| Err(sender_dropped(transactions.closed_reason())));
         drop(pending);
         let response = outcome.map_err(lift)?;
@@ -215,6 +231,35 @@ where
     pub fn spawn(self) -> AsyncResult<R, E> {
         let runtime = self.peer.runtime().clone();
         AsyncResult::spawn(&runtime, |opened| self.traced(Some(opened)))
+    }
+}
+
+/// The call's own timeout, shortened to the deadline it inherits when made
+/// from inside a handler whose caller set one.
+fn effective_timeout(own: Option<Duration>) -> Option<Duration> {
+    let inherited = inherited_deadline()
+        .map(|deadline| deadline.saturating_duration_since(std::time::Instant::now()));
+    match (own, inherited) {
+        (Some(own), Some(inherited)) => Some(own.min(inherited)),
+        (own, inherited) => own.or(inherited),
+    }
+}
+
+/// Sends `rpc.cancel` for a call given up on before its reply, to a peer
+/// that understands it.
+struct CancelOnDrop<'p> {
+    peer: &'p Peer,
+    /// `None` once the call has its outcome.
+    msgid: Option<MsgId>,
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(msgid) = self.msgid {
+            if self.peer.remote_has(Feature::Cancel) {
+                let _ = self.peer.send(cancel_frame(msgid));
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! reason is recorded, every pending call fails with `Disconnected`, the
 //! connection-state callback hears of it, and both tasks stop.
 
+mod protocol;
 mod reader;
 mod state;
 mod writer;
@@ -35,6 +36,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub(crate) use protocol::{Feature, cancel as cancel_frame};
 pub use state::ConnectionEvent;
 
 use crate::client::Call;
@@ -52,6 +54,9 @@ pub(crate) struct PeerOptions {
     pub(crate) max_queued_calls: usize,
     pub(crate) close_flush_timeout: Duration,
     pub(crate) on_event: Option<state::EventCallback>,
+    /// Whether to announce this peer with `rpc.hello` on start; `None` lets
+    /// the transport decide (yes for the side that connects).
+    pub(crate) handshake: Option<bool>,
 }
 
 impl Default for PeerOptions {
@@ -62,6 +67,7 @@ impl Default for PeerOptions {
             max_queued_calls: 256,
             close_flush_timeout: Duration::from_secs(1),
             on_event: None,
+            handshake: None,
         }
     }
 }
@@ -95,6 +101,10 @@ pub(crate) struct Connection {
     /// The runtime the connection's tasks run on; calls waited on from plain
     /// threads, callbacks and handles run there too.
     runtime: tokio::runtime::Handle,
+    /// What the other side said it understands (see [`protocol`]).
+    remote_features: protocol::Features,
+    /// Whether this side has sent its `rpc.hello`.
+    hello_sent: std::sync::atomic::AtomicBool,
 }
 
 impl Connection {
@@ -136,6 +146,19 @@ impl Connection {
 
     pub(crate) fn transactions(&self) -> &Arc<Transactions> {
         &self.transactions
+    }
+
+    /// Sends this peer's `rpc.hello`, once.
+    fn say_hello(&self) {
+        if !self.hello_sent.swap(true, Ordering::AcqRel) {
+            let _ = self.send(protocol::hello());
+        }
+    }
+
+    /// The other side said hello: learn what it understands, and answer.
+    pub(crate) fn heard_hello(&self, hello: &crate::message::Params) {
+        self.remote_features.learn(hello);
+        self.say_hello();
     }
 }
 
@@ -215,6 +238,19 @@ impl Peer {
     /// The runtime this peer's tasks run on.
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
         &self.connection().runtime
+    }
+
+    /// Whether the other side has said it is a dotrpc peer (its `rpc.hello`
+    /// arrived), so that calls given up on are cancelled there too and
+    /// timeouts travel with calls as deadlines. Never true for other
+    /// msgpack-rpc peers, which are sent nothing they do not understand.
+    pub fn speaks_dotrpc(&self) -> bool {
+        self.remote_has(protocol::Feature::Hello)
+    }
+
+    /// Whether the other side said it understands `feature`.
+    pub(crate) fn remote_has(&self, feature: protocol::Feature) -> bool {
+        self.connection().remote_features.has(feature)
     }
 
     /// The router that serves this peer's inbound calls.
@@ -373,6 +409,23 @@ impl PeerBuilder {
         self
     }
 
+    /// Whether to announce this peer with one `rpc.hello` notification when it
+    /// starts, so that another dotrpc peer can agree to cancellation and
+    /// deadlines (foreign peers ignore it). Default: yes for the side that
+    /// connects (`connect_*`, `spawn_child`, the first of a `memory_pair`),
+    /// no otherwise (that side answers a hello it receives). Turn it off for a
+    /// peer that must receive nothing but its own protocol.
+    pub fn handshake(mut self, announce: bool) -> Self {
+        self.options.handshake = Some(announce);
+        self
+    }
+
+    /// Announces unless told otherwise: the default of connecting sides.
+    pub(crate) fn connecting(mut self) -> Self {
+        self.options.handshake.get_or_insert(true);
+        self
+    }
+
     /// Called on every change of connection state, with the reason when the
     /// connection ends (including a malformed or oversized message).
     pub fn on_event(mut self, callback: impl Fn(&ConnectionEvent) + Send + Sync + 'static) -> Self {
@@ -405,6 +458,8 @@ impl PeerBuilder {
             reason: OnceLock::new(),
             options: self.options,
             runtime: tokio::runtime::Handle::current(),
+            remote_features: protocol::Features::default(),
+            hello_sent: std::sync::atomic::AtomicBool::new(false),
         });
         let peer = Peer {
             handle: Arc::new(Handle {
@@ -418,6 +473,9 @@ impl PeerBuilder {
             .tasks
             .spawn(reader::Reader::new(Arc::clone(&connection), peer.downgrade(), reader).run());
         connection.tasks.close();
+        if connection.options.handshake == Some(true) {
+            connection.say_hello();
+        }
         connection.emit(ConnectionEvent::Connected);
         peer
     }
@@ -430,7 +488,7 @@ impl PeerBuilder {
     pub async fn connect_tcp(self, addr: impl ToSocketAddrs) -> crate::Result<Peer> {
         let stream = crate::transport::tcp::connect(addr).await?;
         let (reader, writer) = stream.into_split();
-        Ok(self.spawn(reader, writer))
+        Ok(self.connecting().spawn(reader, writer))
     }
 
     /// Connects to a Unix socket.
@@ -442,7 +500,7 @@ impl PeerBuilder {
     pub async fn connect_unix(self, path: impl AsRef<Path>) -> crate::Result<Peer> {
         let stream = tokio::net::UnixStream::connect(path).await?;
         let (reader, writer) = stream.into_split();
-        Ok(self.spawn(reader, writer))
+        Ok(self.connecting().spawn(reader, writer))
     }
 
     /// Starts `command` as a child process and talks to it over its stdin and
@@ -457,7 +515,7 @@ impl PeerBuilder {
         self,
         command: tokio::process::Command,
     ) -> crate::Result<(Peer, tokio::process::Child)> {
-        crate::transport::stdio::spawn_child(self, command)
+        crate::transport::stdio::spawn_child(self.connecting(), command)
     }
 
     /// Serves (and calls) over this process's own stdin and stdout, as a child

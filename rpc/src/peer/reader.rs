@@ -19,20 +19,21 @@
 //! cannot be resynchronised) with a `Protocol` reason; other connections are
 //! untouched. When the reader stops, the handlers still running are aborted.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tracing::Instrument;
 
-use super::{Connection, Handle, Peer};
+use super::{Connection, Handle, Peer, protocol};
 use crate::codec::FrameDecoder;
 use crate::error::DisconnectReason;
-use crate::handler::CallContext;
+use crate::error::{ErrorObject, code};
+use crate::handler::{self, CallContext};
 use crate::message::{Message, MsgId, Params, response_frame};
 
 /// Bytes reserved for each read when the buffer runs out of room.
@@ -43,6 +44,8 @@ struct Parked {
     msgid: Option<MsgId>,
     method: String,
     params: Params,
+    /// When the caller stops waiting (dotrpc callers only).
+    deadline: Option<Instant>,
 }
 
 pub(super) struct Reader<R> {
@@ -60,6 +63,11 @@ pub(super) struct Reader<R> {
     /// longer than `max_parked`, and non-empty only while no permit is free.
     parked: VecDeque<Parked>,
     max_parked: usize,
+    /// Requests whose handler runs, so `rpc.cancel` can stop them; entries
+    /// leave when the handler's task ends.
+    running: HashMap<MsgId, AbortHandle>,
+    /// The msgid each running request's task serves.
+    running_tasks: HashMap<tokio::task::Id, MsgId>,
 }
 
 impl<R: AsyncRead + Unpin> Reader<R> {
@@ -77,6 +85,8 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             handlers: JoinSet::new(),
             parked: VecDeque::new(),
             max_parked,
+            running: HashMap::new(),
+            running_tasks: HashMap::new(),
         }
     }
 
@@ -108,7 +118,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                         self.start(call, permit);
                     }
                 }
-                Some(_) = self.handlers.join_next(), if !self.handlers.is_empty() => {}
+                Some(ended) = self.handlers.join_next_with_id(), if !self.handlers.is_empty() => self.forget(ended),
                 read = self.io.read_buf(&mut self.buffer), if can_read => match read {
                     Ok(0) if self.buffer.is_empty() => return DisconnectReason::Eof,
                     Ok(0) => return DisconnectReason::Protocol(format!(
@@ -145,7 +155,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     let (Ok(permit), Some(call)) = (permit, self.parked.pop_front()) else { break };
                     self.start(call, permit);
                 }
-                Some(_) = self.handlers.join_next(), if !self.handlers.is_empty() => {}
+                Some(ended) = self.handlers.join_next_with_id(), if !self.handlers.is_empty() => self.forget(ended),
             }
         }
         DisconnectReason::Shutdown
@@ -170,11 +180,25 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 msgid: Some(request.msgid),
                 method: request.method,
                 params: request.params,
+                deadline: request
+                    .deadline_ms
+                    .map(|ms| Instant::now() + Duration::from_millis(ms)),
             },
+            Message::Notification(notification) if notification.method == protocol::HELLO => {
+                self.connection.heard_hello(&notification.params);
+                return Ok(());
+            }
+            Message::Notification(notification) if notification.method == protocol::CANCEL => {
+                if let Some(msgid) = protocol::cancelled_msgid(&notification.params) {
+                    self.cancel(msgid);
+                }
+                return Ok(());
+            }
             Message::Notification(notification) => Parked {
                 msgid: None,
                 method: notification.method,
                 params: notification.params,
+                deadline: None,
             },
         };
         // Earlier parked calls go first, so a free permit is only taken when
@@ -196,15 +220,43 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let Some(handle) = self.peer.upgrade() else {
             return;
         };
-        let ctx = CallContext::new(call.msgid, call.method.into(), Peer { handle });
+        let ctx = CallContext::new(call.msgid, call.method.into(), Peer { handle })
+            .with_deadline(call.deadline);
         let span = tracing::debug_span!(
             "rpc.handle",
             peer = self.connection.id,
             method = ctx.method(),
             msgid = call.msgid
         );
-        self.handlers
+        let task = self
+            .handlers
             .spawn(handle_one(ctx, call.params, permit).instrument(span));
+        if let Some(msgid) = call.msgid {
+            self.running_tasks.insert(task.id(), msgid);
+            self.running.insert(msgid, task);
+        }
+    }
+
+    /// A handler's task ended: it no longer answers to `rpc.cancel`.
+    fn forget(&mut self, ended: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        let id = match ended {
+            Ok((id, ())) => id,
+            Err(error) => error.id(),
+        };
+        if let Some(msgid) = self.running_tasks.remove(&id) {
+            self.running.remove(&msgid);
+        }
+    }
+
+    /// The caller gave up on `msgid`: drop its handler (no reply is sent), or
+    /// the call itself if it has not started.
+    fn cancel(&mut self, msgid: MsgId) {
+        if let Some(task) = self.running.remove(&msgid) {
+            tracing::debug!(peer = self.connection.id, msgid, "cancelled by the caller");
+            task.abort();
+        } else {
+            self.parked.retain(|call| call.msgid != Some(msgid));
+        }
     }
 }
 
@@ -213,7 +265,19 @@ async fn handle_one(ctx: CallContext, params: Params, permit: OwnedSemaphorePerm
     let started = Instant::now();
     let peer = ctx.peer().clone();
     let msgid = ctx.msgid();
-    let reply = peer.router().dispatch(ctx, params).await;
+    let deadline = ctx.deadline();
+    let dispatch = handler::with_deadline(deadline, peer.router().dispatch(ctx, params));
+    let reply = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), dispatch)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ErrorObject::new(
+                    code::TIMEOUT,
+                    "the caller's deadline passed",
+                ))
+            }),
+        None => dispatch.await,
+    };
     drop(permit);
     let elapsed_us = started.elapsed().as_micros() as u64;
     match &reply {

@@ -10,5 +10,8 @@ pub(crate) fn pair(a: PeerBuilder, b: PeerBuilder) -> (Peer, Peer) {
     let (a_end, b_end) = tokio::io::duplex(PIPE_CAPACITY);
     let (a_reader, a_writer) = tokio::io::split(a_end);
     let (b_reader, b_writer) = tokio::io::split(b_end);
-    (a.spawn(a_reader, a_writer), b.spawn(b_reader, b_writer))
+    (
+        a.connecting().spawn(a_reader, a_writer),
+        b.spawn(b_reader, b_writer),
+    )
 }
