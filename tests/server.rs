@@ -115,3 +115,82 @@ async fn dropping_the_last_handle_closes_the_connection_and_reports_it() {
     );
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn a_group_notifies_its_members_and_forgets_those_who_leave() {
+    let group = dotrpc::Group::new();
+    let (joined, mut members) = mpsc::unbounded_channel();
+    let server = Server::builder(Peer::builder().router(demo::router()))
+        .on_connect(move |peer| {
+            let _ = joined.send(peer.clone());
+        })
+        .bind_tcp("127.0.0.1:0")
+        .await
+        .unwrap();
+    let (alice, mut alice_news) = client(&server, "alice").await;
+    let (bob, mut bob_news) = client(&server, "bob").await;
+    for _ in 0..2 {
+        assert!(group.insert(&bounded(members.recv()).await.unwrap()));
+    }
+    assert_eq!(group.len(), 2);
+
+    assert_eq!(group.notify("news", ("to the group",)).unwrap(), 2);
+    assert_eq!(bounded(alice_news.recv()).await.unwrap(), "to the group");
+    assert_eq!(bounded(bob_news.recv()).await.unwrap(), "to the group");
+
+    bob.close();
+    bounded(async {
+        while group.len() != 1 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert_eq!(group.notify("news", ("fewer",)).unwrap(), 1);
+    assert_eq!(bounded(alice_news.recv()).await.unwrap(), "fewer");
+    alice.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn broadcasting_while_clients_leave_reaches_everyone_who_stays() {
+    let server = Arc::new(support::tcp_server(demo::router()).await);
+    let mut staying = Vec::new();
+    let mut leaving = Vec::new();
+    for i in 0..20 {
+        let (peer, news) = client(&server, "someone").await;
+        if i % 2 == 0 {
+            staying.push((peer, news))
+        } else {
+            leaving.push(peer)
+        }
+    }
+    wait_for_connections(&server, 20).await;
+
+    let broadcaster = Arc::clone(&server);
+    let broadcasts = tokio::spawn(async move {
+        for i in 0..200 {
+            broadcaster.broadcast("news", (i.to_string(),)).unwrap();
+            if i % 10 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    // Half the clients leave while the broadcasts go out.
+    for peer in leaving {
+        peer.close();
+        tokio::task::yield_now().await;
+    }
+    bounded(broadcasts).await.unwrap();
+
+    for (_, news) in &mut staying {
+        for i in 0..200 {
+            assert_eq!(bounded(news.recv()).await.unwrap(), i.to_string());
+        }
+    }
+    wait_for_connections(&server, 10).await;
+    for (peer, _) in &staying {
+        peer.close();
+    }
+    let server = Arc::try_unwrap(server).expect("no other handle");
+    server.shutdown(Duration::from_secs(1)).await;
+}

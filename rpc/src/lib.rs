@@ -95,6 +95,7 @@
 //! * `client`: the [`Call`] builder and its modes, the [`AsyncResult`] handle;
 //! * [`blocking`]: an event loop on a background thread, for plain threads;
 //! * [`server`]: accept loop, connection limit, broadcast, graceful shutdown;
+//! * [`Group`]: peers to push events to together (subscribers, a chat room);
 //! * `transport`: TCP, Unix sockets, child processes over stdio, in-memory;
 //! * [`api`]: what `#[rpc_api]` generates code against, and `rpc.describe`;
 //! * [`error`]: the one [`Error`] type and its stable [`ErrorKind`]s.
@@ -118,6 +119,7 @@ pub mod blocking;
 mod client;
 pub mod codec;
 pub mod error;
+mod group;
 pub mod handler;
 pub mod message;
 mod peer;
@@ -134,6 +136,7 @@ pub use codec::Limits;
 /// [crate docs](crate) and the README for the attributes it takes).
 pub use dotrpc_macros::rpc_api;
 pub use error::{DisconnectReason, Error, ErrorKind, ErrorObject, FromRemote, RemoteError, Result};
+pub use group::Group;
 pub use handler::{
     BoxFuture, CallContext, Handler, IntoHandler, IntoReply, Reply, blocking, encode_reply,
 };

@@ -225,16 +225,7 @@ impl Server {
     /// `Codec` if `params` do not serialize as an array.
     pub fn broadcast(&self, method: &str, params: impl Serialize) -> crate::Result<usize> {
         let frame = Bytes::from(notification_frame(method, &params)?);
-        let mut sent = 0;
-        for peer in self.connections() {
-            match peer.send(frame.clone()) {
-                Ok(()) => sent += 1,
-                Err(_) => {
-                    self.shared.peers.remove(&peer.id());
-                }
-            }
-        }
-        Ok(sent)
+        Ok(crate::group::send_to_all(&self.shared.peers, &frame))
     }
 
     /// Stops accepting, lets running calls answer for up to `grace` (reading
