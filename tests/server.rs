@@ -22,8 +22,10 @@ async fn client(server: &Server, name: &'static str) -> (Peer, mpsc::UnboundedRe
             let _ = news.send(line);
         }
     });
+    // One handler at a time, so notifications are seen in the order sent.
     let peer = Peer::builder()
         .router(router)
+        .max_concurrent_handlers(1)
         .connect_tcp(support::addr(server))
         .await
         .unwrap();
