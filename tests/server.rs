@@ -109,6 +109,7 @@ async fn dropping_the_last_handle_closes_the_connection_and_reports_it() {
     assert_eq!(
         *events.lock().unwrap(),
         vec![
+            dotrpc::ConnectionEvent::Connecting,
             dotrpc::ConnectionEvent::Connected,
             dotrpc::ConnectionEvent::Disconnected {
                 reason: dotrpc::DisconnectReason::Closed

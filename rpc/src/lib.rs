@@ -93,7 +93,7 @@
 //! * [`router`] and [`handler`]: path → handler, typed params, panics → errors;
 //! * `peer`: the reader and writer tasks of one connection;
 //! * `client`: the [`Call`] builder and its modes, the [`AsyncResult`] handle;
-//! * [`blocking`]: an event loop on a background thread, for plain threads;
+//! * [`blocking`](mod@blocking): an event loop on a background thread, for plain threads;
 //! * [`server`]: accept loop, connection limit, broadcast, graceful shutdown;
 //! * [`Group`]: peers to push events to together (subscribers, a chat room);
 //! * `transport`: TCP, Unix sockets, child processes over stdio, in-memory;
@@ -141,7 +141,7 @@ pub use handler::{
     BoxFuture, CallContext, Handler, IntoHandler, IntoReply, Reply, blocking, encode_reply,
 };
 pub use message::{MsgId, Params};
-pub use peer::{ConnectionEvent, Peer, PeerBuilder, memory_pair};
+pub use peer::{ConnectionEvent, Peer, PeerBuilder, Reconnect, WhileDown, memory_pair};
 pub use rmpv::Value;
 pub use router::{Namespace, Router};
 pub use server::{ListenAddr, Server, ServerBuilder};

@@ -39,7 +39,15 @@ use crate::peer::{Feature, Peer, cancel_frame};
 use crate::transaction::sender_dropped;
 
 /// An outgoing call of `method`, returning `R` or failing with
-/// [`Error<E>`](Error). See the [module docs](self) for the modes.
+/// [`Error<E>`](Error), sent in the mode its caller picks:
+///
+/// | mode | how | result |
+/// |---|---|---|
+/// | await | `call.await` (optionally `.timeout(d)` first) | `Result<R, Error<E>>` |
+/// | blocking | [`wait`](Call::wait) / [`wait_timeout`](Call::wait_timeout) from a plain thread | `Result<R, Error<E>>` |
+/// | callback | [`callback(f)`](Call::callback) | `f` runs once with the result |
+/// | handle | [`spawn`](Call::spawn) | an [`AsyncResult`] to poll, wait on, await or cancel |
+/// | notify | [`notify`](Call::notify) | sent one-way; no reply is asked for |
 #[must_use = "a call does nothing until it is awaited, waited on, spawned, given a callback or sent with `notify`"]
 pub struct Call<R, E = RemoteError> {
     peer: Peer,
@@ -118,6 +126,11 @@ where
     pub(crate) async fn send(self, opened: Option<Arc<OnceLock<MsgId>>>) -> Result<R, Error<E>> {
         let mut frame = self.frame?;
         let timeout = effective_timeout(self.timeout);
+        // A reconnecting peer may hold calls made while it is down; the wait
+        // counts against the call's timeout.
+        let waiting_since = std::time::Instant::now();
+        self.peer.until_connected(timeout).await.map_err(lift)?;
+        let timeout = timeout.map(|t| t.saturating_sub(waiting_since.elapsed()));
         let transactions = self.peer.transactions();
         let (pending, receiver) = transactions.open().map_err(lift)?;
         let msgid = pending.msgid();

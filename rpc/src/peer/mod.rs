@@ -6,10 +6,12 @@
 //! can call, notify and serve at once.
 //!
 //! Ownership: the tasks share a `Connection`; user code holds [`Peer`] handles
-//! (cheap clones of one `Arc`). The connection lives while any `Peer` handle
-//! does and the other side keeps it open; dropping the last handle closes it.
-//! Handlers get a `Peer` through their [`CallContext`](crate::CallContext),
-//! and a server keeps one per connection, so both can call back.
+//! (cheap clones of one `Arc` to a session, `Handle`). The session lives while
+//! any `Peer` handle does; dropping the last one closes it. Handlers get a
+//! `Peer` through their [`CallContext`](crate::CallContext), and a server
+//! keeps one per connection, so both can call back. A session has one
+//! connection at a time: the same one for its whole life, or, for a peer
+//! built with [`Reconnect`], a new one after each reconnect (see `state`).
 //!
 //! Closing, for whatever reason, happens once ([`Connection::close`]): the
 //! reason is recorded, every pending call fails with `Disconnected`, the
@@ -24,7 +26,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub(crate) use protocol::{Feature, cancel as cancel_frame};
-pub use state::ConnectionEvent;
+pub use state::{ConnectionEvent, Reconnect, WhileDown};
 
 use crate::client::Call;
 use crate::codec::Limits;
@@ -57,6 +59,8 @@ pub(crate) struct PeerOptions {
     /// Whether to announce this peer with `rpc.hello` on start; `None` lets
     /// the transport decide (yes for the side that connects).
     pub(crate) handshake: Option<bool>,
+    pub(crate) on_connected: Option<state::ConnectedHook>,
+    pub(crate) reconnect: Option<Reconnect>,
 }
 
 impl Default for PeerOptions {
@@ -68,6 +72,8 @@ impl Default for PeerOptions {
             close_flush_timeout: Duration::from_secs(1),
             on_event: None,
             handshake: None,
+            on_connected: None,
+            reconnect: None,
         }
     }
 }
@@ -89,7 +95,6 @@ pub(crate) struct Connection {
     /// Frames for the writer; the writer is the only receiver.
     outbox: mpsc::UnboundedSender<Bytes>,
     transactions: Arc<Transactions>,
-    router: Arc<Router>,
     /// Cancelled exactly when the connection closes; both tasks stop on it.
     shutdown: CancellationToken,
     /// Cancelled to stop reading new messages and close once handlers finish.
@@ -98,9 +103,6 @@ pub(crate) struct Connection {
     tasks: TaskTracker,
     reason: OnceLock<DisconnectReason>,
     options: PeerOptions,
-    /// The runtime the connection's tasks run on; calls waited on from plain
-    /// threads, callbacks and handles run there too.
-    runtime: tokio::runtime::Handle,
     /// What the other side said it understands (see [`protocol`]).
     remote_features: protocol::Features,
     /// Whether this side has sent its `rpc.hello`.
@@ -162,23 +164,80 @@ impl Connection {
     }
 }
 
-/// The user's handle; the last one dropped closes the connection.
-struct Handle {
-    connection: Arc<Connection>,
+/// The session every `Peer` clone shares; the last one dropped closes it.
+pub(crate) struct Handle {
+    /// Stable for the session's life, whatever connection it is on.
+    id: u64,
+    /// The connection in use; replaced only by a reconnect.
+    current: RwLock<Arc<Connection>>,
+    router: Arc<Router>,
+    runtime: tokio::runtime::Handle,
+    options: PeerOptions,
+    /// Cancelled when the session is over for good: closed by this side, or
+    /// reconnecting gave up.
+    ended: CancellationToken,
+    /// Wakes calls waiting for a reconnect.
+    reconnected: tokio::sync::Notify,
+    /// Makes new connections share the session's `Weak<Handle>`.
+    this: Weak<Handle>,
+}
+
+impl Handle {
+    fn current(&self) -> Arc<Connection> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    pub(crate) fn emit(&self, event: &ConnectionEvent) {
+        if let Some(callback) = &self.options.on_event {
+            callback(event);
+        }
+    }
+
+    /// Ends the session for good: no more reconnects; the connection closes.
+    pub(crate) fn end(&self) {
+        self.ended.cancel();
+        self.current().close(DisconnectReason::Closed);
+        self.reconnected.notify_waiters();
+    }
+
+    /// Puts a freshly dialled connection in place (after a reconnect).
+    pub(crate) fn replace_connection(
+        &self,
+        reader: Box<dyn AsyncRead + Send + Unpin>,
+        writer: Box<dyn AsyncWrite + Send + Unpin>,
+    ) -> Arc<Connection> {
+        let connection = start_connection(&self.options, self.this.clone(), reader, writer);
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::clone(&connection);
+        self.reconnected.notify_waiters();
+        if let (Some(hook), Some(handle)) = (&self.options.on_connected, self.this.upgrade()) {
+            hook(&Peer { handle });
+        }
+        connection
+    }
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.connection.close(DisconnectReason::Closed);
+        self.ended.cancel();
+        self.current().close(DisconnectReason::Closed);
     }
 }
 
 /// One end of a msgpack-rpc connection: call, notify and serve.
 ///
-/// Cheap to clone; all clones are the same connection. The connection closes
-/// when [`close`](Peer::close) is called, when the other side closes it, or
-/// when the last clone is dropped (handlers running on the connection hold a
-/// clone in their context until they answer).
+/// Cheap to clone; all clones are the same peer. The connection closes when
+/// [`close`](Peer::close) is called, when the other side closes it, or when
+/// the last clone is dropped (handlers running on the connection hold a clone
+/// in their context until they answer). A peer built with
+/// [`PeerBuilder::reconnect`] redials when its connection drops.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> dotrpc::Result<()> {
@@ -201,8 +260,8 @@ impl Peer {
         PeerBuilder::default()
     }
 
-    fn connection(&self) -> &Arc<Connection> {
-        &self.handle.connection
+    fn connection(&self) -> Arc<Connection> {
+        self.handle.current()
     }
 
     /// Starts a call of `method` with positional `params`; the returned
@@ -231,13 +290,48 @@ impl Peer {
         self.connection().send(frame)
     }
 
-    pub(crate) fn transactions(&self) -> &Arc<Transactions> {
-        self.connection().transactions()
+    pub(crate) fn transactions(&self) -> Arc<Transactions> {
+        Arc::clone(self.connection().transactions())
     }
 
     /// The runtime this peer's tasks run on.
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
-        &self.connection().runtime
+        &self.handle.runtime
+    }
+
+    /// For a reconnecting peer whose calls wait while it is down: waits until
+    /// a connection is up, the peer ends, or `timeout` passes. Otherwise
+    /// returns at once (a call on a closed connection then fails as usual).
+    pub(crate) async fn until_connected(&self, timeout: Option<Duration>) -> crate::Result<()> {
+        let waits = self
+            .handle
+            .options
+            .reconnect
+            .as_ref()
+            .is_some_and(|r| r.while_down == WhileDown::Wait);
+        if !waits {
+            return Ok(());
+        }
+        let wait = async {
+            loop {
+                let notified = self.handle.reconnected.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.connection().reason.get().is_none() || self.handle.ended.is_cancelled() {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, wait)
+                .await
+                .map_err(|_| crate::Error::Timeout),
+            None => {
+                wait.await;
+                Ok(())
+            }
+        }
     }
 
     /// Whether the other side has said it is a dotrpc peer (its `rpc.hello`
@@ -255,18 +349,20 @@ impl Peer {
 
     /// The router that serves this peer's inbound calls.
     pub fn router(&self) -> &Arc<Router> {
-        &self.connection().router
+        &self.handle.router
     }
 
-    /// A number that tells this connection apart from others in logs.
+    /// A number that tells this peer apart from others in logs; it stays the
+    /// same across reconnects.
     pub fn id(&self) -> u64 {
-        self.connection().id
+        self.handle.id
     }
 
-    /// Closes the connection now: pending calls fail with `Disconnected`,
-    /// queued frames are flushed (for up to a second), handlers are stopped.
+    /// Closes the peer now (and stops any reconnecting): pending calls fail
+    /// with `Disconnected`, queued frames are flushed (for up to a second),
+    /// handlers are stopped.
     pub fn close(&self) {
-        self.connection().close(DisconnectReason::Closed);
+        self.handle.end();
     }
 
     /// Stops reading new messages and closes the connection once the handlers
@@ -275,9 +371,16 @@ impl Peer {
         self.connection().drain.cancel();
     }
 
-    /// Whether the connection is closed (or closing).
+    /// Whether the peer is closed for good: its connection is closed (or
+    /// closing) and, for a reconnecting peer, it will not reconnect.
     pub fn is_closed(&self) -> bool {
-        self.connection().reason.get().is_some()
+        let down = self.connection().reason.get().is_some();
+        down && (self.handle.options.reconnect.is_none() || self.handle.ended.is_cancelled())
+    }
+
+    /// Whether a connection is up now.
+    pub fn is_connected(&self) -> bool {
+        self.connection().reason.get().is_none()
     }
 
     /// Why the connection closed, once it has.
@@ -285,10 +388,24 @@ impl Peer {
         self.connection().reason.get().cloned()
     }
 
-    /// Waits until the connection is closed and its tasks have ended. Does not
-    /// keep the connection open while waiting.
+    /// Waits until the peer is closed for good (for a reconnecting peer, until
+    /// it is closed or gives up) and its tasks have ended. Does not keep the
+    /// peer open while waiting.
     pub fn closed(&self) -> impl Future<Output = DisconnectReason> + Send + 'static {
-        closed(Arc::clone(self.connection()))
+        let reconnects = self.handle.options.reconnect.is_some();
+        let (ended, handle, first) = (
+            self.handle.ended.clone(),
+            Arc::downgrade(&self.handle),
+            self.connection(),
+        );
+        async move {
+            if !reconnects {
+                return closed(first).await;
+            }
+            ended.cancelled().await;
+            let last = handle.upgrade().map_or(first, |handle| handle.current());
+            closed(last).await
+        }
     }
 
     /// How many calls made through this peer await a response.
@@ -300,10 +417,6 @@ impl Peer {
     /// was dropped); they were discarded.
     pub fn late_replies(&self) -> u64 {
         self.transactions().late_replies()
-    }
-
-    fn downgrade(&self) -> Weak<Handle> {
-        Arc::downgrade(&self.handle)
     }
 
     /// A peer on no connection, already closed.
@@ -330,6 +443,7 @@ impl fmt::Debug for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Peer")
             .field("id", &self.id())
+            .field("connected", &self.is_connected())
             .field("pending_calls", &self.pending_calls())
             .field("closed", &self.disconnect_reason())
             .finish()
@@ -433,6 +547,26 @@ impl PeerBuilder {
         self
     }
 
+    /// Called with the peer each time a connection is up: once at first, and
+    /// again after every reconnect, to restore what the other side forgot
+    /// (subscriptions, a login). Runs on the runtime: spawn anything that
+    /// awaits.
+    pub fn on_connected(mut self, hook: impl Fn(&Peer) + Send + Sync + 'static) -> Self {
+        self.options.on_connected = Some(Arc::new(hook));
+        self
+    }
+
+    /// Redials when the connection drops (for any reason but this side
+    /// closing it), with exponential backoff and jitter, up to a maximum of
+    /// attempts if one is set. Calls pending when it drops fail with
+    /// `Disconnected`; calls made while it is down fail fast or wait, as the
+    /// policy says. The router, so every API served, carries over. Applies to
+    /// `connect_tcp` and `connect_unix`.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.options.reconnect = Some(policy);
+        self
+    }
+
     /// The router this builder's peers will share, made now if none was given.
     pub(crate) fn shared_router(&mut self) -> Arc<Router> {
         Arc::clone(self.router.get_or_insert_with(Arc::default))
@@ -445,39 +579,46 @@ impl PeerBuilder {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let (outbox, inbox) = mpsc::unbounded_channel();
-        let connection = Arc::new(Connection {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            outbox,
-            transactions: Arc::default(),
-            router: self.router.unwrap_or_default(),
-            shutdown: CancellationToken::new(),
-            drain: CancellationToken::new(),
-            tasks: TaskTracker::new(),
-            reason: OnceLock::new(),
-            options: self.options,
-            runtime: tokio::runtime::Handle::current(),
-            remote_features: protocol::Features::default(),
-            hello_sent: std::sync::atomic::AtomicBool::new(false),
+        let router = self.router.unwrap_or_default();
+        let options = self.options;
+        let handle = Arc::new_cyclic(|this: &Weak<Handle>| {
+            let connection = start_connection(&options, this.clone(), reader, writer);
+            Handle {
+                id: connection.id,
+                current: RwLock::new(connection),
+                router,
+                runtime: tokio::runtime::Handle::current(),
+                options,
+                ended: CancellationToken::new(),
+                reconnected: tokio::sync::Notify::new(),
+                this: this.clone(),
+            }
         });
-        let peer = Peer {
-            handle: Arc::new(Handle {
-                connection: Arc::clone(&connection),
-            }),
-        };
-        connection
-            .tasks
-            .spawn(writer::Writer::new(Arc::clone(&connection), inbox, writer).run());
-        connection
-            .tasks
-            .spawn(reader::Reader::new(Arc::clone(&connection), peer.downgrade(), reader).run());
-        connection.tasks.close();
-        if connection.options.handshake == Some(true) {
-            connection.say_hello();
+        let peer = Peer { handle };
+        if let Some(hook) = &peer.handle.options.on_connected {
+            hook(&peer);
         }
-        connection.emit(ConnectionEvent::Connected);
         peer
+    }
+
+    /// Starts a peer over dialled streams; with [`reconnect`](Self::reconnect)
+    /// set, a supervisor redials with `connector` whenever the connection drops.
+    async fn dial(self, connector: state::Connector) -> crate::Result<Peer> {
+        if let Some(callback) = &self.options.on_event {
+            callback(&ConnectionEvent::Connecting);
+        }
+        let (reader, writer) = connector().await?;
+        let policy = self.options.reconnect.clone();
+        let peer = self.connecting().spawn(reader, writer);
+        if let Some(policy) = policy {
+            let supervisor = state::Supervisor {
+                handle: Arc::downgrade(&peer.handle),
+                connector,
+                policy,
+            };
+            peer.handle.runtime.spawn(supervisor.run(peer.connection()));
+        }
+        Ok(peer)
     }
 
     /// Connects over TCP (with `TCP_NODELAY`).
@@ -486,9 +627,17 @@ impl PeerBuilder {
     ///
     /// `Transport` if the connection cannot be made.
     pub async fn connect_tcp(self, addr: impl ToSocketAddrs) -> crate::Result<Peer> {
-        let stream = crate::transport::tcp::connect(addr).await?;
-        let (reader, writer) = stream.into_split();
-        Ok(self.connecting().spawn(reader, writer))
+        // Resolved once: a reconnect dials the same addresses.
+        let addrs: Arc<[std::net::SocketAddr]> = tokio::net::lookup_host(addr).await?.collect();
+        let connector: state::Connector = Arc::new(move || {
+            let addrs = Arc::clone(&addrs);
+            Box::pin(async move {
+                let stream = crate::transport::tcp::connect(&addrs[..]).await?;
+                let (reader, writer) = stream.into_split();
+                Ok((Box::new(reader) as _, Box::new(writer) as _))
+            })
+        });
+        self.dial(connector).await
     }
 
     /// Connects to a Unix socket.
@@ -498,9 +647,16 @@ impl PeerBuilder {
     /// `Transport` if the connection cannot be made.
     #[cfg(unix)]
     pub async fn connect_unix(self, path: impl AsRef<Path>) -> crate::Result<Peer> {
-        let stream = tokio::net::UnixStream::connect(path).await?;
-        let (reader, writer) = stream.into_split();
-        Ok(self.connecting().spawn(reader, writer))
+        let path: Arc<Path> = path.as_ref().into();
+        let connector: state::Connector = Arc::new(move || {
+            let path = Arc::clone(&path);
+            Box::pin(async move {
+                let stream = tokio::net::UnixStream::connect(&*path).await?;
+                let (reader, writer) = stream.into_split();
+                Ok((Box::new(reader) as _, Box::new(writer) as _))
+            })
+        });
+        self.dial(connector).await
     }
 
     /// Starts `command` as a child process and talks to it over its stdin and
@@ -523,6 +679,45 @@ impl PeerBuilder {
     pub fn stdio(self) -> Peer {
         self.spawn(tokio::io::stdin(), tokio::io::stdout())
     }
+}
+
+/// Starts one connection of a session: its shared state and its two tasks.
+fn start_connection<R, W>(
+    options: &PeerOptions,
+    session: Weak<Handle>,
+    reader: R,
+    writer: W,
+) -> Arc<Connection>
+where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+    let (outbox, inbox) = mpsc::unbounded_channel();
+    let connection = Arc::new(Connection {
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        outbox,
+        transactions: Arc::default(),
+        shutdown: CancellationToken::new(),
+        drain: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+        reason: OnceLock::new(),
+        options: options.clone(),
+        remote_features: protocol::Features::default(),
+        hello_sent: std::sync::atomic::AtomicBool::new(false),
+    });
+    connection
+        .tasks
+        .spawn(writer::Writer::new(Arc::clone(&connection), inbox, writer).run());
+    connection
+        .tasks
+        .spawn(reader::Reader::new(Arc::clone(&connection), session, reader).run());
+    connection.tasks.close();
+    if connection.options.handshake == Some(true) {
+        connection.say_hello();
+    }
+    connection.emit(ConnectionEvent::Connected);
+    connection
 }
 
 /// Two peers joined in memory, for tests and in-process use.
