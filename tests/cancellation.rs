@@ -101,6 +101,8 @@ async fn cancelling_a_handle_drops_the_handler_on_a_dotrpc_server() {
     assert_eq!(peer.pending_calls(), 0);
     peer.close();
     server.shutdown(Duration::from_secs(1)).await;
+    drop((peer, watched, handle));
+    support::no_tasks_left().await;
 }
 
 #[tokio::test]

@@ -143,6 +143,8 @@ async fn a_client_reconnects_after_the_server_restarts_and_resubscribes() {
     assert!(peer.is_closed());
     bounded(peer.closed()).await;
     server.shutdown(Duration::from_secs(1)).await;
+    drop(peer);
+    support::no_tasks_left().await;
 }
 
 #[tokio::test]

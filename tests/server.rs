@@ -196,4 +196,6 @@ async fn broadcasting_while_clients_leave_reaches_everyone_who_stays() {
     }
     let server = Arc::try_unwrap(server).expect("no other handle");
     server.shutdown(Duration::from_secs(1)).await;
+    drop(staying);
+    support::no_tasks_left().await;
 }

@@ -25,6 +25,23 @@ pub async fn bounded<T>(future: impl IntoFuture<Output = T>) -> T {
         .expect("the test timed out")
 }
 
+/// Waits (bounded) until no task spawned on this test's runtime is alive:
+/// what a test calls after closing everything, to prove nothing leaked.
+pub async fn no_tasks_left() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let settled = tokio::time::timeout(LIMIT, async {
+        while metrics.num_alive_tasks() > 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(
+        settled.is_ok(),
+        "{} tasks still alive",
+        metrics.num_alive_tasks()
+    );
+}
+
 /// A server on 127.0.0.1 with an ephemeral port.
 pub async fn tcp_server(router: Arc<Router>) -> Server {
     Server::builder(Peer::builder().router(router))
