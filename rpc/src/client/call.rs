@@ -35,7 +35,7 @@ use crate::codec::CodecError;
 use crate::error::{DisconnectReason, Error, FromRemote, RemoteError};
 use crate::handler::inherited_deadline;
 use crate::message::{MsgId, Response, add_deadline, request_frame, set_msgid};
-use crate::peer::{Feature, Peer, cancel_frame};
+use crate::peer::{Connection, Feature, Peer, cancel_frame};
 use crate::transaction::sender_dropped;
 
 /// An outgoing call of `method`, returning `R` or failing with
@@ -131,11 +131,12 @@ where
         let waiting_since = std::time::Instant::now();
         self.peer.until_connected(timeout).await.map_err(lift)?;
         let timeout = timeout.map(|t| t.saturating_sub(waiting_since.elapsed()));
-        let transactions = self.peer.transactions();
+        let connection = self.peer.connection();
+        let transactions = connection.transactions();
         let (pending, receiver) = transactions.open().map_err(lift)?;
         let msgid = pending.msgid();
         set_msgid(&mut frame, msgid);
-        if let (Some(timeout), true) = (timeout, self.peer.remote_has(Feature::Deadline)) {
+        if let (Some(timeout), true) = (timeout, connection.remote_has(Feature::Deadline)) {
             add_deadline(
                 &mut frame,
                 timeout.as_millis().try_into().unwrap_or(u64::MAX),
@@ -146,11 +147,11 @@ where
         }
         tracing::Span::current().record("msgid", msgid);
         let started = std::time::Instant::now();
-        self.peer.send(frame.into()).map_err(lift)?;
+        connection.send(frame.into()).map_err(lift)?;
         // From here, giving up (a timeout, or this future dropped) tells a
         // dotrpc peer to stop the handler.
         let mut unanswered = CancelOnDrop {
-            peer: &self.peer,
+            connection: &connection,
             msgid: Some(msgid),
         };
         let waited = match timeout {
@@ -260,8 +261,8 @@ fn effective_timeout(own: Option<Duration>) -> Option<Duration> {
 
 /// Sends `rpc.cancel` for a call given up on before its reply, to a peer
 /// that understands it.
-struct CancelOnDrop<'p> {
-    peer: &'p Peer,
+struct CancelOnDrop<'c> {
+    connection: &'c Connection,
     /// `None` once the call has its outcome.
     msgid: Option<MsgId>,
 }
@@ -269,8 +270,8 @@ struct CancelOnDrop<'p> {
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
         if let Some(msgid) = self.msgid {
-            if self.peer.remote_has(Feature::Cancel) {
-                let _ = self.peer.send(cancel_frame(msgid));
+            if self.connection.remote_has(Feature::Cancel) {
+                let _ = self.connection.send(cancel_frame(msgid));
             }
         }
     }

@@ -150,6 +150,11 @@ impl Connection {
         &self.transactions
     }
 
+    /// Whether the other side said it understands `feature`.
+    pub(crate) fn remote_has(&self, feature: protocol::Feature) -> bool {
+        self.remote_features.has(feature)
+    }
+
     /// Sends this peer's `rpc.hello`, once.
     fn say_hello(&self) {
         if !self.hello_sent.swap(true, Ordering::AcqRel) {
@@ -260,7 +265,9 @@ impl Peer {
         PeerBuilder::default()
     }
 
-    fn connection(&self) -> Arc<Connection> {
+    /// The connection in use now; a call takes it once and uses it
+    /// throughout, even if a reconnect replaces it meanwhile.
+    pub(crate) fn connection(&self) -> Arc<Connection> {
         self.handle.current()
     }
 
