@@ -227,6 +227,23 @@ pub enum DisconnectReason {
     Transport(String),
     /// The other side sent bytes that are not a valid message.
     Protocol(String),
+    /// Nothing arrived for this long (the idle timeout).
+    Idle {
+        /// The idle timeout.
+        after: std::time::Duration,
+    },
+    /// A message began but was not complete within this long (the message
+    /// timeout): a peer trickling bytes.
+    Stalled {
+        /// The message timeout.
+        after: std::time::Duration,
+    },
+    /// The other side stopped reading: this many bytes were queued for it,
+    /// more than the limit.
+    Backlog {
+        /// The bytes queued when the limit was passed.
+        queued: usize,
+    },
 }
 
 impl fmt::Display for DisconnectReason {
@@ -237,6 +254,13 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::Shutdown => f.write_str("server shut down"),
             DisconnectReason::Transport(e) => write!(f, "transport failed: {e}"),
             DisconnectReason::Protocol(e) => write!(f, "protocol violation: {e}"),
+            DisconnectReason::Idle { after } => write!(f, "nothing received for {after:?}"),
+            DisconnectReason::Stalled { after } => {
+                write!(f, "a message was not completed within {after:?}")
+            }
+            DisconnectReason::Backlog { queued } => {
+                write!(f, "the peer stopped reading: {queued} bytes queued for it")
+            }
         }
     }
 }

@@ -108,6 +108,9 @@
 //! | nesting depth | 128 | [`PeerBuilder::max_depth`] |
 //! | concurrent handlers per connection | 128 | [`PeerBuilder::max_concurrent_handlers`] |
 //! | calls waiting for a handler per connection | 256 | [`PeerBuilder::max_queued_calls`] |
+//! | bytes queued for a peer that does not read | 64 MiB | [`PeerBuilder::max_queued_bytes`] |
+//! | time to complete a message once begun | 30 s | [`PeerBuilder::message_timeout`] |
+//! | time with nothing received | none | [`PeerBuilder::idle_timeout`] |
 //! | connections per server | 10 000 | [`ServerBuilder::max_connections`] |
 
 #![deny(missing_docs)]

@@ -54,6 +54,9 @@ pub(crate) struct PeerOptions {
     pub(crate) limits: Limits,
     pub(crate) max_concurrent_handlers: usize,
     pub(crate) max_queued_calls: usize,
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) message_timeout: Option<Duration>,
     pub(crate) close_flush_timeout: Duration,
     pub(crate) on_event: Option<state::EventCallback>,
     /// Whether to announce this peer with `rpc.hello` on start; `None` lets
@@ -69,6 +72,9 @@ impl Default for PeerOptions {
             limits: Limits::default(),
             max_concurrent_handlers: 128,
             max_queued_calls: 256,
+            max_queued_bytes: 64 * 1024 * 1024,
+            idle_timeout: None,
+            message_timeout: Some(Duration::from_secs(30)),
             close_flush_timeout: Duration::from_secs(1),
             on_event: None,
             handshake: None,
@@ -84,6 +90,9 @@ impl fmt::Debug for PeerOptions {
             .field("limits", &self.limits)
             .field("max_concurrent_handlers", &self.max_concurrent_handlers)
             .field("max_queued_calls", &self.max_queued_calls)
+            .field("max_queued_bytes", &self.max_queued_bytes)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("message_timeout", &self.message_timeout)
             .field("close_flush_timeout", &self.close_flush_timeout)
             .finish_non_exhaustive()
     }
@@ -94,6 +103,9 @@ pub(crate) struct Connection {
     id: u64,
     /// Frames for the writer; the writer is the only receiver.
     outbox: mpsc::UnboundedSender<Bytes>,
+    /// Bytes queued in `outbox` and not yet written; past
+    /// `max_queued_bytes` the other side is taken to have stopped reading.
+    queued_bytes: std::sync::atomic::AtomicUsize,
     transactions: Arc<Transactions>,
     /// Cancelled exactly when the connection closes; both tasks stop on it.
     shutdown: CancellationToken,
@@ -119,7 +131,11 @@ impl Connection {
             DisconnectReason::Closed | DisconnectReason::Eof | DisconnectReason::Shutdown => {
                 tracing::debug!(peer = self.id, %reason, "connection closed");
             }
-            DisconnectReason::Transport(_) | DisconnectReason::Protocol(_) => {
+            DisconnectReason::Transport(_)
+            | DisconnectReason::Protocol(_)
+            | DisconnectReason::Idle { .. }
+            | DisconnectReason::Stalled { .. }
+            | DisconnectReason::Backlog { .. } => {
                 tracing::warn!(peer = self.id, %reason, "connection closed");
             }
         }
@@ -134,12 +150,19 @@ impl Connection {
         }
     }
 
-    /// Queues a frame for the writer.
+    /// Queues a frame for the writer; closes the connection instead if the
+    /// other side has let too much pile up unread.
     pub(crate) fn send(&self, frame: Bytes) -> Result<(), Error> {
         if let Some(reason) = self.reason.get() {
             return Err(Error::Disconnected {
                 reason: reason.clone(),
             });
+        }
+        let queued = self.queued_bytes.fetch_add(frame.len(), Ordering::AcqRel) + frame.len();
+        if queued > self.options.max_queued_bytes {
+            let reason = DisconnectReason::Backlog { queued };
+            self.close(reason.clone());
+            return Err(Error::Disconnected { reason });
         }
         self.outbox.send(frame).map_err(|_| Error::Disconnected {
             reason: DisconnectReason::Closed,
@@ -530,6 +553,29 @@ impl PeerBuilder {
         self
     }
 
+    /// How many bytes of frames may wait to be written (default 64 MiB). A
+    /// peer that stops reading lets them pile up; past the limit its
+    /// connection is closed (`DisconnectReason::Backlog`), so one slow client
+    /// cannot take the server's memory.
+    pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+        self.options.max_queued_bytes = bytes;
+        self
+    }
+
+    /// Closes the connection if nothing at all arrives for `timeout`
+    /// (default: never, as a client waiting for events is idle by design).
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.idle_timeout = timeout;
+        self
+    }
+
+    /// Closes the connection if a message, once begun, is not complete within
+    /// `timeout` (default 30 s): a peer trickling bytes holds no connection.
+    pub fn message_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.message_timeout = timeout;
+        self
+    }
+
     /// Whether to announce this peer with one `rpc.hello` notification when it
     /// starts, so that another dotrpc peer can agree to cancellation and
     /// deadlines (foreign peers ignore it). Default: yes for the side that
@@ -704,6 +750,7 @@ where
     let connection = Arc::new(Connection {
         id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         outbox,
+        queued_bytes: std::sync::atomic::AtomicUsize::new(0),
         transactions: Arc::default(),
         shutdown: CancellationToken::new(),
         drain: CancellationToken::new(),

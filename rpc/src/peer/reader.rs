@@ -16,7 +16,9 @@
 //! through the transport: nothing queues without limit.
 //!
 //! Anything that is not a valid message closes this connection (the stream
-//! cannot be resynchronised) with a `Protocol` reason; other connections are
+//! cannot be resynchronised) with a `Protocol` reason; so does nothing
+//! arriving for the idle timeout (`Idle`), or a message begun and not
+//! finished within the message timeout (`Stalled`). Other connections are
 //! untouched. When the reader stops, the handlers still running are aborted.
 
 use std::collections::{HashMap, VecDeque};
@@ -35,6 +37,14 @@ use crate::error::DisconnectReason;
 use crate::error::{ErrorObject, code};
 use crate::handler::{self, CallContext};
 use crate::message::{Message, MsgId, Params, response_frame};
+
+/// Sleeps until `deadline`; pending forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Bytes reserved for each read when the buffer runs out of room.
 const READ_CHUNK: usize = 16 * 1024;
@@ -100,14 +110,42 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     async fn read_loop(&mut self) -> DisconnectReason {
         let shutdown = self.connection.shutdown.clone();
         let drain = self.connection.drain.clone();
+        let (idle_timeout, message_timeout) = (
+            self.connection.options.idle_timeout,
+            self.connection.options.message_timeout,
+        );
+        // When bytes last arrived, and when the partial message in the
+        // buffer (if any) began: the idle and message timeouts run from them.
+        let mut last_bytes = Instant::now();
+        let mut message_began: Option<Instant> = None;
         loop {
-            if let Err(reason) = self.route_buffered() {
-                return reason;
+            let routed = match self.route_buffered() {
+                Ok(routed) => routed,
+                Err(reason) => return reason,
+            };
+            if self.buffer.is_empty() {
+                message_began = None;
+            } else if routed > 0 || message_began.is_none() {
+                message_began = Some(last_bytes);
             }
             let can_read = self.parked.len() < self.max_parked;
             if can_read && self.buffer.capacity() - self.buffer.len() < READ_CHUNK / 4 {
                 self.buffer.reserve(READ_CHUNK);
             }
+            // Only a reader that is reading can time out waiting for bytes.
+            let idle = idle_timeout.map(|t| (last_bytes + t, DisconnectReason::Idle { after: t }));
+            let stalled = message_timeout
+                .zip(message_began)
+                .map(|(t, began)| (began + t, DisconnectReason::Stalled { after: t }));
+            let timer = [idle, stalled]
+                .into_iter()
+                .flatten()
+                .min_by_key(|(at, _)| *at)
+                .filter(|_| can_read);
+            let (deadline, expired) = match timer {
+                Some((at, reason)) => (Some(at), Some(reason)),
+                None => (None, None),
+            };
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return DisconnectReason::Closed,
@@ -125,23 +163,31 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                         "connection closed in the middle of a message ({} bytes buffered)",
                         self.buffer.len()
                     )),
-                    Ok(_) => {}
+                    Ok(_) => last_bytes = Instant::now(),
                     Err(error) => return DisconnectReason::Transport(error.to_string()),
                 },
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    return expired.unwrap_or(DisconnectReason::Closed);
+                }
             }
         }
     }
 
-    /// Routes the whole messages already buffered, while calls can be parked.
-    fn route_buffered(&mut self) -> Result<(), DisconnectReason> {
+    /// Routes the whole messages already buffered, while calls can be
+    /// parked; returns how many.
+    fn route_buffered(&mut self) -> Result<usize, DisconnectReason> {
+        let mut routed = 0;
         while self.parked.len() < self.max_parked {
             match self.decoder.decode(&mut self.buffer) {
-                Ok(Some(frame)) => self.route(frame)?,
+                Ok(Some(frame)) => {
+                    self.route(frame)?;
+                    routed += 1;
+                }
                 Ok(None) => break,
                 Err(error) => return Err(DisconnectReason::Protocol(error.to_string())),
             }
         }
-        Ok(())
+        Ok(routed)
     }
 
     /// Lets received calls answer, reading nothing more (graceful shutdown).

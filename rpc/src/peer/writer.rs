@@ -66,6 +66,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
     }
 
     async fn write_batch(&mut self, batch: &mut Vec<Bytes>) -> std::io::Result<()> {
+        let bytes: usize = batch.iter().map(Bytes::len).sum();
         for frame in batch.drain(..) {
             if frame.len() >= COPY_LIMIT {
                 self.write_buffer().await?;
@@ -75,7 +76,11 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             }
         }
         self.write_buffer().await?;
-        self.io.flush().await
+        self.io.flush().await?;
+        self.connection
+            .queued_bytes
+            .fetch_sub(bytes, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
     }
 
     async fn write_buffer(&mut self) -> std::io::Result<()> {

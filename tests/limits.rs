@@ -1,0 +1,125 @@
+//! Limits a server operator relies on, over raw sockets: a connection that
+//! sends nothing past the idle timeout, trickles a message past the message
+//! timeout, or stops reading its replies past the write-queue limit is
+//! closed, with the reason reported, while other connections carry on.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dotrpc::{ConnectionEvent, DisconnectReason, Peer, PeerBuilder, Server, Value};
+use support::{bounded, demo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+type Reasons = Arc<Mutex<Vec<DisconnectReason>>>;
+
+async fn server_with(configure: impl FnOnce(PeerBuilder) -> PeerBuilder) -> (Server, Reasons) {
+    let reasons: Reasons = Arc::default();
+    let seen = Arc::clone(&reasons);
+    let template = configure(Peer::builder().router(demo::router())).on_event(move |event| {
+        if let ConnectionEvent::Disconnected { reason } = event {
+            seen.lock().unwrap().push(reason.clone());
+        }
+    });
+    (
+        Server::builder(template)
+            .bind_tcp("127.0.0.1:0")
+            .await
+            .unwrap(),
+        reasons,
+    )
+}
+
+async fn first_reason(reasons: &Reasons) -> DisconnectReason {
+    bounded(async {
+        loop {
+            if let Some(reason) = reasons.lock().unwrap().first().cloned() {
+                return reason;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+}
+
+/// Reads until the server closes the stream (EOF or reset).
+async fn until_closed(stream: &mut TcpStream) {
+    let mut sink = vec![0; 64 * 1024];
+    bounded(async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
+    let (server, reasons) = server_with(|b| b.idle_timeout(Some(Duration::from_millis(50)))).await;
+    let mut silent = TcpStream::connect(support::addr(&server)).await.unwrap();
+    until_closed(&mut silent).await;
+    assert_eq!(
+        first_reason(&reasons).await,
+        DisconnectReason::Idle {
+            after: Duration::from_millis(50)
+        }
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_trickled_message_is_cut_off_after_the_message_timeout() {
+    let (server, reasons) =
+        server_with(|b| b.message_timeout(Some(Duration::from_millis(50)))).await;
+    let good = dotrpc::connect(support::addr(&server)).await.unwrap();
+    let mut trickle = TcpStream::connect(support::addr(&server)).await.unwrap();
+    // The first bytes of `[0, 1, "add", [1, 2]]`, and then nothing more.
+    trickle.write_all(&[0x94, 0x00, 0x01]).await.unwrap();
+    until_closed(&mut trickle).await;
+    assert_eq!(
+        first_reason(&reasons).await,
+        DisconnectReason::Stalled {
+            after: Duration::from_millis(50)
+        }
+    );
+    // A connection that is quiet between whole messages is not stalled.
+    tokio::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(bounded(good.call::<i64>("add", (1, 2))).await.unwrap(), 3);
+    good.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_replies_is_closed_and_others_carry_on() {
+    let (server, reasons) = server_with(|b| b.max_queued_bytes(1024 * 1024)).await;
+    let good = dotrpc::connect(support::addr(&server)).await.unwrap();
+
+    // 1 024 echoes of 64 KiB each (64 MiB of replies), never read.
+    let mut greedy = TcpStream::connect(support::addr(&server)).await.unwrap();
+    let blob = Value::Binary(vec![7; 64 * 1024]);
+    let mut request = Vec::new();
+    for msgid in 0..1024u32 {
+        let message = Value::Array(vec![
+            0.into(),
+            msgid.into(),
+            "echo".into(),
+            Value::Array(vec![blob.clone()]),
+        ]);
+        rmpv::encode::write_value(&mut request, &message).unwrap();
+    }
+    // The server may close the connection before all of it is written.
+    let _ = bounded(greedy.write_all(&request)).await;
+
+    let reason = first_reason(&reasons).await;
+    assert!(
+        matches!(reason, DisconnectReason::Backlog { queued } if queued > 1024 * 1024),
+        "{reason:?}"
+    );
+    assert_eq!(bounded(good.call::<i64>("add", (2, 2))).await.unwrap(), 4);
+    good.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
