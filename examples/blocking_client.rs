@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dotrpc::blocking::Runtime;
-use dotrpc::{CallStatus, Peer, Reconnect, Router, Server, WhileDown};
+use dotrpc::{CallStatus, ConnectionEvent, Peer, Reconnect, Router, Server, WhileDown};
 
 /// Starts the server this program talks to (its own, to stay self-contained).
 fn start_server(runtime: &Runtime, addr: SocketAddr) -> Server {
@@ -36,8 +36,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = start_server(&runtime, "127.0.0.1:0".parse()?);
     let addr = server.local_addr().as_tcp().expect("a TCP server");
 
+    // Status callbacks print, and tell this thread when the connection drops.
+    let (dropped, drops) = std::sync::mpsc::channel();
     let connect = Peer::builder()
-        .on_event(|event| println!("[status] {event:?}"))
+        .on_event(move |event| {
+            println!("[status] {event:?}");
+            if matches!(event, ConnectionEvent::Disconnected { .. }) {
+                let _ = dropped.send(());
+            }
+        })
         .reconnect(
             Reconnect::new()
                 .initial_backoff(Duration::from_millis(50))
@@ -79,14 +86,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("-- stopping the server");
     runtime.block_on(server.shutdown(Duration::from_secs(1)));
+    // A call sent before the client notices the drop would fail with
+    // `Disconnected` (a call already sent is never sent again: it may have
+    // run). Once the client knows it is down, calls wait for the reconnect.
+    drops.recv_timeout(Duration::from_secs(5))?;
+    let waiting = std::thread::spawn({
+        let peer = peer.clone();
+        move || {
+            peer.call::<i64>("add", (5, 6))
+                .wait_timeout(Duration::from_secs(5))
+        }
+    });
     println!("-- starting it again on {addr}");
     let server = start_server(&runtime, addr);
 
-    // Made while the client may still be reconnecting: it waits (policy
-    // `WhileDown::Wait`) up to its timeout.
-    let sum: i64 = peer
-        .call("add", (5, 6))
-        .wait_timeout(Duration::from_secs(5))?;
+    // Made while the client was down: it waited (policy `WhileDown::Wait`).
+    let sum = waiting.join().expect("the calling thread")?;
     println!("add(5, 6) after the restart = {sum}");
 
     peer.close();
