@@ -81,6 +81,15 @@ pub enum Error<E = RemoteError> {
     /// The call was cancelled before its reply arrived.
     #[error("call cancelled")]
     Cancelled,
+    /// The peer refused the call: this connection is not (yet) allowed to
+    /// call the path (log in first, or ask for access).
+    #[error("not authorized to call `{method}`: {message}")]
+    Unauthorized {
+        /// The dot-joined path that was called.
+        method: String,
+        /// Why, as the peer said.
+        message: String,
+    },
     /// The API was used in a way that cannot work, such as a blocking wait on
     /// a runtime thread (which would deadlock); the message says what to do.
     #[error("{message}")]
@@ -121,6 +130,8 @@ pub enum ErrorKind {
     Cancelled,
     /// See [`Error::Misuse`].
     Misuse,
+    /// See [`Error::Unauthorized`].
+    Unauthorized,
 }
 
 impl ErrorKind {
@@ -134,6 +145,7 @@ impl ErrorKind {
             ErrorKind::Overloaded => code::OVERLOADED,
             ErrorKind::Timeout => code::TIMEOUT,
             ErrorKind::Cancelled => code::CANCELLED,
+            ErrorKind::Unauthorized => code::UNAUTHORIZED,
             ErrorKind::Foreign
             | ErrorKind::Disconnected
             | ErrorKind::Transport
@@ -159,6 +171,8 @@ pub mod code {
     pub const TIMEOUT: &str = "Timeout";
     /// The call was cancelled by its caller.
     pub const CANCELLED: &str = "Cancelled";
+    /// The connection may not call this path.
+    pub const UNAUTHORIZED: &str = "Unauthorized";
 }
 
 impl<E> Error<E> {
@@ -177,6 +191,7 @@ impl<E> Error<E> {
             Error::Overloaded { .. } => ErrorKind::Overloaded,
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Misuse { .. } => ErrorKind::Misuse,
+            Error::Unauthorized { .. } => ErrorKind::Unauthorized,
         }
     }
 
@@ -196,6 +211,7 @@ impl<E> Error<E> {
             Error::Overloaded { message } => Error::Overloaded { message },
             Error::Cancelled => Error::Cancelled,
             Error::Misuse { message } => Error::Misuse { message },
+            Error::Unauthorized { method, message } => Error::Unauthorized { method, message },
         }
     }
 }
@@ -431,6 +447,10 @@ impl RemoteError {
             Some(code::INTERNAL) => Error::Internal { message: message() },
             Some(code::OVERLOADED) => Error::Overloaded { message: message() },
             Some(code::TIMEOUT) => Error::Timeout,
+            Some(code::UNAUTHORIZED) => Error::Unauthorized {
+                method: method.to_owned(),
+                message: message(),
+            },
             Some(code::CANCELLED) => Error::Cancelled,
             _ => match E::from_remote(self) {
                 Ok(app) => Error::Remote(app),

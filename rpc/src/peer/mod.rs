@@ -64,7 +64,12 @@ pub(crate) struct PeerOptions {
     pub(crate) handshake: Option<bool>,
     pub(crate) on_connected: Option<state::ConnectedHook>,
     pub(crate) reconnect: Option<Reconnect>,
+    pub(crate) authorize: Option<Authorize>,
 }
+
+/// The hook registered with [`PeerBuilder::authorize`].
+pub(crate) type Authorize =
+    Arc<dyn Fn(&crate::CallContext) -> Result<(), crate::ErrorObject> + Send + Sync>;
 
 impl Default for PeerOptions {
     fn default() -> Self {
@@ -80,6 +85,7 @@ impl Default for PeerOptions {
             handshake: None,
             on_connected: None,
             reconnect: None,
+            authorize: None,
         }
     }
 }
@@ -208,6 +214,8 @@ pub(crate) struct Handle {
     reconnected: tokio::sync::Notify,
     /// Makes new connections share the session's `Weak<Handle>`.
     this: Weak<Handle>,
+    /// Who the other side is, once a handler has said (a login).
+    identity: RwLock<Option<Arc<dyn std::any::Any + Send + Sync>>>,
 }
 
 impl Handle {
@@ -375,6 +383,38 @@ impl Peer {
     /// Whether the other side said it understands `feature`.
     pub(crate) fn remote_has(&self, feature: protocol::Feature) -> bool {
         self.connection().remote_features.has(feature)
+    }
+
+    /// Records who the other side is (typically from a login handler, through
+    /// its context's peer), for [`PeerBuilder::authorize`] and handlers to
+    /// read back with [`identity`](Peer::identity). Replaces any earlier one.
+    pub fn set_identity<T: std::any::Any + Send + Sync>(&self, identity: T) {
+        *self
+            .handle
+            .identity
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(identity));
+    }
+
+    /// Who the other side is, if [`set_identity`](Peer::set_identity) said so
+    /// with a `T`.
+    pub fn identity<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let identity = self
+            .handle
+            .identity
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        identity.and_then(|any| any.downcast::<T>().ok())
+    }
+
+    /// Forgets who the other side is (a logout).
+    pub fn clear_identity(&self) {
+        *self
+            .handle
+            .identity
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
     /// The router that serves this peer's inbound calls.
@@ -600,6 +640,32 @@ impl PeerBuilder {
         self
     }
 
+    /// Decides, before each inbound request or notification is handled,
+    /// whether this connection may call its path; an `Err` is the answer
+    /// instead (use code `Unauthorized`), and the handler does not run. With
+    /// [`Peer::identity`] it gives "log in first" and per-path access:
+    ///
+    /// ```
+    /// use dotrpc::{ErrorObject, Peer, error::code};
+    /// struct User { admin: bool }
+    /// let builder = Peer::builder().authorize(|ctx| {
+    ///     let user = ctx.peer().identity::<User>();
+    ///     match (ctx.method(), user) {
+    ///         ("login" | "rpc.describe", _) => Ok(()),
+    ///         (_, None) => Err(ErrorObject::new(code::UNAUTHORIZED, "log in first")),
+    ///         (path, Some(user)) if path.starts_with("public.") || user.admin => Ok(()),
+    ///         _ => Err(ErrorObject::new(code::UNAUTHORIZED, "admins only")),
+    ///     }
+    /// });
+    /// ```
+    pub fn authorize(
+        mut self,
+        hook: impl Fn(&crate::CallContext) -> Result<(), crate::ErrorObject> + Send + Sync + 'static,
+    ) -> Self {
+        self.options.authorize = Some(Arc::new(hook));
+        self
+    }
+
     /// Called with the peer each time a connection is up: once at first, and
     /// again after every reconnect, to restore what the other side forgot
     /// (subscriptions, a login). Runs on the runtime: spawn anything that
@@ -645,6 +711,7 @@ impl PeerBuilder {
                 ended: CancellationToken::new(),
                 reconnected: tokio::sync::Notify::new(),
                 this: this.clone(),
+                identity: RwLock::new(None),
             }
         });
         let peer = Peer { handle };

@@ -312,6 +312,20 @@ async fn handle_one(ctx: CallContext, params: Params, permit: OwnedSemaphorePerm
     let peer = ctx.peer().clone();
     let msgid = ctx.msgid();
     let deadline = ctx.deadline();
+    let refused = peer
+        .handle
+        .options
+        .authorize
+        .as_ref()
+        .and_then(|authorize| authorize(&ctx).err());
+    if let Some(refusal) = refused {
+        tracing::debug!(method = ctx.method(), reason = %refusal, "refused by the authorize hook");
+        drop(permit);
+        if let Some(msgid) = msgid {
+            let _ = peer.send(response_frame(msgid, Err(&refusal)).into());
+        }
+        return;
+    }
     let dispatch = handler::with_deadline(deadline, peer.router().dispatch(ctx, params));
     let reply = match deadline {
         Some(deadline) => tokio::time::timeout_at(deadline.into(), dispatch)
