@@ -8,8 +8,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use dotrpc::codec::FrameDecoder;
 use dotrpc::{CallContext, Error, Peer, Router, Value, rpc_api};
 use support::bounded;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -173,31 +171,10 @@ async fn a_handler_past_its_deadline_is_dropped_and_answers_timeout() {
     assert_eq!(bounded(seen.recv()).await, Some("started"));
     assert_eq!(bounded(seen.recv()).await, Some("dropped"));
 
-    let reply = read_frames(&mut stream, 1).await.remove(0);
+    let reply = support::read_messages(&mut stream, 1).await.remove(0);
     assert_eq!(reply[1].as_u64(), Some(9));
     assert_eq!(reply[2]["code"].as_str(), Some("Timeout"));
     server.shutdown(Duration::from_secs(1)).await;
-}
-
-async fn read_frames(stream: &mut tokio::net::TcpStream, n: usize) -> Vec<Value> {
-    let mut decoder = FrameDecoder::default();
-    let mut buffer = BytesMut::new();
-    let mut frames = Vec::new();
-    bounded(async {
-        while frames.len() < n {
-            while let Some(frame) = decoder.decode(&mut buffer).unwrap() {
-                frames.push(rmpv::decode::read_value(&mut &frame[..]).unwrap());
-            }
-            if frames.len() < n {
-                assert!(
-                    stream.read_buf(&mut buffer).await.unwrap() > 0,
-                    "closed early"
-                );
-            }
-        }
-    })
-    .await;
-    frames
 }
 
 #[tokio::test]
@@ -207,7 +184,7 @@ async fn a_foreign_server_gets_one_hello_and_nothing_it_does_not_understand() {
     let foreign = tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
         // hello, the request that times out, then `next`, which is answered.
-        let frames = read_frames(&mut stream, 3).await;
+        let frames = support::read_messages(&mut stream, 3).await;
         let msgid = frames[2][1].as_u64().unwrap();
         let mut reply = Vec::new();
         rmpv::encode::write_value(
@@ -254,7 +231,7 @@ async fn no_handshake_means_not_even_a_hello() {
     let addr = listener.local_addr().unwrap();
     let foreign = tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
-        read_frames(&mut stream, 1).await
+        support::read_messages(&mut stream, 1).await
     });
     let peer = Peer::builder()
         .handshake(false)

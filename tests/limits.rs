@@ -32,18 +32,6 @@ async fn server_with(configure: impl FnOnce(PeerBuilder) -> PeerBuilder) -> (Ser
     )
 }
 
-async fn first_reason(reasons: &Reasons) -> DisconnectReason {
-    bounded(async {
-        loop {
-            if let Some(reason) = reasons.lock().unwrap().first().cloned() {
-                return reason;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await
-}
-
 /// Reads until the server closes the stream (EOF or reset).
 async fn until_closed(stream: &mut TcpStream) {
     let mut sink = vec![0; 64 * 1024];
@@ -63,7 +51,7 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
     let mut silent = TcpStream::connect(support::addr(&server)).await.unwrap();
     until_closed(&mut silent).await;
     assert_eq!(
-        first_reason(&reasons).await,
+        support::first_reason(&reasons).await,
         DisconnectReason::Idle {
             after: Duration::from_millis(50)
         }
@@ -81,7 +69,7 @@ async fn a_trickled_message_is_cut_off_after_the_message_timeout() {
     trickle.write_all(&[0x94, 0x00, 0x01]).await.unwrap();
     until_closed(&mut trickle).await;
     assert_eq!(
-        first_reason(&reasons).await,
+        support::first_reason(&reasons).await,
         DisconnectReason::Stalled {
             after: Duration::from_millis(50)
         }
@@ -114,7 +102,7 @@ async fn a_client_that_stops_reading_its_replies_is_closed_and_others_carry_on()
     // The server may close the connection before all of it is written.
     let _ = bounded(greedy.write_all(&request)).await;
 
-    let reason = first_reason(&reasons).await;
+    let reason = support::first_reason(&reasons).await;
     assert!(
         matches!(reason, DisconnectReason::Backlog { queued } if queued > 1024 * 1024),
         "{reason:?}"

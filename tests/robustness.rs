@@ -29,29 +29,6 @@ fn request(msgid: u32, method: &str, params: Vec<Value>) -> Vec<u8> {
     ]))
 }
 
-/// Reads `n` whole messages from `stream`.
-async fn read_messages(stream: &mut TcpStream, n: usize) -> Vec<Value> {
-    let mut decoder = FrameDecoder::default();
-    let mut buffer = BytesMut::new();
-    let mut messages = Vec::new();
-    bounded(async {
-        while messages.len() < n {
-            while let Some(frame) = decoder.decode(&mut buffer).unwrap() {
-                messages.push(rmpv::decode::read_value(&mut &frame[..]).unwrap());
-            }
-            if messages.len() < n {
-                assert!(
-                    stream.read_buf(&mut buffer).await.unwrap() > 0,
-                    "closed after {} messages",
-                    messages.len()
-                );
-            }
-        }
-    })
-    .await;
-    messages
-}
-
 /// Waits for the server to close `stream` (EOF, or a reset).
 async fn assert_closed(stream: &mut TcpStream) {
     let mut rest = Vec::new();
@@ -77,18 +54,6 @@ async fn recording_server(max_message_size: usize) -> (Server, Arc<Mutex<Vec<Dis
     (server, reasons)
 }
 
-async fn wait_for_reason(reasons: &Mutex<Vec<DisconnectReason>>) -> DisconnectReason {
-    bounded(async {
-        loop {
-            if let Some(reason) = reasons.lock().unwrap().first().cloned() {
-                return reason;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-    })
-    .await
-}
-
 #[tokio::test]
 async fn garbage_closes_only_its_own_connection_and_is_reported() {
     let (server, reasons) = recording_server(16 * 1024 * 1024).await;
@@ -99,7 +64,7 @@ async fn garbage_closes_only_its_own_connection_and_is_reported() {
         .await
         .unwrap();
     assert_closed(&mut bad).await;
-    let reason = wait_for_reason(&reasons).await;
+    let reason = support::first_reason(&reasons).await;
     assert!(
         matches!(&reason, DisconnectReason::Protocol(text) if text.contains("0xc1")),
         "{reason:?}"
@@ -160,7 +125,7 @@ async fn a_declared_length_past_the_limit_closes_the_connection_before_its_bytes
     bytes.extend_from_slice(&[0x91, 0xc6, 0xc0, 0x00, 0x00, 0x00]);
     stream.write_all(&bytes).await.unwrap();
     assert_closed(&mut stream).await;
-    let reason = wait_for_reason(&reasons).await;
+    let reason = support::first_reason(&reasons).await;
     assert!(
         matches!(&reason, DisconnectReason::Protocol(text) if text.contains("exceeds the maximum")),
         "{reason:?}"
@@ -181,7 +146,7 @@ async fn a_message_written_one_byte_at_a_time_is_answered() {
         stream.write_all(&[byte]).await.unwrap();
         stream.flush().await.unwrap();
     }
-    let reply = read_messages(&mut stream, 1).await;
+    let reply = support::read_messages(&mut stream, 1).await;
     assert_eq!(
         reply[0],
         Value::Array(vec![1.into(), 5.into(), Value::Nil, 3.0.into()])
@@ -199,7 +164,7 @@ async fn hundreds_of_messages_in_one_write_are_all_answered() {
     stream.write_all(&batch).await.unwrap();
 
     let mut answered = vec![false; 500];
-    for reply in read_messages(&mut stream, 500).await {
+    for reply in support::read_messages(&mut stream, 500).await {
         let items = reply.as_array().unwrap();
         let msgid = items[1].as_u64().unwrap() as usize;
         assert_eq!(items[3].as_u64(), Some(msgid as u64 + 1));

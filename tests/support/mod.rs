@@ -42,6 +42,42 @@ pub async fn no_tasks_left() {
     );
 }
 
+/// Reads `n` whole msgpack messages from a raw socket.
+pub async fn read_messages(stream: &mut tokio::net::TcpStream, n: usize) -> Vec<dotrpc::Value> {
+    use tokio::io::AsyncReadExt;
+    let mut decoder = dotrpc::codec::FrameDecoder::default();
+    let mut buffer = bytes::BytesMut::new();
+    let mut messages = Vec::new();
+    bounded(async {
+        while messages.len() < n {
+            while let Some(frame) = decoder.decode(&mut buffer).unwrap() {
+                messages.push(rmpv::decode::read_value(&mut &frame[..]).unwrap());
+            }
+            if messages.len() < n {
+                let read = stream.read_buf(&mut buffer).await.unwrap();
+                assert!(read > 0, "closed after {} messages", messages.len());
+            }
+        }
+    })
+    .await;
+    messages
+}
+
+/// Waits (bounded) for the first disconnect reason a test recorded.
+pub async fn first_reason(
+    reasons: &std::sync::Mutex<Vec<dotrpc::DisconnectReason>>,
+) -> dotrpc::DisconnectReason {
+    bounded(async {
+        loop {
+            if let Some(reason) = reasons.lock().unwrap().first().cloned() {
+                return reason;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+}
+
 /// A server on 127.0.0.1 with an ephemeral port.
 pub async fn tcp_server(router: Arc<Router>) -> Server {
     Server::builder(Peer::builder().router(router))
