@@ -111,3 +111,89 @@ async fn a_client_that_stops_reading_its_replies_is_closed_and_others_carry_on()
     good.close();
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn a_result_too_large_to_send_is_an_error_for_that_call_only() {
+    let router = Arc::new(dotrpc::Router::new());
+    router.set_handler("big", |n: usize| async move { Value::Binary(vec![0; n]) });
+    let template = Peer::builder().router(router).max_message_size(64 * 1024);
+    let server = Server::builder(template)
+        .bind_tcp("127.0.0.1:0")
+        .await
+        .unwrap();
+    let peer = dotrpc::connect(support::addr(&server)).await.unwrap();
+
+    let error = bounded(peer.call::<Value>("big", (200_000,)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, dotrpc::Error::Internal { message } if message.contains("exceeds the maximum message size")),
+        "{error:?}"
+    );
+    let small = bounded(peer.call::<Value>("big", (10,))).await.unwrap();
+    assert_eq!(small, Value::Binary(vec![0; 10]), "the connection lives on");
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_request_too_large_to_send_fails_before_it_is_sent() {
+    let server = support::tcp_server(demo::router()).await;
+    let peer = Peer::builder()
+        .max_message_size(1024)
+        .connect_tcp(support::addr(&server))
+        .await
+        .unwrap();
+    let error = bounded(peer.call::<Value>("echo", (Value::Binary(vec![1; 4096]),)))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            dotrpc::Error::Codec(dotrpc::codec::CodecError::TooLarge { .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(peer.pending_calls(), 0);
+    assert_eq!(bounded(peer.call::<i64>("add", (1, 1))).await.unwrap(), 2);
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_thousand_connections_opened_and_dropped_leave_nothing_behind() {
+    let server = support::tcp_server(demo::router()).await;
+    let addr = support::addr(&server);
+    // Waves of 100 concurrent connects: this machine's loopback stack drops
+    // part of a burst of 1 000 simultaneous connects before the server can
+    // accept them (the clients believe they are connected), which would test
+    // the sandbox rather than the server.
+    let mut streams = Vec::new();
+    for wave in 1..=10 {
+        let connects: Vec<_> = (0..100)
+            .map(|_| tokio::spawn(TcpStream::connect(addr)))
+            .collect();
+        for connect in connects {
+            streams.push(bounded(connect).await.unwrap().unwrap());
+        }
+        bounded(async {
+            while server.connection_count() < wave * 100 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+    }
+    assert_eq!(server.connection_count(), 1_000);
+    drop(streams);
+    bounded(async {
+        while server.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let peer = dotrpc::connect(addr).await.unwrap();
+    assert_eq!(bounded(peer.call::<i64>("add", (1, 2))).await.unwrap(), 3);
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+    support::no_tasks_left().await;
+}

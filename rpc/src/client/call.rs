@@ -147,6 +147,13 @@ where
         }
         tracing::Span::current().record("msgid", msgid);
         let started = std::time::Instant::now();
+        let max = self.peer.max_message_size();
+        if frame.len() > max {
+            return Err(Error::Codec(CodecError::TooLarge {
+                size: frame.len() as u64,
+                max,
+            }));
+        }
         connection.send(frame.into()).map_err(lift)?;
         // From here, giving up (a timeout, or this future dropped) tells a
         // dotrpc peer to stop the handler.

@@ -417,6 +417,11 @@ impl Peer {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
+    /// The largest message this peer accepts, and so sends.
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.handle.options.limits.max_message_size
+    }
+
     /// The router that serves this peer's inbound calls.
     pub fn router(&self) -> &Arc<Router> {
         &self.handle.router

@@ -338,6 +338,16 @@ async fn handle_one(ctx: CallContext, params: Params, permit: OwnedSemaphorePerm
             }),
         None => dispatch.await,
     };
+    // A reply the other side could not accept would close the connection
+    // there and fail every call on it; answer this one call with an error.
+    let max = peer.handle.options.limits.max_message_size;
+    let reply = reply.and_then(|result| match result.len() {
+        len if len + 16 > max => Err(ErrorObject::new(
+            code::INTERNAL,
+            format!("the result of {len} bytes exceeds the maximum message size of {max} bytes"),
+        )),
+        _ => Ok(result),
+    });
     drop(permit);
     let elapsed_us = started.elapsed().as_micros() as u64;
     match &reply {
