@@ -148,6 +148,8 @@ pub use peer::{ConnectionEvent, Peer, PeerBuilder, Reconnect, WhileDown, memory_
 pub use rmpv::Value;
 pub use router::{Namespace, Router};
 pub use server::{ListenAddr, Server, ServerBuilder};
+#[cfg(feature = "tls")]
+pub use transport::tls;
 
 /// The README's code blocks, run as doctests so they cannot rot.
 #[cfg(doctest)]

@@ -116,6 +116,28 @@ impl ServerBuilder {
         Ok(self.start(Listener::Tcp(listener), local))
     }
 
+    /// Binds a TCP address for TLS connections (feature `tls`) and starts
+    /// accepting. With a client-certificate verifier in `config` (mutual TLS),
+    /// each connection's identity is the chain its client presented:
+    /// [`tls::ClientCertificates`](crate::tls::ClientCertificates).
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the address cannot be bound.
+    #[cfg(feature = "tls")]
+    pub async fn bind_tls(
+        self,
+        addr: impl ToSocketAddrs,
+        config: Arc<crate::tls::rustls::ServerConfig>,
+    ) -> crate::Result<Server> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = ListenAddr::Tcp(listener.local_addr()?);
+        Ok(self.start(
+            Listener::Tls(listener, transport::tls::acceptor(config)),
+            local,
+        ))
+    }
+
     /// Binds a Unix socket file (made `0600`) and starts accepting. The file
     /// is removed when the server stops.
     ///
@@ -296,14 +318,63 @@ enum Listener {
     Tcp(TcpListener),
     #[cfg(unix)]
     Unix(tokio::net::UnixListener),
+    #[cfg(feature = "tls")]
+    Tls(TcpListener, tokio_rustls::TlsAcceptor),
+}
+
+/// What is done to a connection once it is up, before it is served: the
+/// identity a TLS client certificate gives it.
+type Setup = Box<dyn FnOnce(&Peer) + Send>;
+
+/// An accepted connection, perhaps with a handshake still to do.
+enum Incoming {
+    Ready(Accepted),
+    #[cfg(feature = "tls")]
+    Tls(
+        tokio::net::TcpStream,
+        std::net::SocketAddr,
+        tokio_rustls::TlsAcceptor,
+    ),
 }
 
 impl Listener {
-    async fn accept(&self) -> io::Result<Accepted> {
+    async fn accept(&self) -> io::Result<Incoming> {
         match self {
-            Listener::Tcp(listener) => transport::tcp::accept(listener).await,
+            Listener::Tcp(listener) => {
+                let (stream, remote) = transport::tcp::accept(listener).await?;
+                Ok(Incoming::Ready(transport::tcp::ready(stream, remote)))
+            }
             #[cfg(unix)]
-            Listener::Unix(listener) => transport::unix::accept(listener).await,
+            Listener::Unix(listener) => {
+                transport::unix::accept(listener).await.map(Incoming::Ready)
+            }
+            #[cfg(feature = "tls")]
+            Listener::Tls(listener, acceptor) => {
+                let (stream, remote) = transport::tcp::accept(listener).await?;
+                Ok(Incoming::Tls(stream, remote, acceptor.clone()))
+            }
+        }
+    }
+}
+
+impl Incoming {
+    /// Completes the connection (the TLS handshake, if any).
+    async fn establish(self) -> io::Result<(Accepted, Option<Setup>)> {
+        match self {
+            Incoming::Ready(accepted) => Ok((accepted, None)),
+            #[cfg(feature = "tls")]
+            Incoming::Tls(stream, remote, acceptor) => {
+                let ((reader, writer), certificates) =
+                    transport::tls::accept(stream, &acceptor).await?;
+                let accepted = Accepted {
+                    reader,
+                    writer,
+                    remote: remote.to_string(),
+                };
+                let setup: Option<Setup> = certificates
+                    .map(|chain| Box::new(move |peer: &Peer| peer.set_identity(chain)) as Setup);
+                Ok((accepted, setup))
+            }
         }
     }
 }
@@ -321,21 +392,30 @@ struct AcceptLoop {
 
 impl AcceptLoop {
     async fn run(self) {
-        // One watcher per connection: forgets it and frees its permit on close.
-        let mut watchers = JoinSet::new();
+        // One task per connection: completes it, serves it, and on close
+        // forgets it and frees its permit.
+        let mut connections = JoinSet::new();
         let stop = self.shared.stop.clone();
         loop {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
-                Some(_) = watchers.join_next(), if !watchers.is_empty() => {}
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 accepted = self.accept_within_limit() => match accepted {
-                    Ok((permit, accepted)) => {
-                        let peer = self.serve(accepted);
-                        let (id, closed) = (peer.id(), peer.closed());
-                        drop(peer);
-                        let shared = Arc::clone(&self.shared);
-                        watchers.spawn(async move {
+                    Ok((permit, incoming)) => {
+                        let (builder, shared, on_connect) =
+                            (self.peer.clone(), Arc::clone(&self.shared), self.on_connect.clone());
+                        connections.spawn(async move {
+                            let (accepted, setup) = match incoming.establish().await {
+                                Ok(established) => established,
+                                Err(error) => {
+                                    tracing::debug!(%error, "connection failed before it was served");
+                                    return;
+                                }
+                            };
+                            let peer = serve(builder, &shared, on_connect.as_ref(), accepted, setup);
+                            let (id, closed) = (peer.id(), peer.closed());
+                            drop(peer);
                             closed.await;
                             shared.peers.remove(&id);
                             drop(permit);
@@ -351,24 +431,39 @@ impl AcceptLoop {
             }
         }
         drop(self.listener);
-        while watchers.join_next().await.is_some() {}
+        while connections.join_next().await.is_some() {}
     }
 
-    async fn accept_within_limit(&self) -> io::Result<(OwnedSemaphorePermit, Accepted)> {
+    async fn accept_within_limit(&self) -> io::Result<(OwnedSemaphorePermit, Incoming)> {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
         Ok((permit, self.listener.accept().await?))
     }
+}
 
-    fn serve(&self, accepted: Accepted) -> Peer {
-        let peer = self.peer.clone().spawn(accepted.reader, accepted.writer);
-        tracing::debug!(peer = peer.id(), remote = %accepted.remote, "accepted");
-        self.shared.peers.insert(peer.id(), peer.clone());
-        if let Some(on_connect) = &self.on_connect {
-            on_connect(&peer);
-        }
-        peer
+/// Starts serving an established connection and registers its peer.
+fn serve(
+    builder: PeerBuilder,
+    shared: &Shared,
+    on_connect: Option<&OnConnect>,
+    accepted: Accepted,
+    setup: Option<Setup>,
+) -> Peer {
+    let peer = builder.spawn(accepted.reader, accepted.writer);
+    tracing::debug!(peer = peer.id(), remote = %accepted.remote, "accepted");
+    if let Some(setup) = setup {
+        setup(&peer);
     }
+    shared.peers.insert(peer.id(), peer.clone());
+    // Registered first, checked second: a shutdown that began meanwhile either
+    // saw this peer in the registry or is seen here.
+    if shared.stop.is_cancelled() {
+        peer.close_with(DisconnectReason::Shutdown);
+    }
+    if let Some(on_connect) = on_connect {
+        on_connect(&peer);
+    }
+    peer
 }

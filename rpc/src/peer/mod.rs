@@ -39,6 +39,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub(crate) use protocol::{Feature, cancel as cancel_frame};
+#[cfg(feature = "tls")]
+pub(crate) use state::Streams;
 pub use state::{ConnectionEvent, Reconnect, WhileDown};
 
 use crate::client::Call;
@@ -761,6 +763,32 @@ impl PeerBuilder {
                 let (reader, writer) = stream.into_split();
                 Ok((Box::new(reader) as _, Box::new(writer) as _))
             })
+        });
+        self.dial(connector).await
+    }
+
+    /// Connects over TLS (feature `tls`), verifying the server as `server_name`
+    /// with `config` (its root certificates, and a client certificate for
+    /// mutual TLS). Reconnects, if asked, dial and verify the same way.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the connection or the handshake fails (an untrusted
+    /// certificate, say), or `server_name` is not a valid DNS name or IP.
+    #[cfg(feature = "tls")]
+    pub async fn connect_tls(
+        self,
+        addr: impl ToSocketAddrs,
+        server_name: &str,
+        config: Arc<crate::tls::rustls::ClientConfig>,
+    ) -> crate::Result<Peer> {
+        use crate::tls::rustls::pki_types::ServerName;
+        let name = ServerName::try_from(server_name.to_owned())
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let addrs: Arc<[std::net::SocketAddr]> = tokio::net::lookup_host(addr).await?.collect();
+        let connector: state::Connector = Arc::new(move || {
+            let (addrs, name, config) = (Arc::clone(&addrs), name.clone(), Arc::clone(&config));
+            Box::pin(async move { crate::transport::tls::connect(&addrs, name, config).await })
         });
         self.dial(connector).await
     }

@@ -8,7 +8,8 @@
 //! * [`tcp`]: connect, and the listener a [`Server`](crate::Server) accepts on;
 //! * [`unix`]: the same over Unix domain sockets (socket files made `0600`);
 //! * [`stdio`]: a child process over its stdin/stdout, or this process's own;
-//! * [`memory`]: two peers joined in memory.
+//! * [`memory`]: two peers joined in memory;
+//! * `tls` (feature `tls`): TCP with rustls, client and server.
 //!
 //! A transport that carries whole messages rather than a byte stream (a
 //! message broker) fits the same way: it feeds the frames it receives to the
@@ -17,6 +18,8 @@
 pub(crate) mod memory;
 pub(crate) mod stdio;
 pub(crate) mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(unix)]
 pub(crate) mod unix;
 

@@ -14,13 +14,18 @@ pub(crate) async fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-pub(crate) async fn accept(listener: &TcpListener) -> io::Result<Accepted> {
-    let (stream, remote): (TcpStream, SocketAddr) = listener.accept().await?;
+pub(crate) async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let (stream, remote) = listener.accept().await?;
     stream.set_nodelay(true)?;
+    Ok((stream, remote))
+}
+
+/// A plain TCP stream, ready to serve.
+pub(crate) fn ready(stream: TcpStream, remote: SocketAddr) -> Accepted {
     let (reader, writer) = stream.into_split();
-    Ok(Accepted {
+    Accepted {
         reader: Box::new(reader),
         writer: Box::new(writer),
         remote: remote.to_string(),
-    })
+    }
 }

@@ -1,0 +1,205 @@
+//! TLS on rustls: certificates are made at run time (a CA, a server
+//! certificate for `localhost`, a client certificate); a client refuses a
+//! server it does not trust; with mutual TLS the client's certificate chain
+//! is its connection's identity, which an authorize hook can require.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dotrpc::error::code;
+use dotrpc::tls::ClientCertificates;
+use dotrpc::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use dotrpc::tls::rustls::server::WebPkiClientVerifier;
+use dotrpc::tls::rustls::{ClientConfig, RootCertStore, ServerConfig};
+use dotrpc::{ErrorKind, ErrorObject, Peer, Server};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use support::{bounded, demo};
+
+/// A certificate and its key.
+struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+struct Pki {
+    ca: CertificateDer<'static>,
+    server: Identity,
+    client: Identity,
+}
+
+fn pki() -> Pki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let issue = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        Identity {
+            chain: vec![cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        }
+    };
+    Pki {
+        ca: ca.der().clone(),
+        server: issue("localhost"),
+        client: issue("client.test"),
+    }
+}
+
+fn roots(ca: &CertificateDer<'static>) -> Arc<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    Arc::new(roots)
+}
+
+fn server_config(pki: &Pki, mutual: bool) -> Arc<ServerConfig> {
+    let builder = ServerConfig::builder();
+    let builder = if mutual {
+        builder.with_client_cert_verifier(
+            WebPkiClientVerifier::builder(roots(&pki.ca))
+                .build()
+                .unwrap(),
+        )
+    } else {
+        builder.with_no_client_auth()
+    };
+    Arc::new(
+        builder
+            .with_single_cert(pki.server.chain.clone(), pki.server.key.clone_key())
+            .unwrap(),
+    )
+}
+
+fn client_config(
+    trusted: &CertificateDer<'static>,
+    identity: Option<&Identity>,
+) -> Arc<ClientConfig> {
+    let builder = ClientConfig::builder().with_root_certificates(roots(trusted));
+    Arc::new(match identity {
+        Some(identity) => builder
+            .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    })
+}
+
+#[tokio::test]
+async fn calls_go_over_tls_to_a_trusted_server() {
+    let pki = pki();
+    let server = Server::builder(Peer::builder().router(demo::router()))
+        .bind_tls("127.0.0.1:0", server_config(&pki, false))
+        .await
+        .unwrap();
+    let peer = Peer::builder()
+        .connect_tls(
+            support::addr(&server),
+            "localhost",
+            client_config(&pki.ca, None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(bounded(peer.call::<i64>("add", (40, 2))).await.unwrap(), 42);
+    let blob = dotrpc::Value::Binary(vec![9; 200_000]);
+    assert_eq!(
+        bounded(peer.call::<dotrpc::Value>("echo", (blob.clone(),)))
+            .await
+            .unwrap(),
+        blob
+    );
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_client_refuses_a_server_it_does_not_trust() {
+    let pki = pki();
+    let other = self::pki();
+    let server = Server::builder(Peer::builder().router(demo::router()))
+        .bind_tls("127.0.0.1:0", server_config(&pki, false))
+        .await
+        .unwrap();
+    let refused = Peer::builder()
+        .connect_tls(
+            support::addr(&server),
+            "localhost",
+            client_config(&other.ca, None),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Transport);
+    let cause = std::error::Error::source(&refused)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(cause.contains("certificate"), "{cause}");
+
+    // The name matters too: the certificate is for `localhost`.
+    let wrong_name = Peer::builder()
+        .connect_tls(
+            support::addr(&server),
+            "example.test",
+            client_config(&pki.ca, None),
+        )
+        .await;
+    assert!(wrong_name.is_err());
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn with_mutual_tls_the_client_certificate_is_the_connection_identity() {
+    let pki = pki();
+    let template = Peer::builder()
+        .router(demo::router())
+        .authorize(|ctx| match ctx.peer().identity::<ClientCertificates>() {
+            Some(chain) if !chain.0.is_empty() => Ok(()),
+            _ => Err(ErrorObject::new(
+                code::UNAUTHORIZED,
+                "a client certificate is required",
+            )),
+        });
+    let server = Server::builder(template)
+        .bind_tls("127.0.0.1:0", server_config(&pki, true))
+        .await
+        .unwrap();
+
+    let with_cert = Peer::builder()
+        .connect_tls(
+            support::addr(&server),
+            "localhost",
+            client_config(&pki.ca, Some(&pki.client)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        bounded(with_cert.call::<i64>("add", (1, 2))).await.unwrap(),
+        3
+    );
+    let chain = server.connections()[0]
+        .identity::<ClientCertificates>()
+        .unwrap();
+    assert_eq!(chain.0, pki.client.chain);
+
+    // Without a certificate the handshake is refused (at once, or at the
+    // first exchange under TLS 1.3): no call can succeed.
+    let without = Peer::builder()
+        .connect_tls(
+            support::addr(&server),
+            "localhost",
+            client_config(&pki.ca, None),
+        )
+        .await;
+    if let Ok(peer) = without {
+        let call = bounded(
+            peer.call::<i64>("add", (1, 2))
+                .timeout(Duration::from_secs(5)),
+        )
+        .await;
+        assert!(call.is_err(), "{call:?}");
+    }
+    with_cert.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
