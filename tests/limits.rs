@@ -102,11 +102,26 @@ async fn a_client_that_stops_reading_its_replies_is_closed_and_others_carry_on()
     // The server may close the connection before all of it is written.
     let _ = bounded(greedy.write_all(&request)).await;
 
+    // 64 MiB of replies were owed; the 1 MiB queue bound keeps the server's
+    // memory far below that.
+    let rss_kib = || {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+    };
     let reason = support::first_reason(&reasons).await;
     assert!(
         matches!(reason, DisconnectReason::Backlog { queued } if queued > 1024 * 1024),
         "{reason:?}"
     );
+    if let Some(rss) = rss_kib() {
+        // The test process holds the 64 MiB request it wrote (about 76 MiB in
+        // all, measured); queueing the 64 MiB of owed replies as well would
+        // pass 140 MiB.
+        assert!(rss < 160 * 1024, "RSS grew to {rss} KiB");
+    }
     assert_eq!(bounded(good.call::<i64>("add", (2, 2))).await.unwrap(), 4);
     good.close();
     server.shutdown(Duration::from_secs(1)).await;

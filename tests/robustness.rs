@@ -333,3 +333,44 @@ async fn a_server_at_its_bounds_stops_reading_instead_of_queueing() {
 }
 
 use std::future::IntoFuture;
+
+#[tokio::test]
+async fn a_message_cut_short_by_a_close_is_reported_and_the_server_lives_on() {
+    let (server, reasons) = recording_server(16 * 1024 * 1024).await;
+    let mut stream = TcpStream::connect(support::addr(&server)).await.unwrap();
+    // Half of `[0, 1, "add", [1, 2]]`, then the write side closes.
+    stream
+        .write_all(&[0x94, 0x00, 0x01, 0xa3, b'a'])
+        .await
+        .unwrap();
+    stream.shutdown().await.unwrap();
+    let reason = support::first_reason(&reasons).await;
+    assert!(
+        matches!(&reason, DisconnectReason::Protocol(text) if text.contains("in the middle of a message")),
+        "{reason:?}"
+    );
+    let peer = dotrpc::connect(support::addr(&server)).await.unwrap();
+    assert_eq!(bounded(peer.call::<i64>("add", (1, 2))).await.unwrap(), 3);
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn deep_nesting_over_a_socket_is_refused_without_a_stack_overflow() {
+    let (server, reasons) = recording_server(16 * 1024 * 1024).await;
+    let mut stream = TcpStream::connect(support::addr(&server)).await.unwrap();
+    // A request whose param nests a million arrays: far past the depth limit.
+    let mut bytes = vec![0x94, 0x00, 0x01, 0xa4];
+    bytes.extend_from_slice(b"echo");
+    bytes.extend(std::iter::repeat_n(0x91u8, 1_000_000));
+    let _ = stream.write_all(&bytes).await;
+    let reason = support::first_reason(&reasons).await;
+    assert!(
+        matches!(&reason, DisconnectReason::Protocol(text) if text.contains("nested deeper")),
+        "{reason:?}"
+    );
+    let peer = dotrpc::connect(support::addr(&server)).await.unwrap();
+    assert_eq!(bounded(peer.call::<i64>("add", (2, 3))).await.unwrap(), 5);
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}

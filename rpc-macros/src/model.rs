@@ -209,26 +209,24 @@ fn output(ret: &ReturnType) -> Output {
         }
         ReturnType::Type(_, ty) => (**ty).clone(),
     };
-    if let Type::Path(path) = &ty {
-        if let Some(last) = path.path.segments.last() {
-            if last.ident == "Result" {
-                if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
-                    let types: Vec<&Type> = args
-                        .args
-                        .iter()
-                        .filter_map(|a| match a {
-                            syn::GenericArgument::Type(t) => Some(t),
-                            _ => None,
-                        })
-                        .collect();
-                    if let [ok, err] = types[..] {
-                        return Output {
-                            ok: ok.clone(),
-                            err: Some(err.clone()),
-                        };
-                    }
-                }
-            }
+    if let Type::Path(path) = &ty
+        && let Some(last) = path.path.segments.last()
+        && last.ident == "Result"
+        && let syn::PathArguments::AngleBracketed(args) = &last.arguments
+    {
+        let types: Vec<&Type> = args
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        if let [ok, err] = types[..] {
+            return Output {
+                ok: ok.clone(),
+                err: Some(err.clone()),
+            };
         }
     }
     Output { ok: ty, err: None }

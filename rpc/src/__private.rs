@@ -96,10 +96,10 @@ pub struct Args {
 impl Args {
     /// Appends one param.
     pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        if let Ok(frame) = &mut self.frame {
-            if let Err(error) = encode_value(frame, value) {
-                self.frame = Err(error);
-            }
+        if let Ok(frame) = &mut self.frame
+            && let Err(error) = encode_value(frame, value)
+        {
+            self.frame = Err(error);
         }
         self
     }

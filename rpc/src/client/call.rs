@@ -276,10 +276,10 @@ struct CancelOnDrop<'c> {
 
 impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(msgid) = self.msgid {
-            if self.connection.remote_has(Feature::Cancel) {
-                let _ = self.connection.send(cancel_frame(msgid));
-            }
+        if let Some(msgid) = self.msgid
+            && self.connection.remote_has(Feature::Cancel)
+        {
+            let _ = self.connection.send(cancel_frame(msgid));
         }
     }
 }
