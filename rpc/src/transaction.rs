@@ -131,26 +131,24 @@ impl Transactions {
         self.late_replies.load(Ordering::Relaxed)
     }
 
+    /// What a waiter whose sender vanished sees: `Disconnected`, with the
+    /// connection's reason once it has one.
+    pub(crate) fn disconnected(&self) -> Error {
+        Error::Disconnected {
+            reason: self
+                .closed
+                .get()
+                .cloned()
+                .unwrap_or(DisconnectReason::Closed),
+        }
+    }
+
     #[cfg(test)]
     fn starting_at(msgid: MsgId) -> Self {
         Transactions {
             next_msgid: AtomicU32::new(msgid),
             ..Transactions::default()
         }
-    }
-}
-
-/// Maps a waiter whose sender vanished to `Disconnected`.
-pub(crate) fn sender_dropped(reason: Option<&DisconnectReason>) -> Error {
-    Error::Disconnected {
-        reason: reason.cloned().unwrap_or(DisconnectReason::Closed),
-    }
-}
-
-impl Transactions {
-    /// Why the connection is gone, once it is.
-    pub(crate) fn closed_reason(&self) -> Option<&DisconnectReason> {
-        self.closed.get()
     }
 }
 

@@ -36,7 +36,6 @@ use crate::error::{DisconnectReason, Error, FromRemote, RemoteError};
 use crate::handler::inherited_deadline;
 use crate::message::{MsgId, Response, add_deadline, request_frame, set_msgid};
 use crate::peer::{Connection, Feature, Peer, cancel_frame};
-use crate::transaction::sender_dropped;
 
 /// An outgoing call of `method`, returning `R` or failing with
 /// [`Error<E>`](Error), sent in the mode its caller picks:
@@ -168,7 +167,7 @@ where
             None => receiver.await,
         };
         unanswered.msgid = None;
-        let outcome = waited.unwrap_or_else(|_| Err(sender_dropped(transactions.closed_reason())));
+        let outcome = waited.unwrap_or_else(|_| Err(transactions.disconnected()));
         drop(pending);
         let response = outcome.map_err(lift)?;
         tracing::debug!(

@@ -330,10 +330,6 @@ impl Peer {
         self.connection().send(frame)
     }
 
-    pub(crate) fn transactions(&self) -> Arc<Transactions> {
-        Arc::clone(self.connection().transactions())
-    }
-
     /// The runtime this peer's tasks run on.
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
         &self.handle.runtime
@@ -379,12 +375,7 @@ impl Peer {
     /// timeouts travel with calls as deadlines. Never true for other
     /// msgpack-rpc peers, which are sent nothing they do not understand.
     pub fn speaks_dotrpc(&self) -> bool {
-        self.remote_has(protocol::Feature::Hello)
-    }
-
-    /// Whether the other side said it understands `feature`.
-    pub(crate) fn remote_has(&self, feature: protocol::Feature) -> bool {
-        self.connection().remote_features.has(feature)
+        self.connection().remote_has(protocol::Feature::Hello)
     }
 
     /// Records who the other side is (typically from a login handler, through
@@ -433,6 +424,11 @@ impl Peer {
     /// same across reconnects.
     pub fn id(&self) -> u64 {
         self.handle.id
+    }
+
+    /// Closes with a given reason (a server shutting down says so).
+    pub(crate) fn close_with(&self, reason: DisconnectReason) {
+        self.connection().close(reason);
     }
 
     /// Closes the peer now (and stops any reconnecting): pending calls fail
@@ -487,13 +483,13 @@ impl Peer {
 
     /// How many calls made through this peer await a response.
     pub fn pending_calls(&self) -> usize {
-        self.transactions().len()
+        self.connection().transactions().len()
     }
 
     /// How many responses arrived after their call had given up (timed out or
     /// was dropped); they were discarded.
     pub fn late_replies(&self) -> u64 {
-        self.transactions().late_replies()
+        self.connection().transactions().late_replies()
     }
 
     /// A peer on no connection, already closed.
@@ -883,11 +879,4 @@ where
 /// ```
 pub fn memory_pair(a: PeerBuilder, b: PeerBuilder) -> (Peer, Peer) {
     crate::transport::memory::pair(a, b)
-}
-
-impl Peer {
-    /// Closes with a given reason (a server shutting down says so).
-    pub(crate) fn close_with(&self, reason: DisconnectReason) {
-        self.connection().close(reason);
-    }
 }
