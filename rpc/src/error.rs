@@ -281,6 +281,24 @@ impl fmt::Display for DisconnectReason {
     }
 }
 
+/// How a peer writes the errors it answers calls with.
+///
+/// msgpack-rpc lets an error be any value. dotrpc peers read the default
+/// object form back into typed errors; some peers understand only a string:
+/// Neovim turns anything but a string or its own `[type, message]` pair into
+/// "unknown error". Set with [`PeerBuilder::error_format`](crate::PeerBuilder::error_format).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ErrorFormat {
+    /// `{"code": str, "message": str, "data": any?}`, read back into
+    /// [`Error`] kinds and typed application errors by dotrpc callers.
+    #[default]
+    Object,
+    /// The string `"code: message"`, which every msgpack-rpc peer can show;
+    /// `data` is left out, and dotrpc callers see [`Error::Remote`] or
+    /// [`Error::Foreign`] with only the message.
+    Message,
+}
+
 /// A dotrpc error object as it travels on the wire:
 /// `{"code": str, "message": str, "data": any?}`.
 #[derive(Debug, Clone, PartialEq)]
@@ -322,6 +340,14 @@ impl ErrorObject {
             entries.push((Value::from("data"), data.clone()));
         }
         Value::Map(entries)
+    }
+
+    /// The error as it goes on the wire in `format`.
+    pub fn to_wire(&self, format: ErrorFormat) -> Value {
+        match format {
+            ErrorFormat::Object => self.to_value(),
+            ErrorFormat::Message => Value::from(self.to_string()),
+        }
     }
 }
 

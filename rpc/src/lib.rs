@@ -122,6 +122,7 @@ pub mod blocking;
 mod client;
 pub mod codec;
 pub mod error;
+mod ext;
 mod group;
 pub mod handler;
 pub mod message;
@@ -138,7 +139,10 @@ pub use codec::Limits;
 /// a typed client stub `XxxClient` and server handlers (see the
 /// [crate docs](crate) and the README for the attributes it takes).
 pub use dotrpc_macros::rpc_api;
-pub use error::{DisconnectReason, Error, ErrorKind, ErrorObject, FromRemote, RemoteError, Result};
+pub use error::{
+    DisconnectReason, Error, ErrorFormat, ErrorKind, ErrorObject, FromRemote, RemoteError, Result,
+};
+pub use ext::Ext;
 pub use group::Group;
 pub use handler::{
     BoxFuture, CallContext, Handler, IntoHandler, IntoReply, Reply, blocking, encode_reply,

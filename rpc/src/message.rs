@@ -30,7 +30,7 @@ use rmpv::Value;
 use serde::Serialize;
 
 use crate::codec::{CodecError, Limits, value_len};
-use crate::error::ErrorObject;
+use crate::error::{ErrorFormat, ErrorObject};
 
 /// A msgpack-rpc message id; it wraps around at `u32::MAX`.
 pub type MsgId = u32;
@@ -456,7 +456,11 @@ pub(crate) fn notification_frame<P: Serialize + ?Sized>(
 }
 
 /// Encodes a response carrying an already encoded result value.
-pub(crate) fn response_frame(msgid: MsgId, outcome: Result<&[u8], &ErrorObject>) -> Vec<u8> {
+pub(crate) fn response_frame(
+    msgid: MsgId,
+    outcome: Result<&[u8], &ErrorObject>,
+    error_format: ErrorFormat,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(16);
     out.extend_from_slice(&[0x94, RESPONSE]);
     rmp::encode::write_uint(&mut out, u64::from(msgid)).expect("writing to a Vec cannot fail");
@@ -466,7 +470,7 @@ pub(crate) fn response_frame(msgid: MsgId, outcome: Result<&[u8], &ErrorObject>)
             out.extend_from_slice(result);
         }
         Err(error) => {
-            write_value(&mut out, &error.to_value());
+            write_value(&mut out, &error.to_wire(error_format));
             out.push(0xc0);
         }
     }
@@ -522,19 +526,39 @@ mod tests {
 
     #[test]
     fn responses_carry_either_an_error_or_a_result() {
-        let ok = response_frame(9, Ok(&[0x2a]));
+        let ok = response_frame(9, Ok(&[0x2a]), ErrorFormat::Object);
         let Message::Response(r) = Message::parse(ok.into()).unwrap() else {
             panic!()
         };
         assert_eq!((r.msgid, r.error, &r.result[..]), (9, None, &[0x2a][..]));
 
-        let failed = response_frame(10, Err(&ErrorObject::new("UnknownApi", "no")));
+        let failed = response_frame(
+            10,
+            Err(&ErrorObject::new("UnknownApi", "no")),
+            ErrorFormat::Object,
+        );
         let Message::Response(r) = Message::parse(failed.into()).unwrap() else {
             panic!()
         };
         let error = rmpv::decode::read_value(&mut &r.error.unwrap()[..]).unwrap();
         assert_eq!(error, ErrorObject::new("UnknownApi", "no").to_value());
         assert_eq!(&r.result[..], &[0xc0]);
+    }
+
+    #[test]
+    fn errors_can_be_written_as_plain_messages() {
+        let error = ErrorObject::new("UnknownApi", "unknown method x");
+        let frame = response_frame(3, Err(&error), ErrorFormat::Message);
+        let value = rmpv::decode::read_value(&mut &frame[..]).unwrap();
+        assert_eq!(
+            value,
+            Value::Array(vec![
+                Value::from(1),
+                Value::from(3),
+                Value::from("UnknownApi: unknown method x"),
+                Value::Nil,
+            ])
+        );
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub(crate) struct PeerOptions {
     pub(crate) on_connected: Option<state::ConnectedHook>,
     pub(crate) reconnect: Option<Reconnect>,
     pub(crate) authorize: Option<Authorize>,
+    pub(crate) error_format: crate::ErrorFormat,
 }
 
 /// The hook registered with [`PeerBuilder::authorize`].
@@ -83,6 +84,7 @@ impl Default for PeerOptions {
             idle_timeout: None,
             message_timeout: Some(Duration::from_secs(30)),
             close_flush_timeout: Duration::from_secs(1),
+            error_format: crate::ErrorFormat::Object,
             on_event: None,
             handshake: None,
             on_connected: None,
@@ -627,6 +629,14 @@ impl PeerBuilder {
     /// peer that must receive nothing but its own protocol.
     pub fn handshake(mut self, announce: bool) -> Self {
         self.options.handshake = Some(announce);
+        self
+    }
+
+    /// How errors this peer answers with are written: dotrpc's object (the
+    /// default), or a plain message for peers such as Neovim that show
+    /// nothing else. See [`ErrorFormat`](crate::ErrorFormat).
+    pub fn error_format(mut self, format: crate::ErrorFormat) -> Self {
+        self.options.error_format = format;
         self
     }
 

@@ -322,7 +322,9 @@ async fn handle_one(ctx: CallContext, params: Params, permit: OwnedSemaphorePerm
         tracing::debug!(method = ctx.method(), reason = %refusal, "refused by the authorize hook");
         drop(permit);
         if let Some(msgid) = msgid {
-            let _ = peer.send(response_frame(msgid, Err(&refusal)).into());
+            let _ = peer.send(
+                response_frame(msgid, Err(&refusal), peer.handle.options.error_format).into(),
+            );
         }
         return;
     }
@@ -355,7 +357,7 @@ async fn handle_one(ctx: CallContext, params: Params, permit: OwnedSemaphorePerm
         Err(error) => tracing::debug!(elapsed_us, outcome = %error.code, "handled"),
     }
     if let Some(msgid) = msgid {
-        let frame = response_frame(msgid, reply.as_deref());
+        let frame = response_frame(msgid, reply.as_deref(), peer.handle.options.error_format);
         // The connection may have closed meanwhile; the reply is then moot.
         let _ = peer.send(frame.into());
     }
