@@ -1,7 +1,11 @@
-//! A peer nobody on the project wrote the library of: a Python msgpack-rpc
-//! client and server using only the plain `msgpack` package
-//! (`tests/interop/peer.py`, installed by `scripts/python-env.sh`) calls a
-//! dotrpc server and is called by a dotrpc client.
+//! Peers nobody on the project wrote the library of call a dotrpc server and
+//! serve a dotrpc client:
+//!
+//! * Python with only the plain `msgpack` package (`tests/interop/peer.py`,
+//!   installed by `scripts/python-env.sh`);
+//! * Node with the published msgpack-rpc library `msgpack5rpc`
+//!   (`tests/interop/node/peer.js`, pinned by its package-lock.json and
+//!   installed by `scripts/node-env.sh`).
 
 mod support;
 
@@ -35,30 +39,86 @@ fn peer_script() -> String {
     format!("{}/tests/interop/peer.py", env!("CARGO_MANIFEST_DIR"))
 }
 
-#[tokio::test]
-async fn a_python_client_calls_a_dotrpc_server() {
+/// The Node packages' folder, installed on first use by the project's script.
+fn node_modules() -> &'static PathBuf {
+    static NODE_MODULES: OnceLock<PathBuf> = OnceLock::new();
+    NODE_MODULES.get_or_init(|| {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let output = std::process::Command::new(format!("{root}/scripts/node-env.sh"))
+            .output()
+            .expect("run scripts/node-env.sh");
+        assert!(
+            output.status.success(),
+            "scripts/node-env.sh failed; the interop tests need node and npm:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+    })
+}
+
+/// How to start each foreign peer in a mode (`client HOST PORT` or `server`).
+fn foreign(language: &str, args: &[&str]) -> tokio::process::Command {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut command = match language {
+        "python" => {
+            let mut command = tokio::process::Command::new(python());
+            command.arg(peer_script());
+            command
+        }
+        "node" => {
+            let mut command = tokio::process::Command::new("node");
+            command
+                .arg(format!("{root}/tests/interop/node/peer.js"))
+                .env("NODE_PATH", node_modules());
+            command
+        }
+        other => unreachable!("no {other} peer"),
+    };
+    command.args(args).kill_on_drop(true);
+    command
+}
+
+/// Runs the foreign client's own checks against the demo server.
+async fn foreign_client_calls_a_dotrpc_server(language: &str) {
     let server = support::tcp_server(demo::router()).await;
     let port = support::addr(&server).port().to_string();
-    let mut child = tokio::process::Command::new(python());
-    child
-        .args([peer_script().as_str(), "client", "127.0.0.1", &port])
-        .kill_on_drop(true);
-    let output = bounded(child.output()).await.unwrap();
+    let output = bounded(foreign(language, &["client", "127.0.0.1", &port]).output())
+        .await
+        .unwrap();
     assert!(
         output.status.success(),
-        "the Python client's checks failed:\n{}",
+        "the {language} client's checks failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     server.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test]
+async fn a_python_client_calls_a_dotrpc_server() {
+    foreign_client_calls_a_dotrpc_server("python").await;
+}
+
+#[tokio::test]
+async fn a_node_msgpack5rpc_client_calls_a_dotrpc_server() {
+    foreign_client_calls_a_dotrpc_server("node").await;
+}
+
+#[tokio::test]
 async fn a_dotrpc_client_calls_a_python_server() {
-    let mut child = tokio::process::Command::new(python())
-        .args([peer_script().as_str(), "server"])
+    dotrpc_client_calls_a_foreign_server("python").await;
+}
+
+#[tokio::test]
+async fn a_dotrpc_client_calls_a_node_msgpack5rpc_server() {
+    dotrpc_client_calls_a_foreign_server("node").await;
+}
+
+/// The same checks against each foreign server, which answers errors in its
+/// own shapes: a bare string, and a `[type, message]` pair.
+async fn dotrpc_client_calls_a_foreign_server(language: &str) {
+    let mut child = foreign(language, &["server"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -130,7 +190,16 @@ async fn a_dotrpc_client_calls_a_python_server() {
         blob
     );
 
-    // The Python server calls the dotrpc client back before it answers.
+    if language == "node" {
+        // Replies come back in the order the server finishes, not the order sent.
+        let slow = peer.call::<String>("slow_then_fast", ("slow", 200)).spawn();
+        let fast = peer.call::<String>("slow_then_fast", ("fast", 0));
+        assert_eq!(bounded(fast).await.unwrap(), "fast");
+        assert_eq!(slow.try_take().map(|r| r.is_ok()), None);
+        assert_eq!(bounded(slow).await.unwrap(), "slow");
+    }
+
+    // The server calls the dotrpc client back before it answers.
     assert_eq!(
         bounded(peer.call::<String>("ask_client", ()))
             .await
@@ -149,6 +218,6 @@ async fn a_dotrpc_client_calls_a_python_server() {
         .unwrap();
     assert!(
         status.success(),
-        "the Python server's checks failed:\n{errors}"
+        "the {language} server's checks failed:\n{errors}"
     );
 }
