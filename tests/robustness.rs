@@ -374,3 +374,39 @@ async fn deep_nesting_over_a_socket_is_refused_without_a_stack_overflow() {
     peer.close();
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn what_a_peer_sent_before_closing_its_side_still_runs_and_is_answered() {
+    // `echo '...' | nc host port`: calls and a notification, then EOF. The
+    // handlers run to the end and the replies still reach the half-closed peer.
+    let server = support::tcp_server(demo::router()).await;
+    let mut stream = TcpStream::connect(support::addr(&server)).await.unwrap();
+    let mut bytes = encode(&Value::Array(vec![
+        2.into(),
+        "log".into(),
+        Value::Array(vec!["last words".into()]),
+    ]));
+    bytes.extend(request(1, "sleep", vec![50.into()]));
+    bytes.extend(request(2, "add", vec![40.into(), 2.into()]));
+    stream.write_all(&bytes).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut replies = support::read_messages(&mut stream, 2).await;
+    replies.sort_by_key(|reply| reply[1].as_u64());
+    assert_eq!(
+        replies[0],
+        Value::Array(vec![1.into(), 1.into(), Value::Nil, 50.into()])
+    );
+    assert_eq!(
+        replies[1],
+        Value::Array(vec![1.into(), 2.into(), Value::Nil, 42.into()])
+    );
+    assert_closed(&mut stream).await;
+
+    let peer = bounded(dotrpc::connect(support::addr(&server)))
+        .await
+        .unwrap();
+    let count: u64 = bounded(peer.call("stats.notifications", ())).await.unwrap();
+    assert_eq!(count, 1);
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -66,11 +66,11 @@ pub enum Error<E = RemoteError> {
         reason: DisconnectReason,
     },
     /// An I/O error on the transport (connecting, binding, reading, writing).
-    #[error("transport error")]
+    #[error("transport error: {0}")]
     Transport(#[source] Arc<io::Error>),
     /// Bytes that are not a valid msgpack-rpc message, or values that could not
     /// be encoded or decoded.
-    #[error("codec error")]
+    #[error("codec error: {0}")]
     Codec(#[source] CodecError),
     /// The peer refused the call because it is at a limit; retry later.
     #[error("the peer is overloaded: {message}")]

@@ -19,7 +19,9 @@
 //! cannot be resynchronised) with a `Protocol` reason; so does nothing
 //! arriving for the idle timeout (`Idle`), or a message begun and not
 //! finished within the message timeout (`Stalled`). Other connections are
-//! untouched. When the reader stops, the handlers still running are aborted.
+//! untouched. When the reader stops, the handlers still running are aborted;
+//! but at the end of the peer's stream (EOF) the calls and notifications it
+//! sent still run to the end first, and only its pending replies fail at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
@@ -149,7 +151,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return DisconnectReason::Closed,
-                () = drain.cancelled() => return self.finish_handlers().await,
+                () = drain.cancelled() => return self.finish_handlers(DisconnectReason::Shutdown).await,
                 permit = Arc::clone(&self.permits).acquire_owned(), if !self.parked.is_empty() => {
                     let Ok(permit) = permit else { return DisconnectReason::Closed };
                     if let Some(call) = self.parked.pop_front() {
@@ -158,7 +160,14 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 }
                 Some(ended) = self.handlers.join_next_with_id(), if !self.handlers.is_empty() => self.forget(ended),
                 read = self.io.read_buf(&mut self.buffer), if can_read => match read {
-                    Ok(0) if self.buffer.is_empty() => return DisconnectReason::Eof,
+                    Ok(0) if self.buffer.is_empty() => {
+                        // The peer will send nothing more, so our calls to it
+                        // fail now; what it did send still runs (a notification
+                        // followed by a close is not lost), and replies go out
+                        // if it still reads.
+                        self.connection.transactions.fail_all(DisconnectReason::Eof);
+                        return self.finish_handlers(DisconnectReason::Eof).await;
+                    }
                     Ok(0) => return DisconnectReason::Protocol(format!(
                         "connection closed in the middle of a message ({} bytes buffered)",
                         self.buffer.len()
@@ -190,8 +199,9 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         Ok(routed)
     }
 
-    /// Lets received calls answer, reading nothing more (graceful shutdown).
-    async fn finish_handlers(&mut self) -> DisconnectReason {
+    /// Lets received calls answer, reading nothing more (graceful shutdown,
+    /// or the end of the peer's stream); then closes with `reason`.
+    async fn finish_handlers(&mut self, reason: DisconnectReason) -> DisconnectReason {
         let shutdown = self.connection.shutdown.clone();
         while !self.parked.is_empty() || !self.handlers.is_empty() {
             tokio::select! {
@@ -204,7 +214,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 Some(ended) = self.handlers.join_next_with_id(), if !self.handlers.is_empty() => self.forget(ended),
             }
         }
-        DisconnectReason::Shutdown
+        reason
     }
 
     fn route(&mut self, frame: Bytes) -> Result<(), DisconnectReason> {

@@ -1,0 +1,97 @@
+//! `rpc.describe`'s flat method list printed as the namespace tree it is.
+
+use std::fmt::Write as _;
+
+use dotrpc::MethodDescription;
+
+/// The methods as an indented tree: each namespace once, each method with its
+/// signature and the first line of its docs.
+pub(crate) fn tree(methods: &[MethodDescription]) -> String {
+    let mut methods: Vec<&MethodDescription> = methods.iter().collect();
+    methods.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut out = String::new();
+    let mut open: Vec<&str> = Vec::new();
+    for method in methods {
+        let mut parts: Vec<&str> = method.path.split('.').collect();
+        let name = parts.pop().unwrap_or_default();
+        let shared = open.iter().zip(&parts).take_while(|(a, b)| a == b).count();
+        open.truncate(shared);
+        for namespace in &parts[shared..] {
+            let _ = writeln!(out, "{}{namespace}", "  ".repeat(open.len()));
+            open.push(namespace);
+        }
+        let indent = "  ".repeat(open.len());
+        let _ = writeln!(out, "{indent}{}", signature(name, method));
+        if let Some(doc) = method.docs.lines().map(str::trim).find(|l| !l.is_empty()) {
+            let _ = writeln!(out, "{indent}    {doc}");
+        }
+    }
+    out
+}
+
+fn signature(name: &str, method: &MethodDescription) -> String {
+    let params: Vec<String> = method
+        .params
+        .iter()
+        .map(|p| format!("{}: {}", p.name, p.ty))
+        .collect();
+    let params = params.join(", ");
+    if method.event {
+        return format!("event {name}({params})");
+    }
+    match &method.error {
+        Some(error) => format!("{name}({params}) -> Result<{}, {error}>", method.returns),
+        None => format!("{name}({params}) -> {}", method.returns),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dotrpc::ParamDescription;
+
+    fn method(path: &str, params: &[(&str, &str)], returns: &str) -> MethodDescription {
+        MethodDescription {
+            path: path.into(),
+            params: params
+                .iter()
+                .map(|(name, ty)| ParamDescription {
+                    name: (*name).into(),
+                    ty: (*ty).into(),
+                })
+                .collect(),
+            returns: returns.into(),
+            error: None,
+            event: false,
+            docs: String::new(),
+        }
+    }
+
+    #[test]
+    fn namespaces_print_once_with_their_methods_under_them() {
+        let mut div = method("math.div", &[("a", "f64"), ("b", "f64")], "f64");
+        div.error = Some("MathError".into());
+        div.docs = " Divides.\n More.".into();
+        let mut log = method("log", &[("line", "String")], "()");
+        log.event = true;
+        let methods = [
+            method("math.stats.mean", &[("values", "Vec<f64>")], "f64"),
+            div,
+            method("add", &[("a", "i64"), ("b", "i64")], "i64"),
+            log,
+            method("zeta.z", &[], "()"),
+        ];
+        assert_eq!(
+            tree(&methods),
+            "add(a: i64, b: i64) -> i64\n\
+             event log(line: String)\n\
+             math\n  \
+               div(a: f64, b: f64) -> Result<f64, MathError>\n      \
+                 Divides.\n  \
+               stats\n    \
+                 mean(values: Vec<f64>) -> f64\n\
+             zeta\n  \
+               z() -> ()\n"
+        );
+    }
+}

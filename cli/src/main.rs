@@ -1,0 +1,387 @@
+//! `dotrpc`: call, notify, describe, listen to and load-test msgpack-rpc
+//! peers from the shell, as `grpcurl` does for gRPC.
+//!
+//! Every subcommand connects, does one thing and exits with a status that
+//! says how it went (see `dotrpc --help`). Failures are one line on stderr.
+
+mod bench;
+mod describe;
+mod histogram;
+mod json;
+mod target;
+
+use std::io::Read as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use dotrpc::{ErrorKind, Peer, Router, Value};
+use target::{Connection, Target};
+
+const EXIT_STATUS: &str = "\
+Exit status:
+  0  success
+  1  the peer answered with an error (application, internal, refused, ...)
+  2  bad usage: arguments, address or JSON
+  3  could not connect, or the connection was lost
+  4  timed out
+  5  no such method at the peer (UnknownApi)
+  6  the peer refused the arguments (InvalidParams)";
+
+const ADDRESSES: &str = "\
+ADDR is one of:
+  host:port, tcp://host:port   a TCP server
+  unix:///path/to/socket       a Unix socket
+  exec:COMMAND ARGS            a child process over its stdin and stdout (run with sh -c)
+
+Arguments are JSON values: 42, 1.5, '\"text\"', '[1, 2]', '{\"k\": null}';
+bytes are {\"$bin\": \"<base64>\"}, ext values {\"$ext\": [type, \"<base64>\"]}.";
+
+/// Talk msgpack-rpc to any peer: dotrpc servers, Neovim, Python or Node.
+#[derive(Debug, Parser)]
+#[command(name = "dotrpc", version, after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}"))]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Call PATH with arguments and print the result as JSON.
+    #[command(after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}\n\nExample:\n  dotrpc call 127.0.0.1:7000 math.div 1 4\n  echo '[1, 4]' | dotrpc call 127.0.0.1:7000 math.div -\n  dotrpc call 'exec:nvim --embed --headless' nvim_eval '\"1+2\"'"))]
+    Call {
+        #[command(flatten)]
+        call: CallArgs,
+        /// Print the result on one line instead of indented.
+        #[arg(long, short)]
+        compact: bool,
+    },
+    /// Send PATH a one-way notification; nothing comes back.
+    #[command(after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}\n\nExample:\n  dotrpc notify 127.0.0.1:7000 log '\"hello\"'"))]
+    Notify {
+        #[command(flatten)]
+        call: CallArgs,
+    },
+    /// Print the peer's API from rpc.describe: its namespace tree, signatures and docs.
+    #[command(after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}\n\nExample:\n  dotrpc describe 127.0.0.1:7000 --json"))]
+    Describe {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        /// Print the methods as JSON instead of a tree.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print incoming notifications as JSON lines, optionally after a subscribe call.
+    #[command(after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}\n\nEach line is {{\"method\": PATH, \"params\": [..]}}. Incoming calls are answered\nwith UnknownApi. Stops at --count, at --for, or when the peer closes.\n\nExample:\n  dotrpc listen 127.0.0.1:7000 events.subscribe 3 --notify --count 3"))]
+    Listen {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        /// A method to call first (a subscription), with JSON arguments.
+        #[arg(allow_negative_numbers = true)]
+        subscribe: Vec<String>,
+        /// Send the subscription as a notification instead of a call.
+        #[arg(long)]
+        notify: bool,
+        /// Stop after this many notifications.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Stop after this many seconds.
+        #[arg(long = "for", value_name = "SECONDS")]
+        duration: Option<f64>,
+    },
+    /// Load-test PATH: many calls in flight for a while, then a latency histogram.
+    #[command(after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}\n\nExample:\n  dotrpc bench 127.0.0.1:7000 add 1 2 --concurrency 64 --duration 10"))]
+    Bench(bench::BenchArgs),
+}
+
+/// Where to connect and how long to wait.
+#[derive(Debug, Args)]
+struct ConnectArgs {
+    /// The peer's address (see below).
+    addr: String,
+    /// Seconds to wait for the connection, and for each answer.
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
+    timeout: f64,
+}
+
+/// A method and its arguments.
+#[derive(Debug, Args)]
+struct CallArgs {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// The method's dot-joined path, e.g. math.stats.mean.
+    path: String,
+    /// Arguments, each a JSON value; a single - reads a JSON array from stdin.
+    #[arg(allow_negative_numbers = true)]
+    args: Vec<String>,
+}
+
+/// Why a command failed: one line for stderr and the exit status.
+#[derive(Debug)]
+struct Failure {
+    status: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            status: 2,
+            message: message.into(),
+        }
+    }
+
+    fn connect(message: impl Into<String>) -> Self {
+        Failure {
+            status: 3,
+            message: message.into(),
+        }
+    }
+
+    /// A failed call, with the status its error kind maps to.
+    fn call(path: &str, error: &dotrpc::Error) -> Self {
+        let status = match error.kind() {
+            ErrorKind::Transport | ErrorKind::Disconnected => 3,
+            ErrorKind::Timeout => 4,
+            ErrorKind::UnknownApi => 5,
+            ErrorKind::InvalidParams => 6,
+            _ => 1,
+        };
+        let message = match error {
+            dotrpc::Error::Remote(remote) | dotrpc::Error::Foreign(remote) => {
+                format!("{path} failed: {remote}")
+            }
+            other => format!("{path} failed: {other}"),
+        };
+        Failure { status, message }
+    }
+}
+
+impl ConnectArgs {
+    fn timeout(&self) -> Result<Duration, Failure> {
+        Duration::try_from_secs_f64(self.timeout)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "--timeout {} is not a positive number of seconds",
+                    self.timeout
+                ))
+            })
+    }
+
+    /// Connects with `router` serving what the peer sends.
+    async fn connect(&self, router: Arc<Router>) -> Result<(Target, Connection), Failure> {
+        let target = Target::parse(&self.addr).map_err(Failure::usage)?;
+        // A child may well be a foreign peer (Neovim answers the dotrpc hello
+        // with an error event), so only dotrpc-shaped addresses get one.
+        let builder = Peer::builder()
+            .router(router)
+            .handshake(!target.is_child())
+            // One handler at a time: `listen` prints notifications in order.
+            .max_concurrent_handlers(1);
+        let connection = target
+            .connect(builder, self.timeout()?)
+            .await
+            .map_err(Failure::connect)?;
+        Ok((target, connection))
+    }
+}
+
+impl CallArgs {
+    fn params(&self) -> Result<Vec<Value>, Failure> {
+        if self.args.len() == 1 && self.args[0] == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Failure::usage(format!("cannot read stdin: {e}")))?;
+            return json::parse_arg_array(&text).map_err(Failure::usage);
+        }
+        parse_args(&self.args)
+    }
+}
+
+fn parse_args(args: &[String]) -> Result<Vec<Value>, Failure> {
+    args.iter()
+        .enumerate()
+        .map(|(i, text)| json::parse_arg(i + 1, text).map_err(Failure::usage))
+        .collect()
+}
+
+async fn call(args: &CallArgs, compact: bool) -> Result<(), Failure> {
+    let params = args.params()?;
+    let (_, connection) = args.connect.connect(Arc::new(Router::new())).await?;
+    let outcome = connection
+        .peer
+        .call::<Value>(&args.path, &params)
+        .timeout(args.connect.timeout()?)
+        .await;
+    connection.close().await;
+    let result = outcome.map_err(|e| Failure::call(&args.path, &e))?;
+    let json = json::to_json(&result);
+    if compact {
+        println!("{json}");
+    } else {
+        println!("{json:#}");
+    }
+    Ok(())
+}
+
+async fn notify(args: &CallArgs) -> Result<(), Failure> {
+    let params = args.params()?;
+    let (_, connection) = args.connect.connect(Arc::new(Router::new())).await?;
+    let sent = connection.peer.notify(&args.path, &params);
+    // Closing flushes the notification before the connection ends.
+    connection.close().await;
+    sent.map_err(|e| Failure::call(&args.path, &e))
+}
+
+async fn listen(
+    connect: &ConnectArgs,
+    subscribe: &[String],
+    as_notification: bool,
+    count: Option<u64>,
+    duration: Option<f64>,
+) -> Result<(), Failure> {
+    let subscription = match subscribe.split_first() {
+        Some((path, args)) => Some((path.clone(), parse_args(args)?)),
+        None => None,
+    };
+    let duration = duration
+        .map(|secs| {
+            Duration::try_from_secs_f64(secs)
+                .map_err(|_| Failure::usage(format!("--for {secs} is not a number of seconds")))
+        })
+        .transpose()?;
+    let (lines, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let router = Arc::new(Router::new());
+    // Notifications are printed; calls are declined, so they get UnknownApi.
+    router.set_fallback(move |ctx, params| {
+        let printed = !ctx.expects_reply() && {
+            let params = params.values().unwrap_or_default();
+            let line = serde_json::json!({
+                "method": ctx.method(),
+                "params": json::to_json(&Value::Array(params)),
+            });
+            lines.send(line.to_string()).is_ok()
+        };
+        async move { printed.then(|| dotrpc::encode_reply(&())) }
+    });
+    let (_, connection) = connect.connect(router).await?;
+    if let Some((path, params)) = subscription {
+        let peer = &connection.peer;
+        let done = if as_notification {
+            peer.notify(&path, &params)
+        } else {
+            peer.call::<Value>(&path, &params)
+                .timeout(connect.timeout()?)
+                .await
+                .map(drop)
+        };
+        if let Err(error) = done {
+            connection.close().await;
+            return Err(Failure::call(&path, &error));
+        }
+    }
+    let mut printed = 0;
+    let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+    let closed = connection.peer.closed();
+    tokio::pin!(closed);
+    loop {
+        if count.is_some_and(|count| printed >= count) {
+            break;
+        }
+        let timer = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            line = received.recv() => match line {
+                Some(line) => {
+                    println!("{line}");
+                    printed += 1;
+                }
+                None => break,
+            },
+            _ = timer => break,
+            reason = &mut closed => {
+                // Print what arrived before the close, then stop.
+                while let Ok(line) = received.try_recv() {
+                    println!("{line}");
+                }
+                connection.close().await;
+                return match reason {
+                    dotrpc::DisconnectReason::Closed => Ok(()),
+                    reason => Err(Failure::connect(format!("the connection ended: {reason}"))),
+                };
+            }
+        }
+    }
+    connection.close().await;
+    Ok(())
+}
+
+async fn describe(connect: &ConnectArgs, as_json: bool) -> Result<(), Failure> {
+    let (_, connection) = connect.connect(Arc::new(Router::new())).await?;
+    let outcome = connection
+        .peer
+        .call::<Vec<dotrpc::MethodDescription>>("rpc.describe", ())
+        .timeout(connect.timeout()?)
+        .await;
+    connection.close().await;
+    let methods = outcome.map_err(|e| Failure::call("rpc.describe", &e))?;
+    if as_json {
+        let json = serde_json::to_string_pretty(&methods).expect("descriptions are plain data");
+        println!("{json}");
+    } else {
+        print!("{}", describe::tree(&methods));
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Call {
+            call: args,
+            compact,
+        } => call(&args, compact).await,
+        Command::Notify { call } => notify(&call).await,
+        Command::Describe { connect, json } => describe(&connect, json).await,
+        Command::Listen {
+            connect,
+            subscribe,
+            notify,
+            count,
+            duration,
+        } => listen(&connect, &subscribe, notify, count, duration).await,
+        Command::Bench(args) => bench::run(args).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("dotrpc: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = runtime.block_on(run(cli));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("dotrpc: {}", failure.message);
+            ExitCode::from(failure.status)
+        }
+    }
+}
