@@ -1,0 +1,59 @@
+//! `dotrpc-bench`: dotrpc side by side with a raw msgpack-rpc baseline and
+//! other Rust RPC frameworks, each system's server and client in separate
+//! processes on 127.0.0.1 (pinned to different CPUs where `taskset` exists).
+//!
+//! ```text
+//! cargo run --release -p dotrpc-bench                 # the full run, a few minutes
+//! cargo run --release -p dotrpc-bench -- --quick      # one short repetition
+//! cargo run --release -p dotrpc-bench -- --help
+//! ```
+//!
+//! The same binary plays all three parts: `run` (the default) orchestrates,
+//! `serve SYSTEM` is a server, `client SYSTEM WORKLOAD PORT` a client that
+//! prints one JSON line of measurements.
+
+mod alloc;
+mod orchestrate;
+mod raw_wire;
+mod systems;
+mod workload;
+
+use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+const USAGE: &str = "\
+usage: dotrpc-bench [run] [--quick] [--reps N] [--systems a,b] [--workloads a,b] [--json FILE]
+       dotrpc-bench serve SYSTEM
+       dotrpc-bench client SYSTEM WORKLOAD PORT
+
+Runs each system's server and client as separate processes on 127.0.0.1 and
+prints a table, then one JSON line per measurement.
+
+  --quick          one repetition of shorter workloads (a smoke test)
+  --reps N         repetitions of every workload (default 5; medians are reported)
+  --systems        dotrpc,raw,tarpc,jsonrpsee,msgpack-rpc (default: all)
+  --workloads      lat,pipe,conns,bulk,notify,idle,nested (default: all)
+  --json FILE      also write the JSON lines to FILE";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("serve") => systems::serve_main(&args[1..]),
+        Some("client") => workload::client_main(&args[1..]),
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some("run") => orchestrate::main(&args[1..]),
+        _ => orchestrate::main(&args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dotrpc-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

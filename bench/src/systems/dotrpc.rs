@@ -1,0 +1,212 @@
+//! dotrpc: the API as `#[rpc_api]` traits, typed stubs on the client.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dotrpc::{Peer, Server, rpc_api};
+use serde_bytes::ByteBuf;
+
+use super::Served;
+use crate::workload::{Measurement, Plan, Rpc};
+
+/// The benchmark's API.
+#[rpc_api]
+pub(crate) trait Bench {
+    /// Adds.
+    async fn add(&self, a: i64, b: i64) -> i64;
+    /// Gives the bytes back.
+    async fn echo(&self, data: ByteBuf) -> ByteBuf;
+    /// Counted.
+    #[rpc(event)]
+    async fn note(&self);
+    /// How many notes arrived.
+    async fn count(&self) -> u64;
+    /// The first of five nested namespaces.
+    #[rpc(nested)]
+    fn a(&self) -> &impl A;
+}
+
+/// `a`.
+#[rpc_api]
+pub(crate) trait A {
+    /// `a.b`.
+    #[rpc(nested)]
+    fn b(&self) -> &impl B;
+}
+
+/// `a.b`.
+#[rpc_api]
+pub(crate) trait B {
+    /// `a.b.c`.
+    #[rpc(nested)]
+    fn c(&self) -> &impl C;
+}
+
+/// `a.b.c`.
+#[rpc_api]
+pub(crate) trait C {
+    /// `a.b.c.d`.
+    #[rpc(nested)]
+    fn d(&self) -> &impl D;
+}
+
+/// `a.b.c.d`.
+#[rpc_api]
+pub(crate) trait D {
+    /// `a.b.c.d.e`.
+    #[rpc(nested)]
+    fn e(&self) -> &impl E;
+}
+
+/// `a.b.c.d.e`.
+#[rpc_api]
+pub(crate) trait E {
+    /// The same add, five namespaces deep.
+    async fn add(&self, a: i64, b: i64) -> i64;
+}
+
+/// One implementation serves every level.
+#[derive(Debug, Default)]
+struct Impl {
+    notes: AtomicU64,
+}
+
+impl Bench for Impl {
+    type A = Impl;
+    async fn add(&self, a: i64, b: i64) -> i64 {
+        a + b
+    }
+    async fn echo(&self, data: ByteBuf) -> ByteBuf {
+        data
+    }
+    async fn note(&self) {
+        self.notes.fetch_add(1, Ordering::Relaxed);
+    }
+    async fn count(&self) -> u64 {
+        self.notes.load(Ordering::Relaxed)
+    }
+    fn a(&self) -> &Impl {
+        self
+    }
+}
+
+impl A for Impl {
+    type B = Impl;
+    fn b(&self) -> &Impl {
+        self
+    }
+}
+
+impl B for Impl {
+    type C = Impl;
+    fn c(&self) -> &Impl {
+        self
+    }
+}
+
+impl C for Impl {
+    type D = Impl;
+    fn d(&self) -> &Impl {
+        self
+    }
+}
+
+impl D for Impl {
+    type E = Impl;
+    fn e(&self) -> &Impl {
+        self
+    }
+}
+
+impl E for Impl {
+    async fn add(&self, a: i64, b: i64) -> i64 {
+        a + b
+    }
+}
+
+pub(crate) async fn serve() -> Result<Served, String> {
+    let server = Server::builder(Peer::builder().serve(BenchService(Impl::default())))
+        .bind_tcp("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let port = server.local_addr().as_tcp().expect("TCP").port();
+    Ok(Served {
+        port,
+        _keep: Box::new(server),
+    })
+}
+
+/// A connection's typed client.
+#[derive(Clone, Debug)]
+pub(crate) struct Client {
+    api: BenchClient,
+    _peer: Arc<Peer>,
+}
+
+pub(crate) async fn connect(port: u16) -> Result<Client, String> {
+    let peer = dotrpc::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Client {
+        api: peer.client(),
+        _peer: Arc::new(peer),
+    })
+}
+
+/// `nested`: the same `add`, flat and five namespaces deep, in alternating
+/// blocks on one connection, so both see the same machine at the same time.
+pub(crate) async fn nested(port: u16, plan: Plan) -> Result<Measurement, String> {
+    const BLOCK: usize = 500;
+    let client = connect(port).await?;
+    let deep = &client.api.a.b.c.d.e;
+    let (mut flat_time, mut deep_time) = (Duration::ZERO, Duration::ZERO);
+    let mut latencies = Vec::with_capacity(plan.lat_calls);
+    for round in 0..(plan.warmup_calls + plan.lat_calls).div_ceil(BLOCK) {
+        let measuring = round * BLOCK >= plan.warmup_calls;
+        let started = Instant::now();
+        for i in 0..BLOCK as i64 {
+            client.api.add(i, 1).await.map_err(|e| e.to_string())?;
+        }
+        let flat = started.elapsed();
+        let started = Instant::now();
+        for i in 0..BLOCK as i64 {
+            let call = Instant::now();
+            let sum = deep.add(i, 1).await.map_err(|e| e.to_string())?;
+            if measuring {
+                latencies.push(call.elapsed());
+            }
+            if sum != i + 1 {
+                return Err(format!("a.b.c.d.e.add gave {sum}"));
+            }
+        }
+        if measuring {
+            flat_time += flat;
+            deep_time += started.elapsed();
+        }
+    }
+    let calls = latencies.len() as u64;
+    let mut m = Measurement::new("dotrpc", "nested")
+        .rate(calls, deep_time)
+        .latencies(latencies);
+    m.nested_over_flat = Some(deep_time.as_secs_f64() / flat_time.as_secs_f64());
+    Ok(m)
+}
+
+impl Rpc for Client {
+    async fn add(&self, a: i64, b: i64) -> Result<i64, String> {
+        self.api.add(a, b).await.map_err(|e| e.to_string())
+    }
+
+    async fn echo(&self, data: ByteBuf) -> Result<ByteBuf, String> {
+        self.api.echo(data).await.map_err(|e| e.to_string())
+    }
+
+    fn note(&self) -> Option<Result<(), String>> {
+        Some(self.api.note().map_err(|e| e.to_string()))
+    }
+
+    async fn count(&self) -> Result<u64, String> {
+        self.api.count().await.map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,89 @@
+//! jsonrpsee: JSON-RPC over WebSocket. Its server does not run methods for
+//! notifications, so `notify` has no number.
+
+use std::sync::Arc;
+
+use jsonrpsee::core::client::ClientT as _;
+use jsonrpsee::rpc_params;
+use jsonrpsee::server::{RpcModule, Server, ServerConfig};
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
+use serde_bytes::ByteBuf;
+
+use super::Served;
+use crate::workload::Rpc;
+
+pub(crate) async fn serve() -> Result<Served, String> {
+    let config = ServerConfig::builder()
+        .max_request_body_size(16 << 20)
+        .max_response_body_size(16 << 20)
+        .build();
+    let server = Server::builder()
+        .set_config(config)
+        .build("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut module = RpcModule::new(());
+    module
+        .register_method("add", |params, _, _| {
+            let (a, b): (i64, i64) = params.parse()?;
+            Ok::<i64, ErrorObjectOwned>(a + b)
+        })
+        .map_err(|e| e.to_string())?;
+    module
+        .register_method("echo", |params, _, _| {
+            let (data,): (ByteBuf,) = params.parse()?;
+            Ok::<ByteBuf, ErrorObjectOwned>(data)
+        })
+        .map_err(|e| e.to_string())?;
+    module
+        .register_method("count", |_, _, _| 0u64)
+        .map_err(|e| e.to_string())?;
+    let port = server.local_addr().map_err(|e| e.to_string())?.port();
+    let handle = server.start(module);
+    Ok(Served {
+        port,
+        _keep: Box::new(handle),
+    })
+}
+
+/// A WebSocket client, shared by the callers of one connection.
+#[derive(Clone, Debug)]
+pub(crate) struct Client(Arc<WsClient>);
+
+pub(crate) async fn connect(port: u16) -> Result<Client, String> {
+    let client = WsClientBuilder::default()
+        .max_request_size(16 << 20)
+        .max_response_size(16 << 20)
+        .build(format!("ws://127.0.0.1:{port}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Client(Arc::new(client)))
+}
+
+impl Rpc for Client {
+    async fn add(&self, a: i64, b: i64) -> Result<i64, String> {
+        self.0
+            .request("add", rpc_params![a, b])
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn echo(&self, data: ByteBuf) -> Result<ByteBuf, String> {
+        self.0
+            .request("echo", rpc_params![data])
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn note(&self) -> Option<Result<(), String>> {
+        None
+    }
+
+    async fn count(&self) -> Result<u64, String> {
+        self.0
+            .request("count", rpc_params![])
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
