@@ -270,7 +270,10 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         Ok(())
     }
 
-    /// Runs one call's handler as a task of this connection.
+    /// Runs one call's handler: first right here, and only if it must wait
+    /// for something does it become a task of this connection. Most handlers
+    /// answer on their first poll, and skipping the task (its allocation,
+    /// scheduling and cancellation bookkeeping) is most of what a call costs.
     fn start(&mut self, call: Parked, permit: OwnedSemaphorePermit) {
         // No handle left means the connection is closing; the call is moot.
         let Some(handle) = self.peer.upgrade() else {
@@ -284,9 +287,24 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             method = ctx.method(),
             msgid = call.msgid
         );
-        let task = self
-            .handlers
-            .spawn(handle_one(ctx, call.params, permit).instrument(span));
+        let mut handling = Box::pin(handle_one(ctx, call.params, permit).instrument(span));
+        // Polled with a waker that does nothing: a handler that is not done
+        // is spawned, and a new task is always polled again, with its own.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let first_poll = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handling.as_mut().poll(&mut cx)
+        }));
+        match first_poll {
+            Ok(std::task::Poll::Ready(())) => return,
+            Ok(std::task::Poll::Pending) => {}
+            Err(_) => {
+                // Handlers' own panics are answered as `Internal` inside;
+                // this is a hook's, and ends only this call, as a task would.
+                tracing::warn!(peer = self.connection.id, "a call's handling panicked");
+                return;
+            }
+        }
+        let task = self.handlers.spawn(handling);
         if let Some(msgid) = call.msgid {
             self.running_tasks.insert(task.id(), msgid);
             self.running.insert(msgid, task);
