@@ -249,7 +249,9 @@ impl FrameDecoder {
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
         match self.scan.advance(buf, &self.limits)? {
             Some(len) => {
-                self.scan = Scan::default();
+                // Keeps the stack's allocation for the next frame.
+                self.scan.pos = 0;
+                self.scan.open.clear();
                 Ok(Some(buf.split_to(len).freeze()))
             }
             None => Ok(None),
@@ -259,14 +261,33 @@ impl FrameDecoder {
 
 /// The length of the whole msgpack value at the start of `buf`.
 ///
+/// Used on parts of frames the decoder has already checked against the
+/// limits, so it keeps one count of the items still owed rather than a stack
+/// of open containers: nothing is allocated, whatever the nesting.
+///
 /// # Errors
 ///
-/// [`CodecError::Malformed`] if `buf` ends before the value does, or any error
-/// the limits raise.
-pub(crate) fn value_len(buf: &[u8], limits: &Limits) -> Result<usize, CodecError> {
-    Scan::default()
-        .advance(buf, limits)?
-        .ok_or_else(|| CodecError::Malformed("value ends early".into()))
+/// [`CodecError::Malformed`] if `buf` ends before the value does.
+pub(crate) fn value_len(buf: &[u8]) -> Result<usize, CodecError> {
+    let ends_early = || CodecError::Malformed("value ends early".into());
+    let mut pos = 0;
+    let mut owed: u64 = 1;
+    while owed > 0 {
+        let header = header(&buf[pos..], pos)?.ok_or_else(ends_early)?;
+        owed -= 1;
+        if header.container {
+            pos += header.size;
+            owed = owed.saturating_add(header.length);
+        } else {
+            pos = usize::try_from(pos as u64 + header.size as u64 + header.length)
+                .map_err(|_| ends_early())?;
+        }
+        // Every item owed takes at least a byte.
+        if pos as u64 + owed > buf.len() as u64 {
+            return Err(ends_early());
+        }
+    }
+    Ok(pos)
 }
 
 #[cfg(test)]
@@ -394,8 +415,8 @@ mod tests {
         )]));
         let mut with_tail = bytes.clone();
         with_tail.push(0xc0);
-        assert_eq!(value_len(&with_tail, &Limits::default()), Ok(bytes.len()));
-        assert!(value_len(&bytes[..bytes.len() - 1], &Limits::default()).is_err());
+        assert_eq!(value_len(&with_tail), Ok(bytes.len()));
+        assert!(value_len(&bytes[..bytes.len() - 1]).is_err());
     }
 
     fn any_value() -> impl Strategy<Value = Value> {

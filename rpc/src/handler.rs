@@ -258,7 +258,8 @@ pub trait IntoReply {
 ///
 /// An `Internal` error object if `value`'s `Serialize` fails.
 pub fn encode_reply<T: Serialize + ?Sized>(value: &T) -> Reply {
-    let mut out = Vec::new();
+    // Room for any scalar, so small results are written without regrowing.
+    let mut out = Vec::with_capacity(16);
     encode_value(&mut out, value).map_err(|e| {
         ErrorObject::new(code::INTERNAL, format!("could not encode the result: {e}"))
     })?;

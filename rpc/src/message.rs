@@ -25,21 +25,17 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use rmpv::Value;
 use serde::Serialize;
 
-use crate::codec::{CodecError, Limits, value_len};
+use crate::codec::{CodecError, value_len};
 use crate::error::{ErrorFormat, ErrorObject};
 
 /// A msgpack-rpc message id; it wraps around at `u32::MAX`.
 pub type MsgId = u32;
-
-/// No bounds: for re-scanning frames the codec already bounded.
-const UNBOUNDED: Limits = Limits {
-    max_message_size: usize::MAX,
-    max_depth: usize::MAX,
-};
 
 const REQUEST: u8 = 0;
 const RESPONSE: u8 = 1;
@@ -64,8 +60,9 @@ pub enum Message {
 pub struct Request {
     /// Matches the response to this request.
     pub msgid: MsgId,
-    /// The dot-joined path, such as `"math.stats.mean"`.
-    pub method: String,
+    /// The dot-joined path, such as `"math.stats.mean"` (shared, as the
+    /// handler's context holds it too).
+    pub method: Arc<str>,
     /// The positional params, still encoded.
     pub params: Params,
     /// How long the caller will wait, if it said (dotrpc peers only).
@@ -87,7 +84,7 @@ pub struct Response {
 #[derive(Debug, Clone)]
 pub struct Notification {
     /// The dot-joined path.
-    pub method: String,
+    pub method: Arc<str>,
     /// The positional params, still encoded.
     pub params: Params,
 }
@@ -116,7 +113,7 @@ impl Params {
         let len = rmp::decode::read_array_len(&mut reader)
             .map_err(|_| CodecError::Malformed("params must be an array".into()))?;
         let items_at = raw.len() - reader.len();
-        if value_len(&raw, &UNBOUNDED)? != raw.len() {
+        if value_len(&raw)? != raw.len() {
             return Err(CodecError::Malformed(
                 "params must be exactly one array".into(),
             ));
@@ -217,8 +214,8 @@ impl Message {
                 let msgid = read_msgid(&mut reader)?;
                 let method = read_method(&mut reader)?;
                 let params_at = frame.len() - reader.len();
-                let params_len = value_len(reader, &UNBOUNDED)
-                    .map_err(|_| malformed("params are not a value"))?;
+                let params_len =
+                    value_len(reader).map_err(|_| malformed("params are not a value"))?;
                 let params = Params::from_bytes(frame.slice(params_at..params_at + params_len))?;
                 let meta = rmpv::decode::read_value(&mut &reader[params_len..])
                     .map_err(|_| malformed("call metadata is not a value"))?;
@@ -238,8 +235,8 @@ impl Message {
             (RESPONSE, 4) => {
                 let msgid = read_msgid(&mut reader)?;
                 let error_at = frame.len() - reader.len();
-                let error_len = value_len(reader, &UNBOUNDED)
-                    .map_err(|_| malformed("response error is not a value"))?;
+                let error_len =
+                    value_len(reader).map_err(|_| malformed("response error is not a value"))?;
                 let result_at = error_at + error_len;
                 let error = (frame[error_at] != 0xc0).then(|| frame.slice(error_at..result_at));
                 let result = frame.slice(result_at..);
@@ -279,7 +276,7 @@ fn read_msgid(reader: &mut &[u8]) -> Result<MsgId, CodecError> {
 
 /// Reads the method name: a str (or, from peers on the old spec, a bin) that is
 /// valid UTF-8.
-fn read_method(reader: &mut &[u8]) -> Result<String, CodecError> {
+fn read_method(reader: &mut &[u8]) -> Result<Arc<str>, CodecError> {
     let marker =
         rmp::decode::read_marker(reader).map_err(|_| malformed("method must be a string"))?;
     use rmp::Marker;
@@ -294,7 +291,9 @@ fn read_method(reader: &mut &[u8]) -> Result<String, CodecError> {
         .get(..len)
         .ok_or_else(|| malformed("method ends early"))?;
     *reader = &reader[len..];
-    String::from_utf8(bytes.to_vec()).map_err(|_| malformed("method is not valid UTF-8"))
+    std::str::from_utf8(bytes)
+        .map(Arc::from)
+        .map_err(|_| malformed("method is not valid UTF-8"))
 }
 
 fn take<const N: usize>(reader: &mut &[u8]) -> Result<[u8; N], CodecError> {
@@ -495,7 +494,7 @@ mod tests {
             panic!("not a request")
         };
         assert_eq!(request.msgid, 0xdead_beef);
-        assert_eq!(request.method, "math.div");
+        assert_eq!(&*request.method, "math.div");
         assert_eq!(
             request.params.values().unwrap(),
             vec![Value::from(1.0), Value::from(2.5)]
@@ -606,7 +605,7 @@ mod tests {
         let Message::Notification(n) = Message::parse(frame(old)).unwrap() else {
             panic!()
         };
-        assert_eq!(n.method, "log");
+        assert_eq!(&*n.method, "log");
     }
 
     #[test]

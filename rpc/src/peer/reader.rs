@@ -54,7 +54,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// A request or notification waiting for a handler permit.
 struct Parked {
     msgid: Option<MsgId>,
-    method: String,
+    method: Arc<str>,
     params: Params,
     /// When the caller stops waiting (dotrpc callers only).
     deadline: Option<Instant>,
@@ -240,11 +240,11 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     .deadline_ms
                     .map(|ms| Instant::now() + Duration::from_millis(ms)),
             },
-            Message::Notification(notification) if notification.method == protocol::HELLO => {
+            Message::Notification(notification) if &*notification.method == protocol::HELLO => {
                 self.connection.heard_hello(&notification.params);
                 return Ok(());
             }
-            Message::Notification(notification) if notification.method == protocol::CANCEL => {
+            Message::Notification(notification) if &*notification.method == protocol::CANCEL => {
                 if let Some(msgid) = protocol::cancelled_msgid(&notification.params) {
                     self.cancel(msgid);
                 }
@@ -279,8 +279,8 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let Some(handle) = self.peer.upgrade() else {
             return;
         };
-        let ctx = CallContext::new(call.msgid, call.method.into(), Peer { handle })
-            .with_deadline(call.deadline);
+        let ctx =
+            CallContext::new(call.msgid, call.method, Peer { handle }).with_deadline(call.deadline);
         let span = tracing::debug_span!(
             "rpc.handle",
             peer = self.connection.id,
