@@ -41,12 +41,14 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             connection,
             inbox,
             io,
-            buffer: Vec::with_capacity(8 * 1024),
+            // Both grow to what the traffic needs and stay there; an idle
+            // connection keeps them small (it costs memory per connection).
+            buffer: Vec::new(),
         }
     }
 
     pub(super) async fn run(mut self) {
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut batch = Vec::new();
         loop {
             tokio::select! {
                 biased;
