@@ -228,6 +228,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
         }
     );
     let mut all = Vec::new();
+    let mut failures = 0;
     for rep in 0..options.reps {
         for workload in &options.workloads {
             for system in &options.systems {
@@ -239,7 +240,15 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
                     rep + 1,
                     options.reps
                 );
-                let measurement = run_one(&launcher, system, workload, options.quick)?;
+                let measurement = run_one(&launcher, system, workload, options.quick)
+                    .unwrap_or_else(|error| {
+                        eprintln!("\n{system} {workload} failed: {error}");
+                        failures += 1;
+                        Measurement {
+                            unsupported: Some(format!("failed: {error}")),
+                            ..Measurement::new(system, workload)
+                        }
+                    });
                 all.push((rep, measurement));
             }
         }
@@ -262,7 +271,10 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
     if let Some(path) = &options.json {
         std::fs::write(path, lines.join("\n") + "\n").map_err(|e| format!("{path}: {e}"))?;
     }
-    Ok(())
+    match failures {
+        0 => Ok(()),
+        n => Err(format!("{n} measurement(s) failed; see above")),
+    }
 }
 
 /// One row of the table: a workload's metric, and which way is better.

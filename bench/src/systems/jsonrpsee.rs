@@ -17,6 +17,8 @@ pub(crate) async fn serve() -> Result<Served, String> {
     let config = ServerConfig::builder()
         .max_request_body_size(16 << 20)
         .max_response_body_size(16 << 20)
+        // The default (100) would refuse most of the `idle` connections.
+        .max_connections(10_000)
         .build();
     let server = Server::builder()
         .set_config(config)

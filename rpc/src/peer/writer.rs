@@ -49,6 +49,9 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
 
     pub(super) async fn run(mut self) {
         let mut batch = Vec::new();
+        // One wait for the whole loop, not a new one per batch.
+        let shutdown = self.connection.shutdown.clone().cancelled_owned();
+        tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 biased;
@@ -61,7 +64,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                         return;
                     }
                 }
-                () = self.connection.shutdown.cancelled() => break,
+                () = &mut shutdown => break,
             }
         }
         self.flush_remaining(&mut batch).await;
