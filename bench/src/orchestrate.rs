@@ -404,7 +404,8 @@ fn ratio_to_raw(all: &[(usize, Measurement)], metric: &Metric) -> Option<f64> {
     median(
         values(all, "dotrpc", metric)
             .into_iter()
-            .filter_map(|(rep, v)| Some(v / raw.get(&rep)?))
+            // A ratio to nothing (raw makes no allocations) says nothing.
+            .filter_map(|(rep, v)| Some(v / raw.get(&rep).filter(|r| **r > 1e-3)?))
             .collect(),
     )
 }
