@@ -4,6 +4,7 @@
 //! the raw baseline has its own (`systems::raw`), since a hand-written loop
 //! with no multiplexing is the point of it.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -308,6 +309,40 @@ pub(crate) async fn hold_until_told<T>(held: Vec<T>) -> Result<Measurement, Stri
     Ok(Measurement::new("", "idle"))
 }
 
+/// What the callers of a throughput run share: whether their calls count
+/// yet, whether to stop, and how many have counted.
+#[derive(Debug, Default)]
+pub(crate) struct Phase {
+    measuring: Cell<bool>,
+    stop: Cell<bool>,
+    calls: Cell<u64>,
+}
+
+impl Phase {
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop.get()
+    }
+
+    /// Counts `n` answered calls, if the measured part has begun.
+    pub(crate) fn count(&self, n: u64) {
+        if self.measuring.get() {
+            self.calls.set(self.calls.get() + n);
+        }
+    }
+
+    /// Warms up for a fifth of `seconds`, counts for `seconds`, then tells
+    /// the callers to stop; returns the calls counted and the time taken.
+    pub(crate) async fn run(&self, seconds: f64) -> (u64, Duration) {
+        tokio::time::sleep(Duration::from_secs_f64(seconds / 5.0)).await;
+        self.measuring.set(true);
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        self.measuring.set(false);
+        self.stop.set(true);
+        (self.calls.get(), started.elapsed())
+    }
+}
+
 /// `per_client` callers on each client, each making one call at a time, for
 /// `seconds` after a short warm-up; returns calls completed and the time.
 async fn in_flight<R: Rpc>(
@@ -315,35 +350,23 @@ async fn in_flight<R: Rpc>(
     per_client: usize,
     seconds: f64,
 ) -> Result<(u64, Duration), String> {
-    let state = Rc::new(std::cell::Cell::new((false, false, 0u64)));
+    let phase = Rc::new(Phase::default());
     let mut callers = Vec::new();
     for client in &clients {
         for _ in 0..per_client {
-            let (client, state) = (client.clone(), state.clone());
+            let (client, phase) = (client.clone(), phase.clone());
             callers.push(tokio::task::spawn_local(async move {
                 let mut i = 0i64;
-                loop {
-                    let (measuring, stop, _) = state.get();
-                    if stop {
-                        return Ok::<(), String>(());
-                    }
+                while !phase.stopping() {
                     client.add(i, 1).await?;
                     i += 1;
-                    if measuring {
-                        let (m, s, n) = state.get();
-                        state.set((m, s, n + 1));
-                    }
+                    phase.count(1);
                 }
+                Ok::<(), String>(())
             }));
         }
     }
-    tokio::time::sleep(Duration::from_secs_f64(seconds / 5.0)).await;
-    state.set((true, false, 0));
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    let (_, _, calls) = state.get();
-    let elapsed = started.elapsed();
-    state.set((false, true, calls));
+    let (calls, elapsed) = phase.run(seconds).await;
     for caller in callers {
         caller.await.map_err(|e| e.to_string())??;
     }

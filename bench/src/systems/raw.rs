@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::Served;
 use crate::raw_wire::{self, Message};
-use crate::workload::{self, Measurement, Plan};
+use crate::workload::{self, Measurement, Phase, Plan};
 
 pub(crate) async fn serve() -> Result<Served, String> {
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -296,11 +296,11 @@ async fn windows(
     window: usize,
     seconds: f64,
 ) -> Result<(u64, Duration), String> {
-    let state = std::rc::Rc::new(std::cell::Cell::new((false, false, 0u64)));
+    let phase = std::rc::Rc::new(Phase::default());
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let mut conn = Conn::open(port).await?;
-        let state = state.clone();
+        let phase = phase.clone();
         tasks.push(tokio::task::spawn_local(async move {
             for i in 0..window {
                 conn.queue_add(i as i64, 1);
@@ -310,11 +310,8 @@ async fn windows(
             while outstanding > 0 {
                 let answered = conn.read_responses().await?;
                 outstanding -= answered;
-                let (measuring, stop, calls) = state.get();
-                if measuring {
-                    state.set((measuring, stop, calls + answered as u64));
-                }
-                if !stop {
+                phase.count(answered as u64);
+                if !phase.stopping() {
                     for i in 0..answered {
                         conn.queue_add(i as i64, 1);
                     }
@@ -325,13 +322,7 @@ async fn windows(
             Ok::<(), String>(())
         }));
     }
-    tokio::time::sleep(Duration::from_secs_f64(seconds / 5.0)).await;
-    state.set((true, false, 0));
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    let (_, _, calls) = state.get();
-    let elapsed = started.elapsed();
-    state.set((false, true, calls));
+    let (calls, elapsed) = phase.run(seconds).await;
     for task in tasks {
         task.await.map_err(|e| e.to_string())??;
     }
