@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use dotrpc::{ApiClient, Error, Ext, Peer, Value};
-use nvim_api::{Buffer, NvimClient, NvimEvents, NvimEventsService};
+use nvim_api::{Buffer, Events, NvimClient, NvimEventsService};
 use support::bounded;
 use tokio::sync::mpsc;
 
@@ -42,30 +42,6 @@ fn nvim() -> Option<&'static str> {
         }
     })
     .as_deref()
-}
-
-/// Neovim's notifications, as text, in arrival order.
-struct Events(mpsc::UnboundedSender<String>);
-
-impl NvimEvents for Events {
-    async fn nvim_buf_lines_event(
-        &self,
-        buffer: Buffer,
-        _changedtick: Option<i64>,
-        firstline: i64,
-        lastline: i64,
-        linedata: Vec<String>,
-        _more: bool,
-    ) {
-        let number = buffer.number().unwrap();
-        let _ = self.0.send(format!(
-            "lines {number} {firstline}..{lastline} {linedata:?}"
-        ));
-    }
-
-    async fn greeting(&self, text: String, count: i64) {
-        let _ = self.0.send(format!("greeting {text} {count}"));
-    }
 }
 
 struct Embedded {
@@ -155,7 +131,7 @@ async fn a_dotrpc_client_drives_embedded_neovim() {
     );
     assert_eq!(
         bounded(events.recv()).await.unwrap(),
-        r#"lines 1 0..1 ["one", "two", "ünïcode"]"#
+        r#"buffer 1: lines 0..1 became ["one", "two", "ünïcode"]"#
     );
 
     // A handle Neovim never issued is its error, not ours.
@@ -183,7 +159,10 @@ async fn a_dotrpc_client_drives_embedded_neovim() {
     bounded(nvim.nvim_command(format!("call rpcnotify({channel}, 'greeting', 'hi', 3)")))
         .await
         .unwrap();
-    assert_eq!(bounded(events.recv()).await.unwrap(), "greeting hi 3");
+    assert_eq!(
+        bounded(events.recv()).await.unwrap(),
+        r#"greeting "hi" (3)"#
+    );
 
     // A call whose answer does not come in time fails alone; the session goes on.
     let slow = nvim

@@ -102,3 +102,28 @@ pub(crate) fn error_kind(error: &RemoteError) -> &'static str {
         _ => "not a Neovim error",
     }
 }
+
+/// Neovim's events as lines of text, sent on a channel in arrival order
+/// (the example prints them, the tests compare them).
+pub(crate) struct Events(pub(crate) tokio::sync::mpsc::UnboundedSender<String>);
+
+impl NvimEvents for Events {
+    async fn nvim_buf_lines_event(
+        &self,
+        buffer: Buffer,
+        _changedtick: Option<i64>,
+        firstline: i64,
+        lastline: i64,
+        linedata: Vec<String>,
+        _more: bool,
+    ) {
+        let number = buffer.number().unwrap_or(-1);
+        let _ = self.0.send(format!(
+            "buffer {number}: lines {firstline}..{lastline} became {linedata:?}"
+        ));
+    }
+
+    async fn greeting(&self, text: String, count: i64) {
+        let _ = self.0.send(format!("greeting {text:?} ({count})"));
+    }
+}

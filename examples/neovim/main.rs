@@ -14,33 +14,9 @@ mod api;
 
 use std::time::Duration;
 
-use api::{Buffer, NvimClient, NvimEvents, NvimEventsService};
+use api::{Events, NvimClient, NvimEventsService};
 use dotrpc::{ApiClient, Error, Peer};
 use tokio::sync::mpsc;
-
-/// Forwards each event to `main`, which prints it.
-struct Events(mpsc::UnboundedSender<String>);
-
-impl NvimEvents for Events {
-    async fn nvim_buf_lines_event(
-        &self,
-        buffer: Buffer,
-        _changedtick: Option<i64>,
-        firstline: i64,
-        lastline: i64,
-        linedata: Vec<String>,
-        _more: bool,
-    ) {
-        let number = buffer.number().unwrap_or(-1);
-        let _ = self.0.send(format!(
-            "buffer {number}: lines {firstline}..{lastline} became {linedata:?}"
-        ));
-    }
-
-    async fn greeting(&self, text: String, count: i64) {
-        let _ = self.0.send(format!("greeting {text:?} ({count})"));
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -138,15 +138,16 @@ impl Conn {
             if responses > 0 {
                 return Ok(responses);
             }
-            if self
-                .socket
-                .read_buf(&mut self.input)
-                .await
-                .map_err(|e| e.to_string())?
-                == 0
-            {
-                return Err("the server closed".into());
-            }
+            self.read_more().await?;
+        }
+    }
+
+    /// Reads what the server has sent so far into the input buffer.
+    async fn read_more(&mut self) -> Result<(), String> {
+        match self.socket.read_buf(&mut self.input).await {
+            Ok(0) => Err("the server closed".into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -166,15 +167,7 @@ impl Conn {
                 self.input.advance(used);
                 return Ok(result);
             }
-            if self
-                .socket
-                .read_buf(&mut self.input)
-                .await
-                .map_err(|e| e.to_string())?
-                == 0
-            {
-                return Err("the server closed".into());
-            }
+            self.read_more().await?;
         }
     }
 
