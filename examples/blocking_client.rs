@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dotrpc::blocking::Runtime;
+use dotrpc::BackgroundRuntime;
 use dotrpc::{CallStatus, ConnectionEvent, Peer, Reconnect, Router, Server, WhileDown};
 
 /// Starts the server this program talks to (its own, to stay self-contained).
-fn start_server(runtime: &Runtime, addr: SocketAddr) -> Server {
+fn start_server(runtime: &BackgroundRuntime, addr: SocketAddr) -> Server {
     let router = Arc::new(Router::new());
     router.set_handler("add", |a: i64, b: i64| async move { a + b });
     router.set_handler("sleep", |ms: u64| async move {
@@ -32,7 +32,7 @@ fn start_server(runtime: &Runtime, addr: SocketAddr) -> Server {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let runtime = Runtime::new()?;
+    let runtime = BackgroundRuntime::new()?;
     let server = start_server(&runtime, "127.0.0.1:0".parse()?);
     let addr = server.local_addr().as_tcp().expect("a TCP server");
 

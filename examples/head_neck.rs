@@ -65,6 +65,7 @@ impl Head for MyHead {
         let neck: NeckClient = ctx.peer().client();
         let heading = neck.joints.turn(degrees).await.map_err(|e| e.to_string())?;
         neck.saw(format!("a tree at {heading} degrees"))
+            .await
             .map_err(|e| e.to_string())?;
         Ok(format!("looking at {heading} degrees"))
     }

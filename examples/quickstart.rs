@@ -100,7 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         other => println!("math.div(1, 0) = {other:?}"),
     }
-    calc.log("hello from the client".into())?;
+    calc.log("hello from the client".into()).await?;
 
     // The API describes itself over the wire.
     let described: Vec<dotrpc::MethodDescription> = peer.call("rpc.describe", ()).await?;

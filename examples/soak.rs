@@ -152,8 +152,8 @@ async fn client(addr: SocketAddr, until: Instant, seed: u64, tally: Tally, pushe
                 handle.cancel();
                 record(&tally, &handle.await);
             }
-            4 => record(&tally, &peer.notify("log", ("soak",))),
-            _ => record(&tally, &peer.notify("events.subscribe", (2,))),
+            4 => record(&tally, &peer.notify("log", ("soak",)).await),
+            _ => record(&tally, &peer.notify("events.subscribe", (2,)).await),
         }
         if dice.roll(50) == 0 {
             tokio::task::yield_now().await;

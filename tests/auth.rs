@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dotrpc::error::code;
 use dotrpc::{CallContext, Error, ErrorObject, Peer, Router, Server};
 use support::bounded;
 
@@ -49,9 +48,9 @@ async fn server(notes: Arc<AtomicUsize>) -> Server {
         let user = ctx.peer().identity::<User>();
         match (ctx.method(), user) {
             ("login", _) => Ok(()),
-            (_, None) => Err(ErrorObject::new(code::UNAUTHORIZED, "log in first")),
+            (_, None) => Err(ErrorObject::unauthorized("log in first")),
             (path, Some(user)) if path.starts_with("public.") || user.admin => Ok(()),
-            _ => Err(ErrorObject::new(code::UNAUTHORIZED, "admins only")),
+            _ => Err(ErrorObject::unauthorized("admins only")),
         }
     });
     Server::builder(template)
@@ -82,7 +81,7 @@ async fn nothing_but_the_login_is_served_before_a_login() {
     );
 
     // A refused notification never reaches its handler.
-    peer.notify("public.note", ("before",)).unwrap();
+    peer.notify("public.note", ("before",)).await.unwrap();
     let error = bounded(peer.call::<String>("login", ("wrong",)))
         .await
         .unwrap_err();
@@ -100,7 +99,7 @@ async fn nothing_but_the_login_is_served_before_a_login() {
     );
     let me: Option<String> = bounded(peer.call("public.whoami", ())).await.unwrap();
     assert_eq!(me.as_deref(), Some("alice"));
-    peer.notify("public.note", ("after",)).unwrap();
+    peer.notify("public.note", ("after",)).await.unwrap();
     bounded(async {
         while notes.load(Ordering::SeqCst) == 0 {
             tokio::time::sleep(Duration::from_millis(2)).await;

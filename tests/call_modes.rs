@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dotrpc::blocking::Runtime;
+use dotrpc::BackgroundRuntime as Runtime;
 use dotrpc::{ApiClient, CallStatus, Error, ErrorKind, Peer, rpc_api};
 use support::{LIMIT, bounded, demo};
 

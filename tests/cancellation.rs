@@ -238,7 +238,7 @@ async fn no_handshake_means_not_even_a_hello() {
         .connect_tcp(addr)
         .await
         .unwrap();
-    peer.notify("first", ()).unwrap();
+    peer.notify("first", ()).await.unwrap();
     let frames = bounded(foreign).await.unwrap();
     assert_eq!(frames[0][1].as_str(), Some("first"));
 }

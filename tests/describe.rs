@@ -36,6 +36,12 @@ pub enum ShopError {
     Unknown,
 }
 
+impl std::fmt::Display for ShopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no such item")
+    }
+}
+
 struct MyStock;
 impl Stock for MyStock {
     fn count(&self, items: Vec<String>) -> std::collections::HashMap<String, i64> {

@@ -72,8 +72,8 @@ async fn events_are_one_way_and_reach_the_method() {
         dotrpc::memory_pair(Peer::builder(), Peer::builder().serve(LogService(log)));
     let log: LogClient = client.client();
 
-    log.line("first".into()).unwrap();
-    log.line("second".into()).unwrap();
+    log.line("first".into()).await.unwrap();
+    log.line("second".into()).await.unwrap();
     assert_eq!(bounded(lines.recv()).await.unwrap(), "first");
     assert_eq!(bounded(lines.recv()).await.unwrap(), "second");
     assert_eq!(bounded(log.count()).await.unwrap(), 2);

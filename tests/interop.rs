@@ -207,7 +207,7 @@ async fn dotrpc_client_calls_a_foreign_server(language: &str) {
         "client says dotrpc"
     );
 
-    peer.notify("greet", ("dotrpc",)).unwrap();
+    peer.notify("greet", ("dotrpc",)).await.unwrap();
     assert_eq!(bounded(greeted.recv()).await.unwrap(), "hello, dotrpc");
 
     peer.close();

@@ -113,7 +113,7 @@ async fn a_client_that_stops_reading_its_replies_is_closed_and_others_carry_on()
     };
     let reason = support::first_reason(&reasons).await;
     assert!(
-        matches!(reason, DisconnectReason::Backlog { queued } if queued > 1024 * 1024),
+        matches!(reason, DisconnectReason::Backlog { queued, stalled_for: Some(_) } if queued > 1024 * 1024),
         "{reason:?}"
     );
     if let Some(rss) = rss_kib() {
@@ -165,7 +165,7 @@ async fn a_request_too_large_to_send_fails_before_it_is_sent() {
     assert!(
         matches!(
             error,
-            dotrpc::Error::Codec(dotrpc::codec::CodecError::TooLarge { .. })
+            dotrpc::Error::Codec(dotrpc::transport::CodecError::TooLarge { .. })
         ),
         "{error:?}"
     );

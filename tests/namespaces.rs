@@ -219,6 +219,14 @@ pub enum SqrtError {
     },
 }
 
+impl std::fmt::Display for SqrtError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SqrtError::Negative { x } => write!(f, "no square root of the negative {x}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_nested_impl_block_api_over_memory_and_tcp() {
     let (peer, server_side) =

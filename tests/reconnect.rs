@@ -54,7 +54,7 @@ async fn client(
         .on_event(move |event| seen.lock().unwrap().push(event.clone()))
         .on_connected(|peer| {
             // The server forgets subscriptions with the connection.
-            let _ = peer.notify("events.subscribe", (1,));
+            let _ = peer.notify("events.subscribe", (1,)).send();
         })
         .connect_tcp(addr)
         .await

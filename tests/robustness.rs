@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use dotrpc::codec::FrameDecoder;
+use dotrpc::transport::FrameDecoder;
 use dotrpc::{ConnectionEvent, DisconnectReason, Error, Peer, Server, Value};
 use support::{bounded, demo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

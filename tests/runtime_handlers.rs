@@ -96,7 +96,7 @@ async fn the_context_tells_requests_from_notifications() {
         ("who", true, true)
     );
 
-    client.notify("who", ()).unwrap();
+    client.notify("who", ()).await.unwrap();
     let (_, msgid, expects_reply) = bounded(observed.recv()).await.unwrap();
     assert_eq!((msgid, expects_reply), (None, false));
 }
@@ -176,7 +176,7 @@ async fn a_bound_of_one_handles_messages_in_order() {
         Peer::builder().router(router).max_concurrent_handlers(1),
     );
     for (i, ms) in [(0u32, 30u64), (1, 0), (2, 10), (3, 0)] {
-        client.notify("step", (i, ms)).unwrap();
+        client.notify("step", (i, ms)).await.unwrap();
     }
     let mut seen = Vec::new();
     for _ in 0..4 {
@@ -208,7 +208,7 @@ async fn a_handler_calling_back_its_caller_is_answered_even_at_a_bound_of_one() 
     });
     let client_router = Arc::new(Router::new());
     client_router.set_handler("client.name", |ctx: CallContext| async move {
-        ctx.peer().notify("noted", (1,)).unwrap();
+        ctx.peer().notify("noted", (1,)).await.unwrap();
         "the client"
     });
     let (client, _server) = dotrpc::memory_pair(

@@ -8,7 +8,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dotrpc::error::code;
 use dotrpc::tls::ClientCertificates;
 use dotrpc::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use dotrpc::tls::rustls::server::WebPkiClientVerifier;
@@ -156,8 +155,7 @@ async fn with_mutual_tls_the_client_certificate_is_the_connection_identity() {
         .router(demo::router())
         .authorize(|ctx| match ctx.peer().identity::<ClientCertificates>() {
             Some(chain) if !chain.0.is_empty() => Ok(()),
-            _ => Err(ErrorObject::new(
-                code::UNAUTHORIZED,
+            _ => Err(ErrorObject::unauthorized(
                 "a client certificate is required",
             )),
         });

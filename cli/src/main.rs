@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use dotrpc::{ErrorKind, Peer, Router, Value};
+use dotrpc::{ErrorKind, IntoReply, Peer, Router, Value};
 use target::{Connection, Target};
 
 const EXIT_STATUS: &str = "\
@@ -157,10 +157,22 @@ impl Failure {
             dotrpc::Error::Remote(remote) | dotrpc::Error::Foreign(remote) => {
                 format!("{path} failed: {remote}")
             }
-            other => format!("{path} failed: {other}"),
+            other => format!("{path} failed: {}", chain(other)),
         };
         Failure { status, message }
     }
+}
+
+/// An error and its causes, on one line: `transport error: Connection refused`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 impl ConnectArgs {
@@ -236,7 +248,7 @@ async fn call(args: &CallArgs, compact: bool) -> Result<(), Failure> {
 async fn notify(args: &CallArgs) -> Result<(), Failure> {
     let params = args.params()?;
     let (_, connection) = args.connect.connect(Arc::new(Router::new())).await?;
-    let sent = connection.peer.notify(&args.path, &params);
+    let sent = connection.peer.notify(&args.path, &params).await;
     // Closing flushes the notification before the connection ends.
     connection.close().await;
     sent.map_err(|e| Failure::call(&args.path, &e))
@@ -271,13 +283,13 @@ async fn listen(
             });
             lines.send(line.to_string()).is_ok()
         };
-        async move { printed.then(|| dotrpc::encode_reply(&())) }
+        async move { printed.then(|| ().into_reply()) }
     });
     let (_, connection) = connect.connect(router).await?;
     if let Some((path, params)) = subscription {
         let peer = &connection.peer;
         let done = if as_notification {
-            peer.notify(&path, &params)
+            peer.notify(&path, &params).await
         } else {
             peer.call::<Value>(&path, &params)
                 .timeout(connect.timeout()?)

@@ -80,7 +80,7 @@ impl Target {
         let (peer, child) = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| failed(&format!("no connection within {timeout:?}")))?
-            .map_err(|e| failed(&e))?;
+            .map_err(|e| failed(&crate::chain(&e)))?;
         Ok(Connection { peer, child })
     }
 

@@ -122,7 +122,7 @@ impl Events {
     #[rpc(event)]
     fn subscribe(&self, ctx: CallContext, n: u64) {
         for i in 0..n {
-            if ctx.peer().notify("events.tick", (i,)).is_err() {
+            if ctx.peer().notify("events.tick", (i,)).send().is_err() {
                 break;
             }
         }
@@ -136,13 +136,14 @@ pub(crate) fn router() -> Arc<Router> {
     router.set_raw_handler("echo", |ctx: CallContext, params: Params| async move {
         let values = params
             .values()
-            .map_err(|e| dotrpc::ErrorObject::new("InvalidParams", e.to_string()))?;
+            .map_err(|e| dotrpc::ErrorObject::invalid_params(e.to_string()))?;
         match <[Value; 1]>::try_from(values) {
             Ok([value]) => value.into_reply(),
-            Err(values) => Err(dotrpc::ErrorObject::new(
-                dotrpc::error::code::INVALID_PARAMS,
-                format!("{} expects 1 param, got {}", ctx.method(), values.len()),
-            )),
+            Err(values) => Err(dotrpc::ErrorObject::invalid_params(format!(
+                "{} expects 1 param, got {}",
+                ctx.method(),
+                values.len()
+            ))),
         }
     });
     router

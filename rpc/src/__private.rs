@@ -4,14 +4,13 @@
 //! it never depends on the user's imports, and this module can change with
 //! the macro (`dotrpc` pins `dotrpc-macros` to the same version).
 
-use std::sync::Arc as StdArc;
+use std::fmt::Display;
+use std::future::Future;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use std::boxed::Box;
-pub use std::future::Future;
-pub use std::marker::{Send, Sync};
 pub use std::option::Option;
 pub use std::result::Result;
 pub use std::string::String;
@@ -19,113 +18,23 @@ pub use std::sync::Arc;
 pub use std::time::Duration;
 pub use std::vec::Vec;
 
-pub use crate::api::{Api, ApiClient, MethodDescription, ParamDescription};
-pub use crate::client::Call;
-pub use crate::error::{ErrorObject, RemoteError};
+pub use crate::client::{ApiClient, Args, Call, ClientBase, Notify};
+pub use crate::error::RemoteError;
 pub use crate::handler::{CallContext, Reply};
-pub use crate::message::Params;
+pub use crate::message::{ErrorObject, Params};
 pub use crate::peer::Peer;
-pub use crate::router::Router;
+pub use crate::router::{Api, MethodDescription, ParamDescription, Router};
 
-use crate::codec::CodecError;
-use crate::error::code;
-use crate::handler::{encode_reply, panicked};
-use crate::message::{encode_value, request_head};
+use crate::handler::{self, encode_reply};
 
 /// `prefix.name`, or `name` at the root.
 pub fn join(prefix: &str, name: &str) -> String {
-    crate::api::join(prefix, name)
-}
-
-/// The state shared by a generated client stub: the peer and the namespace
-/// its methods live under.
-#[derive(Clone, Debug)]
-pub struct ClientBase {
-    peer: Peer,
-    prefix: StdArc<str>,
-    /// The default timeout of this API's calls.
-    timeout: Option<std::time::Duration>,
-}
-
-impl ClientBase {
-    /// A base calling `peer` under `prefix`.
-    pub fn new(peer: Peer, prefix: &str) -> Self {
-        ClientBase {
-            peer,
-            prefix: prefix.into(),
-            timeout: None,
-        }
-    }
-
-    /// The peer.
-    pub fn peer(&self) -> &Peer {
-        &self.peer
-    }
-
-    /// The same base with a default timeout for its calls.
-    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Starts a call of `name` under this base's prefix with `count` params,
-    /// which the stub adds one by one (so an unencodable param's error points
-    /// at that param).
-    pub fn args(&self, name: &str, count: u32) -> Args {
-        let method = join(&self.prefix, name);
-        let frame = Ok(request_head(&method, count));
-        Args {
-            peer: self.peer.clone(),
-            method,
-            frame,
-            timeout: self.timeout,
-        }
-    }
-}
-
-/// A call being built by a generated stub, param by param.
-#[derive(Debug)]
-pub struct Args {
-    peer: Peer,
-    method: String,
-    /// The request so far, or the first param that failed to encode.
-    frame: Result<Vec<u8>, CodecError>,
-    timeout: Option<std::time::Duration>,
-}
-
-impl Args {
-    /// Appends one param.
-    pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        if let Ok(frame) = &mut self.frame
-            && let Err(error) = encode_value(frame, value)
-        {
-            self.frame = Err(error);
-        }
-        self
-    }
-
-    /// The call, to await or send.
-    pub fn call<R, E>(self) -> Call<R, E> {
-        Call::from_frame(self.peer, self.method, self.frame).default_timeout(self.timeout)
-    }
-
-    /// Sends the call as an event (a notification).
-    ///
-    /// # Errors
-    ///
-    /// As [`Call::notify`].
-    pub fn notify(self) -> crate::Result<()> {
-        self.call::<(), RemoteError>().notify()
-    }
+    crate::router::join(prefix, name)
 }
 
 /// Reads a method's params in order, after checking how many there are.
 #[derive(Debug)]
-pub struct ParamReader<'p> {
-    method: &'p str,
-    items: &'p [u8],
-    position: usize,
-}
+pub struct ParamReader<'p>(handler::ParamReader<'p>);
 
 impl<'p> ParamReader<'p> {
     /// Checks that `params` holds exactly `arity` values.
@@ -138,13 +47,7 @@ impl<'p> ParamReader<'p> {
         params: &'p Params,
         arity: usize,
     ) -> Result<Self, ErrorObject> {
-        crate::handler::check_arity(ctx.method(), arity, params)
-            .map_err(|e| ErrorObject::from(&e))?;
-        Ok(ParamReader {
-            method: ctx.method(),
-            items: params.items(),
-            position: 0,
-        })
+        handler::ParamReader::new(ctx.method(), params, arity).map(ParamReader)
     }
 
     /// Decodes the next param.
@@ -153,10 +56,26 @@ impl<'p> ParamReader<'p> {
     ///
     /// An `InvalidParams` error object naming the param's position.
     pub fn read<T: DeserializeOwned>(&mut self) -> Result<T, ErrorObject> {
-        self.position += 1;
-        crate::handler::next_param(self.method, self.position, &mut self.items)
-            .map_err(|e| ErrorObject::from(&e))
+        self.0.read()
     }
+}
+
+/// Serves a plain `fn` method at `path`: answered at once, no future.
+pub fn serve_sync<F>(router: &Router, path: &str, method: F)
+where
+    F: Fn(CallContext, Params) -> Reply + Send + Sync + 'static,
+{
+    router.set_sync_handler(path, method);
+}
+
+/// Serves an `async fn` (or blocking) method at `path`: `method` decodes the
+/// params and returns the future that answers, or the decoding error.
+pub fn serve_async<F, Fut>(router: &Router, path: &str, method: F)
+where
+    F: Fn(CallContext, Params) -> Result<Fut, ErrorObject> + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    router.set_handler(path, handler::AsyncMethod(method));
 }
 
 /// Encodes a method's plain result.
@@ -164,43 +83,26 @@ pub fn reply<T: Serialize>(value: T) -> Reply {
     encode_reply(&value)
 }
 
-/// Encodes a method's `Result`: the error as an `"Application"` error object
-/// whose `data` is the error value itself and whose message shows it (a
-/// string error is its own message).
-pub fn reply_result<T: Serialize, E: Serialize>(result: Result<T, E>) -> Reply {
+/// Encodes a method's `Result`: the error as an `"Application"` error whose
+/// message is its `Display` and whose `data` is the error value itself.
+pub fn reply_result<T: Serialize, E: Serialize + Display>(result: Result<T, E>) -> Reply {
     match result {
         Ok(value) => encode_reply(&value),
-        Err(error) => {
-            let data = crate::message::to_value(&error).ok();
-            let message = match &data {
-                Some(rmpv::Value::String(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-                Some(other) => other.to_string(),
-                None => "application error".to_owned(),
-            };
-            Err(ErrorObject::application(message, data))
-        }
+        Err(error) => Err(ErrorObject::application(&error)),
     }
 }
 
-/// Runs a `#[rpc(blocking)]` method on tokio's blocking pool; its panic
-/// becomes an `Internal` error object.
-///
-/// # Errors
-///
-/// `Internal` if the method panicked or was cancelled.
-pub async fn spawn_blocking<T: Send + 'static>(
-    method: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ErrorObject> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|join| match join.try_into_panic() {
-            Ok(panic) => panicked(method, panic.as_ref()),
-            Err(_) => ErrorObject::new(
-                code::INTERNAL,
-                format!("handler for `{method}` was cancelled"),
-            ),
-        })
+/// Runs a `#[rpc(blocking)]` method on tokio's blocking pool. Its panic is
+/// raised again here, for the dispatcher to answer as `Internal`.
+pub async fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(join) => match join.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // The runtime is shutting down; so is this call.
+            Err(_) => std::future::pending().await,
+        },
+    }
 }
 
 #[cfg(test)]
@@ -208,17 +110,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn application_errors_read_as_their_value() {
+    fn application_errors_read_as_their_display() {
         let error = reply_result::<(), _>(Err("division by zero")).unwrap_err();
         assert_eq!(
             (error.code.as_str(), error.message.as_str()),
             ("Application", "division by zero")
         );
-        #[derive(Serialize)]
-        enum MathError {
-            Overflow { at: u32 },
-        }
-        let error = reply_result::<(), _>(Err(MathError::Overflow { at: 3 })).unwrap_err();
-        assert_eq!(error.message, "{\"Overflow\": {\"at\": 3}}");
     }
 }

@@ -13,6 +13,10 @@
 //!
 //! "Not yet" is not an error: [`FrameDecoder::decode`] returns `Ok(None)` until a
 //! value is whole, and `Err` only for bytes that can never become a valid value.
+//!
+//! Transports that carry whole messages (a broker, WebSocket) need no
+//! framing; each message they hand over is checked with [`check_frame`]
+//! against the same limits instead.
 
 use bytes::{Bytes, BytesMut};
 
@@ -259,6 +263,30 @@ impl FrameDecoder {
     }
 }
 
+/// Checks that `frame` is exactly one whole msgpack value within `limits`:
+/// what a message transport hands over must be, as the framer's frames are.
+///
+/// # Errors
+///
+/// [`CodecError`] saying what is wrong: too large, too deep, invalid bytes,
+/// a value that ends early, or bytes after the value.
+pub fn check_frame(frame: &[u8], limits: &Limits) -> Result<(), CodecError> {
+    if frame.len() > limits.max_message_size {
+        return Err(CodecError::TooLarge {
+            size: frame.len() as u64,
+            max: limits.max_message_size,
+        });
+    }
+    match Scan::default().advance(frame, limits)? {
+        Some(len) if len == frame.len() => Ok(()),
+        Some(len) => Err(CodecError::Malformed(format!(
+            "{} bytes after a whole message of {len}",
+            frame.len() - len
+        ))),
+        None => Err(CodecError::Malformed("message ends early".into())),
+    }
+}
+
 /// The length of the whole msgpack value at the start of `buf`.
 ///
 /// Used on parts of frames the decoder has already checked against the
@@ -405,6 +433,25 @@ mod tests {
                 offset: 2
             }
         );
+    }
+
+    #[test]
+    fn a_frame_is_checked_to_be_exactly_one_value() {
+        let limits = Limits::default();
+        let whole = encode(&request(1, "m", vec![1.into()]));
+        assert_eq!(check_frame(&whole, &limits), Ok(()));
+        assert!(check_frame(&whole[..whole.len() - 1], &limits).is_err());
+        let mut two = whole.clone();
+        two.extend_from_slice(&whole);
+        assert!(check_frame(&two, &limits).is_err());
+        let small = Limits {
+            max_message_size: 4,
+            ..limits
+        };
+        assert!(matches!(
+            check_frame(&whole, &small),
+            Err(CodecError::TooLarge { .. })
+        ));
     }
 
     #[test]

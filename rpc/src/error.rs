@@ -1,8 +1,9 @@
 //! The one public error type, its stable kinds, and how errors cross the wire.
 //!
 //! Callers see [`Error`]; a handler's failure travels as an msgpack-rpc error
-//! object (`{"code", "message", "data"?}`, see [`ErrorObject`]) and is turned
-//! back into the same [`ErrorKind`] at the caller. Peers that are not dotrpc send
+//! object (`{"code", "message", "data"?}`, see [`ErrorObject`], which the
+//! message layer writes) and is turned back into the same [`ErrorKind`] at the
+//! caller. Peers that are not dotrpc send
 //! errors of other shapes (a bare string, Neovim's `[type, message]`); those are
 //! kept exactly as they came in a [`RemoteError`].
 //!
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use rmpv::Value;
 
 use crate::codec::CodecError;
+use crate::message::{ErrorObject, code};
 
 /// The result type of dotrpc operations.
 pub type Result<T, E = RemoteError> = std::result::Result<T, Error<E>>;
@@ -66,11 +68,11 @@ pub enum Error<E = RemoteError> {
         reason: DisconnectReason,
     },
     /// An I/O error on the transport (connecting, binding, reading, writing).
-    #[error("transport error: {0}")]
+    #[error("transport error")]
     Transport(#[source] Arc<io::Error>),
     /// Bytes that are not a valid msgpack-rpc message, or values that could not
     /// be encoded or decoded.
-    #[error("codec error: {0}")]
+    #[error("codec error")]
     Codec(#[source] CodecError),
     /// The peer refused the call because it is at a limit; retry later.
     #[error("the peer is overloaded: {message}")]
@@ -155,26 +157,6 @@ impl ErrorKind {
     }
 }
 
-/// The stable wire codes of dotrpc error objects.
-pub mod code {
-    /// No handler for the path.
-    pub const UNKNOWN_API: &str = "UnknownApi";
-    /// Wrong arity or type of params.
-    pub const INVALID_PARAMS: &str = "InvalidParams";
-    /// The handler returned an application error (its value is in `data`).
-    pub const APPLICATION: &str = "Application";
-    /// The handler panicked or its result could not be encoded.
-    pub const INTERNAL: &str = "Internal";
-    /// The peer is at a limit.
-    pub const OVERLOADED: &str = "Overloaded";
-    /// The handler passed its deadline.
-    pub const TIMEOUT: &str = "Timeout";
-    /// The call was cancelled by its caller.
-    pub const CANCELLED: &str = "Cancelled";
-    /// The connection may not call this path.
-    pub const UNAUTHORIZED: &str = "Unauthorized";
-}
-
 impl<E> Error<E> {
     /// The stable kind of this error.
     pub fn kind(&self) -> ErrorKind {
@@ -254,11 +236,16 @@ pub enum DisconnectReason {
         /// The message timeout.
         after: std::time::Duration,
     },
-    /// The other side stopped reading: this many bytes were queued for it,
-    /// more than the limit.
+    /// More bytes were queued for the other side than the limit allows
+    /// (`max_queued_bytes`): it stopped reading, or it reads slower than it is
+    /// sent to (senders that `.await` their sends wait for room instead).
     Backlog {
         /// The bytes queued when the limit was passed.
         queued: usize,
+        /// How long nothing had been written when the limit was passed: the
+        /// other side stopped reading. `None` if writes were still going
+        /// through: it reads, only slower than it is sent to.
+        stalled_for: Option<std::time::Duration>,
     },
 }
 
@@ -274,103 +261,35 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::Stalled { after } => {
                 write!(f, "a message was not completed within {after:?}")
             }
-            DisconnectReason::Backlog { queued } => {
-                write!(f, "the peer stopped reading: {queued} bytes queued for it")
-            }
+            DisconnectReason::Backlog {
+                queued,
+                stalled_for: Some(stalled),
+            } => write!(
+                f,
+                "the peer stopped reading: {queued} bytes queued for it, none written for {stalled:?}"
+            ),
+            DisconnectReason::Backlog {
+                queued,
+                stalled_for: None,
+            } => write!(
+                f,
+                "the peer reads slower than it is sent to: {queued} bytes queued for it \
+                 (await sends to wait for room)"
+            ),
         }
-    }
-}
-
-/// How a peer writes the errors it answers calls with.
-///
-/// msgpack-rpc lets an error be any value. dotrpc peers read the default
-/// object form back into typed errors; some peers understand only a string:
-/// Neovim turns anything but a string or its own `[type, message]` pair into
-/// "unknown error". Set with [`PeerBuilder::error_format`](crate::PeerBuilder::error_format).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum ErrorFormat {
-    /// `{"code": str, "message": str, "data": any?}`, read back into
-    /// [`Error`] kinds and typed application errors by dotrpc callers.
-    #[default]
-    Object,
-    /// The string `"code: message"`, which every msgpack-rpc peer can show;
-    /// `data` is left out, and dotrpc callers see [`Error::Remote`] or
-    /// [`Error::Foreign`] with only the message.
-    Message,
-}
-
-/// A dotrpc error object as it travels on the wire:
-/// `{"code": str, "message": str, "data": any?}`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ErrorObject {
-    /// A stable code, such as `"UnknownApi"` (see [`code`]).
-    pub code: String,
-    /// A human-readable message.
-    pub message: String,
-    /// Structured detail: the application error value for `"Application"`.
-    pub data: Option<Value>,
-}
-
-impl ErrorObject {
-    /// An error object with a code and a message and no data.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        ErrorObject {
-            code: code.into(),
-            message: message.into(),
-            data: None,
-        }
-    }
-
-    /// An `"Application"` error whose `data` is `value`.
-    pub fn application(message: impl Into<String>, data: Option<Value>) -> Self {
-        ErrorObject {
-            code: code::APPLICATION.into(),
-            message: message.into(),
-            data,
-        }
-    }
-
-    /// The error object as an msgpack map value.
-    pub fn to_value(&self) -> Value {
-        let mut entries = vec![
-            (Value::from("code"), Value::from(self.code.as_str())),
-            (Value::from("message"), Value::from(self.message.as_str())),
-        ];
-        if let Some(data) = &self.data {
-            entries.push((Value::from("data"), data.clone()));
-        }
-        Value::Map(entries)
-    }
-
-    /// The error as it goes on the wire in `format`.
-    pub fn to_wire(&self, format: ErrorFormat) -> Value {
-        match format {
-            ErrorFormat::Object => self.to_value(),
-            ErrorFormat::Message => Value::from(self.to_string()),
-        }
-    }
-}
-
-impl fmt::Display for ErrorObject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
     }
 }
 
 impl<E: serde::Serialize + fmt::Display> From<&Error<E>> for ErrorObject {
-    /// The error object a handler answers with when it fails with `error`.
+    /// The error object a handler answers with when it fails with `error`
+    /// (typically one it got from a call it made itself).
     fn from(error: &Error<E>) -> Self {
         match error {
-            Error::Remote(app) => {
-                let data = crate::message::to_value(app).ok();
-                ErrorObject::application(app.to_string(), data)
-            }
+            Error::Remote(app) => ErrorObject::application(app),
             Error::UnknownApi { method } => {
-                ErrorObject::new(code::UNKNOWN_API, format!("no handler for `{method}`"))
+                ErrorObject::unknown_api(format!("no handler for `{method}`"))
             }
-            Error::InvalidParams { reason, .. } => {
-                ErrorObject::new(code::INVALID_PARAMS, reason.clone())
-            }
+            Error::InvalidParams { reason, .. } => ErrorObject::invalid_params(reason.clone()),
             other => {
                 let code = other.kind().code().unwrap_or(code::INTERNAL);
                 ErrorObject::new(code, other.to_string())
@@ -546,19 +465,31 @@ mod tests {
 
     #[test]
     fn dotrpc_error_objects_map_back_to_their_kinds() {
-        let object = ErrorObject::new(code::UNKNOWN_API, "no handler for `a.b`");
+        let object = ErrorObject::unknown_api("no handler for `a.b`");
         let error: Error = RemoteError::from_value(object.to_value()).into_error("a.b");
         assert!(
             matches!(error, Error::UnknownApi { ref method } if method == "a.b"),
             "{error:?}"
         );
 
-        let object = ErrorObject::new(code::INVALID_PARAMS, "add expects 2 params, got 1");
+        let object = ErrorObject::invalid_params("add expects 2 params, got 1");
         let error: Error = RemoteError::from_value(object.to_value()).into_error("add");
         assert_eq!(
             error.to_string(),
             "invalid params for `add`: add expects 2 params, got 1"
         );
+    }
+
+    #[test]
+    fn display_shows_one_level_and_the_cause_is_the_source() {
+        use std::error::Error as _;
+        let io = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        let error: Error = Error::from(io);
+        assert_eq!(error.to_string(), "transport error");
+        assert_eq!(error.source().unwrap().to_string(), "refused");
+        let codec: Error = Error::Codec(CodecError::Malformed("bad".into()));
+        assert_eq!(codec.to_string(), "codec error");
+        assert!(codec.source().unwrap().to_string().contains("bad"));
     }
 
     #[test]

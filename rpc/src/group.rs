@@ -12,7 +12,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use serde::Serialize;
 
-use crate::message::notification_frame;
+use crate::message::{Outgoing, notification_frame};
 use crate::peer::Peer;
 
 /// A set of peers to notify together. Cheap to clone; clones share members.
@@ -80,7 +80,7 @@ impl Group {
     ///
     /// `Codec` if `params` do not serialize as an array.
     pub fn notify(&self, method: &str, params: impl Serialize) -> crate::Result<usize> {
-        let frame = Bytes::from(notification_frame(method, &params)?);
+        let frame = notification_frame(&Outgoing::new(method.into(), &params)?);
         Ok(send_to_all(&self.members, &frame))
     }
 }
@@ -90,7 +90,7 @@ pub(crate) fn send_to_all(peers: &DashMap<u64, Peer>, frame: &Bytes) -> usize {
     let mut gone = Vec::new();
     let mut sent = 0;
     for entry in peers.iter() {
-        match entry.value().send(frame.clone()) {
+        match entry.value().link().push_frame(frame) {
             Ok(()) => sent += 1,
             Err(_) => gone.push(*entry.key()),
         }

@@ -85,73 +85,128 @@
 //! # Layout
 //!
 //! The modules follow a message's way in, top to bottom, and a call's way out,
-//! bottom to top:
+//! bottom to top; each uses only modules above it:
 //!
-//! * [`codec`]: bytes → frames (whole msgpack values), bounded in size and depth;
-//! * [`message`]: frames ↔ requests, responses and notifications, params raw;
+//! * `codec`: bytes → frames (whole msgpack values), bounded in size and depth;
+//! * `message`: frames ↔ requests, responses and notifications, params raw;
+//!   the only module that writes message bytes (responses, and an outgoing
+//!   call as a request or a notification), into the outgoing `Frames` queue;
+//! * `ext`, `blob`: msgpack ext values ([`Ext`]) and zero-copy bytes
+//!   ([`Blob`]) as Rust types;
+//! * `error`: the one [`Error`] type and its stable [`ErrorKind`]s;
 //! * `transaction`: msgid → waiting call;
-//! * [`router`] and [`handler`]: path → handler, typed params, panics → errors;
-//! * `peer`: the reader and writer tasks of one connection;
-//! * `client`: the [`Call`] builder and its modes, the [`AsyncResult`] handle;
-//! * [`blocking`](mod@blocking): an event loop on a background thread, for plain threads;
-//! * [`server`]: accept loop, connection limit, broadcast, graceful shutdown;
-//! * [`Group`]: peers to push events to together (subscribers, a chat room);
-//! * `transport`: TCP, Unix sockets, child processes over stdio, in-memory;
-//! * [`api`]: what `#[rpc_api]` generates code against, and `rpc.describe`;
-//! * [`error`]: the one [`Error`] type and its stable [`ErrorKind`]s.
+//! * `deadline`: the deadline of the call being handled, which calls inherit;
+//! * [`transport`]: the frame seam (a source and a sink of whole messages),
+//!   the framer for byte streams, TCP, Unix sockets, stdio, memory, TLS;
+//! * `peer`: the [`Peer`] handle, its session (reconnects, state events) and
+//!   one task per connection that reads, writes and watches handlers;
+//! * `handler`: [`CallContext`], typed params, [`IntoReply`], closures as
+//!   handlers;
+//! * `router`: path → handler, the fallback, [`Api`] and `rpc.describe`;
+//! * `dispatch`: one inbound call, route → authorize → deadline → handler →
+//!   size cap → reply, the one panic boundary;
+//! * `client`: the [`Call`] builder and its modes, [`Notify`], the
+//!   [`AsyncResult`] handle, what generated stubs are made of;
+//! * `builder`: [`PeerBuilder`], which puts the layers together;
+//! * `group`: peers to push events to together ([`Group`]);
+//! * `server`: accept loop, limits, broadcast, graceful shutdown;
+//! * `runtime`: [`BackgroundRuntime`], an event loop on a background thread;
+//! * `__private`: what generated code names (hidden; not API).
 //!
 //! # Limits and defaults
 //!
 //! | limit | default | set with |
 //! |---|---|---|
-//! | message size | 16 MiB | [`PeerBuilder::max_message_size`] |
+//! | message size, received and sent | 16 MiB | [`PeerBuilder::max_message_size`] |
 //! | nesting depth | 128 | [`PeerBuilder::max_depth`] |
-//! | concurrent handlers per connection | 128 | [`PeerBuilder::max_concurrent_handlers`] |
+//! | handlers waiting at once per connection | 128 | [`PeerBuilder::max_concurrent_handlers`] |
 //! | calls waiting for a handler per connection | 256 | [`PeerBuilder::max_queued_calls`] |
-//! | bytes queued for a peer that does not read | 64 MiB | [`PeerBuilder::max_queued_bytes`] |
+//! | bytes queued before an awaited send waits | 1 MiB | [`PeerBuilder::send_buffer`] |
+//! | bytes queued for a peer at all (past it, it is closed) | 64 MiB | [`PeerBuilder::max_queued_bytes`] |
 //! | time to complete a message once begun | 30 s | [`PeerBuilder::message_timeout`] |
 //! | time with nothing received | none | [`PeerBuilder::idle_timeout`] |
 //! | connections per server | 10 000 | [`ServerBuilder::max_connections`] |
+//! | listen backlog (capped by `somaxconn`) | 1024 | [`ServerBuilder::backlog`] |
 
 #![deny(missing_docs)]
 
+// In the order data flows; each module uses only those above it
+// (rpc/tests/layout.rs checks it).
+
+// Bytes → frames.
+mod codec;
+
+// Frames ↔ messages, and the outgoing queue.
+mod message;
+
+// msgpack ext values and zero-copy bytes as Rust types.
+mod ext;
+
+mod blob;
+
+// The error type.
+mod error;
+
+// msgid → waiting call.
+mod transaction;
+
+// The deadline calls inherit.
+mod deadline;
+
+// The frame seam and the transports.
+pub mod transport;
+
+// Peers, sessions, connections.
+mod peer;
+
+// What handlers are.
+mod handler;
+
+// Path → handler.
+mod router;
+
+// One inbound call.
+mod dispatch;
+
+// The calling side.
+mod client;
+
+// Putting peers together.
+mod builder;
+
+// Pushing to many peers.
+mod group;
+
+// Serving many connections.
+mod server;
+
+// An event loop for plain threads.
+mod runtime;
+
+// What generated code names.
 #[doc(hidden)]
 pub mod __private;
-pub mod api;
-pub mod blocking;
-mod client;
-pub mod codec;
-pub mod error;
-mod ext;
-mod group;
-pub mod handler;
-pub mod message;
-mod peer;
-pub mod router;
-pub mod server;
-mod transaction;
-mod transport;
 
-pub use api::{Api, ApiClient, MethodDescription, ParamDescription};
-pub use client::{AsyncResult, Call, CallStatus};
-pub use codec::Limits;
+pub use blob::Blob;
+pub use builder::{PeerBuilder, memory_pair};
+pub use client::{ApiClient, AsyncResult, Call, CallFuture, CallStatus, Notify, NotifyFuture};
 /// Turns a trait or an inherent impl block into a dot-namespaced remote API:
 /// a typed client stub `XxxClient` and server handlers (see the
 /// [crate docs](crate) and the README for the attributes it takes).
 pub use dotrpc_macros::rpc_api;
-pub use error::{
-    DisconnectReason, Error, ErrorFormat, ErrorKind, ErrorObject, FromRemote, RemoteError, Result,
-};
+pub use error::{DisconnectReason, Error, ErrorKind, FromRemote, RemoteError, Result};
 pub use ext::Ext;
 pub use group::Group;
 pub use handler::{
-    BoxFuture, CallContext, Handler, IntoHandler, IntoReply, Reply, blocking, encode_reply,
+    Blocking, CallContext, Handler, Handling, IntoHandler, IntoReply, Reply, blocking,
 };
-pub use message::{MsgId, Params};
-pub use peer::{ConnectionEvent, Peer, PeerBuilder, Reconnect, WhileDown, memory_pair};
+pub use message::{ErrorFormat, ErrorObject, Params};
+pub use peer::{ConnectionEvent, Peer, Reconnect, WhileDown};
 pub use rmpv::Value;
-pub use router::{Namespace, Router};
-pub use server::{ListenAddr, Server, ServerBuilder};
+pub use router::{Api, MethodDescription, Namespace, ParamDescription, Router};
+pub use runtime::BackgroundRuntime;
+pub use server::{Server, ServerBuilder};
+pub use transport::ListenAddr;
 #[cfg(feature = "tls")]
 pub use transport::tls;
 

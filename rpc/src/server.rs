@@ -1,78 +1,62 @@
-//! [`Server`]: bind, accept, one [`Peer`] per connection, broadcast, shutdown.
+//! [`Server`]: bind (or take a bound listener), accept, one [`Peer`] per
+//! connection, broadcast, shutdown.
 //!
 //! The accept loop is a task that takes a permit from a semaphore of
 //! `max_connections` before each accept, so at the limit new connections wait
-//! in the listener's backlog instead of being served with no bound. Each
-//! accepted stream becomes a peer built from the server's [`PeerBuilder`] (so
-//! all connections share one router); the server keeps every live peer, which
-//! is how it can call or notify a client later and [`broadcast`] to all. A
-//! closed connection is forgotten at once.
+//! in the listen backlog instead of being served with no bound. Accepting
+//! does nothing but take the socket off the queue: the rest (a TLS
+//! handshake, starting the peer) happens in the connection's own task, so a
+//! burst of clients is taken in as fast as it arrives, and the backlog is
+//! sized for bursts (1024 by default). Every connection shares one set of
+//! options and one dispatcher, so one router; the server keeps every live
+//! peer, which is how it can call or notify a client later and
+//! [`broadcast`] to all. A closed connection is forgotten at once.
 //!
 //! [`Server::shutdown`] stops accepting, lets every connection finish the calls
 //! it is running (reading nothing new) for up to a grace period, then closes
-//! what is left; when it returns, no task of the server is left. Dropping a
+//! what is left; when it returns, no task of the server is left.
+//! [`Server::serve_until`] does the same when a signal comes. Dropping a
 //! `Server` closes everything at once.
 //!
 //! [`broadcast`]: Server::broadcast
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use dashmap::DashMap;
 use serde::Serialize;
-use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::net::ToSocketAddrs;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use crate::builder::PeerBuilder;
+use crate::dispatch::Dispatcher;
 use crate::error::DisconnectReason;
-use crate::message::notification_frame;
-use crate::peer::{Peer, PeerBuilder};
+use crate::message::{Outgoing, notification_frame};
+use crate::peer::{Options, Peer};
 use crate::router::Router;
-use crate::transport::{self, Accepted};
+use crate::transport;
+use crate::transport::listener::{Accepted, Incoming, ListenAddr, Listener};
 
 /// Called with each new connection's peer, before it is served.
 type OnConnect = Arc<dyn Fn(&Peer) + Send + Sync>;
 
-/// Where a server listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ListenAddr {
-    /// A TCP address (with the port the system chose, if `:0` was asked).
-    Tcp(SocketAddr),
-    /// A Unix socket file.
-    Unix(PathBuf),
-}
-
-impl ListenAddr {
-    /// The TCP address, if this is one.
-    pub fn as_tcp(&self) -> Option<SocketAddr> {
-        match self {
-            ListenAddr::Tcp(addr) => Some(*addr),
-            ListenAddr::Unix(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for ListenAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ListenAddr::Tcp(addr) => write!(f, "{addr}"),
-            ListenAddr::Unix(path) => write!(f, "unix://{}", path.display()),
-        }
-    }
-}
+/// The listen backlog servers ask for by default; the kernel caps it at
+/// `net.core.somaxconn`.
+const DEFAULT_BACKLOG: u32 = 1024;
 
 /// Configures a [`Server`]; made by [`Server::builder`].
 #[derive(Clone)]
 pub struct ServerBuilder {
     peer: PeerBuilder,
     max_connections: usize,
+    backlog: u32,
     on_connect: Option<OnConnect>,
 }
 
@@ -81,13 +65,14 @@ impl fmt::Debug for ServerBuilder {
         f.debug_struct("ServerBuilder")
             .field("peer", &self.peer)
             .field("max_connections", &self.max_connections)
+            .field("backlog", &self.backlog)
             .finish_non_exhaustive()
     }
 }
 
 impl ServerBuilder {
     /// At most this many connections are served at once (default 10 000);
-    /// further ones wait in the listener's backlog until one closes.
+    /// further ones wait in the listen backlog until one closes.
     ///
     /// # Panics
     ///
@@ -95,6 +80,22 @@ impl ServerBuilder {
     pub fn max_connections(mut self, limit: usize) -> Self {
         assert!(limit > 0, "max_connections must be at least 1");
         self.max_connections = limit;
+        self
+    }
+
+    /// How many connections the system may hold for the server before it
+    /// accepts them (default 1024, capped by the system's
+    /// `net.core.somaxconn`), for TCP, TLS and Unix sockets alike. Clients of
+    /// a burst larger than the backlog (a restart with many reconnecting
+    /// clients) see their connection dropped by the kernel and retried, so
+    /// size it for the largest burst expected.
+    ///
+    /// # Panics
+    ///
+    /// If `backlog` is 0.
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        assert!(backlog > 0, "the backlog must be at least 1");
+        self.backlog = backlog;
         self
     }
 
@@ -111,9 +112,19 @@ impl ServerBuilder {
     ///
     /// `Transport` if the address cannot be bound.
     pub async fn bind_tcp(self, addr: impl ToSocketAddrs) -> crate::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
-        let local = ListenAddr::Tcp(listener.local_addr()?);
-        Ok(self.start(Listener::Tcp(listener), local))
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
+        let listener = transport::tcp::bind(&addrs, self.backlog)?;
+        self.listen(Listener::Tcp(listener))
+    }
+
+    /// Starts accepting on a TCP listener the caller has already bound (with
+    /// the backlog it chose).
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the listener has no local address.
+    pub fn listen_tcp(self, listener: tokio::net::TcpListener) -> crate::Result<Server> {
+        self.listen(Listener::Tcp(listener))
     }
 
     /// Binds a TCP address for TLS connections (feature `tls`) and starts
@@ -130,12 +141,24 @@ impl ServerBuilder {
         addr: impl ToSocketAddrs,
         config: Arc<crate::tls::rustls::ServerConfig>,
     ) -> crate::Result<Server> {
-        let listener = TcpListener::bind(addr).await?;
-        let local = ListenAddr::Tcp(listener.local_addr()?);
-        Ok(self.start(
-            Listener::Tls(listener, transport::tls::acceptor(config)),
-            local,
-        ))
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
+        let listener = transport::tcp::bind(&addrs, self.backlog)?;
+        self.listen_tls(listener, config)
+    }
+
+    /// Starts accepting TLS connections (feature `tls`) on a TCP listener the
+    /// caller has already bound; see [`bind_tls`](ServerBuilder::bind_tls).
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the listener has no local address.
+    #[cfg(feature = "tls")]
+    pub fn listen_tls(
+        self,
+        listener: tokio::net::TcpListener,
+        config: Arc<crate::tls::rustls::ServerConfig>,
+    ) -> crate::Result<Server> {
+        self.listen(Listener::Tls(listener, transport::tls::acceptor(config)))
     }
 
     /// Binds a Unix socket file (made `0600`) and starts accepting. The file
@@ -147,12 +170,25 @@ impl ServerBuilder {
     #[cfg(unix)]
     pub async fn bind_unix(self, path: impl Into<PathBuf>) -> crate::Result<Server> {
         let path = path.into();
-        let listener = transport::unix::bind(&path)?;
-        Ok(self.start(Listener::Unix(listener), ListenAddr::Unix(path)))
+        let listener = transport::unix::bind(&path, self.backlog)?;
+        self.listen(Listener::Unix(listener))
     }
 
-    fn start(mut self, listener: Listener, local: ListenAddr) -> Server {
-        let router = self.peer.shared_router();
+    /// Starts accepting on a Unix socket listener the caller has already
+    /// bound. Its socket file is removed when the server stops.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the listener is not bound to a path.
+    #[cfg(unix)]
+    pub fn listen_unix(self, listener: tokio::net::UnixListener) -> crate::Result<Server> {
+        self.listen(Listener::Unix(listener))
+    }
+
+    fn listen(self, listener: Listener) -> crate::Result<Server> {
+        let local = listener.local_addr()?;
+        let (options, dispatcher) = self.peer.into_parts();
+        let router = Arc::clone(&dispatcher.router);
         let shared = Arc::new(Shared {
             peers: DashMap::new(),
             stop: CancellationToken::new(),
@@ -160,21 +196,27 @@ impl ServerBuilder {
         let accept = AcceptLoop {
             listener,
             shared: Arc::clone(&shared),
-            peer: self.peer,
+            options,
+            dispatcher,
             permits: Arc::new(Semaphore::new(self.max_connections)),
             on_connect: self.on_connect,
         };
         tracing::info!(listen = %local, "serving");
-        Server {
+        Ok(Server {
             local,
             router,
             shared,
             accept: Some(tokio::spawn(accept.run())),
-        }
+        })
     }
 }
 
 /// A running server. See the [module docs](self).
+///
+/// Keep it for as long as it should serve: dropping it closes every
+/// connection at once. [`serve_until`](Server::serve_until) serves until a
+/// signal, then shuts down gracefully.
+#[must_use = "a server stops serving when it is dropped; keep it, or await `serve_until`"]
 pub struct Server {
     local: ListenAddr,
     router: Arc<Router>,
@@ -204,12 +246,11 @@ impl Server {
     /// println!("listening on {}", server.local_addr());
     /// # Ok(()) }
     /// ```
-    pub fn builder(mut peer: PeerBuilder) -> ServerBuilder {
-        // Every connection shares one router, so handlers added later reach all.
-        let _ = peer.shared_router();
+    pub fn builder(peer: PeerBuilder) -> ServerBuilder {
         ServerBuilder {
             peer,
             max_connections: 10_000,
+            backlog: DEFAULT_BACKLOG,
             on_connect: None,
         }
     }
@@ -246,8 +287,28 @@ impl Server {
     ///
     /// `Codec` if `params` do not serialize as an array.
     pub fn broadcast(&self, method: &str, params: impl Serialize) -> crate::Result<usize> {
-        let frame = Bytes::from(notification_frame(method, &params)?);
+        let frame = notification_frame(&Outgoing::new(method.into(), &params)?);
         Ok(crate::group::send_to_all(&self.shared.peers, &frame))
+    }
+
+    /// Serves until `signal` completes (a Ctrl-C, SIGTERM, or a message from
+    /// anywhere), then shuts down as [`shutdown`](Server::shutdown) does,
+    /// giving running calls up to `grace` to answer.
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> dotrpc::Result<()> {
+    /// let server = dotrpc::Server::builder(dotrpc::Peer::builder())
+    ///     .bind_tcp("127.0.0.1:9000")
+    ///     .await?;
+    /// let ctrl_c = async {
+    ///     let _ = tokio::signal::ctrl_c().await;
+    /// };
+    /// server.serve_until(ctrl_c, std::time::Duration::from_secs(5)).await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_until(self, signal: impl Future<Output = ()>, grace: Duration) {
+        signal.await;
+        self.shutdown(grace).await;
     }
 
     /// Stops accepting, lets running calls answer for up to `grace` (reading
@@ -314,77 +375,14 @@ impl fmt::Debug for Server {
     }
 }
 
-enum Listener {
-    Tcp(TcpListener),
-    #[cfg(unix)]
-    Unix(tokio::net::UnixListener),
-    #[cfg(feature = "tls")]
-    Tls(TcpListener, tokio_rustls::TlsAcceptor),
-}
-
-/// What is done to a connection once it is up, before it is served: the
-/// identity a TLS client certificate gives it.
-type Setup = Box<dyn FnOnce(&Peer) + Send>;
-
-/// An accepted connection, perhaps with a handshake still to do.
-enum Incoming {
-    Ready(Accepted),
-    #[cfg(feature = "tls")]
-    Tls(
-        tokio::net::TcpStream,
-        std::net::SocketAddr,
-        tokio_rustls::TlsAcceptor,
-    ),
-}
-
-impl Listener {
-    async fn accept(&self) -> io::Result<Incoming> {
-        match self {
-            Listener::Tcp(listener) => {
-                let (stream, remote) = transport::tcp::accept(listener).await?;
-                Ok(Incoming::Ready(transport::tcp::ready(stream, remote)))
-            }
-            #[cfg(unix)]
-            Listener::Unix(listener) => {
-                transport::unix::accept(listener).await.map(Incoming::Ready)
-            }
-            #[cfg(feature = "tls")]
-            Listener::Tls(listener, acceptor) => {
-                let (stream, remote) = transport::tcp::accept(listener).await?;
-                Ok(Incoming::Tls(stream, remote, acceptor.clone()))
-            }
-        }
-    }
-}
-
-impl Incoming {
-    /// Completes the connection (the TLS handshake, if any).
-    async fn establish(self) -> io::Result<(Accepted, Option<Setup>)> {
-        match self {
-            Incoming::Ready(accepted) => Ok((accepted, None)),
-            #[cfg(feature = "tls")]
-            Incoming::Tls(stream, remote, acceptor) => {
-                let ((reader, writer), certificates) =
-                    transport::tls::accept(stream, &acceptor).await?;
-                let accepted = Accepted {
-                    reader,
-                    writer,
-                    remote: remote.to_string(),
-                };
-                let setup: Option<Setup> = certificates
-                    .map(|chain| Box::new(move |peer: &Peer| peer.set_identity(chain)) as Setup);
-                Ok((accepted, setup))
-            }
-        }
-    }
-}
-
 /// The accept task; it ends when the server stops accepting and every
 /// connection it started has closed.
 struct AcceptLoop {
     listener: Listener,
     shared: Arc<Shared>,
-    peer: PeerBuilder,
+    /// Every connection's options and dispatcher, made once.
+    options: Arc<Options>,
+    dispatcher: Arc<Dispatcher>,
     /// One permit per live connection.
     permits: Arc<Semaphore>,
     on_connect: Option<OnConnect>,
@@ -392,8 +390,6 @@ struct AcceptLoop {
 
 impl AcceptLoop {
     async fn run(self) {
-        // One task per connection: completes it, serves it, and on close
-        // forgets it and frees its permit.
         let mut connections = JoinSet::new();
         let stop = self.shared.stop.clone();
         loop {
@@ -403,23 +399,7 @@ impl AcceptLoop {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 accepted = self.accept_within_limit() => match accepted {
                     Ok((permit, incoming)) => {
-                        let (builder, shared, on_connect) =
-                            (self.peer.clone(), Arc::clone(&self.shared), self.on_connect.clone());
-                        connections.spawn(async move {
-                            let (accepted, setup) = match incoming.establish().await {
-                                Ok(established) => established,
-                                Err(error) => {
-                                    tracing::debug!(%error, "connection failed before it was served");
-                                    return;
-                                }
-                            };
-                            let peer = serve(builder, &shared, on_connect.as_ref(), accepted, setup);
-                            let (id, closed) = (peer.id(), peer.closed());
-                            drop(peer);
-                            closed.await;
-                            shared.peers.remove(&id);
-                            drop(permit);
-                        });
+                        connections.spawn(self.serve(permit, incoming));
                     }
                     Err(error) => {
                         // Typically out of file descriptors: back off briefly
@@ -441,21 +421,50 @@ impl AcceptLoop {
             .expect("the semaphore is never closed");
         Ok((permit, self.listener.accept().await?))
     }
+
+    /// One connection's task: completes it (a TLS handshake), serves it,
+    /// and on close forgets it and frees its permit. All of it runs off the
+    /// accept loop.
+    fn serve(
+        &self,
+        permit: OwnedSemaphorePermit,
+        incoming: Incoming,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let (options, dispatcher) = (Arc::clone(&self.options), Arc::clone(&self.dispatcher));
+        let (shared, on_connect) = (Arc::clone(&self.shared), self.on_connect.clone());
+        async move {
+            let accepted = match incoming.establish().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::debug!(%error, "connection failed before it was served");
+                    return;
+                }
+            };
+            let peer = start(options, dispatcher, &shared, on_connect.as_ref(), accepted);
+            let (id, closed) = (peer.id(), peer.closed());
+            drop(peer);
+            closed.await;
+            shared.peers.remove(&id);
+            drop(permit);
+        }
+    }
 }
 
 /// Starts serving an established connection and registers its peer.
-fn serve(
-    builder: PeerBuilder,
+fn start(
+    options: Arc<Options>,
+    dispatcher: Arc<Dispatcher>,
     shared: &Shared,
     on_connect: Option<&OnConnect>,
     accepted: Accepted,
-    setup: Option<Setup>,
 ) -> Peer {
-    let peer = builder.spawn(accepted.reader, accepted.writer);
-    tracing::debug!(peer = peer.id(), remote = %accepted.remote, "accepted");
-    if let Some(setup) = setup {
-        setup(&peer);
-    }
+    let Accepted {
+        transport,
+        remote,
+        identity,
+    } = accepted;
+    let peer = Peer::start(options, dispatcher, transport, identity);
+    tracing::debug!(peer = peer.id(), %remote, "accepted");
     shared.peers.insert(peer.id(), peer.clone());
     // Registered first, checked second: a shutdown that began meanwhile either
     // saw this peer in the registry or is seen here.

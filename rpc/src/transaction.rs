@@ -158,11 +158,7 @@ mod tests {
     use bytes::Bytes;
 
     fn response(msgid: MsgId, result: u8) -> Outcome {
-        Ok(Response {
-            msgid,
-            error: None,
-            result: Bytes::copy_from_slice(&[result]),
-        })
+        Ok(Response::ok(msgid, Bytes::copy_from_slice(&[result])))
     }
 
     #[tokio::test]
@@ -177,7 +173,7 @@ mod tests {
         }
         for (pending, receiver) in calls {
             let got = receiver.await.unwrap().unwrap();
-            assert_eq!(got.result[0], pending.msgid() as u8);
+            assert_eq!(got.result()[0], pending.msgid() as u8);
         }
         assert_eq!(table.len(), 0);
     }
@@ -192,7 +188,7 @@ mod tests {
         assert!(!table.complete(msgid, response(msgid, 1)));
         assert_eq!(table.late_replies(), 1);
         assert!(table.complete(next.msgid(), response(next.msgid(), 2)));
-        assert_eq!(next_receiver.await.unwrap().unwrap().result[0], 2);
+        assert_eq!(next_receiver.await.unwrap().unwrap().result()[0], 2);
     }
 
     #[tokio::test]

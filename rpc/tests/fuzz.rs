@@ -14,8 +14,9 @@
 //! `regressions_stay_fixed` below.
 
 use bytes::BytesMut;
-use dotrpc::codec::{FrameDecoder, Limits};
-use dotrpc::message::{Message, Params};
+use dotrpc::Params;
+use dotrpc::transport::Message;
+use dotrpc::transport::{FrameDecoder, Limits};
 use proptest::prelude::*;
 use rmpv::Value;
 
@@ -53,7 +54,7 @@ fn consume(stream: &[u8], cuts: &[usize]) {
     }
 }
 
-fn read(message: Result<Message, dotrpc::codec::CodecError>) {
+fn read(message: Result<Message, dotrpc::transport::CodecError>) {
     let params = |params: &Params| {
         let _ = params.values();
         assert_eq!(
@@ -62,13 +63,13 @@ fn read(message: Result<Message, dotrpc::codec::CodecError>) {
         );
     };
     match message {
-        Ok(Message::Request(request)) => params(&request.params),
-        Ok(Message::Notification(notification)) => params(&notification.params),
+        Ok(Message::Request(request)) => params(request.params()),
+        Ok(Message::Notification(notification)) => params(notification.params()),
         Ok(Message::Response(response)) => {
-            if let Some(error) = response.error {
+            if let Some(error) = response.error() {
                 let _ = rmpv::decode::read_value(&mut &error[..]);
             }
-            let _ = rmpv::decode::read_value(&mut &response.result[..]);
+            let _ = rmpv::decode::read_value(&mut &response.result()[..]);
         }
         Err(_) => {}
     }

@@ -45,7 +45,7 @@ pub async fn no_tasks_left() {
 /// Reads `n` whole msgpack messages from a raw socket.
 pub async fn read_messages(stream: &mut tokio::net::TcpStream, n: usize) -> Vec<dotrpc::Value> {
     use tokio::io::AsyncReadExt;
-    let mut decoder = dotrpc::codec::FrameDecoder::default();
+    let mut decoder = dotrpc::transport::FrameDecoder::default();
     let mut buffer = bytes::BytesMut::new();
     let mut messages = Vec::new();
     bounded(async {
@@ -117,6 +117,6 @@ pub async fn exercise(client: &Peer, pongs: &mut mpsc::UnboundedReceiver<u32>) {
         .expect("ask_parent");
     assert_eq!(answer, "my parent is the test");
 
-    client.notify("ping", (7,)).expect("ping");
+    client.notify("ping", (7,)).await.expect("ping");
     assert_eq!(bounded(pongs.recv()).await, Some(7));
 }

@@ -11,7 +11,7 @@ pub(crate) fn server_router() -> Arc<Router> {
     let router = Arc::new(Router::new());
     router.set_handler("add", |a: i64, b: i64| async move { a + b });
     router.set_handler("ping", |ctx: CallContext, n: u32| async move {
-        let _ = ctx.peer().notify("pong", (n,));
+        let _ = ctx.peer().notify("pong", (n,)).send();
     });
     router.set_handler("ask_parent", |ctx: CallContext| async move {
         let name: String = ctx

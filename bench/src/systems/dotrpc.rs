@@ -203,7 +203,7 @@ impl Rpc for Client {
     }
 
     fn note(&self) -> Option<Result<(), String>> {
-        Some(self.api.note().map_err(|e| e.to_string()))
+        Some(self.api.note().send().map_err(|e| e.to_string()))
     }
 
     async fn count(&self) -> Result<u64, String> {

@@ -40,7 +40,12 @@ pub(super) fn expand(api: &Api) -> TokenStream {
         let (ident, ty) = (&n.ident, nested_client(n));
         quote!(#ident: <#ty as #krate::__private::ApiClient>::with_timeout(self.#ident, timeout),)
     });
-    let methods = api.methods.iter().map(|m| stub(api, m));
+    let methods = api
+        .methods
+        .iter()
+        .enumerate()
+        .map(|(index, m)| stub(api, index, m));
+    let method_count = api.methods.len();
     let describe_methods = api.methods.iter().map(|m| describe(api, m));
     let describe_nested = api.nested.iter().map(|n| {
         let (ty, wire) = (nested_client(n), &n.wire);
@@ -60,7 +65,7 @@ pub(super) fn expand(api: &Api) -> TokenStream {
             fn with_prefix(peer: #krate::__private::Peer, prefix: &str) -> Self {
                 Self {
                     #(#field_inits)*
-                    __dotrpc_base: #krate::__private::ClientBase::new(peer, prefix),
+                    __dotrpc_base: #krate::__private::ClientBase::new(peer, prefix, #method_count),
                 }
             }
 
@@ -118,7 +123,7 @@ fn nested_doc(nested: &Nested) -> String {
     }
 }
 
-fn stub(api: &Api, method: &Method) -> TokenStream {
+fn stub(api: &Api, index: usize, method: &Method) -> TokenStream {
     let krate = &api.krate;
     let (ident, wire) = (&method.ident, &method.wire);
     let params = method.params.iter().map(|p| {
@@ -132,7 +137,10 @@ fn stub(api: &Api, method: &Method) -> TokenStream {
     });
     let mut doc = method.docs.clone();
     if method.event {
-        let note = format!("Sends the `{wire}` event: a notification, with no reply.");
+        let note = format!(
+            "Sends the `{wire}` event: a notification, with no reply. `.await` it to \
+             wait for room in the connection's queue first, or `.send()` it at once."
+        );
         doc = if doc.is_empty() {
             note
         } else {
@@ -140,12 +148,8 @@ fn stub(api: &Api, method: &Method) -> TokenStream {
         };
         return quote! {
             #[doc = #doc]
-            #[doc = ""]
-            #[doc = "# Errors"]
-            #[doc = ""]
-            #[doc = "`Disconnected` if the connection is gone, `Codec` if a param cannot be encoded."]
-            pub fn #ident(&self, #(#params),*) -> #krate::Result<()> {
-                self.__dotrpc_base.args(#wire, #count) #(#args)* .notify()
+            pub fn #ident(&self, #(#params),*) -> #krate::__private::Notify {
+                self.__dotrpc_base.args(#index, #wire, #count) #(#args)* .notify()
             }
         };
     }
@@ -160,7 +164,7 @@ fn stub(api: &Api, method: &Method) -> TokenStream {
     quote! {
         #[doc = #doc]
         pub fn #ident(&self, #(#params),*) -> #returns {
-            self.__dotrpc_base.args(#wire, #count) #(#args)* .call()
+            self.__dotrpc_base.args(#index, #wire, #count) #(#args)* .call()
         }
     }
 }

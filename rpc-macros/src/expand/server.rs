@@ -159,22 +159,29 @@ fn register_method(api: &Api, method: &Method) -> TokenStream {
     let krate = &api.krate;
     let (ident, wire) = (&method.ident, &method.wire);
     let arity = method.params.len();
-    let decode = method.params.iter().map(|p| {
-        let (name, ty) = (&p.ident, &p.ty);
-        quote_spanned!(ty.span()=> let #name: #ty = __dotrpc_reader.read()?;)
-    });
     let names: Vec<_> = method.params.iter().map(|p| &p.ident).collect();
-    let context = method.context.then(|| quote!(__dotrpc_ctx,));
-    let target = quote!((__dotrpc_get)(&*__dotrpc_root));
-    let invoke = match method.call {
-        CallKind::Async => quote!(#target.#ident(#context #(#names),*).await),
-        CallKind::Sync => quote!(#target.#ident(#context #(#names),*)),
-        CallKind::Blocking => quote! {
-            #krate::__private::spawn_blocking(&__dotrpc_method, move || #target.#ident(#context #(#names),*)).await?
-        },
+    let reads = method.params.iter().map(|p| {
+        let ty = &p.ty;
+        quote_spanned!(ty.span()=> __dotrpc_reader.read::<#ty>()?)
+    });
+    // Params are decoded before the call is started, so a wrong call is
+    // answered at once and allocates nothing.
+    let reader = quote! {
+        #krate::__private::ParamReader::new(&__dotrpc_ctx, &__dotrpc_params, #arity)?
     };
-    let method_name = matches!(method.call, CallKind::Blocking)
-        .then(|| quote!(let __dotrpc_method: #krate::__private::String = ::core::convert::From::from(__dotrpc_ctx.method());));
+    let decode = if arity == 0 {
+        quote!(#reader;)
+    } else {
+        quote! {
+            let (#(#names,)*) = {
+                let mut __dotrpc_reader = #reader;
+                (#(#reads,)*)
+            };
+        }
+    };
+    let context = method.context.then(|| quote!(__dotrpc_ctx,));
+    let unused_ctx = (!method.context).then(|| quote!(let _ = &__dotrpc_ctx;));
+    let target = quote!((__dotrpc_get)(&*__dotrpc_root));
     let ok = &method.output.ok;
     let reply = match &method.output.err {
         None => quote_spanned!(ok.span()=> #krate::__private::reply::<#ok>(__dotrpc_out)),
@@ -182,28 +189,50 @@ fn register_method(api: &Api, method: &Method) -> TokenStream {
             quote_spanned!(err.span()=> #krate::__private::reply_result::<#ok, #err>(__dotrpc_out))
         }
     };
-    let unused_ctx = (!method.context).then(|| quote!(let _ = &__dotrpc_ctx;));
+    let path = quote!(&#krate::__private::join(__dotrpc_prefix, #wire));
+    let glue = match method.call {
+        CallKind::Sync => quote! {
+            #krate::__private::serve_sync(
+                __dotrpc_router,
+                #path,
+                move |__dotrpc_ctx: #krate::__private::CallContext, __dotrpc_params: #krate::__private::Params| {
+                    #decode
+                    #unused_ctx
+                    let __dotrpc_out = #target.#ident(#context #(#names),*);
+                    #reply
+                },
+            );
+        },
+        CallKind::Async | CallKind::Blocking => {
+            let invoke = match method.call {
+                CallKind::Blocking => quote! {
+                    #krate::__private::spawn_blocking(move || #target.#ident(#context #(#names),*)).await
+                },
+                _ => quote!(#target.#ident(#context #(#names),*).await),
+            };
+            quote! {
+                #krate::__private::serve_async(
+                    __dotrpc_router,
+                    #path,
+                    move |__dotrpc_ctx: #krate::__private::CallContext, __dotrpc_params: #krate::__private::Params| {
+                        #decode
+                        #unused_ctx
+                        let __dotrpc_root = ::core::clone::Clone::clone(&__dotrpc_root);
+                        let __dotrpc_get = ::core::clone::Clone::clone(&__dotrpc_get);
+                        ::core::result::Result::Ok(async move {
+                            let __dotrpc_out = #invoke;
+                            #reply
+                        })
+                    },
+                );
+            }
+        }
+    };
     quote! {
         {
             let __dotrpc_root = ::core::clone::Clone::clone(&__dotrpc_root);
             let __dotrpc_get = ::core::clone::Clone::clone(&__dotrpc_get);
-            __dotrpc_router.set_raw_handler(
-                &#krate::__private::join(__dotrpc_prefix, #wire),
-                move |__dotrpc_ctx: #krate::__private::CallContext, __dotrpc_params: #krate::__private::Params| {
-                    let __dotrpc_root = ::core::clone::Clone::clone(&__dotrpc_root);
-                    let __dotrpc_get = ::core::clone::Clone::clone(&__dotrpc_get);
-                    async move {
-                        let mut __dotrpc_reader =
-                            #krate::__private::ParamReader::new(&__dotrpc_ctx, &__dotrpc_params, #arity)?;
-                        #(#decode)*
-                        let _ = &mut __dotrpc_reader;
-                        #method_name
-                        #unused_ctx
-                        let __dotrpc_out = #invoke;
-                        #reply
-                    }
-                },
-            );
+            #glue
         }
     }
 }

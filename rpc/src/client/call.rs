@@ -1,8 +1,8 @@
 //! [`Call`]: one outgoing call, from encoding to decoded result, in any mode.
 //!
-//! The request is encoded once, when the call is made, straight from the
-//! caller's types. What happens next is the caller's choice, the same for
-//! typed stubs and dynamic calls:
+//! The call's method and params are encoded once, when the call is made,
+//! straight from the caller's types ([`Outgoing`]). What happens next is the
+//! caller's choice, the same for typed stubs and dynamic calls:
 //!
 //! | mode | how | result |
 //! |---|---|---|
@@ -10,32 +10,38 @@
 //! | blocking | `call.wait()` / `call.wait_timeout(d)` from a plain thread | `Result<R, Error<E>>` |
 //! | callback | `call.callback(f)` | `f` runs once with the result |
 //! | handle | `call.spawn()` | an [`AsyncResult`] to poll, wait on, await or cancel |
-//! | notify | `call.notify()` | sent one-way; no reply is asked for |
+//! | notify | `call.notify()` | sent one-way ([`Notify`]); no reply is asked for |
 //!
-//! Awaiting opens a transaction (which fills in the msgid), queues the frame
-//! and waits for the response, the timeout or the connection's end. Dropping
-//! the future at any point removes the transaction, so a late reply is
-//! discarded, never delivered to another call. The other modes run that same
-//! future as a task on the peer's runtime.
+//! Awaiting runs a [`CallFuture`], written by hand so that an awaited call
+//! allocates nothing of its own beyond its transaction: it opens a
+//! transaction (which gives the msgid), queues the request on the connection
+//! and waits for the response, the timeout or the connection's end.
+//! Dropping it at any point removes the transaction, so a late reply is
+//! discarded, never delivered to another call, and a dotrpc peer is told to
+//! stop the handler. The other modes run that same future as a task.
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tracing::Instrument;
+use tokio::sync::oneshot;
+use tokio::time::Sleep;
 
 use super::handle::AsyncResult;
+use super::notify::Notify;
 use crate::codec::CodecError;
+use crate::deadline;
 use crate::error::{DisconnectReason, Error, FromRemote, RemoteError};
-use crate::handler::inherited_deadline;
-use crate::message::{MsgId, Response, add_deadline, request_frame, set_msgid};
-use crate::peer::{Connection, Feature, Peer, cancel_frame};
+use crate::message::{MsgId, Outgoing, Response, decode_with_frame};
+use crate::peer::protocol::{self, Feature};
+use crate::peer::{Link, Peer};
+use crate::transaction::{Outcome, Pending};
 
 /// An outgoing call of `method`, returning `R` or failing with
 /// [`Error<E>`](Error), sent in the mode its caller picks:
@@ -50,28 +56,23 @@ use crate::peer::{Connection, Feature, Peer, cancel_frame};
 #[must_use = "a call does nothing until it is awaited, waited on, spawned, given a callback or sent with `notify`"]
 pub struct Call<R, E = RemoteError> {
     peer: Peer,
-    method: String,
-    /// The encoded request with msgid 0, or why it could not be encoded.
-    frame: Result<Vec<u8>, CodecError>,
+    /// The encoded call, or why it could not be encoded.
+    outgoing: Result<Outgoing, CodecError>,
     timeout: Option<Duration>,
     _result: PhantomData<fn() -> (R, E)>,
 }
 
 impl<R, E> Call<R, E> {
+    /// A call of `method` with positional `params`, encoded now.
     pub(crate) fn new<P: Serialize + ?Sized>(peer: Peer, method: &str, params: &P) -> Self {
-        Call::from_frame(peer, method.to_owned(), request_frame(method, params))
+        Call::from_outgoing(peer, Outgoing::new(Arc::from(method), params))
     }
 
-    /// A call whose request frame (msgid 0) is already encoded.
-    pub(crate) fn from_frame(
-        peer: Peer,
-        method: String,
-        frame: Result<Vec<u8>, CodecError>,
-    ) -> Self {
+    /// A call already encoded (by a generated stub).
+    pub(crate) fn from_outgoing(peer: Peer, outgoing: Result<Outgoing, CodecError>) -> Self {
         Call {
             peer,
-            method,
-            frame,
+            outgoing,
             timeout: None,
             _result: PhantomData,
         }
@@ -90,28 +91,16 @@ impl<R, E> Call<R, E> {
         self
     }
 
-    /// The path this call goes to.
+    /// The path this call goes to (empty if it could not be encoded).
     pub fn method(&self) -> &str {
-        &self.method
+        self.outgoing.as_ref().map_or("", Outgoing::method)
     }
 
-    /// Sends the call as a notification: no reply is asked for or awaited.
-    /// Ignore the result (`let _ = call.notify();`) for fire-and-forget that
-    /// does not care whether the connection is still up.
-    ///
-    /// # Errors
-    ///
-    /// `Codec` if the params could not be encoded; `Disconnected` if the
-    /// connection is gone.
-    pub fn notify(self) -> Result<(), Error<E>> {
-        let mut frame = self.frame?;
-        // A request `[0, msgid, method, params]` starts with the 7 bytes
-        // `0x94 0x00 0xce <msgid>`; a notification `[2, method, params]` is the
-        // same from the method on, after the 2 bytes `0x93 0x02`.
-        frame[5] = 0x93;
-        frame[6] = 0x02;
-        let frame = Bytes::from(frame).slice(5..);
-        self.peer.send(frame).map_err(lift)
+    /// Sends the call as a notification instead: no reply is asked for or
+    /// awaited. Await the [`Notify`] to go at the other side's pace, or
+    /// [`send`](Notify::send) it at once.
+    pub fn notify(self) -> Notify {
+        Notify::new(self.peer, self.outgoing)
     }
 }
 
@@ -120,76 +109,27 @@ where
     R: DeserializeOwned + Send + 'static,
     E: FromRemote + Send + 'static,
 {
-    /// Sends the request and waits for the outcome; `opened` learns the
-    /// msgid once the transaction is open.
-    pub(crate) async fn send(self, opened: Option<Arc<OnceLock<MsgId>>>) -> Result<R, Error<E>> {
-        let mut frame = self.frame?;
-        let timeout = effective_timeout(self.timeout);
-        // A reconnecting peer may hold calls made while it is down; the wait
-        // counts against the call's timeout.
-        let waiting_since = std::time::Instant::now();
-        self.peer.until_connected(timeout).await.map_err(lift)?;
-        let timeout = timeout.map(|t| t.saturating_sub(waiting_since.elapsed()));
-        let connection = self.peer.connection();
-        let transactions = connection.transactions();
-        let (pending, receiver) = transactions.open().map_err(lift)?;
-        let msgid = pending.msgid();
-        set_msgid(&mut frame, msgid);
-        if let (Some(timeout), true) = (timeout, connection.remote_has(Feature::Deadline)) {
-            add_deadline(
-                &mut frame,
-                timeout.as_millis().try_into().unwrap_or(u64::MAX),
-            );
+    /// The call as a future that tells `opened` its msgid once it is sent.
+    fn run(self, opened: Option<Arc<OnceLock<MsgId>>>) -> CallFuture<R, E> {
+        let span = tracing::level_enabled!(tracing::Level::DEBUG).then(|| {
+            tracing::debug_span!(
+                "rpc.call",
+                peer = self.peer.id(),
+                method = self.method(),
+                msgid = tracing::field::Empty
+            )
+        });
+        CallFuture {
+            state: State::Start {
+                peer: self.peer,
+                outgoing: self.outgoing,
+                timeout: self.timeout,
+                waited: false,
+            },
+            opened,
+            span,
+            _result: PhantomData,
         }
-        if let Some(opened) = opened {
-            let _ = opened.set(msgid);
-        }
-        tracing::Span::current().record("msgid", msgid);
-        let started = std::time::Instant::now();
-        let max = self.peer.max_message_size();
-        if frame.len() > max {
-            return Err(Error::Codec(CodecError::TooLarge {
-                size: frame.len() as u64,
-                max,
-            }));
-        }
-        connection.send(frame.into()).map_err(lift)?;
-        // From here, giving up (a timeout, or this future dropped) tells a
-        // dotrpc peer to stop the handler.
-        let mut unanswered = CancelOnDrop {
-            connection: &connection,
-            msgid: Some(msgid),
-        };
-        let waited = match timeout {
-            Some(timeout) => tokio::time::timeout(timeout, receiver)
-                .await
-                .map_err(|_| Error::Timeout)?,
-            None => receiver.await,
-        };
-        unanswered.msgid = None;
-        let outcome = waited.unwrap_or_else(|_| Err(transactions.disconnected()));
-        drop(pending);
-        let response = outcome.map_err(lift)?;
-        tracing::debug!(
-            elapsed_us = started.elapsed().as_micros() as u64,
-            ok = response.error.is_none(),
-            "answered"
-        );
-        decode_response(&self.method, response)
-    }
-
-    /// The call as a future for the peer's runtime, in its tracing span.
-    fn traced(
-        self,
-        opened: Option<Arc<OnceLock<MsgId>>>,
-    ) -> impl Future<Output = Result<R, Error<E>>> + Send {
-        let span = tracing::debug_span!(
-            "rpc.call",
-            peer = self.peer.id(),
-            method = %self.method,
-            msgid = tracing::field::Empty
-        );
-        self.send(opened).instrument(span)
     }
 
     /// Blocks this (non-async) thread until the call's outcome, running the
@@ -209,7 +149,7 @@ where
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         let runtime = self.peer.runtime().clone();
         runtime.spawn(async move {
-            let _ = sender.send(self.traced(None).await);
+            let _ = sender.send(self.await);
         });
         // The sender is dropped without sending only if the runtime shut down.
         receiver.recv().unwrap_or_else(|_| {
@@ -241,7 +181,7 @@ where
         let once = Once(Some(callback), PhantomData);
         let runtime = self.peer.runtime().clone();
         runtime.spawn(async move {
-            let outcome = self.traced(None).await;
+            let outcome = self.await;
             once.call(outcome);
         });
     }
@@ -250,37 +190,196 @@ where
     /// on, await or cancel. Dropping the handle cancels the call.
     pub fn spawn(self) -> AsyncResult<R, E> {
         let runtime = self.peer.runtime().clone();
-        AsyncResult::spawn(&runtime, |opened| self.traced(Some(opened)))
+        AsyncResult::spawn(&runtime, |opened| self.run(Some(opened)))
     }
 }
 
-/// The call's own timeout, shortened to the deadline it inherits when made
-/// from inside a handler whose caller set one.
-fn effective_timeout(own: Option<Duration>) -> Option<Duration> {
-    let inherited = inherited_deadline()
-        .map(|deadline| deadline.saturating_duration_since(std::time::Instant::now()));
-    match (own, inherited) {
-        (Some(own), Some(inherited)) => Some(own.min(inherited)),
-        (own, inherited) => own.or(inherited),
+impl<R, E> IntoFuture for Call<R, E>
+where
+    R: DeserializeOwned + Send + 'static,
+    E: FromRemote + Send + 'static,
+{
+    type Output = Result<R, Error<E>>;
+    type IntoFuture = CallFuture<R, E>;
+
+    fn into_future(self) -> CallFuture<R, E> {
+        self.run(None)
     }
 }
 
-/// Sends `rpc.cancel` for a call given up on before its reply, to a peer
-/// that understands it.
-struct CancelOnDrop<'c> {
-    connection: &'c Connection,
-    /// `None` once the call has its outcome.
-    msgid: Option<MsgId>,
+impl<R, E> fmt::Debug for Call<R, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("method", &self.method())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
-impl Drop for CancelOnDrop<'_> {
+/// An awaited [`Call`]; see the [module docs](self).
+#[must_use = "futures do nothing unless awaited"]
+pub struct CallFuture<R, E = RemoteError> {
+    state: State,
+    /// Learns the msgid once the request is queued (for `AsyncResult`).
+    opened: Option<Arc<OnceLock<MsgId>>>,
+    /// The call's span, when `DEBUG` is enabled.
+    span: Option<tracing::Span>,
+    _result: PhantomData<fn() -> (R, E)>,
+}
+
+enum State {
+    /// Not sent yet.
+    Start {
+        peer: Peer,
+        outgoing: Result<Outgoing, CodecError>,
+        timeout: Option<Duration>,
+        /// Whether it already waited for a reconnect (once is enough).
+        waited: bool,
+    },
+    /// A reconnecting peer that is down: waiting for it to be up (rare, so
+    /// boxed).
+    Reconnecting {
+        until: Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>,
+        call: Box<(Peer, Result<Outgoing, CodecError>, Option<Duration>)>,
+        since: std::time::Instant,
+    },
+    /// Sent; waiting for the response, the timeout or the connection's end.
+    Waiting(Box<Waiting>),
+    Done,
+}
+
+struct Waiting {
+    link: Arc<Link>,
+    /// Set once the outcome is in: nothing is left to cancel.
+    answered: bool,
+    /// Removes the transaction when dropped.
+    pending: Pending,
+    receiver: oneshot::Receiver<Outcome>,
+    method: Arc<str>,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Drop for Waiting {
     fn drop(&mut self) {
-        if let Some(msgid) = self.msgid
-            && self.connection.remote_has(Feature::Cancel)
-        {
-            let _ = self.connection.send(cancel_frame(msgid));
+        // Given up on before its reply (a timeout, or dropped): a dotrpc
+        // peer stops the handler.
+        if !self.answered && self.link.remote_has(Feature::Cancel) {
+            let _ = self
+                .link
+                .push_frame(&protocol::cancel(self.pending.msgid()));
         }
     }
+}
+
+impl<R, E> Future for CallFuture<R, E>
+where
+    R: DeserializeOwned,
+    E: FromRemote,
+{
+    type Output = Result<R, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Every field is `Unpin`: the timer is boxed.
+        let this = self.get_mut();
+        let _entered = this.span.as_ref().map(tracing::Span::enter);
+        loop {
+            match std::mem::replace(&mut this.state, State::Done) {
+                State::Start {
+                    peer,
+                    outgoing,
+                    timeout,
+                    waited,
+                } => {
+                    let outgoing = outgoing?;
+                    let timeout = deadline::effective_timeout(timeout);
+                    if !waited && peer.waits_while_down() {
+                        let waiting = peer.clone();
+                        this.state = State::Reconnecting {
+                            until: Box::pin(async move { waiting.until_connected(timeout).await }),
+                            call: Box::new((peer, Ok(outgoing), timeout)),
+                            since: std::time::Instant::now(),
+                        };
+                        continue;
+                    }
+                    let waiting = send(&peer, outgoing, timeout).map_err(lift)?;
+                    if let Some(span) = &this.span {
+                        span.record("msgid", waiting.pending.msgid());
+                    }
+                    if let Some(opened) = &this.opened {
+                        let _ = opened.set(waiting.pending.msgid());
+                    }
+                    this.state = State::Waiting(waiting);
+                }
+                State::Reconnecting {
+                    mut until,
+                    call,
+                    since,
+                } => match until.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        this.state = State::Reconnecting { until, call, since };
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(waited) => {
+                        waited.map_err(lift)?;
+                        let (peer, outgoing, timeout) = *call;
+                        // The wait counts against the call's timeout.
+                        let timeout = timeout.map(|t| t.saturating_sub(since.elapsed()));
+                        this.state = State::Start {
+                            peer,
+                            outgoing,
+                            timeout,
+                            waited: true,
+                        };
+                    }
+                },
+                State::Waiting(mut waiting) => {
+                    let outcome = match Pin::new(&mut waiting.receiver).poll(cx) {
+                        Poll::Ready(outcome) => outcome,
+                        Poll::Pending => {
+                            if let Some(timer) = &mut waiting.timer
+                                && timer.as_mut().poll(cx).is_ready()
+                            {
+                                return Poll::Ready(Err(Error::Timeout));
+                            }
+                            this.state = State::Waiting(waiting);
+                            return Poll::Pending;
+                        }
+                    };
+                    waiting.answered = true;
+                    let outcome =
+                        outcome.unwrap_or_else(|_| Err(waiting.link.transactions().disconnected()));
+                    return Poll::Ready(decode_response(&waiting.method, outcome.map_err(lift)?));
+                }
+                State::Done => panic!("a CallFuture was polled after it completed"),
+            }
+        }
+    }
+}
+
+/// Opens the call's transaction and queues its request.
+fn send(peer: &Peer, outgoing: Outgoing, timeout: Option<Duration>) -> Result<Box<Waiting>, Error> {
+    let max = peer.max_message_size();
+    if outgoing.max_frame_len() > max {
+        return Err(Error::Codec(CodecError::TooLarge {
+            size: outgoing.max_frame_len() as u64,
+            max,
+        }));
+    }
+    let link = peer.link();
+    let (pending, receiver) = link.transactions().open()?;
+    let msgid = pending.msgid();
+    let deadline_ms = timeout
+        .filter(|_| link.remote_has(Feature::Deadline))
+        .map(|t| t.as_millis().try_into().unwrap_or(u64::MAX));
+    link.push(|frames| frames.push_request(&outgoing, msgid, deadline_ms))?;
+    Ok(Box::new(Waiting {
+        link,
+        answered: false,
+        pending,
+        receiver,
+        method: Arc::clone(outgoing.method_arc()),
+        timer: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
+    }))
 }
 
 /// Calls a callback exactly once: with the outcome, or with `Cancelled` if
@@ -312,7 +411,7 @@ where
 }
 
 /// Transaction and transport errors carry no application error.
-fn lift<E>(error: Error) -> Error<E> {
+pub(crate) fn lift<E>(error: Error) -> Error<E> {
     match error {
         Error::Remote(remote) | Error::Foreign(remote) => Error::Foreign(remote),
         other => other.map_remote(|_| unreachable!("only Remote carries an application error")),
@@ -323,33 +422,24 @@ fn decode_response<R: DeserializeOwned, E: FromRemote>(
     method: &str,
     response: Response,
 ) -> Result<R, Error<E>> {
-    if let Some(error) = response.error {
+    if let Some(error) = response.error() {
         let value = rmpv::decode::read_value(&mut &error[..])
             .map_err(|e| CodecError::Serde(e.to_string()))?;
         return Err(RemoteError::from_value(value).into_error(method));
     }
-    rmp_serde::from_slice(&response.result)
+    let result = response.result();
+    decode_with_frame(result, || rmp_serde::from_slice(result))
         .map_err(|e| Error::Codec(CodecError::Serde(format!("result of `{method}`: {e}"))))
 }
 
-impl<R, E> IntoFuture for Call<R, E>
-where
-    R: DeserializeOwned + Send + 'static,
-    E: FromRemote + Send + 'static,
-{
-    type Output = Result<R, Error<E>>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.traced(None))
-    }
-}
-
-impl<R, E> fmt::Debug for Call<R, E> {
+impl<R, E> fmt::Debug for CallFuture<R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Call")
-            .field("method", &self.method)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
+        let state = match &self.state {
+            State::Start { .. } => "start",
+            State::Reconnecting { .. } => "waiting for a reconnect",
+            State::Waiting(_) => "waiting for the reply",
+            State::Done => "done",
+        };
+        f.debug_struct("CallFuture").field("state", &state).finish()
     }
 }

@@ -1,12 +1,45 @@
 //! The calling side: the call builder that every call, typed or dynamic, goes
-//! through, and the handle of a call running in the background.
+//! through, notifications, the handle of a call running in the background,
+//! and what generated client stubs are made of.
 //!
-//! A call is encoded when it is made ([`Peer::call`](crate::Peer::call) or a
-//! generated stub) and sent in the mode its caller picks: awaited, waited on
-//! from a plain thread, with a callback, as a handle, or as a notification.
+//! A call is encoded when it is made ([`Peer::call`] or a generated stub) and
+//! sent in the mode its caller picks: awaited, waited on from a plain
+//! thread, with a callback, as a handle, or as a notification.
 
 mod call;
 mod handle;
+mod notify;
+mod stub;
 
-pub use call::Call;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::peer::Peer;
+
+pub use call::{Call, CallFuture};
 pub use handle::{AsyncResult, CallStatus};
+pub use notify::{Notify, NotifyFuture};
+pub use stub::{ApiClient, Args, ClientBase};
+
+impl Peer {
+    /// Starts a call of `method` with positional `params`; the returned
+    /// [`Call`] is awaited (optionally with a [`timeout`](Call::timeout)), or
+    /// sent in another mode.
+    ///
+    /// `params` must serialize as an array: a tuple such as `(a, b)` or `(a,)`,
+    /// a `Vec`, a slice, or `()` for none. They are encoded now, straight from
+    /// the caller's types.
+    pub fn call<R: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> Call<R> {
+        Call::new(self.clone(), method, &params)
+    }
+
+    /// A notification (a one-way event; no reply) of `method` with
+    /// positional `params`: `.await` it to wait for room first, or
+    /// [`send`](Notify::send) it at once.
+    pub fn notify(&self, method: &str, params: impl Serialize) -> Notify {
+        Notify::new(
+            self.clone(),
+            crate::message::Outgoing::new(method.into(), &params),
+        )
+    }
+}

@@ -15,12 +15,13 @@
 //! So a foreign peer receives at most the one hello, and never a message or
 //! a request shape it does not understand.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use bytes::Bytes;
 use rmpv::Value;
 
-use crate::message::{MsgId, Params, notification_frame};
+use crate::message::{MsgId, Outgoing, Params, notification_frame};
 
 pub(crate) const HELLO: &str = "rpc.hello";
 pub(crate) const CANCEL: &str = "rpc.cancel";
@@ -80,16 +81,14 @@ pub(crate) fn hello() -> Bytes {
             Value::Array(vec!["cancel".into(), "deadline".into()]),
         ),
     ]);
-    notification_frame(HELLO, &[info])
-        .expect("a hello encodes")
-        .into()
+    let hello = Outgoing::new(Arc::from(HELLO), &[info]).expect("a hello encodes");
+    notification_frame(&hello)
 }
 
 /// `rpc.cancel [msgid]`.
 pub(crate) fn cancel(msgid: MsgId) -> Bytes {
-    notification_frame(CANCEL, &(msgid,))
-        .expect("a cancel encodes")
-        .into()
+    let cancel = Outgoing::new(Arc::from(CANCEL), &(msgid,)).expect("a cancel encodes");
+    notification_frame(&cancel)
 }
 
 /// The msgid a `rpc.cancel` names.
@@ -108,7 +107,7 @@ mod tests {
 
     fn params_of(frame: Bytes) -> Params {
         match Message::parse(frame).unwrap() {
-            Message::Notification(n) => n.params,
+            Message::Notification(n) => n.params().clone(),
             other => panic!("{other:?}"),
         }
     }

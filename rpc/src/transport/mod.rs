@@ -1,20 +1,31 @@
-//! Transports: where a peer's bytes come from and go to.
+//! Transports: where a connection's messages come from and go to.
 //!
-//! A peer runs over any pair of `AsyncRead` / `AsyncWrite` halves
-//! ([`PeerBuilder::spawn`](crate::PeerBuilder::spawn)); these modules only open
-//! the streams and hand their halves over, so the generic parameters stop here
-//! and nothing above this layer knows what carries the bytes:
+//! The seam between a peer and whatever carries its messages is **whole
+//! frames**: a transport gives the peer a [`FrameSource`] of whole
+//! msgpack-rpc messages and a [`FrameSink`] that sends the peer's queued
+//! [`Frames`]. A transport never builds a peer; it hands a [`Transport`] to
+//! [`PeerBuilder::start`](crate::PeerBuilder::start) or
+//! [`PeerBuilder::connect_with`](crate::PeerBuilder::connect_with), so a new
+//! transport is a small module and everything above this seam (calls,
+//! handlers, reconnects, limits) works on it unchanged.
 //!
-//! * [`tcp`]: connect, and the listener a [`Server`](crate::Server) accepts on;
-//! * [`unix`]: the same over Unix domain sockets (socket files made `0600`);
-//! * [`stdio`]: a child process over its stdin/stdout, or this process's own;
-//! * [`memory`]: two peers joined in memory;
-//! * `tls` (feature `tls`): TCP with rustls, client and server.
+//! Two kinds fit:
 //!
-//! A transport that carries whole messages rather than a byte stream (a
-//! message broker) fits the same way: it feeds the frames it receives to the
-//! peer as bytes, since every frame is one self-delimiting msgpack value.
+//! * **byte streams** (TCP, Unix sockets, pipes, TLS, anything
+//!   `AsyncRead + AsyncWrite`): [`Transport::from_stream`] puts them behind
+//!   the codec's framer, which splits the bytes into messages within the
+//!   peer's [`Limits`] and writes queued messages back to back;
+//! * **message transports** (a broker, WebSocket), which carry one message
+//!   per unit already: implement [`FrameSource`] and [`FrameSink`] and use
+//!   [`Transport::from_frames`]. Each message they hand over is checked
+//!   against the same limits ([`check_frame`]) before it is parsed.
+//!
+//! What is here besides: the framer's parts ([`FrameDecoder`], [`Limits`],
+//! [`CodecError`]), the parsed [`Message`] types, for transports that route
+//! by method or msgid, and [`tls`] (feature `tls`).
 
+mod framed;
+pub(crate) mod listener;
 pub(crate) mod memory;
 pub(crate) mod stdio;
 pub(crate) mod tcp;
@@ -23,11 +34,130 @@ pub mod tls;
 #[cfg(unix)]
 pub(crate) mod unix;
 
+use std::io;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-/// The halves of one accepted connection, and a name for the other end.
-pub(crate) struct Accepted {
-    pub(crate) reader: Box<dyn AsyncRead + Send + Unpin>,
-    pub(crate) writer: Box<dyn AsyncWrite + Send + Unpin>,
-    pub(crate) remote: String,
+pub use crate::codec::{CodecError, FrameDecoder, Limits, check_frame};
+pub use crate::message::{Frames, Message, MsgId, Notification, Request, Response};
+use framed::{StreamSink, StreamSource};
+pub use listener::ListenAddr;
+
+/// The inbound half of a transport: whole msgpack-rpc messages, in order.
+pub trait FrameSource: Send + 'static {
+    /// The next whole message: `Ready(Some(Ok(frame)))`; `Ready(None)` when
+    /// the other side has closed cleanly (between messages); `Pending` until
+    /// one arrives, with `cx`'s waker registered.
+    ///
+    /// # Errors
+    ///
+    /// An [`io::Error`] ends the connection: of kind
+    /// [`InvalidData`](io::ErrorKind::InvalidData) for bytes that are not
+    /// messages (the peer reports a protocol violation), any other kind for a
+    /// failure of the transport itself.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>>;
+
+    /// How many bytes of a message that has begun to arrive are here so far;
+    /// `None` between messages. The peer's message timeout runs while a
+    /// message is partial, and its idle timeout restarts whenever this grows.
+    /// Message transports, which never hold part of a message, keep the
+    /// default.
+    fn partial(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// The outbound half of a transport.
+pub trait FrameSink: Send + 'static {
+    /// Sends what `frames` holds, as much as the transport takes without
+    /// waiting, and removes what it sent: a byte stream as bytes
+    /// ([`bytes::Buf`]), a message transport one
+    /// [`pop_frame`](Frames::pop_frame) at a time. `Ready(Ok(()))` once
+    /// `frames` is empty and what was sent is flushed; `Pending` with `cx`'s
+    /// waker registered otherwise (what is left stays in `frames`).
+    ///
+    /// # Errors
+    ///
+    /// An [`io::Error`] ends the connection.
+    fn poll_send(&mut self, cx: &mut Context<'_>, frames: &mut Frames) -> Poll<io::Result<()>>;
+
+    /// Closes the outbound half (after the last frames were sent).
+    ///
+    /// # Errors
+    ///
+    /// An [`io::Error`] if closing fails; the connection is ending anyway.
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+/// One connection's way in and way out, ready for a peer.
+pub struct Transport {
+    inbound: Inbound,
+    sink: Box<dyn FrameSink>,
+}
+
+enum Inbound {
+    /// Framed with the peer's limits when the peer starts.
+    Bytes(Box<dyn AsyncRead + Send + Unpin>),
+    Frames(Box<dyn FrameSource>),
+}
+
+impl Transport {
+    /// A byte stream's halves, framed by the codec: messages are split from
+    /// the bytes read within the peer's limits, and written back to back.
+    pub fn from_stream<R, W>(reader: R, writer: W) -> Transport
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        Transport {
+            inbound: Inbound::Bytes(Box::new(reader)),
+            sink: Box::new(StreamSink::new(writer)),
+        }
+    }
+
+    /// A message transport's halves, each unit one whole message.
+    pub fn from_frames(source: impl FrameSource, sink: impl FrameSink) -> Transport {
+        Transport {
+            inbound: Inbound::Frames(Box::new(source)),
+            sink: Box::new(sink),
+        }
+    }
+
+    /// The two halves, a byte stream framed within `limits`; and whether
+    /// frames from the source must still be checked against them.
+    pub(crate) fn open(self, limits: Limits) -> Opened {
+        match self.inbound {
+            Inbound::Bytes(reader) => Opened {
+                source: Box::new(StreamSource::new(reader, limits)),
+                sink: self.sink,
+                checked: true,
+            },
+            Inbound::Frames(source) => Opened {
+                source,
+                sink: self.sink,
+                checked: false,
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.inbound {
+            Inbound::Bytes(_) => "byte stream",
+            Inbound::Frames(_) => "messages",
+        };
+        f.debug_struct("Transport").field("kind", &kind).finish()
+    }
+}
+
+/// A transport's halves, opened for one connection.
+pub(crate) struct Opened {
+    pub(crate) source: Box<dyn FrameSource>,
+    pub(crate) sink: Box<dyn FrameSink>,
+    /// Whether the source's frames are already checked against the limits
+    /// (the framer's are).
+    pub(crate) checked: bool,
 }

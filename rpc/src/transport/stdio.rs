@@ -1,19 +1,17 @@
-//! A child process over its stdin and stdout.
+//! Standard input and output: a child process's, or this process's own.
 //!
-//! The child's stderr is inherited, so its logs stay visible; it is killed
-//! when its `Child` handle is dropped, so no process outlives its owner.
+//! A child's stderr is inherited, so its logs stay visible; it is killed when
+//! its `Child` handle is dropped, so no process outlives its owner.
 
 use std::io;
 use std::process::Stdio;
 
 use tokio::process::{Child, Command};
 
-use crate::peer::{Peer, PeerBuilder};
+use super::Transport;
 
-pub(crate) fn spawn_child(
-    builder: PeerBuilder,
-    mut command: Command,
-) -> crate::Result<(Peer, Child)> {
+/// Starts `command` with piped stdin and stdout, and the transport over them.
+pub(crate) fn spawn_child(mut command: Command) -> io::Result<(Transport, Child)> {
     command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -22,5 +20,10 @@ pub(crate) fn spawn_child(
     let missing = || io::Error::other("the child's stdin and stdout must be piped");
     let stdin = child.stdin.take().ok_or_else(missing)?;
     let stdout = child.stdout.take().ok_or_else(missing)?;
-    Ok((builder.spawn(stdout, stdin), child))
+    Ok((Transport::from_stream(stdout, stdin), child))
+}
+
+/// This process's own stdin and stdout.
+pub(crate) fn own() -> Transport {
+    Transport::from_stream(tokio::io::stdin(), tokio::io::stdout())
 }

@@ -19,7 +19,7 @@ pub use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::peer::Streams;
+use super::Transport;
 
 /// How long a server waits for a client's TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,18 +33,18 @@ pub(crate) async fn connect(
     addrs: &[SocketAddr],
     name: ServerName<'static>,
     config: Arc<rustls::ClientConfig>,
-) -> io::Result<Streams> {
+) -> io::Result<Transport> {
     let tcp = super::tcp::connect(addrs).await?;
     let tls = TlsConnector::from(config).connect(name, tcp).await?;
     let (reader, writer) = tokio::io::split(tls);
-    Ok((Box::new(reader), Box::new(writer)))
+    Ok(Transport::from_stream(reader, writer))
 }
 
 /// Completes a server-side handshake on an accepted TCP stream.
 pub(crate) async fn accept(
     tcp: tokio::net::TcpStream,
     acceptor: &TlsAcceptor,
-) -> io::Result<(Streams, Option<ClientCertificates>)> {
+) -> io::Result<(Transport, Option<ClientCertificates>)> {
     let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
@@ -53,7 +53,7 @@ pub(crate) async fn accept(
             ClientCertificates(chain.iter().map(|c| c.clone().into_owned()).collect())
         });
     let (reader, writer) = tokio::io::split(tls);
-    Ok(((Box::new(reader), Box::new(writer)), certificates))
+    Ok((Transport::from_stream(reader, writer), certificates))
 }
 
 /// The acceptor for a server configuration.

@@ -5,22 +5,28 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use tokio::net::UnixListener;
+use tokio::net::{UnixListener, UnixStream};
 
-use super::Accepted;
+use super::Transport;
 
-pub(crate) fn bind(path: &Path) -> io::Result<UnixListener> {
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
+/// Connects to the socket at `path`.
+pub(crate) async fn connect(path: &Path) -> io::Result<Transport> {
+    let stream = UnixStream::connect(path).await?;
+    Ok(transport(stream))
 }
 
-pub(crate) async fn accept(listener: &UnixListener) -> io::Result<Accepted> {
-    let (stream, _) = listener.accept().await?;
+pub(crate) fn transport(stream: UnixStream) -> Transport {
     let (reader, writer) = stream.into_split();
-    Ok(Accepted {
-        reader: Box::new(reader),
-        writer: Box::new(writer),
-        remote: "unix".into(),
-    })
+    Transport::from_stream(reader, writer)
+}
+
+/// Binds `path` (made `0600`) and listens with `backlog`.
+pub(crate) fn bind(path: &Path, backlog: u32) -> io::Result<UnixListener> {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&SockAddr::unix(path)?)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    UnixListener::from_std(socket.into())
 }

@@ -2,8 +2,8 @@
 //! (a GUI, a script, a plain-threads service).
 //!
 //! The runtime's event loop keeps running on its own thread for as long as
-//! the [`Runtime`] lives, serving every peer started on it; plain threads
-//! talk to it with [`Runtime::block_on`] and the blocking call modes
+//! the [`BackgroundRuntime`] lives, serving every peer started on it; plain threads
+//! talk to it with [`BackgroundRuntime::block_on`] and the blocking call modes
 //! ([`Call::wait`](crate::Call::wait), [`Call::callback`](crate::Call::callback),
 //! [`AsyncResult::wait_timeout`](crate::AsyncResult::wait_timeout)). Dropping
 //! it stops the loop and joins the thread: every connection on it closes and
@@ -15,13 +15,14 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-/// An event loop on a background thread. See the [module docs](self).
+/// A tokio event loop on a background thread, for programs that are not
+/// async. See the [module docs](self).
 ///
 /// ```
-/// use dotrpc::{Peer, Server, blocking::Runtime};
+/// use dotrpc::{BackgroundRuntime, Peer, Server};
 /// use std::sync::Arc;
 ///
-/// let runtime = Runtime::new()?;
+/// let runtime = BackgroundRuntime::new()?;
 /// let router = Arc::new(dotrpc::Router::new());
 /// router.set_handler("add", |a: i64, b: i64| async move { a + b });
 /// let server = runtime.block_on(Server::builder(Peer::builder().router(router)).bind_tcp("127.0.0.1:0"))?;
@@ -33,20 +34,20 @@ use tokio::sync::oneshot;
 /// assert_eq!(sum, 3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Runtime {
+pub struct BackgroundRuntime {
     handle: tokio::runtime::Handle,
     /// Dropped to stop the loop.
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Runtime {
+impl BackgroundRuntime {
     /// Starts the event loop on a thread named `dotrpc-runtime`.
     ///
     /// # Errors
     ///
     /// If the runtime or the thread cannot be created.
-    pub fn new() -> std::io::Result<Runtime> {
+    pub fn new() -> std::io::Result<BackgroundRuntime> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -59,7 +60,7 @@ impl Runtime {
                     let _ = stopped.await;
                 });
             })?;
-        Ok(Runtime {
+        Ok(BackgroundRuntime {
             handle,
             stop: Some(stop),
             thread: Some(thread),
@@ -84,7 +85,7 @@ impl Runtime {
     {
         assert!(
             tokio::runtime::Handle::try_current().is_err(),
-            "Runtime::block_on was called on a tokio runtime thread; `.await` there instead"
+            "BackgroundRuntime::block_on was called on a tokio runtime thread; `.await` there instead"
         );
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         let task = self.handle.spawn(async move {
@@ -100,7 +101,7 @@ impl Runtime {
     }
 }
 
-impl Drop for Runtime {
+impl Drop for BackgroundRuntime {
     fn drop(&mut self) {
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
@@ -109,8 +110,8 @@ impl Drop for Runtime {
     }
 }
 
-impl fmt::Debug for Runtime {
+impl fmt::Debug for BackgroundRuntime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Runtime").finish_non_exhaustive()
+        f.debug_struct("BackgroundRuntime").finish_non_exhaustive()
     }
 }

@@ -1,0 +1,114 @@
+//! [`Notify`]: a one-way message about to be sent, at once or at the other
+//! side's pace.
+//!
+//! A notification is never answered, so the only thing a sender can wait for
+//! is room: awaiting a `Notify` waits while the connection's outgoing queue
+//! holds more than its high-water mark (`PeerBuilder::send_buffer`), then
+//! queues the message. A tight loop of awaited sends therefore goes exactly
+//! as fast as the other side reads, with bounded memory on both sides.
+//! [`send`](Notify::send) queues at once instead, for fire-and-forget; a
+//! queue that then passes `max_queued_bytes` closes the connection.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::codec::CodecError;
+use crate::error::Error;
+use crate::message::Outgoing;
+use crate::peer::Peer;
+
+/// A notification to send; made by [`Peer::notify`], by an event method of
+/// a generated client, or by [`Call::notify`](crate::Call::notify).
+///
+/// `.await` it to wait for room first (back-pressure), or
+/// [`send`](Notify::send) it at once.
+#[must_use = "a notification is sent only when awaited or given to `send`"]
+#[derive(Debug)]
+pub struct Notify {
+    peer: Peer,
+    outgoing: Result<Outgoing, CodecError>,
+}
+
+impl Notify {
+    pub(crate) fn new(peer: Peer, outgoing: Result<Outgoing, CodecError>) -> Self {
+        Notify { peer, outgoing }
+    }
+
+    /// Queues the notification now, without waiting for room. Ignore the
+    /// result (`let _ = ...send();`) for fire-and-forget that does not care
+    /// whether the connection is still up.
+    ///
+    /// # Errors
+    ///
+    /// `Codec` if the params could not be encoded or the message is larger
+    /// than the maximum message size; `Disconnected` if the connection is
+    /// gone, or if this message makes the queue pass `max_queued_bytes`
+    /// (which closes it).
+    pub fn send(self) -> crate::Result<()> {
+        let outgoing = self.outgoing?;
+        let max = self.peer.max_message_size();
+        if outgoing.max_frame_len() > max {
+            return Err(Error::Codec(CodecError::TooLarge {
+                size: outgoing.max_frame_len() as u64,
+                max,
+            }));
+        }
+        self.peer
+            .link()
+            .push(|frames| frames.push_notification(&outgoing))
+    }
+}
+
+impl IntoFuture for Notify {
+    type Output = crate::Result<()>;
+    type IntoFuture = NotifyFuture;
+
+    /// Waits while the connection's queue is above its high-water mark, then
+    /// queues the notification.
+    fn into_future(self) -> NotifyFuture {
+        let link = self.peer.link();
+        if link.has_room() {
+            return NotifyFuture(Inner::Ready(Some(self.send())));
+        }
+        NotifyFuture(Inner::Waiting(Box::pin(async move {
+            link.room().await;
+            self.send()
+        })))
+    }
+}
+
+/// An awaited [`Notify`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct NotifyFuture(Inner);
+
+enum Inner {
+    /// Sent without waiting: there was room.
+    Ready(Option<crate::Result<()>>),
+    Waiting(Pin<Box<dyn Future<Output = crate::Result<()>> + Send>>),
+}
+
+impl Future for NotifyFuture {
+    type Output = crate::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().0 {
+            Inner::Ready(outcome) => Poll::Ready(
+                outcome
+                    .take()
+                    .expect("a NotifyFuture was polled after it completed"),
+            ),
+            Inner::Waiting(future) => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl std::fmt::Debug for NotifyFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match self.0 {
+            Inner::Ready(_) => "ready",
+            Inner::Waiting(_) => "waiting for room",
+        };
+        f.debug_tuple("NotifyFuture").field(&state).finish()
+    }
+}

@@ -1,0 +1,85 @@
+//! [`CallContext`]: what a handler knows about the call it answers.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::message::MsgId;
+use crate::peer::Peer;
+
+/// What a handler knows about the call it is answering.
+#[derive(Clone)]
+pub struct CallContext {
+    msgid: Option<MsgId>,
+    method: Arc<str>,
+    peer: Peer,
+    deadline: Option<Instant>,
+}
+
+/// The context of one inbound call.
+pub(crate) fn new_context(
+    msgid: Option<MsgId>,
+    method: Arc<str>,
+    peer: Peer,
+    deadline: Option<Instant>,
+) -> CallContext {
+    CallContext {
+        msgid,
+        method,
+        peer,
+        deadline,
+    }
+}
+
+impl CallContext {
+    /// When the caller stops waiting, if it said so (a dotrpc caller that set
+    /// a timeout). The handler is dropped then, and calls it makes meanwhile
+    /// inherit the deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// How long the caller will still wait, if it said so.
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// The request's msgid; `None` for a notification.
+    pub fn msgid(&self) -> Option<MsgId> {
+        self.msgid
+    }
+
+    /// Whether the caller waits for a reply (a request, not a notification).
+    pub fn expects_reply(&self) -> bool {
+        self.msgid.is_some()
+    }
+
+    /// The dot-joined path that was called.
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// The path, shared.
+    pub(crate) fn method_arc(&self) -> &Arc<str> {
+        &self.method
+    }
+
+    /// The peer that made the call, to call or notify it back.
+    ///
+    /// Calling back into the caller from inside a handler is safe: the
+    /// connection keeps reading while handlers run, so the reply can arrive.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+}
+
+impl fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallContext")
+            .field("msgid", &self.msgid)
+            .field("method", &self.method)
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}

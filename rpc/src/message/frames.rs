@@ -1,0 +1,345 @@
+//! [`Frames`]: whole messages queued for a transport, encoded in place.
+//!
+//! A connection's outgoing messages are written straight into one growing
+//! buffer, back to back, so many small replies leave in one system call.
+//! Large pieces (a bulk result, a big params array) are not copied into it:
+//! they are queued as their own shared chunks, between the bytes before and
+//! after them. The length of every whole frame is kept too, so a message
+//! transport can take them one by one while a byte stream writes them all as
+//! they lie ([`Buf`]).
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::{ErrorFormat, ErrorObject, MsgId, Outgoing, write_str_len, write_value};
+
+/// Pieces at least this large are queued as their own chunk, not copied.
+const COPY_LIMIT: usize = 64 * 1024;
+
+/// Whole msgpack-rpc messages waiting to be sent, in order.
+///
+/// A byte-stream transport writes them as a [`Buf`] (its chunks, vectored);
+/// a message transport takes one whole message at a time with
+/// [`pop_frame`](Frames::pop_frame).
+#[derive(Debug, Default)]
+pub struct Frames {
+    /// Complete chunks, oldest first; all of them come before `tail`.
+    chunks: VecDeque<Bytes>,
+    /// The newest bytes, where frames are encoded.
+    tail: BytesMut,
+    /// The length of each whole frame queued, oldest first.
+    lengths: VecDeque<usize>,
+    /// Bytes of the oldest frame already taken by [`Buf::advance`].
+    taken_of_first: usize,
+    /// Bytes queued in all.
+    len: usize,
+}
+
+impl Frames {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Frames::default()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many bytes are queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// How many whole or partly sent frames are queued.
+    pub fn frame_count(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// Takes the oldest whole frame; for message transports, which send one
+    /// message at a time. `None` when empty.
+    ///
+    /// # Panics
+    ///
+    /// If part of that frame was already taken as bytes ([`Buf::advance`]):
+    /// a transport sends either frames or bytes, not both.
+    pub fn pop_frame(&mut self) -> Option<Bytes> {
+        assert_eq!(
+            self.taken_of_first, 0,
+            "a frame was partly taken as bytes; take frames or bytes, not both"
+        );
+        let len = self.lengths.pop_front()?;
+        self.len -= len;
+        let in_first = self.chunks.front().map_or(self.tail.len(), Bytes::len);
+        if in_first >= len {
+            return Some(match self.chunks.front_mut() {
+                Some(first) => {
+                    let frame = first.split_to(len);
+                    if first.is_empty() {
+                        self.chunks.pop_front();
+                    }
+                    frame
+                }
+                None => self.tail.split_to(len).freeze(),
+            });
+        }
+        // The frame spans chunks (a large piece between its head and tail).
+        let mut frame = BytesMut::with_capacity(len);
+        while frame.len() < len {
+            let want = len - frame.len();
+            match self.chunks.front_mut() {
+                Some(first) => {
+                    let n = want.min(first.len());
+                    frame.put_slice(&first[..n]);
+                    first.advance(n);
+                    if first.is_empty() {
+                        self.chunks.pop_front();
+                    }
+                }
+                None => {
+                    frame.put_slice(&self.tail[..want]);
+                    self.tail.advance(want);
+                }
+            }
+        }
+        Some(frame.freeze())
+    }
+
+    /// Queues a whole frame encoded elsewhere (one event encoded once for
+    /// many connections, say).
+    pub fn push_frame(&mut self, frame: &Bytes) {
+        let start = self.len;
+        self.put_shared(frame);
+        self.end_frame(start);
+    }
+
+    /// Queues `call` as a request `[0, msgid, method, params]`, with the
+    /// call metadata `{"deadline_ms": n}` as a fifth item if a deadline is
+    /// given (for dotrpc peers only).
+    pub(crate) fn push_request(&mut self, call: &Outgoing, msgid: MsgId, deadline_ms: Option<u64>) {
+        let start = self.len;
+        let items = if deadline_ms.is_some() { 0x95 } else { 0x94 };
+        self.put(&[items, super::REQUEST]);
+        self.put_uint(u64::from(msgid));
+        self.put_str(call.method());
+        self.put(call.params());
+        if let Some(deadline_ms) = deadline_ms {
+            self.put(&[0x81]);
+            self.put_str(super::DEADLINE_KEY);
+            self.put_uint(deadline_ms);
+        }
+        self.end_frame(start);
+    }
+
+    /// Queues `call` as a notification `[2, method, params]`.
+    pub(crate) fn push_notification(&mut self, call: &Outgoing) {
+        let start = self.len;
+        self.put(&[0x93, super::NOTIFICATION]);
+        self.put_str(call.method());
+        self.put(call.params());
+        self.end_frame(start);
+    }
+
+    /// Queues the response to `msgid`: `[1, msgid, nil, result]` with an
+    /// encoded result, or `[1, msgid, error, nil]`.
+    pub(crate) fn push_response(
+        &mut self,
+        msgid: MsgId,
+        outcome: Result<&Bytes, &ErrorObject>,
+        format: ErrorFormat,
+    ) {
+        let start = self.len;
+        self.put(&[0x94, super::RESPONSE]);
+        self.put_uint(u64::from(msgid));
+        match outcome {
+            Ok(result) => {
+                self.put(&[0xc0]);
+                self.put_shared(result);
+            }
+            Err(error) => {
+                let before = self.tail.len();
+                write_value(&mut self.tail, &error.to_wire(format));
+                self.len += self.tail.len() - before;
+                self.put(&[0xc0]);
+            }
+        }
+        self.end_frame(start);
+    }
+
+    /// The size of the frame a response with a result of `result_len` bytes
+    /// makes, at most.
+    pub(crate) fn response_len(result_len: usize) -> usize {
+        2 + 5 + 1 + result_len
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.tail.extend_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn put_uint(&mut self, n: u64) {
+        let before = self.tail.len();
+        rmp::encode::write_uint(&mut (&mut self.tail).writer(), n)
+            .expect("writing to a buffer cannot fail");
+        self.len += self.tail.len() - before;
+    }
+
+    fn put_str(&mut self, s: &str) {
+        let before = self.tail.len();
+        write_str_len(&mut self.tail, s.len());
+        self.tail.extend_from_slice(s.as_bytes());
+        self.len += self.tail.len() - before;
+    }
+
+    /// Queues `bytes` after what is queued: copied if small, shared if large.
+    fn put_shared(&mut self, bytes: &Bytes) {
+        if bytes.len() < COPY_LIMIT {
+            self.put(bytes);
+            return;
+        }
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+        self.chunks.push_back(bytes.clone());
+        self.len += bytes.len();
+    }
+
+    fn end_frame(&mut self, start: usize) {
+        self.lengths.push_back(self.len - start);
+    }
+}
+
+/// `call` encoded once as a notification frame, to queue on many
+/// connections (an event to a group) or many times.
+pub(crate) fn notification_frame(call: &Outgoing) -> Bytes {
+    let mut frames = Frames::new();
+    frames.push_notification(call);
+    frames.copy_to_bytes(frames.len())
+}
+
+impl Buf for Frames {
+    fn remaining(&self) -> usize {
+        self.len
+    }
+
+    fn chunk(&self) -> &[u8] {
+        match self.chunks.front() {
+            Some(first) => first,
+            None => &self.tail,
+        }
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let pieces = self
+            .chunks
+            .iter()
+            .map(|chunk| &chunk[..])
+            .chain(std::iter::once(&self.tail[..]))
+            .filter(|piece| !piece.is_empty());
+        let mut filled = 0;
+        for (slot, piece) in dst.iter_mut().zip(pieces) {
+            *slot = IoSlice::new(piece);
+            filled += 1;
+        }
+        filled
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        assert!(n <= self.len, "advanced past the end of the queue");
+        self.len -= n;
+        let mut taken = self.taken_of_first + n;
+        while let Some(&first) = self.lengths.front() {
+            if taken < first {
+                break;
+            }
+            taken -= first;
+            self.lengths.pop_front();
+        }
+        self.taken_of_first = taken;
+        while n > 0 {
+            match self.chunks.front_mut() {
+                Some(first) if first.len() <= n => {
+                    n -= first.len();
+                    self.chunks.pop_front();
+                }
+                Some(first) => {
+                    first.advance(n);
+                    n = 0;
+                }
+                None => {
+                    self.tail.advance(n);
+                    n = 0;
+                }
+            }
+        }
+        if self.len == 0 {
+            // Lets the buffer's space be used again from its start.
+            self.tail.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn outgoing(method: &str, params: &impl serde::Serialize) -> Outgoing {
+        Outgoing::new(Arc::from(method), params).unwrap()
+    }
+
+    #[test]
+    fn frames_come_out_one_by_one_or_as_bytes() {
+        let mut frames = Frames::new();
+        frames.push_notification(&outgoing("a", &(1,)));
+        frames.push_request(&outgoing("b", &(2,)), 7, None);
+        let total = frames.len();
+        let mut as_bytes = Frames::new();
+        as_bytes.push_notification(&outgoing("a", &(1,)));
+        as_bytes.push_request(&outgoing("b", &(2,)), 7, None);
+        let bytes = as_bytes.copy_to_bytes(as_bytes.remaining());
+        assert_eq!(bytes.len(), total);
+        assert_eq!(as_bytes.frame_count(), 0);
+
+        let first = frames.pop_frame().unwrap();
+        let second = frames.pop_frame().unwrap();
+        assert_eq!([&first[..], &second[..]].concat(), &bytes[..]);
+        assert!(frames.pop_frame().is_none() && frames.is_empty());
+    }
+
+    #[test]
+    fn large_results_are_queued_without_a_copy() {
+        let big = Bytes::from(vec![0xc4; COPY_LIMIT * 2]);
+        let mut frames = Frames::new();
+        frames.push_response(1, Ok(&big), ErrorFormat::Object);
+        frames.push_response(2, Ok(&Bytes::from_static(&[7])), ErrorFormat::Object);
+        let mut slices = [IoSlice::new(&[]); 8];
+        let n = frames.chunks_vectored(&mut slices);
+        assert_eq!(n, 3, "head, the shared result, then the next response");
+        assert_eq!(slices[1].as_ptr(), big.as_ptr());
+
+        let first = frames.pop_frame().unwrap();
+        assert_eq!(first.len(), 4 + big.len());
+        assert_eq!(&first[4..], &big[..]);
+        assert_eq!(frames.pop_frame().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn partial_writes_keep_track_of_whole_frames() {
+        let mut frames = Frames::new();
+        for i in 0..3 {
+            frames.push_notification(&outgoing("tick", &(i,)));
+        }
+        let each = frames.len() / 3;
+        frames.advance(each + 1);
+        assert_eq!(frames.frame_count(), 2);
+        frames.advance(each - 1);
+        assert_eq!(frames.frame_count(), 1);
+        frames.advance(each);
+        assert!(frames.is_empty() && frames.frame_count() == 0);
+        frames.push_notification(&outgoing("again", &()));
+        assert_eq!(frames.pop_frame().unwrap()[0], 0x93);
+    }
+}

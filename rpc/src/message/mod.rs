@@ -1,0 +1,539 @@
+//! Frames ↔ msgpack-rpc messages: the one module that knows the wire layout.
+//!
+//! Every frame given to [`Message::parse`] must be exactly one whole msgpack
+//! value within the limits, as the codec's framer (or, for message
+//! transports, [`codec::check_frame`](crate::codec)) guarantees; the parts of
+//! it are then measured without further bounds checks of their own.
+//!
+//! The second stage of the inbound flow and the last of the outbound one. A
+//! frame (one whole msgpack value, from the [`codec`](crate::codec)'s framer or
+//! a message transport) is checked against the three shapes of the spec:
+//!
+//! | message      | shape                                   |
+//! |--------------|-----------------------------------------|
+//! | request      | `[0, msgid, method, params]`            |
+//! | response     | `[1, msgid, error, result]`             |
+//! | notification | `[2, method, params]`                   |
+//!
+//! Inbound, params, results and errors stay raw bytes (slices of the frame, no
+//! copy) so they are decoded once, straight into the handler's or the
+//! caller's types. Outbound, an [`Outgoing`] call (its method and encoded
+//! params) becomes a request or a notification only when it is written into
+//! the connection's [`Frames`] queue, where responses are encoded too; no
+//! other module writes or patches message bytes.
+//!
+//! Between two dotrpc peers that agreed on it (the `rpc.hello` handshake), a
+//! request may carry a fifth item, a map of call metadata:
+//! `[0, msgid, method, params, {"deadline_ms": n}]`. It is never sent to other
+//! peers, and unknown keys in it are ignored.
+//!
+//! Errors travel as [`ErrorObject`]s, `{"code", "message", "data"?}`, or as
+//! plain strings for peers that show nothing else ([`ErrorFormat`]).
+
+mod error_object;
+mod frames;
+mod outgoing;
+mod params;
+mod value;
+
+use bytes::Bytes;
+
+use crate::codec::{CodecError, value_len};
+
+pub(crate) use error_object::code;
+pub use error_object::{ErrorFormat, ErrorObject};
+pub use frames::Frames;
+pub(crate) use frames::notification_frame;
+pub(crate) use outgoing::Outgoing;
+pub use params::Params;
+pub(crate) use value::{
+    decode_with_frame, encode_result, encode_value, from_value, share_or_copy, to_value,
+    write_str_len, write_value,
+};
+
+/// A msgpack-rpc message id; it wraps around at `u32::MAX`.
+pub type MsgId = u32;
+
+const REQUEST: u8 = 0;
+const RESPONSE: u8 = 1;
+const NOTIFICATION: u8 = 2;
+
+/// The key of the deadline in a request's call metadata.
+const DEADLINE_KEY: &str = "deadline_ms";
+
+/// One parsed msgpack-rpc message.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// `[0, msgid, method, params]`: a call that expects a response.
+    Request(Request),
+    /// `[1, msgid, error, result]`: the answer to a request.
+    Response(Response),
+    /// `[2, method, params]`: a one-way event.
+    Notification(Notification),
+}
+
+/// A call that expects a response.
+#[derive(Debug, Clone)]
+pub struct Request {
+    msgid: MsgId,
+    method: Method,
+    params: Params,
+    deadline_ms: Option<u64>,
+}
+
+impl Request {
+    /// Matches the response to this request.
+    pub fn msgid(&self) -> MsgId {
+        self.msgid
+    }
+
+    /// The dot-joined path, such as `"math.stats.mean"`.
+    pub fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    /// The positional params, still encoded.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// How long the caller will wait, if it said (dotrpc peers only).
+    pub fn deadline_ms(&self) -> Option<u64> {
+        self.deadline_ms
+    }
+
+    pub(crate) fn into_parts(self) -> (MsgId, Method, Params, Option<u64>) {
+        (self.msgid, self.method, self.params, self.deadline_ms)
+    }
+}
+
+/// The answer to a request.
+#[derive(Debug, Clone)]
+pub struct Response {
+    msgid: MsgId,
+    error: Option<Bytes>,
+    result: Bytes,
+}
+
+impl Response {
+    /// The msgid of the request this answers.
+    pub fn msgid(&self) -> MsgId {
+        self.msgid
+    }
+
+    /// The encoded error value, if the call failed (`None` for nil).
+    pub fn error(&self) -> Option<&Bytes> {
+        self.error.as_ref()
+    }
+
+    /// The encoded result value (nil when the call failed).
+    pub fn result(&self) -> &Bytes {
+        &self.result
+    }
+
+    #[cfg(test)]
+    pub(crate) fn ok(msgid: MsgId, result: Bytes) -> Self {
+        Response {
+            msgid,
+            error: None,
+            result,
+        }
+    }
+}
+
+/// A one-way event.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    method: Method,
+    params: Params,
+}
+
+impl Notification {
+    /// The dot-joined path.
+    pub fn method(&self) -> &str {
+        self.method.as_str()
+    }
+
+    /// The positional params, still encoded.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub(crate) fn into_parts(self) -> (Method, Params) {
+        (self.method, self.params)
+    }
+}
+
+/// A method name as it came: a slice of the frame, checked to be UTF-8 once.
+///
+/// The router looks handlers up by these bytes, so routing a call allocates
+/// nothing; the name is only turned into a `String` for unknown paths.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Method(Bytes);
+
+impl Method {
+    #[cfg(test)]
+    pub(crate) fn from_static(method: &'static str) -> Self {
+        Method(Bytes::from_static(method.as_bytes()))
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Checked when the frame was parsed; never fails.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl Message {
+    /// Parses one frame (one whole msgpack value).
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError::Malformed`] naming what is wrong when the frame is not one
+    /// of the three message shapes.
+    pub fn parse(frame: Bytes) -> Result<Message, CodecError> {
+        let mut reader: &[u8] = &frame;
+        let len = rmp::decode::read_array_len(&mut reader)
+            .map_err(|_| malformed("a message must be an array"))?;
+        let kind: u8 = rmp::decode::read_int(&mut reader)
+            .map_err(|_| malformed("message type must be 0, 1 or 2"))?;
+        let at = |reader: &[u8]| frame.len() - reader.len();
+        let message = match (kind, len) {
+            (REQUEST, 4 | 5) => {
+                let msgid = read_msgid(&mut reader)?;
+                let method = read_method(&frame, &mut reader)?;
+                let params_at = at(reader);
+                let params_len = value_len(reader)?;
+                let params =
+                    Params::from_value_bytes(frame.slice(params_at..params_at + params_len))?;
+                let deadline_ms = match len {
+                    5 => read_metadata(&reader[params_len..])?,
+                    _ => None,
+                };
+                Message::Request(Request {
+                    msgid,
+                    method,
+                    params,
+                    deadline_ms,
+                })
+            }
+            (RESPONSE, 4) => {
+                let msgid = read_msgid(&mut reader)?;
+                let error_at = at(reader);
+                let error_len = value_len(reader)?;
+                let result_at = error_at + error_len;
+                let error = (frame[error_at] != 0xc0).then(|| frame.slice(error_at..result_at));
+                let result = frame.slice(result_at..);
+                Message::Response(Response {
+                    msgid,
+                    error,
+                    result,
+                })
+            }
+            (NOTIFICATION, 3) => {
+                let method = read_method(&frame, &mut reader)?;
+                let params = Params::from_value_bytes(frame.slice(at(reader)..))?;
+                Message::Notification(Notification { method, params })
+            }
+            (REQUEST | RESPONSE | NOTIFICATION, n) => {
+                return Err(CodecError::Malformed(format!(
+                    "message of type {kind} with {n} items"
+                )));
+            }
+            (other, _) => {
+                return Err(CodecError::Malformed(format!(
+                    "unknown message type {other}"
+                )));
+            }
+        };
+        Ok(message)
+    }
+}
+
+fn malformed(what: &str) -> CodecError {
+    CodecError::Malformed(what.to_owned())
+}
+
+fn read_msgid(reader: &mut &[u8]) -> Result<MsgId, CodecError> {
+    rmp::decode::read_int(reader).map_err(|_| malformed("msgid must be an unsigned 32-bit integer"))
+}
+
+/// Reads the method name: a str (or, from peers on the old spec, a bin) that
+/// is valid UTF-8, as a slice of `frame`.
+fn read_method(frame: &Bytes, reader: &mut &[u8]) -> Result<Method, CodecError> {
+    let len = read_str_len(reader).ok_or_else(|| malformed("method must be a string"))?;
+    let bytes = reader
+        .get(..len)
+        .ok_or_else(|| malformed("method ends early"))?;
+    std::str::from_utf8(bytes).map_err(|_| malformed("method is not valid UTF-8"))?;
+    let method = Method(frame.slice_ref(bytes));
+    *reader = &reader[len..];
+    Ok(method)
+}
+
+/// The length of a str (or bin) whose header starts `reader`, which is moved
+/// past the header; `None` for anything else.
+fn read_str_len(reader: &mut &[u8]) -> Option<usize> {
+    use rmp::Marker;
+    let len = match rmp::decode::read_marker(reader).ok()? {
+        Marker::FixStr(n) => u32::from(n),
+        Marker::Str8 | Marker::Bin8 => u32::from(take::<1>(reader)?[0]),
+        Marker::Str16 | Marker::Bin16 => u32::from(u16::from_be_bytes(take::<2>(reader)?)),
+        Marker::Str32 | Marker::Bin32 => u32::from_be_bytes(take::<4>(reader)?),
+        _ => return None,
+    };
+    Some(len as usize)
+}
+
+fn take<const N: usize>(reader: &mut &[u8]) -> Option<[u8; N]> {
+    let bytes: [u8; N] = reader.get(..N)?.try_into().ok()?;
+    *reader = &reader[N..];
+    Some(bytes)
+}
+
+/// Reads the call metadata map of a five-item request; only the deadline is
+/// known, other keys are skipped (a later dotrpc may send more).
+fn read_metadata(mut reader: &[u8]) -> Result<Option<u64>, CodecError> {
+    let entries = rmp::decode::read_map_len(&mut reader)
+        .map_err(|_| malformed("call metadata must be a map"))?;
+    let mut deadline_ms = None;
+    for _ in 0..entries {
+        let key_len = value_len(reader)?;
+        let (key, rest) = reader.split_at(key_len);
+        reader = rest;
+        let mut key_reader = key;
+        let is_deadline = read_str_len(&mut key_reader)
+            .is_some_and(|len| key_reader.get(..len) == Some(DEADLINE_KEY.as_bytes()));
+        let value_len = value_len(reader)?;
+        if is_deadline {
+            let mut value = &reader[..value_len];
+            deadline_ms = rmp::decode::read_int(&mut value).ok();
+        }
+        reader = &reader[value_len..];
+    }
+    Ok(deadline_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmpv::Value;
+    use std::sync::Arc;
+
+    fn frame(value: Value) -> Bytes {
+        let mut out = Vec::new();
+        write_value(&mut out, &value);
+        out.into()
+    }
+
+    /// Everything `frames` holds, as one byte string.
+    fn drain(frames: &mut Frames) -> Bytes {
+        use bytes::Buf;
+        frames.copy_to_bytes(frames.remaining())
+    }
+
+    fn request(method: &str, params: &impl serde::Serialize, msgid: MsgId) -> Bytes {
+        let outgoing = Outgoing::new(Arc::from(method), params).unwrap();
+        let mut frames = Frames::new();
+        frames.push_request(&outgoing, msgid, None);
+        drain(&mut frames)
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        let Message::Request(request) =
+            Message::parse(request("math.div", &(1.0, 2.5), 0xdead_beef)).unwrap()
+        else {
+            panic!("not a request")
+        };
+        assert_eq!(request.msgid(), 0xdead_beef);
+        assert_eq!(request.method(), "math.div");
+        assert_eq!(
+            request.params().values().unwrap(),
+            vec![Value::from(1.0), Value::from(2.5)]
+        );
+        assert_eq!(request.deadline_ms(), None);
+    }
+
+    #[test]
+    fn a_deadline_travels_as_a_fifth_item_and_unknown_metadata_is_skipped() {
+        let outgoing = Outgoing::new(Arc::from("slow"), &(1,)).unwrap();
+        let mut frames = Frames::new();
+        frames.push_request(&outgoing, 7, Some(250));
+        let Message::Request(request) = Message::parse(drain(&mut frames)).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!((request.msgid(), request.deadline_ms()), (7, Some(250)));
+        assert_eq!(request.params().values().unwrap(), vec![Value::from(1)]);
+
+        let later = Value::Array(vec![
+            0.into(),
+            1.into(),
+            "m".into(),
+            Value::Array(vec![]),
+            Value::Map(vec![
+                ("traceparent".into(), "00-ab-cd-01".into()),
+                (DEADLINE_KEY.into(), 9.into()),
+                (Value::from(3), Value::Array(vec![1.into()])),
+            ]),
+        ]);
+        let Message::Request(request) = Message::parse(frame(later)).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!(request.deadline_ms(), Some(9));
+    }
+
+    #[test]
+    fn one_outgoing_call_becomes_a_request_or_a_notification() {
+        let outgoing = Outgoing::new(Arc::from("log"), &("hi",)).unwrap();
+        let mut frames = Frames::new();
+        frames.push_notification(&outgoing);
+        frames.push_request(&outgoing, 3, None);
+        let bytes = drain(&mut frames);
+        let mut decoder = crate::codec::FrameDecoder::default();
+        let mut buffer = bytes::BytesMut::from(&bytes[..]);
+        let first = decoder.decode(&mut buffer).unwrap().unwrap();
+        let second = decoder.decode(&mut buffer).unwrap().unwrap();
+        let Message::Notification(n) = Message::parse(first).unwrap() else {
+            panic!("not a notification")
+        };
+        assert_eq!((n.method(), n.params().len()), ("log", 1));
+        let Message::Request(r) = Message::parse(second).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!((r.method(), r.msgid()), ("log", 3));
+    }
+
+    #[test]
+    fn unit_params_are_an_empty_array_and_scalars_are_refused() {
+        let outgoing = Outgoing::new(Arc::from("tick"), &()).unwrap();
+        assert_eq!(outgoing.params(), &[0x90]);
+        assert!(Outgoing::new(Arc::from("tick"), &5).is_err());
+    }
+
+    #[test]
+    fn responses_carry_either_an_error_or_a_result() {
+        let mut frames = Frames::new();
+        frames.push_response(9, Ok(&Bytes::from_static(&[0x2a])), ErrorFormat::Object);
+        let Message::Response(r) = Message::parse(drain(&mut frames)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (r.msgid(), r.error(), &r.result()[..]),
+            (9, None, &[0x2a][..])
+        );
+
+        let error = ErrorObject::new(code::UNKNOWN_API, "no");
+        frames.push_response(10, Err(&error), ErrorFormat::Object);
+        let Message::Response(r) = Message::parse(drain(&mut frames)).unwrap() else {
+            panic!()
+        };
+        let sent = rmpv::decode::read_value(&mut &r.error().unwrap()[..]).unwrap();
+        assert_eq!(sent, error.to_value());
+        assert_eq!(&r.result()[..], &[0xc0]);
+    }
+
+    #[test]
+    fn errors_can_be_written_as_plain_messages() {
+        let error = ErrorObject::new(code::UNKNOWN_API, "unknown method x");
+        let mut frames = Frames::new();
+        frames.push_response(3, Err(&error), ErrorFormat::Message);
+        let bytes = drain(&mut frames);
+        let value = rmpv::decode::read_value(&mut &bytes[..]).unwrap();
+        assert_eq!(
+            value,
+            Value::Array(vec![
+                Value::from(1),
+                Value::from(3),
+                Value::from("UnknownApi: unknown method x"),
+                Value::Nil,
+            ])
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_malformed() {
+        let cases = [
+            Value::Array(vec![0.into()]),
+            Value::Array(vec![7.into(), 1.into(), 2.into(), 3.into()]),
+            Value::Map(vec![(0.into(), 1.into())]),
+            Value::Array(vec![
+                0.into(),
+                "one".into(),
+                "m".into(),
+                Value::Array(vec![]),
+            ]),
+            Value::Array(vec![
+                0.into(),
+                (-1).into(),
+                "m".into(),
+                Value::Array(vec![]),
+            ]),
+            Value::Array(vec![0.into(), 1.into(), 5.into(), Value::Array(vec![])]),
+            Value::Array(vec![2.into(), "m".into(), 5.into()]),
+            Value::Array(vec![
+                0.into(),
+                (u64::from(u32::MAX) + 1).into(),
+                "m".into(),
+                Value::Array(vec![]),
+            ]),
+            Value::Array(vec![
+                0.into(),
+                1.into(),
+                "m".into(),
+                Value::Array(vec![]),
+                Value::from("not a map"),
+            ]),
+            Value::Array(vec![
+                0.into(),
+                1.into(),
+                Value::Binary(vec![0xff, 0xfe]),
+                Value::Array(vec![]),
+            ]),
+        ];
+        for case in cases {
+            assert!(
+                Message::parse(frame(case.clone())).is_err(),
+                "{case} parsed"
+            );
+        }
+    }
+
+    #[test]
+    fn methods_sent_as_bin_by_old_peers_are_accepted() {
+        let old = Value::Array(vec![
+            2.into(),
+            Value::Binary(b"log".to_vec()),
+            Value::Array(vec![]),
+        ]);
+        let Message::Notification(n) = Message::parse(frame(old)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(n.method(), "log");
+    }
+
+    #[test]
+    fn params_values_are_byte_exact() {
+        let odd = Value::Array(vec![
+            rmpv::decode::read_value(&mut &[0xa2, 0xff, 0xfe][..]).unwrap(),
+            Value::Ext(3, vec![1, 2]),
+            Value::from(u64::MAX),
+            Value::from(i64::MIN),
+        ]);
+        let request = Value::Array(vec![0.into(), 1.into(), "echo".into(), odd.clone()]);
+        let Message::Request(r) = Message::parse(frame(request)).unwrap() else {
+            panic!()
+        };
+        assert_eq!(Value::Array(r.params().values().unwrap()), odd);
+        assert_eq!(&Params::from_values(odd.as_array().unwrap()), r.params());
+    }
+}

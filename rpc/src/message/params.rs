@@ -1,0 +1,116 @@
+//! [`Params`]: a message's positional params, as they came.
+
+use std::fmt;
+
+use bytes::Bytes;
+use rmpv::Value;
+
+use crate::codec::{CodecError, value_len};
+
+/// Positional params as they came: one encoded msgpack array.
+///
+/// Typed handlers decode them straight into their argument types; the dynamic
+/// path reads them as [`Value`]s with [`Params::values`], byte-exact (a str
+/// whose bytes are not UTF-8 stays such a str, ext types stay ext types).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Params {
+    raw: Bytes,
+    len: u32,
+    /// Where the first item starts, after the array header.
+    items_at: usize,
+}
+
+impl Params {
+    /// Takes `raw` as params if it is exactly one msgpack array.
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError::Malformed`] if `raw` is not one whole array.
+    pub fn from_bytes(raw: Bytes) -> Result<Self, CodecError> {
+        let mut reader: &[u8] = &raw;
+        let len = rmp::decode::read_array_len(&mut reader)
+            .map_err(|_| CodecError::Malformed("params must be an array".into()))?;
+        let items_at = raw.len() - reader.len();
+        if value_len(&raw)? != raw.len() {
+            return Err(CodecError::Malformed(
+                "params must be exactly one array".into(),
+            ));
+        }
+        Ok(Params { raw, len, items_at })
+    }
+
+    /// Takes `raw`, known to be exactly one msgpack value (a part of a frame
+    /// the codec checked), as params if it is an array.
+    pub(crate) fn from_value_bytes(raw: Bytes) -> Result<Self, CodecError> {
+        let mut reader: &[u8] = &raw;
+        let len = rmp::decode::read_array_len(&mut reader)
+            .map_err(|_| CodecError::Malformed("params must be an array".into()))?;
+        let items_at = raw.len() - reader.len();
+        Ok(Params { raw, len, items_at })
+    }
+
+    /// Encodes `values` as params.
+    pub fn from_values(values: &[Value]) -> Self {
+        let mut raw = Vec::new();
+        rmp::encode::write_array_len(&mut raw, values.len() as u32)
+            .expect("writing to a Vec cannot fail");
+        let items_at = raw.len();
+        for value in values {
+            super::write_value(&mut raw, value);
+        }
+        Params {
+            len: values.len() as u32,
+            items_at,
+            raw: raw.into(),
+        }
+    }
+
+    /// How many params there are.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether there are no params.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The whole encoded array.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The whole encoded array, shared (no copy).
+    pub(crate) fn bytes(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// The encoded items, after the array header.
+    pub(crate) fn items(&self) -> &[u8] {
+        &self.raw[self.items_at..]
+    }
+
+    /// The params as dynamic values, byte-exact.
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError`] if the bytes do not decode (they were checked to be one
+    /// well-formed array, so this only happens past rmpv's own limits).
+    pub fn values(&self) -> Result<Vec<Value>, CodecError> {
+        let mut reader = self.items();
+        (0..self.len)
+            .map(|_| {
+                rmpv::decode::read_value(&mut reader).map_err(|e| CodecError::Serde(e.to_string()))
+            })
+            .collect()
+    }
+}
+
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Params")
+            .field("len", &self.len)
+            .field("bytes", &self.raw.len())
+            .finish()
+    }
+}

@@ -1,0 +1,198 @@
+//! Rust values ↔ msgpack bytes, the way dotrpc writes them on the wire.
+//!
+//! Structs are written as maps (field names on the wire, so peers in other
+//! languages see named fields) and enums by variant name. Results are encoded
+//! into a per-thread scratch buffer and split off it, so answering a call
+//! allocates nothing once the buffer is warm. Decoding can see the frame its
+//! bytes came from ([`decode_with_frame`]), which lets [`Blob`](crate::Blob)
+//! params and results share the frame's memory instead of copying it.
+
+use std::cell::RefCell;
+use std::io::Write;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rmpv::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::codec::CodecError;
+
+/// Scratch buffers larger than this are let go after use rather than kept by
+/// the thread.
+const SCRATCH_KEPT: usize = 64 * 1024;
+/// What the scratch buffer grows by when it runs out of room.
+const SCRATCH_CHUNK: usize = 4096;
+
+thread_local! {
+    /// Where results are encoded before they are queued; see [`encode_result`].
+    static SCRATCH: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    /// The frame being decoded on this thread, if any; see [`decode_with_frame`].
+    static FRAME: RefCell<Option<Bytes>> = const { RefCell::new(None) };
+}
+
+/// Serializes `value` onto `out` as msgpack, structs as maps.
+///
+/// # Errors
+///
+/// [`CodecError::Serde`] if `value`'s `Serialize` fails.
+pub(crate) fn encode_value<W: Write, T: Serialize + ?Sized>(
+    out: W,
+    value: &T,
+) -> Result<(), CodecError> {
+    value
+        .serialize(&mut rmp_serde::Serializer::new(out).with_struct_map())
+        .map_err(|e| CodecError::Serde(e.to_string()))
+}
+
+/// Encodes `value` as a result, into this thread's scratch buffer.
+///
+/// # Errors
+///
+/// [`CodecError::Serde`] if `value`'s `Serialize` fails.
+pub(crate) fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, CodecError> {
+    let encode = |buf: &mut BytesMut| {
+        if buf.capacity() - buf.len() < SCRATCH_CHUNK / 8 {
+            buf.reserve(SCRATCH_CHUNK);
+        }
+        match encode_value((&mut *buf).writer(), value) {
+            Ok(()) => Ok(buf.split().freeze()),
+            Err(error) => {
+                buf.clear();
+                Err(error)
+            }
+        }
+    };
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => {
+            let encoded = encode(&mut buf);
+            if buf.capacity() > SCRATCH_KEPT {
+                *buf = BytesMut::new();
+            }
+            encoded
+        }
+        // A `Serialize` impl that encodes a result itself: use a buffer of
+        // its own.
+        Err(_) => encode(&mut BytesMut::new()),
+    })
+}
+
+/// Runs `decode` with `frame` as the frame being decoded on this thread, so
+/// [`Blob`](crate::Blob)s decoded meanwhile can share its memory.
+pub(crate) fn decode_with_frame<R>(frame: &Bytes, decode: impl FnOnce() -> R) -> R {
+    let previous = FRAME.with(|current| current.replace(Some(frame.clone())));
+    let decoded = decode();
+    FRAME.with(|current| *current.borrow_mut() = previous);
+    decoded
+}
+
+/// `bytes` as a slice of the frame being decoded, if they lie within it; a
+/// copy otherwise.
+pub(crate) fn share_or_copy(bytes: &[u8]) -> Bytes {
+    let shared = FRAME.with(|current| {
+        let current = current.borrow();
+        let frame = current.as_ref()?;
+        let (start, end) = (
+            frame.as_ptr() as usize,
+            frame.as_ptr() as usize + frame.len(),
+        );
+        let at = bytes.as_ptr() as usize;
+        (at >= start && at + bytes.len() <= end).then(|| frame.slice_ref(bytes))
+    });
+    shared.unwrap_or_else(|| Bytes::copy_from_slice(bytes))
+}
+
+/// A value as it goes on the wire (structs as maps, enums by variant name),
+/// as a dynamic [`Value`]: what error objects carry as `data`, so that peers
+/// in other languages read field and variant names.
+///
+/// # Errors
+///
+/// [`CodecError::Serde`] if `value`'s `Serialize` fails.
+pub(crate) fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, CodecError> {
+    let mut bytes = Vec::new();
+    encode_value(&mut bytes, value)?;
+    rmpv::decode::read_value(&mut &bytes[..]).map_err(|e| CodecError::Serde(e.to_string()))
+}
+
+/// The inverse of [`to_value`].
+///
+/// # Errors
+///
+/// [`CodecError::Serde`] if the value does not fit `T`.
+pub(crate) fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, CodecError> {
+    let mut bytes = Vec::new();
+    write_value(&mut bytes, value);
+    rmp_serde::from_slice(&bytes).map_err(|e| CodecError::Serde(e.to_string()))
+}
+
+/// Encodes `value` byte-exact: unlike `rmpv::encode::write_value`, a str whose
+/// bytes are not UTF-8 (as older peers send binary data) stays a str.
+pub(crate) fn write_value(out: &mut impl BufMut, value: &Value) {
+    match value {
+        Value::String(s) => {
+            let bytes = s.as_bytes();
+            write_str_len(out, bytes.len());
+            out.put_slice(bytes);
+        }
+        Value::Array(items) => {
+            rmp::encode::write_array_len(&mut (&mut *out).writer(), items.len() as u32)
+                .expect("writing to a buffer cannot fail");
+            items.iter().for_each(|item| write_value(out, item));
+        }
+        Value::Map(entries) => {
+            rmp::encode::write_map_len(&mut (&mut *out).writer(), entries.len() as u32)
+                .expect("writing to a buffer cannot fail");
+            for (key, item) in entries {
+                write_value(out, key);
+                write_value(out, item);
+            }
+        }
+        other => rmpv::encode::write_value(&mut (&mut *out).writer(), other)
+            .expect("writing to a buffer cannot fail"),
+    }
+}
+
+/// Writes the header of a str of `len` bytes.
+pub(crate) fn write_str_len(out: &mut impl BufMut, len: usize) {
+    rmp::encode::write_str_len(&mut (&mut *out).writer(), len as u32)
+        .expect("writing to a buffer cannot fail");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_share_the_scratch_buffer_and_stay_intact() {
+        let first = encode_result(&(1u8, "one")).unwrap();
+        let second = encode_result(&"two").unwrap();
+        assert_eq!(
+            rmp_serde::from_slice::<(u8, String)>(&first).unwrap(),
+            (1, "one".into())
+        );
+        assert_eq!(rmp_serde::from_slice::<String>(&second).unwrap(), "two");
+        assert!(encode_result(&[0u8; 100_000][..]).is_ok());
+    }
+
+    #[test]
+    fn a_failed_encoding_leaves_nothing_behind() {
+        struct Fails;
+        impl Serialize for Fails {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        assert!(encode_result(&(1u8, Fails)).is_err());
+        assert_eq!(&encode_result(&7u8).unwrap()[..], &[7]);
+    }
+
+    #[test]
+    fn bytes_within_the_frame_are_shared_and_others_copied() {
+        let frame = Bytes::from_static(b"0123456789");
+        let inside = decode_with_frame(&frame, || share_or_copy(&frame[2..5]));
+        assert_eq!(inside.as_ptr(), frame[2..].as_ptr());
+        let outside = decode_with_frame(&frame, || share_or_copy(b"elsewhere"));
+        assert_eq!(&outside[..], b"elsewhere");
+        assert_eq!(&share_or_copy(&frame[..2])[..], b"01");
+    }
+}

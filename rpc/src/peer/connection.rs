@@ -1,0 +1,719 @@
+//! One connection: what its users share ([`Link`]) and the one task that
+//! reads it, writes it and watches its handlers ([`Connection`]).
+//!
+//! Inbound, the task takes whole frames from the transport's source, parses
+//! each and routes it: a response completes its transaction; a request or a
+//! notification goes to the session's [`Dispatch`], which runs the handler
+//! right there and queues its reply, or hands back the rest of it to run as a
+//! task of this connection (at most `max_concurrent_handlers` at once; calls
+//! beyond that wait, parked in arrival order, up to `max_queued_calls`, and
+//! past that the task stops reading, which pushes back on the sender through
+//! the transport).
+//!
+//! Outbound, callers and handlers encode their messages straight into the
+//! link's queue ([`Frames`]) and wake the task if it sleeps; the task writes
+//! what is queued when it has routed what it read, so the replies to a batch
+//! of pipelined calls leave in one write, and a reply to a call answered at
+//! once leaves with no task hand-off at all. Senders that await their send
+//! wait while more than `send_high_water` bytes are queued; past
+//! `max_queued_bytes` the connection is closed, saying whether the other side
+//! stopped reading or reads too slowly.
+//!
+//! Anything that is not a valid message closes this connection only, with a
+//! `Protocol` reason; so does nothing arriving for the idle timeout, or a
+//! message begun and not finished within the message timeout. At the other
+//! side's end of stream, our pending calls fail at once, but what it sent
+//! still runs to the end and is answered if it still reads. Closing happens
+//! once ([`Link::close`]): the reason is recorded, every pending call fails
+//! with `Disconnected`, the state callback hears of it, and the task flushes
+//! what was queued before (for at most the flush timeout) and ends.
+
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::future::{Future, poll_fn};
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::task::AtomicWaker;
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Sleep;
+use tokio_util::sync::CancellationToken;
+
+use super::Peer;
+use super::options::Options;
+use super::protocol::{self, Features};
+use super::session::{ConnectionEvent, Session};
+use crate::codec::check_frame;
+use crate::error::{DisconnectReason, Error};
+use crate::message::{Frames, Message, Method, MsgId, Params};
+use crate::transaction::Transactions;
+use crate::transport::{FrameSink, FrameSource, Opened};
+
+/// A boxed, sendable future with no borrowed data.
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// At most this many frames are routed per turn of the task, so one busy
+/// connection cannot starve the others sharing its thread.
+const FRAMES_PER_TURN: usize = 256;
+
+/// What runs the requests and notifications that arrive (the dispatcher).
+pub(crate) trait Dispatch: Send + Sync + 'static {
+    /// Starts one inbound call from `peer`, replying on `link`. `None` when
+    /// it is over (its reply, if any, queued); otherwise the rest of it, which
+    /// the connection runs as a task.
+    fn start(&self, call: InboundCall, peer: Peer, link: &Arc<Link>) -> Option<BoxFuture<()>>;
+
+    /// The dispatcher itself, for the module that knows its type.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A request (with a msgid) or a notification, ready to dispatch.
+#[derive(Debug)]
+pub(crate) struct InboundCall {
+    pub(crate) msgid: Option<MsgId>,
+    pub(crate) method: Method,
+    pub(crate) params: Params,
+    /// When the caller stops waiting (dotrpc callers only).
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// What everyone using one connection shares: its outgoing queue, its
+/// pending calls, and how it ended.
+pub(crate) struct Link {
+    pub(crate) id: u64,
+    pub(crate) options: Arc<Options>,
+    outbox: Outbox,
+    transactions: Arc<Transactions>,
+    /// Set once, when the connection closes.
+    reason: OnceLock<DisconnectReason>,
+    /// Stop reading; close once the calls already read are answered.
+    draining: AtomicBool,
+    /// Cancelled when the connection's task has ended.
+    finished: CancellationToken,
+    /// What the other side said it understands.
+    remote_features: Features,
+    hello_sent: AtomicBool,
+}
+
+/// The outgoing queue, and how the connection task is told about it.
+struct Outbox {
+    queue: Mutex<Frames>,
+    /// Bytes queued and not yet written, including what the task is writing.
+    queued: AtomicUsize,
+    /// The connection task.
+    task: AtomicWaker,
+    /// Whether the task will look at the queue before it sleeps: pushers
+    /// that see it set need not wake it.
+    task_will_look: AtomicBool,
+    /// Awaited sends wait while more than this is queued: the send buffer,
+    /// at most half of the queue limit.
+    high_water: usize,
+    /// Woken when `queued` falls to the high-water mark or the link closes.
+    room: Notify,
+    /// Bytes written since the connection began.
+    written: AtomicU64,
+    /// What `written` was when the queue last rose above the high-water
+    /// mark: if it has not moved when the queue limit is passed, the other
+    /// side wrote nothing all that time; it stopped reading.
+    written_at_high_water: AtomicU64,
+    /// When bytes were last written, in milliseconds since `born`.
+    last_write_ms: AtomicU64,
+    born: Instant,
+}
+
+impl Link {
+    fn new(id: u64, options: Arc<Options>) -> Self {
+        let high_water = options.send_high_water.min(options.max_queued_bytes / 2);
+        Link {
+            id,
+            options,
+            outbox: Outbox {
+                queue: Mutex::new(Frames::new()),
+                queued: AtomicUsize::new(0),
+                task: AtomicWaker::new(),
+                task_will_look: AtomicBool::new(false),
+                high_water,
+                room: Notify::new(),
+                written: AtomicU64::new(0),
+                written_at_high_water: AtomicU64::new(0),
+                last_write_ms: AtomicU64::new(0),
+                born: Instant::now(),
+            },
+            transactions: Arc::default(),
+            reason: OnceLock::new(),
+            draining: AtomicBool::new(false),
+            finished: CancellationToken::new(),
+            remote_features: Features::default(),
+            hello_sent: AtomicBool::new(false),
+        }
+    }
+
+    /// Closes the connection once; later calls do nothing.
+    pub(crate) fn close(&self, reason: DisconnectReason) {
+        if self.reason.set(reason.clone()).is_err() {
+            return;
+        }
+        match &reason {
+            DisconnectReason::Closed | DisconnectReason::Eof | DisconnectReason::Shutdown => {
+                tracing::debug!(peer = self.id, %reason, "connection closed");
+            }
+            _ => tracing::warn!(peer = self.id, %reason, "connection closed"),
+        }
+        self.transactions.fail_all(reason.clone());
+        self.outbox.room.notify_waiters();
+        self.outbox.task.wake();
+        self.options.emit(&ConnectionEvent::Disconnected { reason });
+    }
+
+    /// Stops reading new messages and closes once the calls already read
+    /// have answered.
+    pub(crate) fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.outbox.task.wake();
+    }
+
+    /// Why the connection closed, once it has.
+    pub(crate) fn reason(&self) -> Option<&DisconnectReason> {
+        self.reason.get()
+    }
+
+    fn disconnected(&self) -> Error {
+        Error::Disconnected {
+            reason: self
+                .reason
+                .get()
+                .cloned()
+                .unwrap_or(DisconnectReason::Closed),
+        }
+    }
+
+    /// Queues what `encode` writes, at once (no waiting for room); wakes the
+    /// task to write it.
+    ///
+    /// # Errors
+    ///
+    /// `Disconnected` if the connection is closed, or if this pushes the
+    /// queue past `max_queued_bytes` (which closes it).
+    pub(crate) fn push(&self, encode: impl FnOnce(&mut Frames)) -> Result<(), Error> {
+        if self.reason.get().is_some() {
+            return Err(self.disconnected());
+        }
+        let outbox = &self.outbox;
+        let (added, queued) = {
+            let mut queue = outbox
+                .queue
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let before = queue.len();
+            encode(&mut queue);
+            let added = queue.len() - before;
+            // Counted before the lock is let go, so the task cannot write
+            // (and subtract) these bytes before they are added.
+            (
+                added,
+                outbox.queued.fetch_add(added, Ordering::AcqRel) + added,
+            )
+        };
+        if queued > outbox.high_water && queued - added <= outbox.high_water {
+            let written = outbox.written.load(Ordering::Acquire);
+            outbox
+                .written_at_high_water
+                .store(written, Ordering::Release);
+        }
+        if queued > self.options.max_queued_bytes {
+            let stopped = outbox.written.load(Ordering::Acquire)
+                == outbox.written_at_high_water.load(Ordering::Acquire);
+            self.close(DisconnectReason::Backlog {
+                queued,
+                stalled_for: stopped.then(|| outbox.since_last_write()),
+            });
+            return Err(self.disconnected());
+        }
+        if !self.outbox.task_will_look.swap(true, Ordering::AcqRel) {
+            self.outbox.task.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues a frame encoded elsewhere.
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Link::push).
+    pub(crate) fn push_frame(&self, frame: &Bytes) -> Result<(), Error> {
+        self.push(|frames| frames.push_frame(frame))
+    }
+
+    /// Waits until at most `send_high_water` bytes are queued (or the link
+    /// closes): what a sender that goes at the other side's pace awaits
+    /// before it pushes.
+    pub(crate) async fn room(&self) {
+        let high_water = self.outbox.high_water;
+        loop {
+            let notified = self.outbox.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.outbox.queued.load(Ordering::Acquire) <= high_water
+                || self.reason.get().is_some()
+            {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.outbox.queued.load(Ordering::Acquire)
+    }
+
+    /// Whether an awaited send may go now without waiting for room.
+    pub(crate) fn has_room(&self) -> bool {
+        self.queued_bytes() <= self.outbox.high_water
+    }
+
+    pub(crate) fn transactions(&self) -> &Arc<Transactions> {
+        &self.transactions
+    }
+
+    /// Whether the other side said it understands `feature`.
+    pub(crate) fn remote_has(&self, feature: protocol::Feature) -> bool {
+        self.remote_features.has(feature)
+    }
+
+    /// Sends this peer's `rpc.hello`, once.
+    pub(crate) fn say_hello(&self) {
+        if !self.hello_sent.swap(true, Ordering::AcqRel) {
+            let _ = self.push_frame(&protocol::hello());
+        }
+    }
+
+    /// Waits until the connection's task has ended; returns why it closed.
+    pub(crate) fn closed(
+        self: &Arc<Self>,
+    ) -> impl Future<Output = DisconnectReason> + Send + 'static {
+        let link = Arc::clone(self);
+        async move {
+            link.finished.cancelled().await;
+            link.reason
+                .get()
+                .cloned()
+                .unwrap_or(DisconnectReason::Closed)
+        }
+    }
+}
+
+impl Outbox {
+    /// `n` bytes were written; senders waiting for room hear of it once the
+    /// queue is down to the high-water mark.
+    fn wrote(&self, n: usize) {
+        self.written.fetch_add(n as u64, Ordering::AcqRel);
+        let before = self.queued.fetch_sub(n, Ordering::AcqRel);
+        self.last_write_ms
+            .store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if before > self.high_water && before - n <= self.high_water {
+            self.room.notify_waiters();
+        }
+    }
+
+    fn since_last_write(&self) -> Duration {
+        let last = Duration::from_millis(self.last_write_ms.load(Ordering::Relaxed));
+        self.born.elapsed().saturating_sub(last)
+    }
+}
+
+/// The task of one connection; see the [module docs](self).
+pub(crate) struct Connection {
+    link: Arc<Link>,
+    /// Upgraded to hand handlers a `Peer`; weak so the task alone does not
+    /// keep the session open.
+    session: Weak<Session>,
+    dispatch: Arc<dyn Dispatch>,
+    source: Box<dyn FrameSource>,
+    /// Whether the source's frames were checked against the limits already.
+    source_checked: bool,
+    sink: Box<dyn FrameSink>,
+    /// Frames taken from the link's queue and being written.
+    sending: Frames,
+    /// Calls read while every handler slot was taken, oldest first; never
+    /// longer than `max_queued_calls`, and non-empty only while no slot is
+    /// free.
+    parked: VecDeque<InboundCall>,
+    /// Handlers that had to wait for something, as tasks of this connection.
+    handlers: JoinSet<()>,
+    /// Requests whose handler runs as a task, so `rpc.cancel` can stop them;
+    /// entries leave when the task ends.
+    running: HashMap<MsgId, AbortHandle>,
+    running_tasks: HashMap<tokio::task::Id, MsgId>,
+    /// Set at the other side's end of stream or on drain: nothing more is
+    /// read, and the connection closes with this reason once every call
+    /// read is answered.
+    ending: Option<DisconnectReason>,
+    /// When something last arrived (a frame, or more of a partial one).
+    last_activity: Instant,
+    /// When the partial message now in the source began, if there is one.
+    message_began: Option<Instant>,
+    last_partial: Option<usize>,
+    /// Fires at `timer_at`, the earliest the idle or message timeout could
+    /// expire; re-armed lazily when it fires early.
+    timer: Pin<Box<Sleep>>,
+    timer_at: Option<Instant>,
+}
+
+impl Connection {
+    /// Starts a connection over `opened` for `session`: its link, and its
+    /// task on the current runtime.
+    pub(crate) fn spawn(
+        opened: Opened,
+        options: Arc<Options>,
+        session: Weak<Session>,
+        dispatch: Arc<dyn Dispatch>,
+        runtime: &tokio::runtime::Handle,
+    ) -> Arc<Link> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let link = Arc::new(Link::new(NEXT_ID.fetch_add(1, Ordering::Relaxed), options));
+        let now = Instant::now();
+        let connection = Connection {
+            link: Arc::clone(&link),
+            session,
+            dispatch,
+            source: opened.source,
+            source_checked: opened.checked,
+            sink: opened.sink,
+            sending: Frames::new(),
+            parked: VecDeque::new(),
+            handlers: JoinSet::new(),
+            running: HashMap::new(),
+            running_tasks: HashMap::new(),
+            ending: None,
+            last_activity: now,
+            message_began: None,
+            last_partial: None,
+            timer: Box::pin(tokio::time::sleep_until(now.into())),
+            timer_at: None,
+        };
+        runtime.spawn(connection.run());
+        link.options.emit(&ConnectionEvent::Connected);
+        link
+    }
+
+    async fn run(mut self) {
+        let reason = poll_fn(|cx| self.poll_run(cx)).await;
+        self.link.close(reason);
+        // What was queued before the close still goes out (the last replies
+        // of a drain), for a bounded time: a peer that stopped reading
+        // cannot hold the task.
+        let flush_timeout = self.link.options.close_flush_timeout;
+        let flush = poll_fn(|cx| {
+            std::task::ready!(self.poll_write(cx))?;
+            self.sink.poll_close(cx)
+        });
+        let _ = tokio::time::timeout(flush_timeout, flush).await;
+        self.handlers.shutdown().await;
+        self.link.finished.cancel();
+    }
+
+    /// One turn: reap handlers, start parked calls, read and route, write,
+    /// watch the timers. `Ready` with the reason to close.
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<DisconnectReason> {
+        let outbox = &self.link.outbox;
+        outbox.task.register(cx.waker());
+        outbox.task_will_look.store(true, Ordering::SeqCst);
+        if let Some(reason) = self.link.reason.get() {
+            return Poll::Ready(reason.clone());
+        }
+        if self.ending.is_none() && self.link.draining.load(Ordering::Acquire) {
+            self.ending = Some(DisconnectReason::Shutdown);
+        }
+        self.reap(cx);
+        self.start_parked();
+        if self.ending.is_none()
+            && let Err(reason) = self.read(cx)
+        {
+            return Poll::Ready(reason);
+        }
+        if let Poll::Ready(Err(error)) = self.poll_write(cx) {
+            return Poll::Ready(DisconnectReason::Transport(error.to_string()));
+        }
+        // Handlers started this turn are watched from now on (an empty set
+        // registers no waker); one that already ended frees its slot for the
+        // calls parked behind it, on the next turn.
+        let running = self.handlers.len();
+        self.reap(cx);
+        if self.handlers.len() < running && !self.parked.is_empty() {
+            cx.waker().wake_by_ref();
+        }
+        if let Some(reason) = &self.ending
+            && self.parked.is_empty()
+            && self.handlers.is_empty()
+        {
+            return Poll::Ready(reason.clone());
+        }
+        self.poll_timers(cx)
+    }
+
+    /// Forgets handler tasks that ended.
+    fn reap(&mut self, cx: &mut Context<'_>) {
+        while let Poll::Ready(Some(ended)) = self.handlers.poll_join_next_with_id(cx) {
+            let id = match ended {
+                Ok((id, ())) => id,
+                Err(error) => error.id(),
+            };
+            if let Some(msgid) = self.running_tasks.remove(&id) {
+                self.running.remove(&msgid);
+            }
+        }
+    }
+
+    fn has_free_slot(&self) -> bool {
+        self.handlers.len() < self.link.options.max_concurrent_handlers
+    }
+
+    fn start_parked(&mut self) {
+        while self.has_free_slot() {
+            let Some(call) = self.parked.pop_front() else {
+                break;
+            };
+            self.start(call);
+        }
+    }
+
+    /// Reads and routes what the source has, while calls can be parked.
+    fn read(&mut self, cx: &mut Context<'_>) -> Result<(), DisconnectReason> {
+        let mut routed = 0;
+        let max_parked = self.link.options.max_queued_calls;
+        while self.parked.len() < max_parked {
+            if routed == FRAMES_PER_TURN {
+                cx.waker().wake_by_ref();
+                break;
+            }
+            match self.source.poll_frame(cx) {
+                Poll::Pending => break,
+                Poll::Ready(None) => {
+                    // Nothing more will come, so our calls to the other side
+                    // fail now; what it sent still runs, and is answered if
+                    // it still reads.
+                    self.link.transactions.fail_all(DisconnectReason::Eof);
+                    self.ending = Some(DisconnectReason::Eof);
+                    break;
+                }
+                Poll::Ready(Some(Err(error))) => return Err(reason_of(error)),
+                Poll::Ready(Some(Ok(frame))) => {
+                    routed += 1;
+                    if !self.source_checked {
+                        check_frame(&frame, &self.link.options.limits)
+                            .map_err(|error| DisconnectReason::Protocol(error.to_string()))?;
+                    }
+                    self.route(frame)?;
+                }
+            }
+        }
+        let partial = self.source.partial();
+        if routed > 0 || partial != self.last_partial {
+            let now = Instant::now();
+            self.last_activity = now;
+            self.message_began = match (partial, self.message_began) {
+                (None, _) => None,
+                (Some(_), Some(began)) if routed == 0 => Some(began),
+                (Some(_), _) => Some(now),
+            };
+            self.last_partial = partial;
+        }
+        Ok(())
+    }
+
+    fn route(&mut self, frame: Bytes) -> Result<(), DisconnectReason> {
+        let message =
+            Message::parse(frame).map_err(|error| DisconnectReason::Protocol(error.to_string()))?;
+        let call = match message {
+            Message::Response(response) => {
+                let msgid = response.msgid();
+                if !self.link.transactions.complete(msgid, Ok(response)) {
+                    tracing::debug!(
+                        peer = self.link.id,
+                        msgid,
+                        "late or unsolicited response dropped"
+                    );
+                }
+                return Ok(());
+            }
+            Message::Request(request) => {
+                let (msgid, method, params, deadline_ms) = request.into_parts();
+                InboundCall {
+                    msgid: Some(msgid),
+                    method,
+                    params,
+                    deadline: deadline_ms.map(|ms| Instant::now() + Duration::from_millis(ms)),
+                }
+            }
+            Message::Notification(notification) => {
+                let (method, params) = notification.into_parts();
+                match method.as_bytes() {
+                    m if m == protocol::HELLO.as_bytes() => {
+                        self.link.remote_features.learn(&params);
+                        self.link.say_hello();
+                        return Ok(());
+                    }
+                    m if m == protocol::CANCEL.as_bytes() => {
+                        if let Some(msgid) = protocol::cancelled_msgid(&params) {
+                            self.cancel(msgid);
+                        }
+                        return Ok(());
+                    }
+                    _ => InboundCall {
+                        msgid: None,
+                        method,
+                        params,
+                        deadline: None,
+                    },
+                }
+            }
+        };
+        // Earlier parked calls go first.
+        if self.parked.is_empty() && self.has_free_slot() {
+            self.start(call);
+        } else {
+            self.parked.push_back(call);
+        }
+        Ok(())
+    }
+
+    /// Dispatches one call: most are answered right here; one that has to
+    /// wait becomes a task of this connection.
+    fn start(&mut self, call: InboundCall) {
+        // No session left means the peer is closing; the call is moot.
+        let Some(session) = self.session.upgrade() else {
+            return;
+        };
+        let msgid = call.msgid;
+        let Some(rest) = self
+            .dispatch
+            .start(call, Peer::from_session(session), &self.link)
+        else {
+            return;
+        };
+        let task = self.handlers.spawn(rest);
+        if let Some(msgid) = msgid {
+            self.running_tasks.insert(task.id(), msgid);
+            self.running.insert(msgid, task);
+        }
+    }
+
+    /// The caller gave up on `msgid`: drop its handler (no reply is sent),
+    /// or the call itself if it has not started.
+    fn cancel(&mut self, msgid: MsgId) {
+        if let Some(task) = self.running.remove(&msgid) {
+            tracing::debug!(peer = self.link.id, msgid, "cancelled by the caller");
+            task.abort();
+        } else {
+            self.parked.retain(|call| call.msgid != Some(msgid));
+        }
+    }
+
+    /// Writes what is queued: `Ready(Ok)` once everything is written.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let outbox = &self.link.outbox;
+        loop {
+            if self.sending.is_empty() {
+                // From here on, a push must wake the task: this look at the
+                // queue may come before it.
+                outbox.task_will_look.store(false, Ordering::SeqCst);
+                let mut queue = outbox
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                std::mem::swap(&mut *queue, &mut self.sending);
+            }
+            // With nothing to send, the sink still finishes what it began (a
+            // flush that was pending).
+            let nothing_queued = self.sending.is_empty();
+            let before = self.sending.len();
+            let sent = self.sink.poll_send(cx, &mut self.sending);
+            let written = before - self.sending.len();
+            if written > 0 {
+                outbox.wrote(written);
+            }
+            match sent {
+                Poll::Ready(Ok(())) if nothing_queued => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Watches the idle and message timeouts (only while reading).
+    fn poll_timers(&mut self, cx: &mut Context<'_>) -> Poll<DisconnectReason> {
+        let options = &self.link.options;
+        let reading = self.ending.is_none() && self.parked.len() < options.max_queued_calls;
+        if !reading {
+            return Poll::Pending;
+        }
+        let idle = options
+            .idle_timeout
+            .map(|t| (self.last_activity + t, DisconnectReason::Idle { after: t }));
+        let stalled = options
+            .message_timeout
+            .zip(self.message_began)
+            .map(|(t, began)| (began + t, DisconnectReason::Stalled { after: t }));
+        let Some((due, reason)) = [idle, stalled]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(at, _)| *at)
+        else {
+            return Poll::Pending;
+        };
+        // Deadlines only move later as things arrive, so the timer is reset
+        // only when it is not set, or fired before the deadline it now has.
+        if self.timer_at.is_none_or(|at| at > due) {
+            self.timer.as_mut().reset(due.into());
+            self.timer_at = Some(due);
+        }
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.timer_at = None;
+        if Instant::now() >= due {
+            return Poll::Ready(reason);
+        }
+        // Fired for an earlier deadline that has moved since: set it again.
+        self.timer.as_mut().reset(due.into());
+        self.timer_at = Some(due);
+        let _ = self.timer.as_mut().poll(cx);
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+impl Link {
+    /// A link with no connection task: what is pushed stays queued, for a
+    /// test to look at.
+    pub(crate) fn unconnected(options: Options) -> Arc<Link> {
+        Arc::new(Link::new(0, Arc::new(options)))
+    }
+
+    /// Everything queued so far.
+    pub(crate) fn take_queued(&self) -> Frames {
+        let mut queue = self.outbox.queue.lock().unwrap();
+        self.outbox.queued.store(0, Ordering::Release);
+        std::mem::take(&mut *queue)
+    }
+}
+
+/// The reason a source's error closes the connection with.
+fn reason_of(error: io::Error) -> DisconnectReason {
+    match error.kind() {
+        io::ErrorKind::InvalidData => DisconnectReason::Protocol(
+            error
+                .into_inner()
+                .map_or_else(|| "invalid data".to_owned(), |inner| inner.to_string()),
+        ),
+        _ => DisconnectReason::Transport(error.to_string()),
+    }
+}

@@ -1,0 +1,150 @@
+//! The accepting side: listeners a server takes connections from.
+//!
+//! Accepting is split in two so that a burst of connections is taken off the
+//! listen queue as fast as it comes: [`Listener::accept`] only takes the
+//! socket (the accept loop's whole share of the work), and
+//! [`Incoming::establish`] does the rest (a TLS handshake) in the
+//! connection's own task.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::{Transport, tcp};
+
+/// Where a server listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListenAddr {
+    /// A TCP address (with the port the system chose, if `:0` was asked).
+    Tcp(SocketAddr),
+    /// A Unix socket file.
+    Unix(PathBuf),
+}
+
+impl ListenAddr {
+    /// The TCP address, if this is one.
+    pub fn as_tcp(&self) -> Option<SocketAddr> {
+        match self {
+            ListenAddr::Tcp(addr) => Some(*addr),
+            ListenAddr::Unix(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenAddr::Tcp(addr) => write!(f, "{addr}"),
+            ListenAddr::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+/// Who the other side is, as the transport established it (a TLS client
+/// certificate chain); it becomes the connection's identity.
+pub(crate) type Identity = Arc<dyn Any + Send + Sync>;
+
+/// A bound listener.
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixListener),
+    #[cfg(feature = "tls")]
+    Tls(TcpListener, tokio_rustls::TlsAcceptor),
+}
+
+impl Listener {
+    /// Where it listens.
+    pub(crate) fn local_addr(&self) -> io::Result<ListenAddr> {
+        match self {
+            Listener::Tcp(listener) => Ok(ListenAddr::Tcp(listener.local_addr()?)),
+            #[cfg(unix)]
+            Listener::Unix(listener) => {
+                let addr = listener.local_addr()?;
+                let path = addr.as_pathname().ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "an unnamed Unix socket")
+                })?;
+                Ok(ListenAddr::Unix(path.to_owned()))
+            }
+            #[cfg(feature = "tls")]
+            Listener::Tls(listener, _) => Ok(ListenAddr::Tcp(listener.local_addr()?)),
+        }
+    }
+
+    /// Takes the next connection off the listen queue, doing nothing else.
+    pub(crate) async fn accept(&self) -> io::Result<Incoming> {
+        match self {
+            Listener::Tcp(listener) => {
+                let (stream, remote) = tcp::accept(listener).await?;
+                Ok(Incoming {
+                    remote: remote.to_string(),
+                    kind: Kind::Ready(tcp::transport(stream)),
+                })
+            }
+            #[cfg(unix)]
+            Listener::Unix(listener) => {
+                let (stream, _) = listener.accept().await?;
+                Ok(Incoming {
+                    remote: "unix".into(),
+                    kind: Kind::Ready(super::unix::transport(stream)),
+                })
+            }
+            #[cfg(feature = "tls")]
+            Listener::Tls(listener, acceptor) => {
+                let (stream, remote) = tcp::accept(listener).await?;
+                Ok(Incoming {
+                    remote: remote.to_string(),
+                    kind: Kind::Tls(stream, acceptor.clone()),
+                })
+            }
+        }
+    }
+}
+
+/// A connection taken off the listen queue, perhaps with a handshake to do.
+pub(crate) struct Incoming {
+    remote: String,
+    kind: Kind,
+}
+
+enum Kind {
+    Ready(Transport),
+    #[cfg(feature = "tls")]
+    Tls(tokio::net::TcpStream, tokio_rustls::TlsAcceptor),
+}
+
+/// An established connection, ready for a peer.
+pub(crate) struct Accepted {
+    pub(crate) transport: Transport,
+    /// A name for the other end, for logs.
+    pub(crate) remote: String,
+    pub(crate) identity: Option<Identity>,
+}
+
+impl Incoming {
+    /// Completes the connection (the TLS handshake, if any).
+    pub(crate) async fn establish(self) -> io::Result<Accepted> {
+        match self.kind {
+            Kind::Ready(transport) => Ok(Accepted {
+                transport,
+                remote: self.remote,
+                identity: None,
+            }),
+            #[cfg(feature = "tls")]
+            Kind::Tls(stream, acceptor) => {
+                let (transport, certificates) = super::tls::accept(stream, &acceptor).await?;
+                Ok(Accepted {
+                    transport,
+                    remote: self.remote,
+                    identity: certificates.map(|chain| Arc::new(chain) as Identity),
+                })
+            }
+        }
+    }
+}
