@@ -9,8 +9,8 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use serde::Serialize;
-use serde_bytes::ByteBuf;
 
 use crate::systems;
 
@@ -60,7 +60,8 @@ pub(crate) const BULK_BYTES: usize = 1 << 20;
 /// A framework's client, as the drivers use it.
 pub(crate) trait Rpc: Clone + 'static {
     fn add(&self, a: i64, b: i64) -> impl Future<Output = Result<i64, String>>;
-    fn echo(&self, data: ByteBuf) -> impl Future<Output = Result<ByteBuf, String>>;
+    /// Echoes `data`; returns how many bytes came back.
+    fn echo(&self, data: Bytes) -> impl Future<Output = Result<usize, String>>;
     /// Sends one `note` notification; `None` if the system has none.
     fn note(&self) -> Option<Result<(), String>>;
     fn count(&self) -> impl Future<Output = Result<u64, String>>;
@@ -222,14 +223,14 @@ where
         }
         "bulk" => {
             let client = connect().await?;
-            let blob = ByteBuf::from(vec![0xa5; BULK_BYTES]);
+            let blob = Bytes::from(vec![0xa5; BULK_BYTES]);
             client.echo(blob.clone()).await?;
             let started = Instant::now();
             let mut calls = 0;
             while started.elapsed().as_secs_f64() < plan.seconds {
                 let back = client.echo(blob.clone()).await?;
-                if back.len() != BULK_BYTES {
-                    return Err(format!("echo gave {} bytes", back.len()));
+                if back != BULK_BYTES {
+                    return Err(format!("echo gave {back} bytes"));
                 }
                 calls += 1;
             }

@@ -78,6 +78,12 @@ where
     router.set_handler(path, handler::AsyncMethod(method));
 }
 
+/// What a method called by a notification answers: nothing is encoded, as
+/// nothing is sent.
+pub fn no_reply() -> Reply {
+    Ok(crate::message::Encoded::empty())
+}
+
 /// Encodes a method's plain result.
 pub fn reply<T: Serialize>(value: T) -> Reply {
     encode_reply(&value)

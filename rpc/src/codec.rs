@@ -169,8 +169,20 @@ impl Scan {
     fn advance(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, CodecError> {
         let max = limits.max_message_size as u64;
         loop {
-            let Some(header) = header(&buf[self.pos..], self.pos)? else {
+            let Some(&first) = buf.get(self.pos) else {
                 return Ok(None);
+            };
+            // Most items of a small message have a one-byte header; only the
+            // others need the full header parser.
+            let header = match first {
+                0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => Header::leaf(1, 0),
+                0x80..=0x8f => Header::container(1, u64::from(first & 0x0f) * 2),
+                0x90..=0x9f => Header::container(1, u64::from(first & 0x0f)),
+                0xa0..=0xbf => Header::leaf(1, u64::from(first & 0x1f)),
+                _ => match header(&buf[self.pos..], self.pos)? {
+                    Some(header) => header,
+                    None => return Ok(None),
+                },
             };
             // A leaf ends exactly there; a container at least there, since
             // every item takes a byte. Either way a message too large is
@@ -251,6 +263,11 @@ impl FrameDecoder {
     /// limits; the connection should be closed, as the stream cannot be
     /// resynchronised.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        if self.scan.pos == 0
+            && let Some(len) = whole_len(buf, &self.limits)
+        {
+            return Ok(Some(buf.split_to(len).freeze()));
+        }
         match self.scan.advance(buf, &self.limits)? {
             Some(len) => {
                 // Keeps the stack's allocation for the next frame.
@@ -261,6 +278,50 @@ impl FrameDecoder {
             None => Ok(None),
         }
     }
+}
+
+/// The length of the value at the start of `buf`, if all of it is there and
+/// it is plainly within `limits`: one quick pass that keeps a single count of
+/// the items still owed, no stack. Nesting is bounded by counting every
+/// container (an upper bound of the depth). `None` leaves it to the
+/// resumable scan, which tells "not yet" from "never" exactly.
+fn whole_len(buf: &[u8], limits: &Limits) -> Option<usize> {
+    let mut pos = 0usize;
+    let mut owed: u64 = 1;
+    let mut containers = 0usize;
+    while owed > 0 {
+        let first = *buf.get(pos)?;
+        owed -= 1;
+        match first {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => pos += 1,
+            0xa0..=0xbf => pos += 1 + usize::from(first & 0x1f),
+            0x90..=0x9f => {
+                pos += 1;
+                owed += u64::from(first & 0x0f);
+                containers += 1;
+            }
+            0x80..=0x8f => {
+                pos += 1;
+                owed += u64::from(first & 0x0f) * 2;
+                containers += 1;
+            }
+            _ => {
+                let header = header(&buf[pos..], pos).ok()??;
+                if header.container {
+                    pos += header.size;
+                    owed = owed.checked_add(header.length)?;
+                    containers += 1;
+                } else {
+                    let body = usize::try_from(header.length).ok()?;
+                    pos = pos.checked_add(header.size)?.checked_add(body)?;
+                }
+            }
+        }
+        if containers > limits.max_depth || pos > limits.max_message_size {
+            return None;
+        }
+    }
+    (pos <= buf.len()).then_some(pos)
 }
 
 /// Checks that `frame` is exactly one whole msgpack value within `limits`:
@@ -466,6 +527,20 @@ mod tests {
         assert!(value_len(&bytes[..bytes.len() - 1]).is_err());
     }
 
+    #[test]
+    fn wide_messages_past_the_quick_pass_are_decoded_by_the_scan() {
+        // More containers than the depth limit, though only two deep.
+        let wide = encode(&Value::Array(vec![Value::Array(vec![1.into()]); 40]));
+        let mut buf = BytesMut::from(&wide[..]);
+        let limits = Limits {
+            max_depth: 8,
+            ..Limits::default()
+        };
+        assert_eq!(whole_len(&wide, &limits), None);
+        let frame = FrameDecoder::new(limits).decode(&mut buf).unwrap().unwrap();
+        assert_eq!(frame.len(), wide.len());
+    }
+
     fn any_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Nil),
@@ -513,6 +588,17 @@ mod tests {
             let expected: Vec<Bytes> = encoded.into_iter().map(Bytes::from).collect();
             prop_assert_eq!(frames, expected);
             prop_assert!(buf.is_empty());
+        }
+
+        #[test]
+        fn the_quick_pass_and_the_scan_agree(value in any_value(), tail in 0usize..3) {
+            let mut bytes = encode(&value);
+            let len = bytes.len();
+            bytes.extend(std::iter::repeat_n(0xc0, tail));
+            let limits = Limits::default();
+            prop_assert_eq!(whole_len(&bytes, &limits), Some(len));
+            prop_assert_eq!(Scan::default().advance(&bytes, &limits), Ok(Some(len)));
+            prop_assert_eq!(whole_len(&bytes[..len - 1], &limits), None);
         }
 
         #[test]

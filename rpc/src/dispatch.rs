@@ -48,20 +48,18 @@ impl Dispatch for Dispatcher {
     ) -> Option<crate::peer::BoxFuture<()>> {
         let InboundCall {
             msgid,
-            method,
-            params,
+            invocation,
             deadline,
         } = call;
-        let routed = self.router.route(method.as_bytes());
+        let routed = self.router.route(invocation.method_bytes());
         let path = match &routed {
             Routed::Handler(path, _) => Arc::clone(path),
-            _ => Arc::from(method.as_str()),
+            _ => Arc::from(invocation.method_str()),
         };
+        let params = invocation.params;
         let answer = Answer {
-            link: Arc::clone(link),
             msgid,
             format: self.error_format,
-            max_message_size: link.options.limits.max_message_size,
         };
         let ctx = new_context(msgid, path, peer, deadline);
         let span = span(&ctx, link.id);
@@ -71,7 +69,7 @@ impl Dispatch for Dispatcher {
             .unwrap_or_else(|panicked| Handling::Ready(Err(panicked)));
         let future = match handling {
             Handling::Ready(reply) => {
-                answer.send(&method, reply);
+                answer.send(link, &method, reply);
                 return None;
             }
             Handling::Later(future) => future,
@@ -85,10 +83,11 @@ impl Dispatch for Dispatcher {
         // again by its task, with a waker of its own.
         let mut cx = Context::from_waker(Waker::noop());
         if let Poll::Ready(reply) = Pin::new(&mut running).poll(&mut cx) {
-            answer.send(&running.method, reply);
+            answer.send(link, &running.method, reply);
             return None;
         }
         drop(_entered);
+        let link = Arc::clone(link);
         let rest = async move {
             let method = Arc::clone(&running.method);
             let reply = match deadline {
@@ -102,7 +101,7 @@ impl Dispatch for Dispatcher {
                     }),
                 None => running.await,
             };
-            answer.send(&method, reply);
+            answer.send(&link, &method, reply);
         };
         Some(match span {
             Some(span) => Box::pin(tracing::Instrument::instrument(rest, span)),
@@ -210,17 +209,16 @@ fn guarded<T>(method: &str, f: impl FnOnce() -> T) -> Result<T, ErrorObject> {
     })
 }
 
-/// Where a call's reply goes.
+/// How a call is answered.
 struct Answer {
-    link: Arc<Link>,
     /// `None` for a notification, which is never answered.
     msgid: Option<MsgId>,
     format: ErrorFormat,
-    max_message_size: usize,
 }
 
 impl Answer {
-    fn send(&self, method: &str, reply: Reply) {
+    /// Queues the reply on `link`.
+    fn send(&self, link: &Link, method: &str, reply: Reply) {
         let Some(msgid) = self.msgid else {
             if let Err(error) = reply {
                 tracing::debug!(method, %error, "a notification's handler failed");
@@ -229,22 +227,19 @@ impl Answer {
         };
         // A reply the other side could not accept would close the connection
         // there and fail every call on it; answer this one call with an error.
+        let max = link.options.limits.max_message_size;
         let reply = reply.and_then(|result| {
-            let len = Frames::response_len(result.len());
-            if len > self.max_message_size {
+            if Frames::response_len(result.len()) > max {
                 Err(ErrorObject::internal(format!(
-                    "the result of {} bytes exceeds the maximum message size of {} bytes",
+                    "the result of {} bytes exceeds the maximum message size of {max} bytes",
                     result.len(),
-                    self.max_message_size
                 )))
             } else {
                 Ok(result)
             }
         });
         // The connection may have closed meanwhile; the reply is then moot.
-        let _ = self
-            .link
-            .push(|frames| frames.push_response(msgid, reply.as_ref(), self.format));
+        let _ = link.push(|frames| frames.push_response(msgid, reply.as_ref(), self.format));
     }
 }
 
@@ -263,7 +258,7 @@ impl Peer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{Message, Method, Params};
+    use crate::message::{Invocation, Message};
     use crate::peer::{Options, testing};
     use bytes::Buf;
     use rmpv::Value;
@@ -291,8 +286,7 @@ mod tests {
         let link = Link::unconnected(options);
         let call = InboundCall {
             msgid: request.then_some(7),
-            method: Method::from_static(method),
-            params: Params::from_values(&params),
+            invocation: Invocation::new(method, &params),
             deadline: None,
         };
         let rest = dispatcher.start(call, testing::detached(), &link);

@@ -200,7 +200,7 @@ pub use group::Group;
 pub use handler::{
     Blocking, CallContext, Handler, Handling, IntoHandler, IntoReply, Reply, blocking,
 };
-pub use message::{ErrorFormat, ErrorObject, Params};
+pub use message::{Encoded, ErrorFormat, ErrorObject, Params};
 pub use peer::{ConnectionEvent, Peer, Reconnect, WhileDown};
 pub use rmpv::Value;
 pub use router::{Api, MethodDescription, Namespace, ParamDescription, Router};

@@ -23,6 +23,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -60,11 +61,42 @@ pub(crate) enum Routed {
     Unknown,
 }
 
+/// Hashes method paths for the handler table, a word at a time (FxHash's
+/// rotate-xor-multiply): a few instructions for a short path, where a keyed
+/// hash costs a few hundred per call. A keyed hash defends a table against
+/// keys chosen to collide; here only the server inserts keys, and a peer can
+/// only look paths up, so the worst a peer can do is compare its path with
+/// the few registered ones.
+#[derive(Default, Clone, Copy)]
+struct PathHasher(u64);
+
+impl Hasher for PathHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Maps namespace paths to handlers.
 #[derive(Default)]
 pub struct Router {
     /// By path, as bytes: calls are looked up by the bytes of their method.
-    handlers: DashMap<Box<[u8]>, Route>,
+    handlers: DashMap<Box<[u8]>, Route, BuildHasherDefault<PathHasher>>,
     fallback: RwLock<Option<Arc<Fallback>>>,
     /// Notifications that found no handler (they are never answered).
     unhandled_notifications: AtomicU64,

@@ -14,6 +14,7 @@
 //!   on a connection that is gone. A waiter whose sender is dropped for any
 //!   other reason also sees `Disconnected`, so nothing ever hangs.
 
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -26,10 +27,33 @@ use crate::message::{MsgId, Response};
 /// What a waiter receives: the response, or why none will come.
 pub(crate) type Outcome = Result<Response, Error>;
 
+/// Hashes msgids by one multiplication (Fibonacci hashing), which spreads
+/// sequential ids over the whole hash, high bits included. A keyed hash
+/// would cost a few hundred instructions per call to defend against keys
+/// chosen to collide, and this side chooses every msgid in the table.
+#[derive(Debug, Default, Clone, Copy)]
+struct MsgIdHasher(u64);
+
+impl Hasher for MsgIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u32(u32::from(byte));
+        }
+    }
+
+    fn write_u32(&mut self, msgid: u32) {
+        self.0 = (self.0 ^ u64::from(msgid)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The pending calls of one connection.
 #[derive(Debug, Default)]
 pub(crate) struct Transactions {
-    pending: DashMap<MsgId, oneshot::Sender<Outcome>>,
+    pending: DashMap<MsgId, oneshot::Sender<Outcome>, BuildHasherDefault<MsgIdHasher>>,
     next_msgid: AtomicU32,
     /// Set once, when the connection is gone; no entry is added after it.
     closed: OnceLock<DisconnectReason>,

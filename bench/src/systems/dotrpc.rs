@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use dotrpc::{Peer, Server, rpc_api};
-use serde_bytes::ByteBuf;
+use bytes::Bytes;
+use dotrpc::{Blob, Peer, Server, rpc_api};
 
 use super::Served;
 use crate::workload::{Measurement, Plan, Rpc};
@@ -15,11 +15,11 @@ use crate::workload::{Measurement, Plan, Rpc};
 pub(crate) trait Bench {
     /// Adds.
     async fn add(&self, a: i64, b: i64) -> i64;
-    /// Gives the bytes back.
-    async fn echo(&self, data: ByteBuf) -> ByteBuf;
-    /// Counted.
+    /// Gives the bytes back (a `Blob`: received and sent without a copy).
+    async fn echo(&self, data: Blob) -> Blob;
+    /// Counted. A plain `fn`: answered where it arrives, with no future.
     #[rpc(event)]
-    async fn note(&self);
+    fn note(&self);
     /// How many notes arrived.
     async fn count(&self) -> u64;
     /// The first of five nested namespaces.
@@ -77,10 +77,10 @@ impl Bench for Impl {
     async fn add(&self, a: i64, b: i64) -> i64 {
         a + b
     }
-    async fn echo(&self, data: ByteBuf) -> ByteBuf {
+    async fn echo(&self, data: Blob) -> Blob {
         data
     }
-    async fn note(&self) {
+    fn note(&self) {
         self.notes.fetch_add(1, Ordering::Relaxed);
     }
     async fn count(&self) -> u64 {
@@ -198,8 +198,9 @@ impl Rpc for Client {
         self.api.add(a, b).await.map_err(|e| e.to_string())
     }
 
-    async fn echo(&self, data: ByteBuf) -> Result<ByteBuf, String> {
-        self.api.echo(data).await.map_err(|e| e.to_string())
+    async fn echo(&self, data: Bytes) -> Result<usize, String> {
+        let back = self.api.echo(Blob::from(data)).await;
+        back.map(|blob| blob.len()).map_err(|e| e.to_string())
     }
 
     fn note(&self) -> Option<Result<(), String>> {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use jsonrpsee::core::client::ClientT as _;
 use jsonrpsee::rpc_params;
 use jsonrpsee::server::{RpcModule, Server, ServerConfig};
@@ -71,11 +72,14 @@ impl Rpc for Client {
             .map_err(|e| e.to_string())
     }
 
-    async fn echo(&self, data: ByteBuf) -> Result<ByteBuf, String> {
-        self.0
+    async fn echo(&self, data: Bytes) -> Result<usize, String> {
+        let data = ByteBuf::from(data.to_vec());
+        let back: ByteBuf = self
+            .0
             .request("echo", rpc_params![data])
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok(back.len())
     }
 
     fn note(&self) -> Option<Result<(), String>> {

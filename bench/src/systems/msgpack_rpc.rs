@@ -5,8 +5,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use msgpack_rpc::{Client as MsgpackClient, Service, Value};
-use serde_bytes::ByteBuf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::compat::TokioAsyncReadCompatExt as _;
 
@@ -87,14 +87,14 @@ impl Rpc for Client {
         value.as_i64().ok_or_else(|| format!("add gave {value}"))
     }
 
-    async fn echo(&self, data: ByteBuf) -> Result<ByteBuf, String> {
+    async fn echo(&self, data: Bytes) -> Result<usize, String> {
         let value = self
             .0
-            .request("echo", &[Value::Binary(data.into_vec())])
+            .request("echo", &[Value::Binary(data.to_vec())])
             .await
             .map_err(|e| e.to_string())?;
         match value {
-            Value::Binary(bytes) => Ok(ByteBuf::from(bytes)),
+            Value::Binary(bytes) => Ok(bytes.len()),
             other => Err(format!("echo gave {other}")),
         }
     }

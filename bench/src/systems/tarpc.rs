@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use futures::StreamExt as _;
 use serde_bytes::ByteBuf;
 use tarpc::server::Channel as _;
@@ -79,9 +80,11 @@ impl Rpc for BenchClient {
             .map_err(|e| e.to_string())
     }
 
-    async fn echo(&self, data: ByteBuf) -> Result<ByteBuf, String> {
+    async fn echo(&self, data: Bytes) -> Result<usize, String> {
+        let data = ByteBuf::from(data.to_vec());
         BenchClient::echo(self, context::current(), data)
             .await
+            .map(|back| back.len())
             .map_err(|e| e.to_string())
     }
 

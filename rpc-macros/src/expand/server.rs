@@ -198,7 +198,11 @@ fn register_method(api: &Api, method: &Method) -> TokenStream {
                 move |__dotrpc_ctx: #krate::__private::CallContext, __dotrpc_params: #krate::__private::Params| {
                     #decode
                     #unused_ctx
+                    let __dotrpc_answer = __dotrpc_ctx.expects_reply();
                     let __dotrpc_out = #target.#ident(#context #(#names),*);
+                    if !__dotrpc_answer {
+                        return #krate::__private::no_reply();
+                    }
                     #reply
                 },
             );
@@ -219,8 +223,12 @@ fn register_method(api: &Api, method: &Method) -> TokenStream {
                         #unused_ctx
                         let __dotrpc_root = ::core::clone::Clone::clone(&__dotrpc_root);
                         let __dotrpc_get = ::core::clone::Clone::clone(&__dotrpc_get);
+                        let __dotrpc_answer = __dotrpc_ctx.expects_reply();
                         ::core::result::Result::Ok(async move {
                             let __dotrpc_out = #invoke;
+                            if !__dotrpc_answer {
+                                return #krate::__private::no_reply();
+                            }
                             #reply
                         })
                     },

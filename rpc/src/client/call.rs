@@ -38,7 +38,7 @@ use super::notify::Notify;
 use crate::codec::CodecError;
 use crate::deadline;
 use crate::error::{DisconnectReason, Error, FromRemote, RemoteError};
-use crate::message::{MsgId, Outgoing, Response, decode_with_frame};
+use crate::message::{MsgId, Outgoing, Response, SHARE_AT, decode_with_frame};
 use crate::peer::protocol::{self, Feature};
 use crate::peer::{Link, Peer};
 use crate::transaction::{Outcome, Pending};
@@ -244,7 +244,7 @@ enum State {
         since: std::time::Instant,
     },
     /// Sent; waiting for the response, the timeout or the connection's end.
-    Waiting(Box<Waiting>),
+    Waiting(Waiting),
     Done,
 }
 
@@ -357,7 +357,7 @@ where
 }
 
 /// Opens the call's transaction and queues its request.
-fn send(peer: &Peer, outgoing: Outgoing, timeout: Option<Duration>) -> Result<Box<Waiting>, Error> {
+fn send(peer: &Peer, outgoing: Outgoing, timeout: Option<Duration>) -> Result<Waiting, Error> {
     let max = peer.max_message_size();
     if outgoing.max_frame_len() > max {
         return Err(Error::Codec(CodecError::TooLarge {
@@ -372,14 +372,14 @@ fn send(peer: &Peer, outgoing: Outgoing, timeout: Option<Duration>) -> Result<Bo
         .filter(|_| link.remote_has(Feature::Deadline))
         .map(|t| t.as_millis().try_into().unwrap_or(u64::MAX));
     link.push(|frames| frames.push_request(&outgoing, msgid, deadline_ms))?;
-    Ok(Box::new(Waiting {
+    Ok(Waiting {
         link,
         answered: false,
         pending,
         receiver,
         method: Arc::clone(outgoing.method_arc()),
         timer: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
-    }))
+    })
 }
 
 /// Calls a callback exactly once: with the outcome, or with `Cancelled` if
@@ -422,14 +422,20 @@ fn decode_response<R: DeserializeOwned, E: FromRemote>(
     method: &str,
     response: Response,
 ) -> Result<R, Error<E>> {
-    if let Some(error) = response.error() {
-        let value = rmpv::decode::read_value(&mut &error[..])
-            .map_err(|e| CodecError::Serde(e.to_string()))?;
+    if let Some(mut error) = response.error() {
+        let value =
+            rmpv::decode::read_value(&mut error).map_err(|e| CodecError::Serde(e.to_string()))?;
         return Err(RemoteError::from_value(value).into_error(method));
     }
     let result = response.result();
-    decode_with_frame(result, || rmp_serde::from_slice(result))
-        .map_err(|e| Error::Codec(CodecError::Serde(format!("result of `{method}`: {e}"))))
+    // Large results may hold Blobs, which then share the frame; small ones
+    // are not worth telling the decoder about it.
+    let decoded = if result.len() >= SHARE_AT {
+        decode_with_frame(response.frame(), || rmp_serde::from_slice(result))
+    } else {
+        rmp_serde::from_slice(result)
+    };
+    decoded.map_err(|e| Error::Codec(CodecError::Serde(format!("result of `{method}`: {e}"))))
 }
 
 impl<R, E> fmt::Debug for CallFuture<R, E> {

@@ -22,9 +22,7 @@ mod typed;
 use std::future::Future;
 use std::pin::Pin;
 
-use bytes::Bytes;
-
-use crate::message::{ErrorObject, Params};
+use crate::message::{Encoded, ErrorObject, Params};
 pub use context::CallContext;
 pub(crate) use context::new_context;
 pub(crate) use params::{FromParams, ParamReader};
@@ -37,7 +35,7 @@ pub use typed::{Blocking, IntoHandler, blocking};
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// What a handler answers: the encoded result value, or an error object.
-pub type Reply = Result<Bytes, ErrorObject>;
+pub type Reply = Result<Encoded, ErrorObject>;
 
 /// How a handler answers one call: at once, or later.
 pub enum Handling {

@@ -4,8 +4,7 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::codec::value_len;
-use crate::message::{ErrorObject, Params, decode_with_frame};
+use crate::message::{ErrorObject, FrameGuard, Params, SHARE_AT};
 
 /// Decodes params into a tuple of argument types, checking the arity first.
 pub(crate) trait FromParams: Sized {
@@ -44,12 +43,16 @@ pub(crate) fn check_arity(
 }
 
 /// Reads a method's params in order, after checking how many there are.
-#[derive(Debug)]
+///
+/// One deserializer walks the params array, so each param is read once,
+/// straight into its type. While the reader lives, the params' frame is the
+/// one [`Blob`](crate::Blob)s share (see `message::decode_with_frame`).
 pub(crate) struct ParamReader<'p> {
     method: &'p str,
-    params: &'p Params,
-    items: &'p [u8],
+    de: rmp_serde::Deserializer<rmp_serde::decode::ReadRefReader<'p, [u8]>>,
     position: usize,
+    /// Set while a large params array is read, so its `Blob`s share it.
+    _frame: Option<FrameGuard>,
 }
 
 impl<'p> ParamReader<'p> {
@@ -62,31 +65,31 @@ impl<'p> ParamReader<'p> {
         check_arity(method, arity, params)?;
         Ok(ParamReader {
             method,
-            params,
-            items: params.items(),
+            de: rmp_serde::Deserializer::from_read_ref(params.items()),
             position: 0,
+            _frame: (params.as_bytes().len() >= SHARE_AT).then(|| FrameGuard::set(params.buffer())),
         })
     }
 
     /// Decodes the next param.
     pub(crate) fn read<T: DeserializeOwned>(&mut self) -> Result<T, ErrorObject> {
         self.position += 1;
-        let invalid = |reason: String| {
+        T::deserialize(&mut self.de).map_err(|e| {
             ErrorObject::invalid_params(format!(
-                "{}: param {}: {reason}",
+                "{}: param {}: {e}",
                 short(self.method),
                 self.position
             ))
-        };
-        // The params were checked to be one whole array of this many items.
-        let len = value_len(self.items).map_err(|e| invalid(e.to_string()))?;
-        let (item, rest) = self.items.split_at(len);
-        let value = decode_with_frame(self.params.bytes(), || {
-            T::deserialize(&mut rmp_serde::Deserializer::from_read_ref(item))
         })
-        .map_err(|e| invalid(e.to_string()))?;
-        self.items = rest;
-        Ok(value)
+    }
+}
+
+impl std::fmt::Debug for ParamReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParamReader")
+            .field("method", &self.method)
+            .field("position", &self.position)
+            .finish_non_exhaustive()
     }
 }
 

@@ -64,6 +64,12 @@ impl IntoReply for Value {
     }
 }
 
+impl IntoReply for crate::message::Encoded {
+    fn into_reply(self) -> Reply {
+        Ok(self)
+    }
+}
+
 impl IntoReply for ErrorObject {
     fn into_reply(self) -> Reply {
         Err(self)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::{CallContext, FromParams, Handler, Handling, IntoReply, Reply};
-use crate::message::{ErrorObject, Params};
+use crate::message::{Encoded, ErrorObject, Params};
 
 /// Turns a closure (or a [`Handler`]) into a handler for the router.
 ///
@@ -72,6 +72,15 @@ where
     }
 }
 
+/// The reply to `out`, encoded only if it is sent (not for a notification).
+fn reply_if(answer: bool, out: impl IntoReply) -> Reply {
+    if answer {
+        out.into_reply()
+    } else {
+        Ok(Encoded::empty())
+    }
+}
+
 /// Runs `f` on the blocking pool. Its panic is raised again here, so the
 /// dispatcher's one panic boundary answers it.
 fn on_blocking_pool<R: IntoReply + Send + 'static>(
@@ -102,8 +111,9 @@ macro_rules! typed_handlers {
                 Arc::new(FnHandler(move |ctx: CallContext, params: Params| {
                     match <($($t,)*)>::from_params(ctx.method(), &params) {
                         Ok(($($t,)*)) => {
+                            let answer = ctx.expects_reply();
                             let future = self($($t),*);
-                            Handling::later(async move { future.await.into_reply() })
+                            Handling::later(async move { reply_if(answer, future.await) })
                         }
                         Err(error) => Handling::Ready(Err(error)),
                     }
@@ -123,8 +133,9 @@ macro_rules! typed_handlers {
                 Arc::new(FnHandler(move |ctx: CallContext, params: Params| {
                     match <($($t,)*)>::from_params(ctx.method(), &params) {
                         Ok(($($t,)*)) => {
+                            let answer = ctx.expects_reply();
                             let future = self(ctx, $($t),*);
-                            Handling::later(async move { future.await.into_reply() })
+                            Handling::later(async move { reply_if(answer, future.await) })
                         }
                         Err(error) => Handling::Ready(Err(error)),
                     }

@@ -13,7 +13,7 @@ use std::io::IoSlice;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::{ErrorFormat, ErrorObject, MsgId, Outgoing, write_str_len, write_value};
+use super::{Encoded, ErrorFormat, ErrorObject, MsgId, Outgoing, write_str_len, write_value};
 
 /// Pieces at least this large are queued as their own chunk, not copied.
 const COPY_LIMIT: usize = 64 * 1024;
@@ -147,7 +147,7 @@ impl Frames {
     pub(crate) fn push_response(
         &mut self,
         msgid: MsgId,
-        outcome: Result<&Bytes, &ErrorObject>,
+        outcome: Result<&Encoded, &ErrorObject>,
         format: ErrorFormat,
     ) {
         let start = self.len;
@@ -156,7 +156,10 @@ impl Frames {
         match outcome {
             Ok(result) => {
                 self.put(&[0xc0]);
-                self.put_shared(result);
+                match result.shared() {
+                    Some(shared) => self.put_shared(shared),
+                    None => self.put(result),
+                }
             }
             Err(error) => {
                 let before = self.tail.len();
@@ -179,17 +182,32 @@ impl Frames {
         self.len += bytes.len();
     }
 
+    /// An unsigned integer, in its shortest msgpack form.
     fn put_uint(&mut self, n: u64) {
         let before = self.tail.len();
-        rmp::encode::write_uint(&mut (&mut self.tail).writer(), n)
-            .expect("writing to a buffer cannot fail");
+        match n {
+            0..=0x7f => self.tail.put_u8(n as u8),
+            0x80..=0xff => self.tail.put_slice(&[0xcc, n as u8]),
+            0x100..=0xffff => {
+                self.tail.put_u8(0xcd);
+                self.tail.put_u16(n as u16);
+            }
+            0x1_0000..=0xffff_ffff => {
+                self.tail.put_u8(0xce);
+                self.tail.put_u32(n as u32);
+            }
+            _ => {
+                self.tail.put_u8(0xcf);
+                self.tail.put_u64(n);
+            }
+        }
         self.len += self.tail.len() - before;
     }
 
     fn put_str(&mut self, s: &str) {
         let before = self.tail.len();
         write_str_len(&mut self.tail, s.len());
-        self.tail.extend_from_slice(s.as_bytes());
+        self.tail.put_slice(s.as_bytes());
         self.len += self.tail.len() - before;
     }
 
@@ -268,15 +286,17 @@ impl Buf for Frames {
                     first.advance(n);
                     n = 0;
                 }
+                // All of it taken: emptied in place, so its space is used
+                // again from the start without being moved.
+                None if n == self.tail.len() => {
+                    self.tail.clear();
+                    n = 0;
+                }
                 None => {
                     self.tail.advance(n);
                     n = 0;
                 }
             }
-        }
-        if self.len == 0 {
-            // Lets the buffer's space be used again from its start.
-            self.tail.clear();
         }
     }
 }
@@ -288,6 +308,19 @@ mod tests {
 
     fn outgoing(method: &str, params: &impl serde::Serialize) -> Outgoing {
         Outgoing::new(Arc::from(method), params).unwrap()
+    }
+
+    #[test]
+    fn msgids_are_written_in_their_shortest_form() {
+        for msgid in [0, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x1_0000, u32::MAX] {
+            let mut frames = Frames::new();
+            frames.push_response(msgid, Ok(&Encoded::from(vec![0xc0])), ErrorFormat::Object);
+            let bytes = frames.copy_to_bytes(frames.len());
+            let mut expected = vec![0x94, 0x01];
+            rmp::encode::write_uint(&mut expected, u64::from(msgid)).unwrap();
+            expected.extend_from_slice(&[0xc0, 0xc0]);
+            assert_eq!(&bytes[..], &expected[..], "msgid {msgid}");
+        }
     }
 
     #[test]
@@ -313,8 +346,8 @@ mod tests {
     fn large_results_are_queued_without_a_copy() {
         let big = Bytes::from(vec![0xc4; COPY_LIMIT * 2]);
         let mut frames = Frames::new();
-        frames.push_response(1, Ok(&big), ErrorFormat::Object);
-        frames.push_response(2, Ok(&Bytes::from_static(&[7])), ErrorFormat::Object);
+        frames.push_response(1, Ok(&Encoded::from(big.clone())), ErrorFormat::Object);
+        frames.push_response(2, Ok(&Encoded::from(vec![7])), ErrorFormat::Object);
         let mut slices = [IoSlice::new(&[]); 8];
         let n = frames.chunks_vectored(&mut slices);
         assert_eq!(n, 3, "head, the shared result, then the next response");

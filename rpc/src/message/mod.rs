@@ -30,6 +30,7 @@
 //! Errors travel as [`ErrorObject`]s, `{"code", "message", "data"?}`, or as
 //! plain strings for peers that show nothing else ([`ErrorFormat`]).
 
+mod encoded;
 mod error_object;
 mod frames;
 mod outgoing;
@@ -40,6 +41,7 @@ use bytes::Bytes;
 
 use crate::codec::{CodecError, value_len};
 
+pub use encoded::Encoded;
 pub(crate) use error_object::code;
 pub use error_object::{ErrorFormat, ErrorObject};
 pub use frames::Frames;
@@ -47,8 +49,8 @@ pub(crate) use frames::notification_frame;
 pub(crate) use outgoing::Outgoing;
 pub use params::Params;
 pub(crate) use value::{
-    decode_with_frame, encode_result, encode_value, from_value, share_or_copy, to_value,
-    write_str_len, write_value,
+    FrameGuard, SHARE_AT, decode_with_frame, encode_result, encode_value, from_value,
+    share_or_copy, to_value, write_str_len, write_value,
 };
 
 /// A msgpack-rpc message id; it wraps around at `u32::MAX`.
@@ -76,8 +78,7 @@ pub enum Message {
 #[derive(Debug, Clone)]
 pub struct Request {
     msgid: MsgId,
-    method: Method,
-    params: Params,
+    invocation: Invocation,
     deadline_ms: Option<u64>,
 }
 
@@ -89,12 +90,12 @@ impl Request {
 
     /// The dot-joined path, such as `"math.stats.mean"`.
     pub fn method(&self) -> &str {
-        self.method.as_str()
+        self.invocation.method_str()
     }
 
     /// The positional params, still encoded.
     pub fn params(&self) -> &Params {
-        &self.params
+        &self.invocation.params
     }
 
     /// How long the caller will wait, if it said (dotrpc peers only).
@@ -102,8 +103,8 @@ impl Request {
         self.deadline_ms
     }
 
-    pub(crate) fn into_parts(self) -> (MsgId, Method, Params, Option<u64>) {
-        (self.msgid, self.method, self.params, self.deadline_ms)
+    pub(crate) fn into_parts(self) -> (MsgId, Invocation, Option<u64>) {
+        (self.msgid, self.invocation, self.deadline_ms)
     }
 }
 
@@ -111,8 +112,11 @@ impl Request {
 #[derive(Debug, Clone)]
 pub struct Response {
     msgid: MsgId,
-    error: Option<Bytes>,
-    result: Bytes,
+    /// The whole frame; the error and the result lie in it.
+    frame: Bytes,
+    /// Where the error value lies, unless it is nil.
+    error: Option<std::ops::Range<usize>>,
+    result_at: usize,
 }
 
 impl Response {
@@ -122,21 +126,27 @@ impl Response {
     }
 
     /// The encoded error value, if the call failed (`None` for nil).
-    pub fn error(&self) -> Option<&Bytes> {
-        self.error.as_ref()
+    pub fn error(&self) -> Option<&[u8]> {
+        self.error.clone().map(|range| &self.frame[range])
     }
 
     /// The encoded result value (nil when the call failed).
-    pub fn result(&self) -> &Bytes {
-        &self.result
+    pub fn result(&self) -> &[u8] {
+        &self.frame[self.result_at..]
+    }
+
+    /// The frame the response came in, shared.
+    pub(crate) fn frame(&self) -> &Bytes {
+        &self.frame
     }
 
     #[cfg(test)]
     pub(crate) fn ok(msgid: MsgId, result: Bytes) -> Self {
         Response {
             msgid,
+            frame: result,
             error: None,
-            result,
+            result_at: 0,
         }
     }
 }
@@ -144,52 +154,68 @@ impl Response {
 /// A one-way event.
 #[derive(Debug, Clone)]
 pub struct Notification {
-    method: Method,
-    params: Params,
+    invocation: Invocation,
 }
 
 impl Notification {
     /// The dot-joined path.
     pub fn method(&self) -> &str {
-        self.method.as_str()
+        self.invocation.method_str()
     }
 
     /// The positional params, still encoded.
     pub fn params(&self) -> &Params {
-        &self.params
+        &self.invocation.params
     }
 
-    pub(crate) fn into_parts(self) -> (Method, Params) {
-        (self.method, self.params)
+    pub(crate) fn into_invocation(self) -> Invocation {
+        self.invocation
     }
 }
 
-/// A method name as it came: a slice of the frame, checked to be UTF-8 once.
+/// The method and params of a request or notification, as they came: both
+/// in the one frame the params share (no slice of its own for the method).
+/// The method was checked to be UTF-8 when the frame was parsed.
 ///
-/// The router looks handlers up by these bytes, so routing a call allocates
-/// nothing; the name is only turned into a `String` for unknown paths.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) struct Method(Bytes);
+/// The router looks handlers up by the method's bytes, so routing a call
+/// allocates nothing; the name becomes a `String` only for unknown paths.
+#[derive(Clone)]
+pub(crate) struct Invocation {
+    /// Where the method lies in the params' buffer.
+    method: std::ops::Range<usize>,
+    pub(crate) params: Params,
+}
 
-impl Method {
+impl Invocation {
     #[cfg(test)]
-    pub(crate) fn from_static(method: &'static str) -> Self {
-        Method(Bytes::from_static(method.as_bytes()))
+    pub(crate) fn new(method: &str, params: &[rmpv::Value]) -> Self {
+        let mut frame = method.as_bytes().to_vec();
+        let encoded = Params::from_values(params);
+        frame.extend_from_slice(encoded.as_bytes());
+        let range = method.len()..frame.len();
+        let params = Params::within(frame.into(), range).expect("an array");
+        Invocation {
+            method: 0..method.len(),
+            params,
+        }
     }
 
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.0
+    pub(crate) fn method_bytes(&self) -> &[u8] {
+        &self.params.buffer()[self.method.clone()]
     }
 
-    pub(crate) fn as_str(&self) -> &str {
+    pub(crate) fn method_str(&self) -> &str {
         // Checked when the frame was parsed; never fails.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        std::str::from_utf8(self.method_bytes()).unwrap_or_default()
     }
 }
 
-impl std::fmt::Debug for Method {
+impl std::fmt::Debug for Invocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self.as_str(), f)
+        f.debug_struct("Invocation")
+            .field("method", &self.method_str())
+            .field("params", &self.params)
+            .finish()
     }
 }
 
@@ -202,47 +228,68 @@ impl Message {
     /// of the three message shapes.
     pub fn parse(frame: Bytes) -> Result<Message, CodecError> {
         let mut reader: &[u8] = &frame;
-        let len = rmp::decode::read_array_len(&mut reader)
-            .map_err(|_| malformed("a message must be an array"))?;
-        let kind: u8 = rmp::decode::read_int(&mut reader)
-            .map_err(|_| malformed("message type must be 0, 1 or 2"))?;
+        // Every dotrpc message, and nearly every other peer's, starts with a
+        // fixarray and a fixint type: two bytes, read as such.
+        let (len, kind) = match reader {
+            [array @ 0x93..=0x95, kind @ 0..=2, ..] => {
+                reader = &reader[2..];
+                (u32::from(array & 0x0f), *kind)
+            }
+            _ => {
+                let len = rmp::decode::read_array_len(&mut reader)
+                    .map_err(|_| malformed("a message must be an array"))?;
+                let kind = rmp::decode::read_int(&mut reader)
+                    .map_err(|_| malformed("message type must be 0, 1 or 2"))?;
+                (len, kind)
+            }
+        };
         let at = |reader: &[u8]| frame.len() - reader.len();
         let message = match (kind, len) {
             (REQUEST, 4 | 5) => {
                 let msgid = read_msgid(&mut reader)?;
                 let method = read_method(&frame, &mut reader)?;
                 let params_at = at(reader);
-                let params_len = value_len(reader)?;
-                let params =
-                    Params::from_value_bytes(frame.slice(params_at..params_at + params_len))?;
+                // Four items: the params are the rest of the frame.
+                let params_len = match len {
+                    5 => value_len(reader)?,
+                    _ => reader.len(),
+                };
                 let deadline_ms = match len {
                     5 => read_metadata(&reader[params_len..])?,
                     _ => None,
                 };
+                let params = Params::within(frame, params_at..params_at + params_len)?;
                 Message::Request(Request {
                     msgid,
-                    method,
-                    params,
+                    invocation: Invocation { method, params },
                     deadline_ms,
                 })
             }
             (RESPONSE, 4) => {
                 let msgid = read_msgid(&mut reader)?;
                 let error_at = at(reader);
-                let error_len = value_len(reader)?;
-                let result_at = error_at + error_len;
-                let error = (frame[error_at] != 0xc0).then(|| frame.slice(error_at..result_at));
-                let result = frame.slice(result_at..);
+                let (error, result_at) = match reader.first() {
+                    Some(0xc0) => (None, error_at + 1),
+                    _ => {
+                        let result_at = error_at + value_len(reader)?;
+                        (Some(error_at..result_at), result_at)
+                    }
+                };
                 Message::Response(Response {
                     msgid,
+                    frame,
                     error,
-                    result,
+                    result_at,
                 })
             }
             (NOTIFICATION, 3) => {
                 let method = read_method(&frame, &mut reader)?;
-                let params = Params::from_value_bytes(frame.slice(at(reader)..))?;
-                Message::Notification(Notification { method, params })
+                let params_at = at(reader);
+                let end = frame.len();
+                let params = Params::within(frame, params_at..end)?;
+                Message::Notification(Notification {
+                    invocation: Invocation { method, params },
+                })
             }
             (REQUEST | RESPONSE | NOTIFICATION, n) => {
                 return Err(CodecError::Malformed(format!(
@@ -264,26 +311,42 @@ fn malformed(what: &str) -> CodecError {
 }
 
 fn read_msgid(reader: &mut &[u8]) -> Result<MsgId, CodecError> {
-    rmp::decode::read_int(reader).map_err(|_| malformed("msgid must be an unsigned 32-bit integer"))
+    let (msgid, len) = match **reader {
+        [n @ 0x00..=0x7f, ..] => (u32::from(n), 1),
+        [0xcc, n, ..] => (u32::from(n), 2),
+        [0xcd, a, b, ..] => (u32::from(u16::from_be_bytes([a, b])), 3),
+        [0xce, a, b, c, d, ..] => (u32::from_be_bytes([a, b, c, d]), 5),
+        // Other encodings of a small integer are valid msgpack too.
+        _ => {
+            return rmp::decode::read_int(reader)
+                .map_err(|_| malformed("msgid must be an unsigned 32-bit integer"));
+        }
+    };
+    *reader = &reader[len..];
+    Ok(msgid)
 }
 
 /// Reads the method name: a str (or, from peers on the old spec, a bin) that
-/// is valid UTF-8, as a slice of `frame`.
-fn read_method(frame: &Bytes, reader: &mut &[u8]) -> Result<Method, CodecError> {
+/// is valid UTF-8; returns where it lies in `frame`.
+fn read_method(frame: &[u8], reader: &mut &[u8]) -> Result<std::ops::Range<usize>, CodecError> {
     let len = read_str_len(reader).ok_or_else(|| malformed("method must be a string"))?;
     let bytes = reader
         .get(..len)
         .ok_or_else(|| malformed("method ends early"))?;
     std::str::from_utf8(bytes).map_err(|_| malformed("method is not valid UTF-8"))?;
-    let method = Method(frame.slice_ref(bytes));
+    let start = frame.len() - reader.len();
     *reader = &reader[len..];
-    Ok(method)
+    Ok(start..start + len)
 }
 
 /// The length of a str (or bin) whose header starts `reader`, which is moved
 /// past the header; `None` for anything else.
 fn read_str_len(reader: &mut &[u8]) -> Option<usize> {
     use rmp::Marker;
+    if let [first @ 0xa0..=0xbf, ..] = **reader {
+        *reader = &reader[1..];
+        return Some(usize::from(first & 0x1f));
+    }
     let len = match rmp::decode::read_marker(reader).ok()? {
         Marker::FixStr(n) => u32::from(n),
         Marker::Str8 | Marker::Bin8 => u32::from(take::<1>(reader)?[0]),
@@ -423,23 +486,20 @@ mod tests {
     #[test]
     fn responses_carry_either_an_error_or_a_result() {
         let mut frames = Frames::new();
-        frames.push_response(9, Ok(&Bytes::from_static(&[0x2a])), ErrorFormat::Object);
+        frames.push_response(9, Ok(&Encoded::from(vec![0x2a])), ErrorFormat::Object);
         let Message::Response(r) = Message::parse(drain(&mut frames)).unwrap() else {
             panic!()
         };
-        assert_eq!(
-            (r.msgid(), r.error(), &r.result()[..]),
-            (9, None, &[0x2a][..])
-        );
+        assert_eq!((r.msgid(), r.error(), r.result()), (9, None, &[0x2a][..]));
 
         let error = ErrorObject::new(code::UNKNOWN_API, "no");
         frames.push_response(10, Err(&error), ErrorFormat::Object);
         let Message::Response(r) = Message::parse(drain(&mut frames)).unwrap() else {
             panic!()
         };
-        let sent = rmpv::decode::read_value(&mut &r.error().unwrap()[..]).unwrap();
+        let sent = rmpv::decode::read_value(&mut r.error().unwrap()).unwrap();
         assert_eq!(sent, error.to_value());
-        assert_eq!(&r.result()[..], &[0xc0]);
+        assert_eq!(r.result(), &[0xc0]);
     }
 
     #[test]
@@ -505,6 +565,22 @@ mod tests {
                 Message::parse(frame(case.clone())).is_err(),
                 "{case} parsed"
             );
+        }
+    }
+
+    #[test]
+    fn any_encoding_of_the_type_and_msgid_is_read() {
+        // [0, 5, "m", []] with the type as uint8 and the msgid as int16.
+        let long = [0x94, 0xcc, 0x00, 0xd1, 0x00, 0x05, 0xa1, b'm', 0x90];
+        let Message::Request(r) = Message::parse(Bytes::copy_from_slice(&long)).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!((r.msgid(), r.method()), (5, "m"));
+        for msgid in [0u32, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x1_0000, u32::MAX] {
+            let Message::Request(r) = Message::parse(request("m", &(), msgid)).unwrap() else {
+                panic!("not a request")
+            };
+            assert_eq!(r.msgid(), msgid);
         }
     }
 

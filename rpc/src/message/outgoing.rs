@@ -7,6 +7,7 @@
 //! [`Frames::push_notification`](super::Frames::push_notification)), so one
 //! encoding serves every call mode.
 
+use std::io;
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
@@ -15,12 +16,68 @@ use serde::Serialize;
 use super::encode_value;
 use crate::codec::CodecError;
 
+/// Params up to this many bytes are encoded inline, with no allocation.
+const INLINE: usize = 46;
+
 /// The method and encoded params of a call; see the [module docs](self).
 #[derive(Debug, Clone)]
 pub(crate) struct Outgoing {
     method: Arc<str>,
     /// The whole params array, header included.
-    params: BytesMut,
+    params: ParamsBuf,
+}
+
+/// An encoded params array: inline while it is small, on the heap once it
+/// grows past that.
+#[derive(Debug, Clone)]
+enum ParamsBuf {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(BytesMut),
+}
+
+impl ParamsBuf {
+    fn new() -> Self {
+        ParamsBuf::Inline {
+            len: 0,
+            bytes: [0; INLINE],
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            ParamsBuf::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            ParamsBuf::Heap(bytes) => bytes,
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = ParamsBuf::new();
+    }
+}
+
+impl io::Write for ParamsBuf {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            ParamsBuf::Inline { len, bytes } => {
+                let at = usize::from(*len);
+                if at + data.len() <= INLINE {
+                    bytes[at..at + data.len()].copy_from_slice(data);
+                    *len += data.len() as u8;
+                } else {
+                    let mut heap = BytesMut::with_capacity((at + data.len()).max(2 * INLINE));
+                    heap.put_slice(&bytes[..at]);
+                    heap.put_slice(data);
+                    *self = ParamsBuf::Heap(heap);
+                }
+            }
+            ParamsBuf::Heap(heap) => heap.put_slice(data),
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Outgoing {
@@ -35,12 +92,12 @@ impl Outgoing {
         method: Arc<str>,
         params: &P,
     ) -> Result<Self, CodecError> {
-        let mut buf = BytesMut::with_capacity(32);
-        encode_value((&mut buf).writer(), params)?;
-        match buf.first() {
+        let mut buf = ParamsBuf::new();
+        encode_value(&mut buf, params)?;
+        match buf.as_slice().first() {
             Some(0xc0) => {
                 buf.clear();
-                buf.put_u8(0x90);
+                io::Write::write_all(&mut buf, &[0x90]).expect("writing to a buffer cannot fail");
             }
             Some(0x90..=0x9f | 0xdc | 0xdd) => {}
             _ => {
@@ -59,9 +116,8 @@ impl Outgoing {
     /// Starts a call of `method` with `count` params, which are then added
     /// one by one with [`push_param`](Outgoing::push_param).
     pub(crate) fn with_count(method: Arc<str>, count: u32) -> Self {
-        let mut params = BytesMut::with_capacity(32);
-        rmp::encode::write_array_len(&mut (&mut params).writer(), count)
-            .expect("writing to a buffer cannot fail");
+        let mut params = ParamsBuf::new();
+        rmp::encode::write_array_len(&mut params, count).expect("writing to a buffer cannot fail");
         Outgoing { method, params }
     }
 
@@ -74,7 +130,7 @@ impl Outgoing {
         &mut self,
         value: &T,
     ) -> Result<(), CodecError> {
-        encode_value((&mut self.params).writer(), value)
+        encode_value(&mut self.params, value)
     }
 
     /// The dot-joined path called.
@@ -89,13 +145,30 @@ impl Outgoing {
 
     /// The encoded params array.
     pub(crate) fn params(&self) -> &[u8] {
-        &self.params
+        self.params.as_slice()
     }
 
     /// The size of the largest frame this call becomes (a request with a
     /// deadline), to check against the peer's limit before it is sent.
     pub(crate) fn max_frame_len(&self) -> usize {
         // [0x95, 0, msgid <= 5, str header <= 5, method, params, deadline map <= 22]
-        2 + 5 + 5 + self.method.len() + self.params.len() + 22
+        2 + 5 + 5 + self.method.len() + self.params.as_slice().len() + 22
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_move_to_the_heap_when_they_outgrow_the_inline_buffer() {
+        let mut call = Outgoing::with_count(Arc::from("m"), 3);
+        call.push_param(&1u8).unwrap();
+        assert!(matches!(call.params, ParamsBuf::Inline { .. }));
+        call.push_param(&"x".repeat(100)).unwrap();
+        call.push_param(&2u8).unwrap();
+        assert!(matches!(call.params, ParamsBuf::Heap(_)));
+        let decoded: (u8, String, u8) = rmp_serde::from_slice(call.params()).unwrap();
+        assert_eq!(decoded, (1, "x".repeat(100), 2));
     }
 }

@@ -12,13 +12,26 @@ use crate::codec::{CodecError, value_len};
 /// Typed handlers decode them straight into their argument types; the dynamic
 /// path reads them as [`Value`]s with [`Params::values`], byte-exact (a str
 /// whose bytes are not UTF-8 stays such a str, ext types stay ext types).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Params {
-    raw: Bytes,
+    /// The buffer the params lie in: the whole frame they came in, so that
+    /// taking them from it shares it rather than slicing it again.
+    buf: Bytes,
+    /// Where the array starts and ends in `buf`.
+    start: usize,
+    end: usize,
     len: u32,
     /// Where the first item starts, after the array header.
     items_at: usize,
 }
+
+impl PartialEq for Params {
+    fn eq(&self, other: &Params) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Params {}
 
 impl Params {
     /// Takes `raw` as params if it is exactly one msgpack array.
@@ -36,17 +49,29 @@ impl Params {
                 "params must be exactly one array".into(),
             ));
         }
-        Ok(Params { raw, len, items_at })
+        Ok(Params {
+            start: 0,
+            end: raw.len(),
+            buf: raw,
+            len,
+            items_at,
+        })
     }
 
-    /// Takes `raw`, known to be exactly one msgpack value (a part of a frame
-    /// the codec checked), as params if it is an array.
-    pub(crate) fn from_value_bytes(raw: Bytes) -> Result<Self, CodecError> {
-        let mut reader: &[u8] = &raw;
+    /// The params at `range` of `frame`, known to be exactly one msgpack
+    /// value (the codec checked the frame), if it is an array.
+    pub(crate) fn within(frame: Bytes, range: std::ops::Range<usize>) -> Result<Self, CodecError> {
+        let mut reader: &[u8] = &frame[range.clone()];
         let len = rmp::decode::read_array_len(&mut reader)
             .map_err(|_| CodecError::Malformed("params must be an array".into()))?;
-        let items_at = raw.len() - reader.len();
-        Ok(Params { raw, len, items_at })
+        let items_at = range.end - reader.len();
+        Ok(Params {
+            buf: frame,
+            start: range.start,
+            end: range.end,
+            len,
+            items_at,
+        })
     }
 
     /// Encodes `values` as params.
@@ -61,7 +86,9 @@ impl Params {
         Params {
             len: values.len() as u32,
             items_at,
-            raw: raw.into(),
+            start: 0,
+            end: raw.len(),
+            buf: raw.into(),
         }
     }
 
@@ -77,17 +104,17 @@ impl Params {
 
     /// The whole encoded array.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.raw
+        &self.buf[self.start..self.end]
     }
 
-    /// The whole encoded array, shared (no copy).
-    pub(crate) fn bytes(&self) -> &Bytes {
-        &self.raw
+    /// The buffer the params lie in (the whole frame they came in), shared.
+    pub(crate) fn buffer(&self) -> &Bytes {
+        &self.buf
     }
 
     /// The encoded items, after the array header.
     pub(crate) fn items(&self) -> &[u8] {
-        &self.raw[self.items_at..]
+        &self.buf[self.items_at..self.end]
     }
 
     /// The params as dynamic values, byte-exact.
@@ -110,7 +137,7 @@ impl fmt::Debug for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Params")
             .field("len", &self.len)
-            .field("bytes", &self.raw.len())
+            .field("bytes", &(self.end - self.start))
             .finish()
     }
 }

@@ -15,7 +15,13 @@ use rmpv::Value;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::Encoded;
 use crate::codec::CodecError;
+
+/// Params and results at least this large are decoded with their frame set
+/// (see [`decode_with_frame`]), so their `Blob`s share it; smaller ones are
+/// copied, which is cheaper than setting it.
+pub(crate) const SHARE_AT: usize = 1024;
 
 /// Scratch buffers larger than this are let go after use rather than kept by
 /// the thread.
@@ -44,12 +50,22 @@ pub(crate) fn encode_value<W: Write, T: Serialize + ?Sized>(
         .map_err(|e| CodecError::Serde(e.to_string()))
 }
 
-/// Encodes `value` as a result, into this thread's scratch buffer.
+/// Encodes `value` as a result: inline if it is small, else into this
+/// thread's scratch buffer.
 ///
 /// # Errors
 ///
 /// [`CodecError::Serde`] if `value`'s `Serialize` fails.
-pub(crate) fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, CodecError> {
+pub(crate) fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Encoded, CodecError> {
+    if let Some(inline) = Encoded::try_inline(|out| encode_value(out, value).is_ok()) {
+        return Ok(inline);
+    }
+    encode_shared(value).map(Encoded::from)
+}
+
+/// Encodes `value` into this thread's scratch buffer, split off as shared
+/// bytes.
+fn encode_shared<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, CodecError> {
     let encode = |buf: &mut BytesMut| {
         if buf.capacity() - buf.len() < SCRATCH_CHUNK / 8 {
             buf.reserve(SCRATCH_CHUNK);
@@ -79,10 +95,26 @@ pub(crate) fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, C
 /// Runs `decode` with `frame` as the frame being decoded on this thread, so
 /// [`Blob`](crate::Blob)s decoded meanwhile can share its memory.
 pub(crate) fn decode_with_frame<R>(frame: &Bytes, decode: impl FnOnce() -> R) -> R {
-    let previous = FRAME.with(|current| current.replace(Some(frame.clone())));
-    let decoded = decode();
-    FRAME.with(|current| *current.borrow_mut() = previous);
-    decoded
+    let _frame = FrameGuard::set(frame);
+    decode()
+}
+
+/// Makes `frame` the frame being decoded on this thread until it is
+/// dropped, when the one before is back.
+pub(crate) struct FrameGuard(Option<Bytes>);
+
+impl FrameGuard {
+    pub(crate) fn set(frame: &Bytes) -> FrameGuard {
+        FrameGuard(FRAME.with(|current| current.replace(Some(frame.clone()))))
+    }
+}
+
+impl Drop for FrameGuard {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        // At thread exit the slot may be gone; nothing to restore then.
+        let _ = FRAME.try_with(|current| *current.borrow_mut() = previous);
+    }
 }
 
 /// `bytes` as a slice of the frame being decoded, if they lie within it; a
@@ -152,15 +184,36 @@ pub(crate) fn write_value(out: &mut impl BufMut, value: &Value) {
     }
 }
 
-/// Writes the header of a str of `len` bytes.
+/// Writes the header of a str of `len` bytes, in its shortest form.
 pub(crate) fn write_str_len(out: &mut impl BufMut, len: usize) {
-    rmp::encode::write_str_len(&mut (&mut *out).writer(), len as u32)
-        .expect("writing to a buffer cannot fail");
+    match len {
+        0..=31 => out.put_u8(0xa0 | len as u8),
+        32..=0xff => out.put_slice(&[0xd9, len as u8]),
+        0x100..=0xffff => {
+            out.put_u8(0xda);
+            out.put_u16(len as u16);
+        }
+        _ => {
+            out.put_u8(0xdb);
+            out.put_u32(len as u32);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn str_headers_match_rmp() {
+        for len in [0, 31, 32, 255, 256, 65_535, 65_536] {
+            let mut ours = Vec::new();
+            write_str_len(&mut ours, len);
+            let mut theirs = Vec::new();
+            rmp::encode::write_str_len(&mut theirs, len as u32).unwrap();
+            assert_eq!(ours, theirs, "length {len}");
+        }
+    }
 
     #[test]
     fn results_share_the_scratch_buffer_and_stay_intact() {
@@ -183,7 +236,11 @@ mod tests {
             }
         }
         assert!(encode_result(&(1u8, Fails)).is_err());
-        assert_eq!(&encode_result(&7u8).unwrap()[..], &[7]);
+        assert!(encode_result(&("x".repeat(40), Fails)).is_err());
+        assert_eq!(
+            &encode_result(&"y".repeat(40)).unwrap()[..3],
+            &[0xd9, 40, b'y']
+        );
     }
 
     #[test]

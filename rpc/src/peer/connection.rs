@@ -51,7 +51,7 @@ use super::protocol::{self, Features};
 use super::session::{ConnectionEvent, Session};
 use crate::codec::check_frame;
 use crate::error::{DisconnectReason, Error};
-use crate::message::{Frames, Message, Method, MsgId, Params};
+use crate::message::{Frames, Invocation, Message, MsgId};
 use crate::transaction::Transactions;
 use crate::transport::{FrameSink, FrameSource, Opened};
 
@@ -77,8 +77,7 @@ pub(crate) trait Dispatch: Send + Sync + 'static {
 #[derive(Debug)]
 pub(crate) struct InboundCall {
     pub(crate) msgid: Option<MsgId>,
-    pub(crate) method: Method,
-    pub(crate) params: Params,
+    pub(crate) invocation: Invocation,
     /// When the caller stops waiting (dotrpc callers only).
     pub(crate) deadline: Option<Instant>,
 }
@@ -118,13 +117,11 @@ struct Outbox {
     room: Notify,
     /// Bytes written since the connection began.
     written: AtomicU64,
-    /// What `written` was when the queue last rose above the high-water
-    /// mark: if it has not moved when the queue limit is passed, the other
-    /// side wrote nothing all that time; it stopped reading.
-    written_at_high_water: AtomicU64,
-    /// When bytes were last written, in milliseconds since `born`.
-    last_write_ms: AtomicU64,
-    born: Instant,
+    /// When the queue last rose above the high-water mark, and what
+    /// `written` was then: if it has not moved when the queue limit is
+    /// passed, nothing was read all that time; the other side stopped
+    /// reading.
+    above_high_water: Mutex<(Instant, u64)>,
 }
 
 impl Link {
@@ -141,9 +138,7 @@ impl Link {
                 high_water,
                 room: Notify::new(),
                 written: AtomicU64::new(0),
-                written_at_high_water: AtomicU64::new(0),
-                last_write_ms: AtomicU64::new(0),
-                born: Instant::now(),
+                above_high_water: Mutex::new((Instant::now(), 0)),
             },
             transactions: Arc::default(),
             reason: OnceLock::new(),
@@ -222,16 +217,14 @@ impl Link {
         };
         if queued > outbox.high_water && queued - added <= outbox.high_water {
             let written = outbox.written.load(Ordering::Acquire);
-            outbox
-                .written_at_high_water
-                .store(written, Ordering::Release);
+            *outbox.lock_above_high_water() = (Instant::now(), written);
         }
         if queued > self.options.max_queued_bytes {
-            let stopped = outbox.written.load(Ordering::Acquire)
-                == outbox.written_at_high_water.load(Ordering::Acquire);
+            let (since, written_then) = *outbox.lock_above_high_water();
+            let stopped = outbox.written.load(Ordering::Acquire) == written_then;
             self.close(DisconnectReason::Backlog {
                 queued,
-                stalled_for: stopped.then(|| outbox.since_last_write()),
+                stalled_for: stopped.then(|| since.elapsed()),
             });
             return Err(self.disconnected());
         }
@@ -315,16 +308,15 @@ impl Outbox {
     fn wrote(&self, n: usize) {
         self.written.fetch_add(n as u64, Ordering::AcqRel);
         let before = self.queued.fetch_sub(n, Ordering::AcqRel);
-        self.last_write_ms
-            .store(self.born.elapsed().as_millis() as u64, Ordering::Relaxed);
         if before > self.high_water && before - n <= self.high_water {
             self.room.notify_waiters();
         }
     }
 
-    fn since_last_write(&self) -> Duration {
-        let last = Duration::from_millis(self.last_write_ms.load(Ordering::Relaxed));
-        self.born.elapsed().saturating_sub(last)
+    fn lock_above_high_water(&self) -> std::sync::MutexGuard<'_, (Instant, u64)> {
+        self.above_high_water
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -341,6 +333,9 @@ pub(crate) struct Connection {
     sink: Box<dyn FrameSink>,
     /// Frames taken from the link's queue and being written.
     sending: Frames,
+    /// Whether the sink's last send did not finish (it owes a write or a
+    /// flush), so it must be polled again even with nothing new to send.
+    sink_unfinished: bool,
     /// Calls read while every handler slot was taken, oldest first; never
     /// longer than `max_queued_calls`, and non-empty only while no slot is
     /// free.
@@ -387,6 +382,7 @@ impl Connection {
             source_checked: opened.checked,
             sink: opened.sink,
             sending: Frames::new(),
+            sink_unfinished: false,
             parked: VecDeque::new(),
             handlers: JoinSet::new(),
             running: HashMap::new(),
@@ -460,6 +456,9 @@ impl Connection {
 
     /// Forgets handler tasks that ended.
     fn reap(&mut self, cx: &mut Context<'_>) {
+        if self.handlers.is_empty() {
+            return;
+        }
         while let Poll::Ready(Some(ended)) = self.handlers.poll_join_next_with_id(cx) {
             let id = match ended {
                 Ok((id, ())) => id,
@@ -514,17 +513,28 @@ impl Connection {
                 }
             }
         }
+        // The clock is read only when a timeout needs it: the idle timeout
+        // when anything arrived, the message timeout when a message is
+        // partial.
         let partial = self.source.partial();
-        if routed > 0 || partial != self.last_partial {
+        let options = &self.link.options;
+        let arrived = routed > 0 || partial != self.last_partial;
+        let watch_idle = arrived && options.idle_timeout.is_some();
+        let watch_partial = partial.is_some() && options.message_timeout.is_some();
+        if watch_idle || watch_partial {
             let now = Instant::now();
-            self.last_activity = now;
+            if arrived {
+                self.last_activity = now;
+            }
             self.message_began = match (partial, self.message_began) {
-                (None, _) => None,
                 (Some(_), Some(began)) if routed == 0 => Some(began),
                 (Some(_), _) => Some(now),
+                (None, _) => None,
             };
-            self.last_partial = partial;
+        } else if partial.is_none() {
+            self.message_began = None;
         }
+        self.last_partial = partial;
         Ok(())
     }
 
@@ -544,32 +554,30 @@ impl Connection {
                 return Ok(());
             }
             Message::Request(request) => {
-                let (msgid, method, params, deadline_ms) = request.into_parts();
+                let (msgid, invocation, deadline_ms) = request.into_parts();
                 InboundCall {
                     msgid: Some(msgid),
-                    method,
-                    params,
+                    invocation,
                     deadline: deadline_ms.map(|ms| Instant::now() + Duration::from_millis(ms)),
                 }
             }
             Message::Notification(notification) => {
-                let (method, params) = notification.into_parts();
-                match method.as_bytes() {
+                let invocation = notification.into_invocation();
+                match invocation.method_bytes() {
                     m if m == protocol::HELLO.as_bytes() => {
-                        self.link.remote_features.learn(&params);
+                        self.link.remote_features.learn(&invocation.params);
                         self.link.say_hello();
                         return Ok(());
                     }
                     m if m == protocol::CANCEL.as_bytes() => {
-                        if let Some(msgid) = protocol::cancelled_msgid(&params) {
+                        if let Some(msgid) = protocol::cancelled_msgid(&invocation.params) {
                             self.cancel(msgid);
                         }
                         return Ok(());
                     }
                     _ => InboundCall {
                         msgid: None,
-                        method,
-                        params,
+                        invocation,
                         deadline: None,
                     },
                 }
@@ -616,19 +624,25 @@ impl Connection {
         }
     }
 
-    /// Writes what is queued: `Ready(Ok)` once everything is written.
+    /// Writes what is queued: `Ready(Ok)` once everything is written and
+    /// flushed.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let outbox = &self.link.outbox;
         loop {
             if self.sending.is_empty() {
                 // From here on, a push must wake the task: this look at the
-                // queue may come before it.
+                // queue may come before it. (Pushed bytes are counted before
+                // the pusher lets go of the queue.)
                 outbox.task_will_look.store(false, Ordering::SeqCst);
-                let mut queue = outbox
-                    .queue
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                std::mem::swap(&mut *queue, &mut self.sending);
+                if outbox.queued.load(Ordering::SeqCst) > 0 {
+                    let mut queue = outbox
+                        .queue
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    std::mem::swap(&mut *queue, &mut self.sending);
+                } else if !self.sink_unfinished {
+                    return Poll::Ready(Ok(()));
+                }
             }
             // With nothing to send, the sink still finishes what it began (a
             // flush that was pending).
@@ -639,6 +653,7 @@ impl Connection {
             if written > 0 {
                 outbox.wrote(written);
             }
+            self.sink_unfinished = sent.is_pending();
             match sent {
                 Poll::Ready(Ok(())) if nothing_queued => return Poll::Ready(Ok(())),
                 Poll::Ready(Ok(())) => {}

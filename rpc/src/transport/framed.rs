@@ -23,7 +23,7 @@ use crate::message::Frames;
 /// doubles with the bytes of a large message already buffered.
 const READ_CHUNK: usize = 16 * 1024;
 /// At most this many chunks go into one vectored write.
-const MAX_IOVECS: usize = 64;
+const MAX_IOVECS: usize = 16;
 
 /// The inbound half of a byte stream, framed.
 pub(crate) struct StreamSource<R> {
@@ -46,14 +46,17 @@ impl<R> StreamSource<R> {
 impl<R: AsyncRead + Send + Unpin + 'static> FrameSource for StreamSource<R> {
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
         loop {
-            match self.decoder.decode(&mut self.buffer) {
-                Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
-                Ok(None) => {}
-                Err(error) => {
-                    return Poll::Ready(Some(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        error,
-                    ))));
+            // An empty buffer holds no frame: straight to reading.
+            if !self.buffer.is_empty() {
+                match self.decoder.decode(&mut self.buffer) {
+                    Ok(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
+                    Ok(None) => {}
+                    Err(error) => {
+                        return Poll::Ready(Some(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            error,
+                        ))));
+                    }
                 }
             }
             if self.buffer.capacity() - self.buffer.len() < READ_CHUNK / 4 {
@@ -106,7 +109,9 @@ impl<W: AsyncWrite + Send + Unpin + 'static> FrameSink for StreamSink<W> {
     fn poll_send(&mut self, cx: &mut Context<'_>, frames: &mut Frames) -> Poll<io::Result<()>> {
         let mut writer = Pin::new(&mut self.writer);
         while frames.has_remaining() {
-            let written = if writer.is_write_vectored() {
+            // Small frames lie in one buffer: one plain write.
+            let contiguous = frames.chunk().len() == frames.remaining();
+            let written = if writer.is_write_vectored() && !contiguous {
                 let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                 let n = frames.chunks_vectored(&mut slices);
                 ready!(writer.as_mut().poll_write_vectored(cx, &slices[..n]))?
