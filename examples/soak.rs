@@ -184,14 +184,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
 
-    // Restart the server twice during the run, under the clients' feet.
+    // Restart the server twice during the run, under the clients' feet;
+    // every client must come back each time.
     let mut server = server;
     let mut restarts = 0;
+    let mut reconnected = Vec::new();
     for _ in 0..2 {
         tokio::time::sleep(Duration::from_secs(options.seconds) / 3).await;
         server.shutdown(Duration::from_millis(200)).await;
         server = start_server(addr).await;
         restarts += 1;
+        let back_by = Instant::now() + Duration::from_secs(10);
+        while server.connection_count() < options.clients && Instant::now() < back_by {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        reconnected.push(server.connection_count());
     }
 
     let mut peers = Vec::new();
@@ -199,6 +206,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         peers.push(tokio::time::timeout(Duration::from_secs(30), client).await??);
     }
     let mut failures = Vec::new();
+    for (restart, back) in reconnected.iter().enumerate() {
+        if *back < options.clients {
+            failures.push(format!(
+                "after restart {}, only {back} of {} clients reconnected",
+                restart + 1,
+                options.clients
+            ));
+        }
+    }
     // Give replies in flight a moment to land, then nothing may be pending.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pending: usize = peers.iter().map(Peer::pending_calls).sum();
@@ -253,6 +269,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "soak: {operations} operations by {} clients in {elapsed:.1} s, {restarts} server restarts",
         options.clients
     );
+    for (restart, back) in reconnected.iter().enumerate() {
+        println!(
+            "  restart {}: {back} of {} clients reconnected",
+            restart + 1,
+            options.clients
+        );
+    }
     for (outcome, count) in &tally {
         println!("  {outcome:<14} {count}");
     }
@@ -263,7 +286,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  rss            {baseline:?} KiB -> {after:?} KiB");
     let outcomes: Vec<String> = tally.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
     println!(
-        "{{\"soak_seconds\":{elapsed:.1},\"clients\":{},\"operations\":{operations},\"restarts\":{restarts},\"outcomes\":{{{}}},\"rss_kib_before\":{},\"rss_kib_after\":{},\"failures\":{}}}",
+        "{{\"soak_seconds\":{elapsed:.1},\"clients\":{},\"operations\":{operations},\"restarts\":{restarts},\"reconnected\":{reconnected:?},\"outcomes\":{{{}}},\"rss_kib_before\":{},\"rss_kib_after\":{},\"failures\":{}}}",
         options.clients,
         outcomes.join(","),
         baseline.unwrap_or(0),

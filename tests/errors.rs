@@ -167,3 +167,80 @@ async fn pending_calls_fail_at_once_when_the_peer_disconnects() {
 }
 
 use std::future::IntoFuture;
+
+/// An application error with a `Display` that is not its serialized form.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum MathError {
+    /// What went wrong, and where.
+    Overflow {
+        /// Where.
+        at: u32,
+    },
+}
+
+impl std::fmt::Display for MathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MathError::Overflow { at } => write!(f, "overflow at {at}"),
+        }
+    }
+}
+
+/// The same error, from a generated method.
+#[derive(Debug, Default)]
+pub struct Checked;
+
+#[dotrpc::rpc_api]
+impl Checked {
+    /// Always overflows.
+    fn overflow(&self) -> Result<u32, MathError> {
+        Err(MathError::Overflow { at: 3 })
+    }
+}
+
+#[tokio::test]
+async fn an_application_error_reads_the_same_from_a_macro_method_and_a_closure() {
+    let router = Arc::new(Router::new());
+    router.serve_at("macro", Checked);
+    router.set_handler("closure.overflow", || async {
+        Err::<u32, _>(MathError::Overflow { at: 3 })
+    });
+    let server = support::tcp_server(router).await;
+    let peer = dotrpc::connect(support::addr(&server)).await.unwrap();
+
+    for path in ["macro.overflow", "closure.overflow"] {
+        // A typed caller gets its `E` back.
+        let typed = bounded(peer.call::<u32>(path, ()).typed_error::<MathError>())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(typed, Error::Remote(MathError::Overflow { at: 3 })),
+            "{path}: {typed:?}"
+        );
+        // Any other caller reads the Display as the message, and the value
+        // as data.
+        let Error::Remote(remote) = bounded(peer.call::<u32>(path, ())).await.unwrap_err() else {
+            panic!("{path}: not a remote error")
+        };
+        assert_eq!(remote.code(), Some("Application"), "{path}");
+        assert_eq!(remote.message(), "overflow at 3", "{path}");
+        let data = remote.data().expect("data");
+        assert_eq!(data["Overflow"]["at"], dotrpc::Value::from(3), "{path}");
+    }
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[test]
+fn an_error_prints_one_level_and_leaves_its_cause_to_source() {
+    use std::error::Error as _;
+    let error: Error = Error::from(std::io::Error::new(
+        std::io::ErrorKind::ConnectionRefused,
+        "refused",
+    ));
+    assert_eq!(error.to_string(), "transport error");
+    assert_eq!(
+        error.source().map(ToString::to_string).as_deref(),
+        Some("refused")
+    );
+}

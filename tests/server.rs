@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -198,4 +199,56 @@ async fn broadcasting_while_clients_leave_reaches_everyone_who_stays() {
     server.shutdown(Duration::from_secs(1)).await;
     drop(staying);
     support::no_tasks_left().await;
+}
+
+#[tokio::test]
+async fn serve_until_serves_until_the_signal_and_lets_running_calls_answer() {
+    let server = support::tcp_server(demo::router()).await;
+    let peer = dotrpc::connect(support::addr(&server)).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve_until(
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    assert_eq!(bounded(peer.call::<i64>("add", (1, 2))).await.unwrap(), 3);
+    // A call is running when the signal comes: it still gets its answer.
+    let running = tokio::spawn(peer.call::<u64>("sleep", (100,)).into_future());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    stop.send(()).unwrap();
+    assert_eq!(bounded(running).await.unwrap().unwrap(), 100);
+    bounded(serving).await.unwrap();
+    assert!(bounded(peer.closed()).await == dotrpc::DisconnectReason::Eof);
+    support::no_tasks_left().await;
+}
+
+#[tokio::test]
+async fn a_server_takes_listeners_the_caller_bound() {
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let server = Server::builder(Peer::builder().router(demo::router()))
+        .listen_tcp(tcp)
+        .unwrap();
+    assert_eq!(support::addr(&server), addr);
+    let peer = dotrpc::connect(addr).await.unwrap();
+    assert_eq!(bounded(peer.call::<i64>("add", (2, 2))).await.unwrap(), 4);
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+
+    let dir = std::env::temp_dir().join(format!("dotrpc-listen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bound.sock");
+    let _ = std::fs::remove_file(&path);
+    let unix = tokio::net::UnixListener::bind(&path).unwrap();
+    let server = Server::builder(Peer::builder().router(demo::router()))
+        .listen_unix(unix)
+        .unwrap();
+    assert_eq!(server.local_addr(), &dotrpc::ListenAddr::Unix(path.clone()));
+    let peer = Peer::builder().connect_unix(&path).await.unwrap();
+    assert_eq!(bounded(peer.call::<i64>("add", (3, 3))).await.unwrap(), 6);
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+    assert!(!path.exists(), "the socket file goes with the server");
+    let _ = std::fs::remove_dir(&dir);
 }

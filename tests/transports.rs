@@ -3,10 +3,14 @@
 
 mod support;
 
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use dotrpc::transport::{FrameSink, FrameSource, Frames, Transport};
 use dotrpc::{DisconnectReason, Peer};
 use support::{bounded, client_builder, exercise, scenario};
+use tokio::sync::mpsc;
 
 #[tokio::test]
 async fn tcp_round_trip_in_both_directions() {
@@ -70,4 +74,78 @@ async fn memory_pair_round_trip_in_both_directions() {
 
     drop(server);
     assert_eq!(bounded(client.closed()).await, DisconnectReason::Eof);
+}
+
+/// One direction of an in-process message transport: each channel item is
+/// one whole message, as a broker or WebSocket would carry them.
+struct ChannelSource(mpsc::UnboundedReceiver<Bytes>);
+
+impl FrameSource for ChannelSource {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<std::io::Result<Bytes>>> {
+        self.0.poll_recv(cx).map(|frame| frame.map(Ok))
+    }
+}
+
+struct ChannelSink(Option<mpsc::UnboundedSender<Bytes>>);
+
+impl FrameSink for ChannelSink {
+    fn poll_send(&mut self, _: &mut Context<'_>, frames: &mut Frames) -> Poll<std::io::Result<()>> {
+        let Some(sender) = &self.0 else {
+            return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+        };
+        while let Some(frame) = frames.pop_frame() {
+            if sender.send(frame).is_err() {
+                return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.0 = None;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Two ends of a message transport over channels; also a sender straight
+/// into the second end, for frames no peer would send.
+fn channel_pair() -> (Transport, Transport, mpsc::UnboundedSender<Bytes>) {
+    let (to_b, from_a) = mpsc::unbounded_channel();
+    let (to_a, from_b) = mpsc::unbounded_channel();
+    let raw = to_b.clone();
+    (
+        Transport::from_frames(ChannelSource(from_b), ChannelSink(Some(to_b))),
+        Transport::from_frames(ChannelSource(from_a), ChannelSink(Some(to_a))),
+        raw,
+    )
+}
+
+#[tokio::test]
+async fn a_message_transport_plugs_in_at_the_frame_seam() {
+    let (a, b, _) = channel_pair();
+    let (builder, mut pongs) = client_builder();
+    let client = builder.spawn(a);
+    let server = Peer::builder().router(scenario::server_router()).spawn(b);
+    exercise(&client, &mut pongs).await;
+    let name: String = bounded(server.call("parent.name", ())).await.unwrap();
+    assert_eq!(name, "the test");
+    client.close();
+    assert_eq!(bounded(server.closed()).await, DisconnectReason::Eof);
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_one_whole_value_closes_only_its_connection() {
+    let (a, b, raw) = channel_pair();
+    let client = Peer::builder().spawn(a);
+    let server = Peer::builder().router(scenario::server_router()).spawn(b);
+    assert_eq!(bounded(client.call::<i64>("add", (1, 2))).await.unwrap(), 3);
+    // Two messages in one unit: a message transport carries exactly one.
+    raw.send(Bytes::from_static(&[0x93, 0x02, 0xa1, b'x', 0x90, 0xc0]))
+        .unwrap();
+    let reason = bounded(server.closed()).await;
+    assert!(
+        matches!(&reason, DisconnectReason::Protocol(why) if why.contains("after a whole message")),
+        "{reason:?}"
+    );
+    client.close();
 }

@@ -35,9 +35,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bind_tcp(&listen)
         .await?;
     println!("LISTENING {}", server.local_addr());
-    wait_for_signal().await?;
-    eprintln!("shutting down");
-    server.shutdown(Duration::from_secs(5)).await;
+    let signal = async {
+        if let Err(error) = wait_for_signal().await {
+            eprintln!("cannot wait for signals ({error}); stopping");
+        }
+        eprintln!("shutting down");
+    };
+    server.serve_until(signal, Duration::from_secs(5)).await;
     Ok(())
 }
 

@@ -91,6 +91,18 @@ impl<R, E> Call<R, E> {
         self
     }
 
+    /// The same call, with its application error decoded as `F`: what a
+    /// dynamic call does to get a typed error back
+    /// (`peer.call::<f64>("math.div", (1, 0)).typed_error::<MathError>()`).
+    pub fn typed_error<F>(self) -> Call<R, F> {
+        Call {
+            peer: self.peer,
+            outgoing: self.outgoing,
+            timeout: self.timeout,
+            _result: PhantomData,
+        }
+    }
+
     /// The path this call goes to (empty if it could not be encoded).
     pub fn method(&self) -> &str {
         self.outgoing.as_ref().map_or("", Outgoing::method)
