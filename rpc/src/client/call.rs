@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::oneshot;
 use tokio::time::Sleep;
 
 use super::handle::AsyncResult;
@@ -41,7 +40,7 @@ use crate::error::{DisconnectReason, Error, FromRemote, RemoteError};
 use crate::message::{MsgId, Outgoing, Response, SHARE_AT, decode_with_frame};
 use crate::peer::protocol::{self, Feature};
 use crate::peer::{Link, Peer};
-use crate::transaction::{Outcome, Pending};
+use crate::transaction::Pending;
 
 /// An outgoing call of `method`, returning `R` or failing with
 /// [`Error<E>`](Error), sent in the mode its caller picks:
@@ -264,9 +263,8 @@ struct Waiting {
     link: Arc<Link>,
     /// Set once the outcome is in: nothing is left to cancel.
     answered: bool,
-    /// Removes the transaction when dropped.
+    /// The transaction: polled for the outcome, removed when dropped.
     pending: Pending,
-    receiver: oneshot::Receiver<Outcome>,
     method: Arc<str>,
     timer: Option<Pin<Box<Sleep>>>,
 }
@@ -295,6 +293,27 @@ where
         let this = self.get_mut();
         let _entered = this.span.as_ref().map(tracing::Span::enter);
         loop {
+            // Waiting is polled in place: it is what most polls find.
+            if let State::Waiting(waiting) = &mut this.state {
+                let outcome = match waiting.pending.poll_outcome(cx) {
+                    Poll::Ready(outcome) => outcome,
+                    Poll::Pending => {
+                        if let Some(timer) = &mut waiting.timer
+                            && timer.as_mut().poll(cx).is_ready()
+                        {
+                            this.state = State::Done;
+                            return Poll::Ready(Err(Error::Timeout));
+                        }
+                        return Poll::Pending;
+                    }
+                };
+                waiting.answered = true;
+                let decoded = outcome
+                    .map_err(lift)
+                    .and_then(|response| decode_response(&waiting.method, response));
+                this.state = State::Done;
+                return Poll::Ready(decoded);
+            }
             match std::mem::replace(&mut this.state, State::Done) {
                 State::Start {
                     peer,
@@ -344,24 +363,7 @@ where
                         };
                     }
                 },
-                State::Waiting(mut waiting) => {
-                    let outcome = match Pin::new(&mut waiting.receiver).poll(cx) {
-                        Poll::Ready(outcome) => outcome,
-                        Poll::Pending => {
-                            if let Some(timer) = &mut waiting.timer
-                                && timer.as_mut().poll(cx).is_ready()
-                            {
-                                return Poll::Ready(Err(Error::Timeout));
-                            }
-                            this.state = State::Waiting(waiting);
-                            return Poll::Pending;
-                        }
-                    };
-                    waiting.answered = true;
-                    let outcome =
-                        outcome.unwrap_or_else(|_| Err(waiting.link.transactions().disconnected()));
-                    return Poll::Ready(decode_response(&waiting.method, outcome.map_err(lift)?));
-                }
+                State::Waiting(_) => unreachable!("polled in place above"),
                 State::Done => panic!("a CallFuture was polled after it completed"),
             }
         }
@@ -378,7 +380,7 @@ fn send(peer: &Peer, outgoing: Outgoing, timeout: Option<Duration>) -> Result<Wa
         }));
     }
     let link = peer.link();
-    let (pending, receiver) = link.transactions().open()?;
+    let pending = link.transactions().open()?;
     let msgid = pending.msgid();
     let deadline_ms = timeout
         .filter(|_| link.remote_has(Feature::Deadline))
@@ -388,7 +390,6 @@ fn send(peer: &Peer, outgoing: Outgoing, timeout: Option<Duration>) -> Result<Wa
         link,
         answered: false,
         pending,
-        receiver,
         method: Arc::clone(outgoing.method_arc()),
         timer: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
     })
