@@ -13,7 +13,7 @@ use bytes::Bytes;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::message::share_or_copy;
+use crate::message::{lend, share_or_copy};
 
 /// Binary data, sent as a msgpack bin and received without a copy.
 ///
@@ -81,8 +81,10 @@ impl fmt::Debug for Blob {
 }
 
 impl Serialize for Blob {
+    /// Written as a bin; a large one is lent to dotrpc's encoders, which
+    /// queue its bytes as they are rather than copy them.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(&self.0)
+        lend(&self.0, || serializer.serialize_bytes(&self.0))
     }
 }
 
@@ -144,5 +146,24 @@ mod tests {
         assert_eq!(blob.as_ptr(), encoded[3..].as_ptr(), "no copy");
         let copied: Blob = rmp_serde::from_slice(&encoded).unwrap();
         assert_eq!(copied, blob);
+    }
+
+    #[test]
+    fn a_large_blob_goes_into_a_result_without_a_copy() {
+        let big = Blob::from(vec![3u8; 256 * 1024]);
+        let encoded = crate::message::encode_result(&(7u8, &big)).unwrap();
+        let mut frames = crate::message::Frames::new();
+        frames.push_response(1, Ok(&encoded), crate::message::ErrorFormat::Object);
+        let mut slices = [std::io::IoSlice::new(&[]); 8];
+        let n = bytes::Buf::chunks_vectored(&frames, &mut slices);
+        assert!(
+            slices[..n]
+                .iter()
+                .any(|slice| slice.as_ptr() == big.as_ptr()),
+            "the blob's own bytes are queued"
+        );
+        let whole = encoded.to_bytes();
+        let (seven, back): (u8, Blob) = rmp_serde::from_slice(&whole).unwrap();
+        assert_eq!((seven, back), (7, big));
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{Call, Notify};
 use crate::codec::CodecError;
-use crate::message::Outgoing;
+use crate::message::{Outgoing, ParamsWriter};
 use crate::peer::Peer;
 use crate::router::{MethodDescription, join};
 
@@ -93,7 +93,8 @@ impl ClientBase {
         let path = self.paths[index].get_or_init(|| join(&self.prefix, name).into());
         Args {
             base: self,
-            outgoing: Ok(Outgoing::with_count(Arc::clone(path), count)),
+            path: Arc::clone(path),
+            params: Ok(ParamsWriter::with_count(count)),
         }
     }
 }
@@ -102,29 +103,38 @@ impl ClientBase {
 #[derive(Debug)]
 pub struct Args<'b> {
     base: &'b ClientBase,
-    /// The call so far, or the first param that failed to encode.
-    outgoing: Result<Outgoing, CodecError>,
+    path: Arc<str>,
+    /// The params so far, or the first that failed to encode.
+    params: Result<ParamsWriter, CodecError>,
 }
 
 impl Args<'_> {
     /// Appends one param.
     pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        if let Ok(outgoing) = &mut self.outgoing
-            && let Err(error) = outgoing.push_param(value)
+        if let Ok(params) = &mut self.params
+            && let Err(error) = params.push(value)
         {
-            self.outgoing = Err(error);
+            self.params = Err(error);
         }
         self
     }
 
+    fn outgoing(self) -> (Peer, Result<Outgoing, CodecError>) {
+        let path = self.path;
+        let outgoing = self.params.map(|params| params.finish(path));
+        (self.base.peer.clone(), outgoing)
+    }
+
     /// The call, to await or send in any mode.
     pub fn call<R, E>(self) -> Call<R, E> {
-        Call::from_outgoing(self.base.peer.clone(), self.outgoing)
-            .default_timeout(self.base.timeout)
+        let timeout = self.base.timeout;
+        let (peer, outgoing) = self.outgoing();
+        Call::from_outgoing(peer, outgoing).default_timeout(timeout)
     }
 
     /// The event (a notification), to await or send.
     pub fn notify(self) -> Notify {
-        Notify::new(self.base.peer.clone(), self.outgoing)
+        let (peer, outgoing) = self.outgoing();
+        Notify::new(peer, outgoing)
     }
 }

@@ -101,7 +101,7 @@ mod tests {
 
     #[test]
     fn replies_encode_values_and_errors() {
-        assert_eq!(&5i64.into_reply().unwrap()[..], &[5]);
+        assert_eq!(&5i64.into_reply().unwrap().to_bytes()[..], &[5]);
         let error = Err::<i64, String>("division by zero".into())
             .into_reply()
             .unwrap_err();

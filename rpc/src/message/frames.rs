@@ -13,10 +13,12 @@ use std::io::IoSlice;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::encoded::Pieces;
+use super::splice::SPLICE_AT;
 use super::{Encoded, ErrorFormat, ErrorObject, MsgId, Outgoing, write_str_len, write_value};
 
 /// Pieces at least this large are queued as their own chunk, not copied.
-const COPY_LIMIT: usize = 64 * 1024;
+const COPY_LIMIT: usize = SPLICE_AT;
 
 /// Whole msgpack-rpc messages waiting to be sent, in order.
 ///
@@ -124,7 +126,7 @@ impl Frames {
         self.put(&[items, super::REQUEST]);
         self.put_uint(u64::from(msgid));
         self.put_str(call.method());
-        self.put(call.params());
+        self.put_params(call);
         if let Some(deadline_ms) = deadline_ms {
             self.put(&[0x81]);
             self.put_str(super::DEADLINE_KEY);
@@ -138,7 +140,7 @@ impl Frames {
         let start = self.len;
         self.put(&[0x93, super::NOTIFICATION]);
         self.put_str(call.method());
-        self.put(call.params());
+        self.put_params(call);
         self.end_frame(start);
     }
 
@@ -156,9 +158,11 @@ impl Frames {
         match outcome {
             Ok(result) => {
                 self.put(&[0xc0]);
-                match result.shared() {
-                    Some(shared) => self.put_shared(shared),
-                    None => self.put(result),
+                match result.pieces() {
+                    Pieces::Slice(bytes) => self.put(bytes),
+                    Pieces::Shared(pieces) => {
+                        pieces.iter().for_each(|piece| self.put_shared(piece))
+                    }
                 }
             }
             Err(error) => {
@@ -175,6 +179,14 @@ impl Frames {
     /// makes, at most.
     pub(crate) fn response_len(result_len: usize) -> usize {
         2 + 5 + 1 + result_len
+    }
+
+    /// A call's params: copied if small, large pieces shared.
+    fn put_params(&mut self, call: &Outgoing) {
+        match call.params_pieces() {
+            Pieces::Slice(bytes) => self.put(bytes),
+            Pieces::Shared(pieces) => pieces.iter().for_each(|piece| self.put_shared(piece)),
+        }
     }
 
     fn put(&mut self, bytes: &[u8]) {

@@ -35,6 +35,7 @@ mod error_object;
 mod frames;
 mod outgoing;
 mod params;
+mod splice;
 mod value;
 
 use bytes::Bytes;
@@ -46,8 +47,9 @@ pub(crate) use error_object::code;
 pub use error_object::{ErrorFormat, ErrorObject};
 pub use frames::Frames;
 pub(crate) use frames::notification_frame;
-pub(crate) use outgoing::Outgoing;
+pub(crate) use outgoing::{Outgoing, ParamsWriter};
 pub use params::Params;
+pub(crate) use splice::lend;
 pub(crate) use value::{
     FrameGuard, SHARE_AT, decode_with_frame, encode_result, encode_value, from_value,
     share_or_copy, to_value, write_str_len, write_value,
@@ -479,7 +481,7 @@ mod tests {
     #[test]
     fn unit_params_are_an_empty_array_and_scalars_are_refused() {
         let outgoing = Outgoing::new(Arc::from("tick"), &()).unwrap();
-        assert_eq!(outgoing.params(), &[0x90]);
+        assert_eq!(&outgoing.params()[..], &[0x90]);
         assert!(Outgoing::new(Arc::from("tick"), &5).is_err());
     }
 

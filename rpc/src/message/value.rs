@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Encoded;
+use super::splice::Splicer;
 use crate::codec::CodecError;
 
 /// Params and results at least this large are decoded with their frame set
@@ -60,23 +61,21 @@ pub(crate) fn encode_result<T: Serialize + ?Sized>(value: &T) -> Result<Encoded,
     if let Some(inline) = Encoded::try_inline(|out| encode_value(out, value).is_ok()) {
         return Ok(inline);
     }
-    encode_shared(value).map(Encoded::from)
+    encode_shared(value).map(Encoded::from_pieces)
 }
 
 /// Encodes `value` into this thread's scratch buffer, split off as shared
-/// bytes.
-fn encode_shared<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, CodecError> {
+/// bytes (with the bytes of any large `Blob` spliced in, not copied).
+fn encode_shared<T: Serialize + ?Sized>(value: &T) -> Result<Vec<Bytes>, CodecError> {
     let encode = |buf: &mut BytesMut| {
         if buf.capacity() - buf.len() < SCRATCH_CHUNK / 8 {
             buf.reserve(SCRATCH_CHUNK);
         }
-        match encode_value((&mut *buf).writer(), value) {
-            Ok(()) => Ok(buf.split().freeze()),
-            Err(error) => {
-                buf.clear();
-                Err(error)
-            }
-        }
+        let mut splicer = Splicer::new(std::mem::take(buf));
+        let encoded = encode_value(&mut splicer, value);
+        let (pieces, spare) = splicer.finish();
+        *buf = spare;
+        encoded.map(|()| pieces)
     };
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut buf) => {
@@ -217,14 +216,26 @@ mod tests {
 
     #[test]
     fn results_share_the_scratch_buffer_and_stay_intact() {
-        let first = encode_result(&(1u8, "one")).unwrap();
-        let second = encode_result(&"two").unwrap();
+        let first = encode_result(&(1u8, "one".repeat(20))).unwrap();
+        let second = encode_result(&"two".repeat(20)).unwrap();
         assert_eq!(
-            rmp_serde::from_slice::<(u8, String)>(&first).unwrap(),
-            (1, "one".into())
+            rmp_serde::from_slice::<(u8, String)>(&first.to_bytes()).unwrap(),
+            (1, "one".repeat(20))
         );
-        assert_eq!(rmp_serde::from_slice::<String>(&second).unwrap(), "two");
-        assert!(encode_result(&[0u8; 100_000][..]).is_ok());
+        assert_eq!(
+            rmp_serde::from_slice::<String>(&second.to_bytes()).unwrap(),
+            "two".repeat(20)
+        );
+        let small = encode_result(&(7u8, "seven")).unwrap();
+        assert!(
+            matches!(small.pieces(), super::super::encoded::Pieces::Slice(_)),
+            "small results are inline"
+        );
+        assert_eq!(
+            rmp_serde::from_slice::<(u8, String)>(&small.to_bytes()).unwrap(),
+            (7, "seven".into())
+        );
+        assert_eq!(encode_result(&[0u8; 100_000][..]).unwrap().len(), 100_005);
     }
 
     #[test]
@@ -238,7 +249,7 @@ mod tests {
         assert!(encode_result(&(1u8, Fails)).is_err());
         assert!(encode_result(&("x".repeat(40), Fails)).is_err());
         assert_eq!(
-            &encode_result(&"y".repeat(40)).unwrap()[..3],
+            &encode_result(&"y".repeat(40)).unwrap().to_bytes()[..3],
             &[0xd9, 40, b'y']
         );
     }
