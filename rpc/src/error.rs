@@ -25,6 +25,14 @@ pub type Result<T, E = RemoteError> = std::result::Result<T, Error<E>>;
 
 /// Everything that can go wrong with a call, a notification or a connection.
 ///
+/// A handler's failure travels as an error object (`{"code", "message",
+/// "data"?}`, see [`ErrorObject`]) and comes back here as the same
+/// [`ErrorKind`]. `E` is the remote application error: a typed call whose
+/// server returns `Err(MathError)` fails with `Error::Remote(MathError)`;
+/// untyped calls get a [`RemoteError`] holding whatever the peer sent (a
+/// dotrpc error object, a bare string, Neovim's `[type, message]`). Each
+/// variant prints one level; the cause, if any, is its `source()`.
+///
 /// `E` is the remote application error: [`RemoteError`] for untyped calls, the
 /// declared error type for typed ones.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,13 @@ use serde::Serialize;
 use crate::message::{Outgoing, notification_frame};
 use crate::peer::Peer;
 
-/// A set of peers to notify together. Cheap to clone; clones share members.
+/// A set of peers to notify together, such as the subscribers of a topic or
+/// the members of a chat room. Cheap to clone; clones share members.
+///
+/// A handler adds its caller (`group.insert(ctx.peer())`); an event is
+/// encoded once and queued to every member; a member leaves the group the
+/// moment its connection closes, so a notification never waits on, or
+/// counts, a client that is gone.
 #[derive(Clone, Debug, Default)]
 pub struct Group {
     members: Arc<DashMap<u64, Peer>>,

@@ -16,7 +16,16 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 /// A tokio event loop on a background thread, for programs that are not
-/// async. See the [module docs](self).
+/// async (a GUI, a script, a plain-threads service).
+///
+/// The loop keeps running on its own thread for as long as the
+/// `BackgroundRuntime` lives, serving every peer started on it; plain threads
+/// talk to it with [`block_on`](BackgroundRuntime::block_on) and the blocking
+/// call modes ([`Call::wait`](crate::Call::wait),
+/// [`Call::callback`](crate::Call::callback),
+/// [`AsyncResult::wait_timeout`](crate::AsyncResult::wait_timeout)). Dropping
+/// it stops the loop and joins the thread: every connection on it closes and
+/// every pending call fails, so nothing is left running.
 ///
 /// ```
 /// use dotrpc::{BackgroundRuntime, Peer, Server};

@@ -211,11 +211,21 @@ impl ServerBuilder {
     }
 }
 
-/// A running server. See the [module docs](self).
+/// A running server: it accepts connections and serves each with a [`Peer`]
+/// built from its [`PeerBuilder`], all sharing one router.
+///
+/// Accepting does nothing but take the socket off the listen queue (sized
+/// for bursts, [`ServerBuilder::backlog`]); the rest, a TLS handshake
+/// included, happens in the connection's own task. At `max_connections`,
+/// new connections wait in the backlog. The server keeps every live peer
+/// ([`connections`](Server::connections)) to call or notify clients later
+/// and to [`broadcast`](Server::broadcast) to all; a closed connection is
+/// forgotten at once.
 ///
 /// Keep it for as long as it should serve: dropping it closes every
-/// connection at once. [`serve_until`](Server::serve_until) serves until a
-/// signal, then shuts down gracefully.
+/// connection at once. [`shutdown`](Server::shutdown) stops accepting and
+/// lets running calls answer for a grace period, and
+/// [`serve_until`](Server::serve_until) does so when a signal comes.
 #[must_use = "a server stops serving when it is dropped; keep it, or await `serve_until`"]
 pub struct Server {
     local: ListenAddr,

@@ -227,7 +227,12 @@ impl<R, E> fmt::Debug for Call<R, E> {
     }
 }
 
-/// An awaited [`Call`]; see the [module docs](self).
+/// An awaited [`Call`]: it opens the call's transaction (which gives the
+/// msgid), queues the request on the connection and waits for the response,
+/// the timeout or the connection's end. Written by hand, so that awaiting a
+/// call allocates nothing of its own. Dropping it at any point removes the
+/// transaction, so a late reply is discarded, never delivered to another
+/// call, and a dotrpc peer is told to stop the handler.
 #[must_use = "futures do nothing unless awaited"]
 pub struct CallFuture<R, E = RemoteError> {
     state: State,

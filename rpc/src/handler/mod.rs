@@ -65,7 +65,12 @@ impl std::fmt::Debug for Handling {
 /// Something that can answer calls on a path.
 ///
 /// Implement it directly for full control over decoding; otherwise register a
-/// typed closure (see [`IntoHandler`]).
+/// typed closure (see [`IntoHandler`]), which decodes params straight into
+/// its argument types and answers a wrong call with `InvalidParams` saying
+/// what was expected and what came. A handler that answers at once returns
+/// [`Handling::Ready`] and costs no allocation; one that waits returns its
+/// future. Its panics are caught (the call is answered `Internal`), and its
+/// caller's deadline, if any, is enforced around it.
 pub trait Handler: Send + Sync + 'static {
     /// Answers one call. For notifications the reply is discarded.
     fn call(&self, ctx: CallContext, params: Params) -> Handling;

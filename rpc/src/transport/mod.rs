@@ -4,7 +4,7 @@
 //! frames**: a transport gives the peer a [`FrameSource`] of whole
 //! msgpack-rpc messages and a [`FrameSink`] that sends the peer's queued
 //! [`Frames`]. A transport never builds a peer; it hands a [`Transport`] to
-//! [`PeerBuilder::start`](crate::PeerBuilder::start) or
+//! [`PeerBuilder::spawn`](crate::PeerBuilder::spawn) or
 //! [`PeerBuilder::connect_with`](crate::PeerBuilder::connect_with), so a new
 //! transport is a small module and everything above this seam (calls,
 //! handlers, reconnects, limits) works on it unchanged.
@@ -22,7 +22,7 @@
 //!
 //! What is here besides: the framer's parts ([`FrameDecoder`], [`Limits`],
 //! [`CodecError`]), the parsed [`Message`] types, for transports that route
-//! by method or msgid, and [`tls`] (feature `tls`).
+//! by method or msgid, and `tls` (feature `tls`).
 
 mod framed;
 pub(crate) mod listener;
