@@ -1,7 +1,8 @@
 //! Back-pressure on sends: a producer that awaits its sends goes at the
 //! receiver's pace with bounded memory on both sides; one that sends without
 //! waiting is closed past `max_queued_bytes`, and the reason says whether the
-//! other side stopped reading or reads slower than it is sent to.
+//! other side stopped reading or reads slower than it is sent to. Calls read
+//! but not yet run when that happens are dropped with the connection.
 
 mod support;
 
@@ -284,4 +285,57 @@ async fn sends_that_do_not_wait_close_a_stopped_reader_saying_it_stopped() {
     assert!(reason.to_string().contains("stopped reading"), "{reason}");
     // An awaited send on the closed connection fails rather than waits.
     assert!(bounded(peer.notify("late", ())).await.is_err());
+}
+
+/// A source that has `frames` ready at once, then nothing more.
+struct Burst(std::collections::VecDeque<Bytes>);
+
+impl FrameSource for Burst {
+    fn poll_frame(&mut self, _: &mut Context<'_>) -> Poll<Option<std::io::Result<Bytes>>> {
+        match self.0.pop_front() {
+            Some(frame) => Poll::Ready(Some(Ok(frame))),
+            None => Poll::Pending,
+        }
+    }
+}
+
+#[tokio::test]
+async fn calls_still_buffered_when_replies_overrun_the_queue_are_not_run() {
+    const CALLS: u32 = 200;
+    let burst = (0..CALLS)
+        .map(|msgid| {
+            let mut frame = Vec::new();
+            rmp::encode::write_array_len(&mut frame, 4).unwrap();
+            rmp::encode::write_uint(&mut frame, 0).unwrap();
+            rmp::encode::write_uint(&mut frame, msgid.into()).unwrap();
+            rmp::encode::write_str(&mut frame, "big").unwrap();
+            rmp::encode::write_array_len(&mut frame, 0).unwrap();
+            Bytes::from(frame)
+        })
+        .collect();
+    let ran = Arc::new(AtomicU64::new(0));
+    let router = Arc::new(Router::new());
+    let counter = Arc::clone(&ran);
+    router.set_handler("big", move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { "x".repeat(20 * 1024) }
+    });
+    let peer = Peer::builder()
+        .handshake(false)
+        .router(router)
+        .max_queued_bytes(64 * 1024)
+        .spawn(Transport::from_frames(
+            Burst(burst),
+            PacedReader(Arc::new(Pace::default())),
+        ));
+    let reason = bounded(peer.closed()).await;
+    assert!(
+        matches!(reason, DisconnectReason::Backlog { .. }),
+        "{reason:?}"
+    );
+    // Four 20 KiB replies overrun 64 KiB; the calls read with them in the
+    // same batch but not yet run are dropped with the connection.
+    let ran = ran.load(Ordering::SeqCst);
+    assert!(ran < 8, "{ran} of {CALLS} calls ran");
+    peer.close();
 }

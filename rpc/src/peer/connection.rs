@@ -488,6 +488,11 @@ impl Connection {
         let mut routed = 0;
         let max_parked = self.link.options.max_queued_calls;
         while self.parked.len() < max_parked {
+            // Closed meanwhile (a reply overran the queue limit, say): what
+            // is still buffered is moot.
+            if self.link.reason.get().is_some() {
+                break;
+            }
             if routed == FRAMES_PER_TURN {
                 cx.waker().wake_by_ref();
                 break;
