@@ -1,7 +1,8 @@
 //! Every call mode, typed stubs and dynamic calls alike, with its edge
 //! cases: await with per-API and per-call timeouts, blocking waits from plain
-//! threads (and the error on a runtime thread), callbacks called exactly once
-//! on each outcome, and handles through each status.
+//! threads and `spawn_blocking` (and the error on a runtime worker thread),
+//! callbacks called exactly once on each outcome, and handles through each
+//! status.
 
 mod support;
 
@@ -106,6 +107,36 @@ async fn a_blocking_wait_on_a_runtime_thread_is_an_error_not_a_deadlock() {
         .wait_timeout(Duration::from_secs(1))
         .expect("an immediate answer");
     assert_eq!(waited.unwrap_err().kind(), ErrorKind::Misuse);
+}
+
+/// The blocking pool is where tokio says blocking work goes: waiting there
+/// works on either kind of runtime, a call and a handle alike.
+async fn spawn_blocking_closures_wait() {
+    let (client, _server) = slow_pair();
+    let slow = client.client::<SlowClient>();
+    let (waited, handled) = bounded(tokio::task::spawn_blocking(move || {
+        let waited = slow.sleep(1).wait();
+        let handled = slow
+            .inner
+            .sleep(2)
+            .spawn()
+            .wait_timeout(Duration::from_secs(10));
+        (waited, handled)
+    }))
+    .await
+    .unwrap();
+    assert_eq!(waited.unwrap(), 1);
+    assert_eq!(handled.expect("an answer in time").unwrap(), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn spawn_blocking_closures_may_wait_on_a_current_thread_runtime() {
+    spawn_blocking_closures_wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_blocking_closures_may_wait_on_a_multi_thread_runtime() {
+    spawn_blocking_closures_wait().await;
 }
 
 #[test]

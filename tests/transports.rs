@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use bytes::Bytes;
 use dotrpc::transport::{FrameSink, FrameSource, Frames, Transport};
 use dotrpc::{DisconnectReason, Peer};
 use support::{bounded, client_builder, exercise, scenario};
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 #[tokio::test]
@@ -59,6 +62,41 @@ async fn child_process_over_stdio_round_trip_in_both_directions() {
     client.close();
     let status = bounded(child.wait()).await.unwrap();
     assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn a_child_closed_mid_stream_always_reads_closed_by_the_peer() {
+    // Whether the child first reads the end of its stdin or writes into its
+    // closed stdout is a race; the reason must not depend on who wins.
+    for round in 0..8 {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let router = Arc::new(dotrpc::Router::new());
+        let counter = Arc::clone(&ticks);
+        router.set_handler("tick", move |_: u64| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async {}
+        });
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_dotrpc-stdio-peer"));
+        command.arg("--chatty").stderr(std::process::Stdio::piped());
+        let (parent, mut child) = Peer::builder().router(router).spawn_child(command).unwrap();
+        bounded(async {
+            while ticks.load(Ordering::Relaxed) < 100 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        parent.close();
+        let mut said = String::new();
+        let mut stderr = child.stderr.take().unwrap();
+        bounded(stderr.read_to_string(&mut said)).await.unwrap();
+        let status = bounded(child.wait()).await.unwrap();
+        assert!(status.success(), "round {round}: {status}");
+        assert_eq!(
+            said.trim(),
+            "closed: connection closed by the peer",
+            "round {round}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -225,7 +225,9 @@ impl<E> From<CodecError> for Error<E> {
 pub enum DisconnectReason {
     /// This side closed the connection (or dropped its last `Peer` handle).
     Closed,
-    /// The other side closed the connection.
+    /// The other side closed the connection: this side read the end of its
+    /// stream, or a write or read found the connection closed (a broken pipe
+    /// or a reset), whichever came first.
     Eof,
     /// The server shut down.
     Shutdown,

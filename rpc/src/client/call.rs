@@ -148,15 +148,13 @@ where
     ///
     /// # Errors
     ///
-    /// As awaiting the call; also [`Error::Misuse`] when called on a thread of
-    /// a tokio runtime, where blocking could deadlock: `.await` there instead.
+    /// As awaiting the call; also [`Error::Misuse`] when called on a tokio
+    /// runtime's worker thread (inside a task, or in the `block_on` of a
+    /// current-thread runtime), where blocking would stall or deadlock the
+    /// runtime: `.await` there instead. Plain threads and closures run by
+    /// `tokio::task::spawn_blocking` may wait.
     pub fn wait(self) -> Result<R, Error<E>> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::Misuse {
-                message: "a blocking wait was called on a tokio runtime thread, where it could deadlock; \
-                          use `.await` there, and `.wait()` from plain threads",
-            });
-        }
+        super::may_block()?;
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         let runtime = self.peer.runtime().clone();
         runtime.spawn(async move {

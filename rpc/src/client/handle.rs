@@ -176,14 +176,13 @@ impl<R, E> AsyncResult<R, E> {
     /// Blocks this (non-async) thread until the outcome or `timeout`; `None`
     /// if the call is still pending then (it keeps running).
     ///
-    /// Returns `Some(Err(Error::Misuse))` on a tokio runtime thread, where
-    /// blocking could deadlock: `.await` the handle there instead.
+    /// Returns `Some(Err(Error::Misuse))` on a tokio runtime's worker thread,
+    /// where blocking would stall or deadlock the runtime: `.await` the
+    /// handle there instead. Plain threads and `spawn_blocking` closures may
+    /// wait.
     pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<R, Error<E>>> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Some(Err(Error::Misuse {
-                message: "a blocking wait was called on a tokio runtime thread, where it could deadlock; \
-                          `.await` the handle there",
-            }));
+        if let Err(misuse) = super::may_block() {
+            return Some(Err(misuse));
         }
         let deadline = Instant::now() + timeout;
         let mut state = self.slot.lock();

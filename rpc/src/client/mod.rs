@@ -14,6 +14,7 @@ mod stub;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::Error;
 use crate::peer::Peer;
 
 pub use call::{Call, CallFuture};
@@ -41,5 +42,21 @@ impl Peer {
             self.clone(),
             crate::message::Outgoing::new(method.into(), &params),
         )
+    }
+}
+
+/// Whether this thread may block waiting for a call: not a runtime's worker
+/// thread, which runs the tasks that must answer the wait (a current-thread
+/// runtime's only thread deadlocks; a worker of a multi-thread runtime stalls
+/// every task queued on it). Plain threads and tokio's blocking pool
+/// (`spawn_blocking`) may.
+pub(crate) fn may_block<E>() -> Result<(), Error<E>> {
+    match tokio::runtime::worker_index() {
+        None => Ok(()),
+        Some(_) => Err(Error::Misuse {
+            message: "a blocking wait was called on a tokio runtime worker thread, where it \
+                      would stall or deadlock the runtime; use `.await` there, and `.wait()` \
+                      from plain threads or `spawn_blocking`",
+        }),
     }
 }

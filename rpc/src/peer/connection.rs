@@ -435,7 +435,7 @@ impl Connection {
             return Poll::Ready(reason);
         }
         if let Poll::Ready(Err(error)) = self.poll_write(cx) {
-            return Poll::Ready(DisconnectReason::Transport(error.to_string()));
+            return Poll::Ready(reason_of(error));
         }
         // Handlers started this turn are watched from now on (an empty set
         // registers no waker); one that already ended frees its slot for the
@@ -726,7 +726,10 @@ impl Link {
     }
 }
 
-/// The reason a source's error closes the connection with.
+/// The reason a read or write error closes the connection with. A broken
+/// pipe or a reset is the other side having closed: which one this side
+/// sees first (the end of its input, or a write into a closed pipe) is a
+/// race, so all three read the same.
 fn reason_of(error: io::Error) -> DisconnectReason {
     match error.kind() {
         io::ErrorKind::InvalidData => DisconnectReason::Protocol(
@@ -734,6 +737,7 @@ fn reason_of(error: io::Error) -> DisconnectReason {
                 .into_inner()
                 .map_or_else(|| "invalid data".to_owned(), |inner| inner.to_string()),
         ),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => DisconnectReason::Eof,
         _ => DisconnectReason::Transport(error.to_string()),
     }
 }
