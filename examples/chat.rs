@@ -48,8 +48,11 @@ impl Room for MyRoom {
             .get(&ctx.peer().id())
             .map(|n| n.clone())
             .ok_or("join the room first")?;
+        // Typed: checked against the `Member` API every client serves, and
+        // encoded once for the whole room.
         self.members
-            .notify("chat.line", (from, text))
+            .client::<MemberClient>()
+            .line(from, text)
             .map_err(|e| e.to_string())
     }
 
@@ -119,7 +122,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("carol leaves");
-    dotrpc::ApiClient::peer(&carol).close();
+    carol.peer().close();
     // The room forgets carol as soon as the server sees her connection close.
     for _ in 0..200 {
         if bob.members().await? == 2 {
@@ -134,8 +137,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("bob's last line reached {reached} members");
 
-    dotrpc::ApiClient::peer(&alice).close();
-    dotrpc::ApiClient::peer(&bob).close();
+    alice.peer().close();
+    bob.peer().close();
     server.shutdown(Duration::from_secs(1)).await;
     Ok(())
 }

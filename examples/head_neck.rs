@@ -15,14 +15,16 @@ use tokio::sync::mpsc;
 pub trait Head {
     /// Looks towards an angle, asking the neck to turn first.
     async fn look(&self, ctx: CallContext, degrees: i32) -> Result<String, String>;
-    /// The eyes, under `head.eyes.*`.
+    /// The eyes, under `head.eyes.*`. The accessor and its trait are named
+    /// differently: implementors name the associated type after the accessor
+    /// (`type Eyes`), not the trait.
     #[rpc(nested)]
-    fn eyes(&self) -> &impl Eyes;
+    fn eyes(&self) -> &impl Vision;
 }
 
 /// `head.eyes.*`
 #[rpc_api]
-pub trait Eyes {
+pub trait Vision {
     /// Blinks `times` times.
     async fn blink(&self, times: u32) -> String;
 }
@@ -47,7 +49,7 @@ pub trait Joints {
 
 struct MyEyes;
 
-impl Eyes for MyEyes {
+impl Vision for MyEyes {
     async fn blink(&self, times: u32) -> String {
         vec!["blink"; times as usize].join(" ")
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dotrpc::BackgroundRuntime as Runtime;
-use dotrpc::{ApiClient, CallStatus, Error, ErrorKind, Peer, rpc_api};
+use dotrpc::{CallStatus, Error, ErrorKind, Peer, rpc_api};
 use support::{LIMIT, bounded, demo};
 
 /// A slow API, nested, to see per-API defaults reach nested namespaces.

@@ -25,7 +25,7 @@ pub trait Shop {
 /// The stock.
 #[rpc_api]
 pub trait Stock {
-    #[rpc(name = "level")]
+    #[rpc(name = "level", idempotent)]
     fn count(&self, items: Vec<String>) -> std::collections::HashMap<String, i64>;
 }
 
@@ -80,6 +80,7 @@ fn expected() -> Vec<MethodDescription> {
             returns: "()".into(),
             error: None,
             event: true,
+            idempotent: false,
             docs: "Something happened.".into(),
         },
         MethodDescription {
@@ -88,6 +89,7 @@ fn expected() -> Vec<MethodDescription> {
             returns: "u64".into(),
             error: Some("ShopError".into()),
             event: false,
+            idempotent: false,
             docs: "Looks up a price.\n\nPrices are in cents.".into(),
         },
         MethodDescription {
@@ -96,6 +98,7 @@ fn expected() -> Vec<MethodDescription> {
             returns: "std::collections::HashMap<String, i64>".into(),
             error: None,
             event: false,
+            idempotent: true,
             docs: String::new(),
         },
     ]

@@ -14,7 +14,7 @@ mod nvim_api;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use dotrpc::{ApiClient, Error, Ext, Peer, Value};
+use dotrpc::{Error, Ext, Peer, Value};
 use nvim_api::{Buffer, Events, NvimClient, NvimEventsService};
 use support::bounded;
 use tokio::sync::mpsc;

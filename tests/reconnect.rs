@@ -1,15 +1,21 @@
 //! Connection life with auto-reconnect: a client survives its server
 //! restarting, reports every state change, restores its subscriptions, and
 //! treats calls made while down as configured (fail fast, or wait up to their
-//! timeout); it gives up after its maximum attempts. Nothing hangs.
+//! timeout); it gives up after its maximum attempts. A call whose connection
+//! drops before its reply is sent again only if it is idempotent, and then at
+//! most four times in all. Nothing hangs.
 
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dotrpc::{ConnectionEvent, Error, ErrorKind, Peer, Reconnect, Router, Server, WhileDown};
+use dotrpc::{
+    CallContext, ConnectionEvent, Error, ErrorKind, Peer, Reconnect, Router, Server, WhileDown,
+    rpc_api,
+};
 use support::{bounded, demo};
 use tokio::sync::mpsc;
 
@@ -233,3 +239,128 @@ async fn closing_a_reconnecting_peer_stops_it_for_good() {
 }
 
 use std::future::IntoFuture;
+
+/// An API whose method drops its caller's connection instead of answering,
+/// its first few times.
+#[rpc_api]
+pub trait Flaky {
+    /// How many times it ran, once it answers.
+    #[rpc(idempotent)]
+    async fn count(&self, ctx: CallContext) -> u64;
+}
+
+struct MyFlaky {
+    runs: Arc<AtomicU64>,
+    /// How many of the first runs drop the connection.
+    drops: u64,
+}
+
+impl Flaky for MyFlaky {
+    async fn count(&self, ctx: CallContext) -> u64 {
+        let run = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
+        if run <= self.drops {
+            ctx.peer().close();
+            std::future::pending::<()>().await;
+        }
+        run
+    }
+}
+
+/// A server of `Flaky` whose first `drops` runs drop the connection, and a
+/// client that reconnects with `policy`; the runs so far.
+async fn flaky(drops: u64, policy: Reconnect) -> (Server, Peer, Arc<AtomicU64>) {
+    let runs = Arc::new(AtomicU64::new(0));
+    let api = MyFlaky {
+        runs: Arc::clone(&runs),
+        drops,
+    };
+    let server = Server::builder(Peer::builder().serve(FlakyService(api)))
+        .bind_tcp("127.0.0.1:0")
+        .await
+        .unwrap();
+    let peer = Peer::builder()
+        .reconnect(policy)
+        .connect_tcp(support::addr(&server))
+        .await
+        .unwrap();
+    (server, peer, runs)
+}
+
+#[tokio::test]
+async fn an_idempotent_call_is_sent_again_on_the_next_connection() {
+    let (server, peer, _runs) = flaky(1, fast().while_down(WhileDown::Wait)).await;
+    let client = peer
+        .client::<FlakyClient>()
+        .with_timeout(Duration::from_secs(10));
+    // The first run dropped the connection; the second answered.
+    assert_eq!(bounded(client.count()).await.unwrap(), 2);
+
+    // The same for a dynamic call marked idempotent.
+    let (server2, peer2, runs2) = flaky(1, fast().while_down(WhileDown::Wait)).await;
+    let ran: u64 = bounded(peer2.call("count", ()).idempotent()).await.unwrap();
+    assert_eq!((ran, runs2.load(Ordering::SeqCst)), (2, 2));
+
+    for (peer, server) in [(peer, server), (peer2, server2)] {
+        peer.close();
+        server.shutdown(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_call_not_marked_idempotent_fails_rather_than_runs_twice() {
+    let (server, peer, runs) = flaky(1, fast().while_down(WhileDown::Wait)).await;
+    let error = bounded(peer.call::<u64>("count", ())).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Disconnected, "{error:?}");
+    // The next call (made while down, so it waits) is the second run: the
+    // first call was not sent again.
+    let ran: u64 = bounded(peer.call("count", ()).timeout(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!((ran, runs.load(Ordering::SeqCst)), (2, 2));
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn an_idempotent_call_is_sent_at_most_four_times() {
+    let (server, peer, runs) = flaky(u64::MAX, fast().while_down(WhileDown::Wait)).await;
+    let error = bounded(peer.client::<FlakyClient>().count())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Disconnected, "{error:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn an_idempotent_call_is_sent_again_only_within_its_timeout() {
+    // Reconnecting takes at least 500 ms; the call has 100.
+    let slow = Reconnect::new()
+        .initial_backoff(Duration::from_millis(500))
+        .while_down(WhileDown::Wait);
+    let (server, peer, runs) = flaky(1, slow).await;
+    let outcome = bounded(
+        peer.client::<FlakyClient>()
+            .count()
+            .timeout(Duration::from_millis(100)),
+    )
+    .await;
+    assert!(matches!(outcome, Err(Error::Timeout)), "{outcome:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn calls_that_fail_fast_while_down_are_not_sent_again() {
+    let (server, peer, runs) = flaky(1, fast()).await;
+    let error = bounded(peer.client::<FlakyClient>().count())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Disconnected, "{error:?}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "not sent again");
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -1,6 +1,7 @@
 //! The server side of connections: a handle per client from `on_connect`,
-//! calls from server to client, broadcast to every client, and clients
-//! forgotten as soon as they leave.
+//! calls from server to client, broadcast to every client (by path, or typed
+//! through the API the clients serve), and clients forgotten as soon as they
+//! leave.
 
 mod support;
 
@@ -8,7 +9,7 @@ use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dotrpc::{Peer, Router, Server};
+use dotrpc::{Group, Peer, Router, Server, rpc_api};
 use support::{bounded, demo};
 use tokio::sync::mpsc;
 
@@ -251,4 +252,103 @@ async fn a_server_takes_listeners_the_caller_bound() {
     server.shutdown(Duration::from_secs(1)).await;
     assert!(!path.exists(), "the socket file goes with the server");
     let _ = std::fs::remove_dir(&dir);
+}
+
+/// What the clients of the typed broadcast test serve.
+#[rpc_api(namespace = "feed")]
+pub trait Feed {
+    /// A news line.
+    #[rpc(event)]
+    async fn news(&self, line: String);
+    /// The client's name: a call, which broadcasts do not have.
+    async fn name(&self) -> String;
+    /// Notices, nested.
+    #[rpc(nested)]
+    fn ui(&self) -> &impl Ui;
+}
+
+/// Nested events.
+#[rpc_api]
+pub trait Ui {
+    /// A notice on a topic.
+    #[rpc(event)]
+    async fn notice(&self, topic: String, text: String);
+}
+
+struct Reader {
+    name: &'static str,
+    heard: mpsc::UnboundedSender<String>,
+}
+
+impl Feed for Reader {
+    type Ui = Reader;
+    async fn news(&self, line: String) {
+        let _ = self.heard.send(line);
+    }
+    async fn name(&self) -> String {
+        self.name.into()
+    }
+    fn ui(&self) -> &Reader {
+        self
+    }
+}
+
+impl Ui for Reader {
+    async fn notice(&self, topic: String, text: String) {
+        let _ = self.heard.send(format!("{topic}: {text}"));
+    }
+}
+
+#[tokio::test]
+async fn typed_events_reach_every_member_of_a_group_and_every_client_of_a_server() {
+    let (joined, mut arrivals) = mpsc::unbounded_channel();
+    let server = Server::builder(Peer::builder())
+        .on_connect(move |peer| {
+            let _ = joined.send(peer.clone());
+        })
+        .bind_tcp("127.0.0.1:0")
+        .await
+        .unwrap();
+    let mut readers = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let (heard, hears) = mpsc::unbounded_channel();
+        let peer = Peer::builder()
+            .serve(FeedService(Reader { name, heard }))
+            .max_concurrent_handlers(1)
+            .connect_tcp(support::addr(&server))
+            .await
+            .unwrap();
+        readers.push((peer, hears));
+    }
+    // Alice and Bob join the group; Carol does not.
+    let group = Group::new();
+    for _ in 0..3 {
+        let to_client = bounded(arrivals.recv()).await.unwrap();
+        let name: String = bounded(to_client.client::<FeedClient>().name())
+            .await
+            .unwrap();
+        if name != "carol" {
+            group.insert(&to_client);
+        }
+    }
+
+    let room = group.client::<FeedClient>();
+    assert_eq!(room.news("to the group".into()).unwrap(), 2);
+    assert_eq!(room.ui.notice("x".into(), "nested".into()).unwrap(), 2);
+    let everyone = server.client::<FeedClient>();
+    assert_eq!(everyone.news("to all".into()).unwrap(), 3);
+
+    for (i, (_, hears)) in readers.iter_mut().enumerate() {
+        let mut expected = vec!["to the group", "x: nested", "to all"];
+        if i == 2 {
+            expected.drain(..2);
+        }
+        for line in expected {
+            assert_eq!(bounded(hears.recv()).await.unwrap(), line, "reader {i}");
+        }
+    }
+    for (peer, _) in &readers {
+        peer.close();
+    }
+    server.shutdown(Duration::from_secs(1)).await;
 }

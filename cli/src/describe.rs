@@ -39,9 +39,14 @@ fn signature(name: &str, method: &MethodDescription) -> String {
     if method.event {
         return format!("event {name}({params})");
     }
-    match &method.error {
+    let signature = match &method.error {
         Some(error) => format!("{name}({params}) -> Result<{}, {error}>", method.returns),
         None => format!("{name}({params}) -> {}", method.returns),
+    };
+    if method.idempotent {
+        format!("{signature}  [idempotent]")
+    } else {
+        signature
     }
 }
 
@@ -63,6 +68,7 @@ mod tests {
             returns: returns.into(),
             error: None,
             event: false,
+            idempotent: false,
             docs: String::new(),
         }
     }

@@ -15,7 +15,7 @@ mod api;
 use std::time::Duration;
 
 use api::{Events, NvimClient, NvimEventsService};
-use dotrpc::{ApiClient, Error, Peer};
+use dotrpc::{Error, Peer};
 use tokio::sync::mpsc;
 
 #[tokio::main]

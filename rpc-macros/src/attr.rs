@@ -1,5 +1,6 @@
 //! The attributes: `#[rpc_api(namespace = "..", crate = "..")]` on the item
-//! and `#[rpc(name = "..", nested, event, blocking, skip)]` on its members.
+//! and `#[rpc(name = "..", nested, event, blocking, idempotent, skip)]` on
+//! its members.
 //!
 //! Unknown keys and repeated keys are errors on the key itself.
 
@@ -46,6 +47,7 @@ pub(crate) struct MemberAttr {
     pub(crate) nested: Option<Span>,
     pub(crate) event: Option<Span>,
     pub(crate) blocking: Option<Span>,
+    pub(crate) idempotent: Option<Span>,
     pub(crate) skip: Option<Span>,
 }
 
@@ -64,11 +66,13 @@ impl MemberAttr {
                     set_once(cx, &meta, &mut attr.event, span);
                 } else if meta.path.is_ident("blocking") {
                     set_once(cx, &meta, &mut attr.blocking, span);
+                } else if meta.path.is_ident("idempotent") {
+                    set_once(cx, &meta, &mut attr.idempotent, span);
                 } else if meta.path.is_ident("skip") {
                     set_once(cx, &meta, &mut attr.skip, span);
                 } else {
                     return Err(meta.error(
-                        "unknown rpc attribute; expected `name = \"..\"`, `nested`, `event`, `blocking` or `skip`",
+                        "unknown rpc attribute; expected `name = \"..\"`, `nested`, `event`, `blocking`, `idempotent` or `skip`",
                     ));
                 }
                 Ok(())

@@ -36,6 +36,8 @@ pub(crate) struct Method {
     pub(crate) docs: String,
     pub(crate) call: CallKind,
     pub(crate) event: bool,
+    /// Safe to send again on a new connection (`#[rpc(idempotent)]`).
+    pub(crate) idempotent: bool,
     /// Takes a `CallContext` first (not sent on the wire).
     pub(crate) context: bool,
     pub(crate) params: Vec<Param>,
@@ -99,6 +101,7 @@ impl Api {
                 continue;
             }
             let sig = member.sig;
+            validate::check_member_attr(cx, &member_attr);
             validate::check_receiver(cx, sig);
             validate::check_generics(cx, sig);
             if let Some(name) = &member_attr.name {
@@ -154,6 +157,11 @@ impl Api {
         format_ident!("{}Client", self.ident, span = self.ident.span())
     }
 
+    /// The generated events-to-many stub: `CalculatorBroadcast`.
+    pub(crate) fn broadcast_ident(&self) -> Ident {
+        format_ident!("{}Broadcast", self.ident, span = self.ident.span())
+    }
+
     /// The generated service wrapper of a trait: `CalculatorService`.
     pub(crate) fn service_ident(&self) -> Ident {
         format_ident!("{}Service", self.ident, span = self.ident.span())
@@ -193,6 +201,7 @@ fn method(sig: &syn::Signature, attr: &MemberAttr, wire: String, docs: String) -
         docs,
         call,
         event: attr.event.is_some(),
+        idempotent: attr.idempotent.is_some(),
         context,
         params,
         output: output(&sig.output),

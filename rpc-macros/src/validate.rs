@@ -128,6 +128,33 @@ pub(crate) fn is_unit(ty: &Type) -> bool {
     matches!(ty, Type::Tuple(t) if t.elems.is_empty())
 }
 
+/// `event`, `blocking` and `idempotent` say how a method is called, so they
+/// do not go on a nested accessor; an event gets no reply, so it is never
+/// sent again.
+pub(crate) fn check_member_attr(cx: &Ctxt, attr: &MemberAttr) {
+    if attr.nested.is_some() {
+        for (name, span) in [
+            ("event", attr.event),
+            ("blocking", attr.blocking),
+            ("idempotent", attr.idempotent),
+        ] {
+            if let Some(span) = span {
+                cx.syn_error(syn::Error::new(
+                    span,
+                    format!(
+                        "`{name}` applies to methods, not to a `#[rpc(nested)]` accessor; remove it"
+                    ),
+                ));
+            }
+        }
+    } else if let (Some(_), Some(span)) = (attr.event, attr.idempotent) {
+        cx.syn_error(syn::Error::new(
+            span,
+            "events get no reply and are never sent again; `idempotent` applies to calls, remove it",
+        ));
+    }
+}
+
 pub(crate) fn check_blocking(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
     if let (Some(_), Some(asyncness)) = (attr.blocking, &sig.asyncness) {
         cx.error_spanned_by(asyncness, "#[rpc(blocking)] runs a plain `fn` off the runtime threads; remove `async` or the attribute");

@@ -4,11 +4,7 @@
 //! it never depends on the user's imports, and this module can change with
 //! the macro (`dotrpc` pins `dotrpc-macros` to the same version).
 
-use std::fmt::Display;
 use std::future::Future;
-
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 pub use std::boxed::Box;
 pub use std::option::Option;
@@ -18,46 +14,19 @@ pub use std::sync::Arc;
 pub use std::time::Duration;
 pub use std::vec::Vec;
 
-pub use crate::client::{ApiClient, Args, Call, ClientBase, Notify};
-pub use crate::error::RemoteError;
+pub use crate::client::{
+    ApiBroadcast, ApiClient, Args, BroadcastBase, Call, ClientBase, Members, Notify,
+};
+pub use crate::error::{Error, RemoteError};
 pub use crate::handler::{CallContext, Reply};
 pub use crate::message::{ErrorObject, Params};
 pub use crate::peer::Peer;
 pub use crate::router::{Api, MethodDescription, ParamDescription, Router};
-
-use crate::handler::{self, encode_reply};
+pub use crate::wire::{ApplicationError, ParamReader, WireType};
 
 /// `prefix.name`, or `name` at the root.
 pub fn join(prefix: &str, name: &str) -> String {
     crate::router::join(prefix, name)
-}
-
-/// Reads a method's params in order, after checking how many there are.
-#[derive(Debug)]
-pub struct ParamReader<'p>(handler::ParamReader<'p>);
-
-impl<'p> ParamReader<'p> {
-    /// Checks that `params` holds exactly `arity` values.
-    ///
-    /// # Errors
-    ///
-    /// An `InvalidParams` error object saying what was expected and what came.
-    pub fn new(
-        ctx: &'p CallContext,
-        params: &'p Params,
-        arity: usize,
-    ) -> Result<Self, ErrorObject> {
-        handler::ParamReader::new(ctx.method(), params, arity).map(ParamReader)
-    }
-
-    /// Decodes the next param.
-    ///
-    /// # Errors
-    ///
-    /// An `InvalidParams` error object naming the param's position.
-    pub fn read<T: DeserializeOwned>(&mut self) -> Result<T, ErrorObject> {
-        self.0.read()
-    }
 }
 
 /// Serves a plain `fn` method at `path`: answered at once, no future.
@@ -75,27 +44,13 @@ where
     F: Fn(CallContext, Params) -> Result<Fut, ErrorObject> + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
 {
-    router.set_handler(path, handler::AsyncMethod(method));
+    router.set_handler(path, crate::handler::AsyncMethod(method));
 }
 
 /// What a method called by a notification answers: nothing is encoded, as
 /// nothing is sent.
 pub fn no_reply() -> Reply {
     Ok(crate::message::Encoded::empty())
-}
-
-/// Encodes a method's plain result.
-pub fn reply<T: Serialize>(value: T) -> Reply {
-    encode_reply(&value)
-}
-
-/// Encodes a method's `Result`: the error as an `"Application"` error whose
-/// message is its `Display` and whose `data` is the error value itself.
-pub fn reply_result<T: Serialize, E: Serialize + Display>(result: Result<T, E>) -> Reply {
-    match result {
-        Ok(value) => encode_reply(&value),
-        Err(error) => Err(ErrorObject::application(&error)),
-    }
 }
 
 /// Runs a `#[rpc(blocking)]` method on tokio's blocking pool. Its panic is
@@ -108,19 +63,5 @@ pub async fn spawn_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 's
             // The runtime is shutting down; so is this call.
             Err(_) => std::future::pending().await,
         },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn application_errors_read_as_their_display() {
-        let error = reply_result::<(), _>(Err("division by zero")).unwrap_err();
-        assert_eq!(
-            (error.code.as_str(), error.message.as_str()),
-            ("Application", "division by zero")
-        );
     }
 }

@@ -6,13 +6,11 @@
 //! moment its connection closes (a watcher task per member, which ends with
 //! it), so a broadcast never waits on, or counts, a client that is gone.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use bytes::Bytes;
-use dashmap::DashMap;
 use serde::Serialize;
 
-use crate::message::{Outgoing, notification_frame};
+use crate::client::{ApiBroadcast, ApiClient, Members};
 use crate::peer::Peer;
 
 /// A set of peers to notify together, such as the subscribers of a topic or
@@ -22,9 +20,13 @@ use crate::peer::Peer;
 /// encoded once and queued to every member; a member leaves the group the
 /// moment its connection closes, so a notification never waits on, or
 /// counts, a client that is gone.
+///
+/// Events go out typed through [`client`](Group::client), which checks them
+/// against the API the members serve, or by path with
+/// [`notify`](Group::notify).
 #[derive(Clone, Debug, Default)]
 pub struct Group {
-    members: Arc<DashMap<u64, Peer>>,
+    members: Members,
 }
 
 impl Group {
@@ -36,10 +38,11 @@ impl Group {
     /// Adds `peer`; returns `false` if it was already a member or its
     /// connection is closed. It leaves by itself when its connection closes.
     pub fn insert(&self, peer: &Peer) -> bool {
-        if peer.is_closed() || self.members.insert(peer.id(), peer.clone()).is_some() {
+        let members = self.members.map();
+        if peer.is_closed() || members.insert(peer.id(), peer.clone()).is_some() {
             return false;
         }
-        let members: Weak<DashMap<u64, Peer>> = Arc::downgrade(&self.members);
+        let members = Arc::downgrade(members);
         let (id, closed) = (peer.id(), peer.closed());
         peer.runtime().spawn(async move {
             closed.await;
@@ -52,30 +55,58 @@ impl Group {
 
     /// Removes `peer`; returns whether it was a member.
     pub fn remove(&self, peer: &Peer) -> bool {
-        self.members.remove(&peer.id()).is_some()
+        self.members.map().remove(&peer.id()).is_some()
     }
 
     /// Whether `peer` is a member.
     pub fn contains(&self, peer: &Peer) -> bool {
-        self.members.contains_key(&peer.id())
+        self.members.map().contains_key(&peer.id())
     }
 
     /// How many members there are.
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.members.map().len()
     }
 
     /// Whether there are no members.
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.members.map().is_empty()
     }
 
     /// The members.
     pub fn peers(&self) -> Vec<Peer> {
         self.members
+            .map()
             .iter()
             .map(|entry| entry.value().clone())
             .collect()
+    }
+
+    /// The events of the API `C` (a generated `XxxClient`), under its own
+    /// namespace, sent to every member: each event method encodes its event
+    /// once and returns how many members it was queued for.
+    ///
+    /// ```
+    /// #[dotrpc::rpc_api(namespace = "ui")]
+    /// pub trait Ui {
+    ///     /// Shows a notice.
+    ///     #[rpc(event)]
+    ///     async fn notice(&self, topic: String, text: String);
+    /// }
+    ///
+    /// # fn main() -> dotrpc::Result<()> {
+    /// let room = dotrpc::Group::new();
+    /// let reached = room.client::<UiClient>().notice("news".into(), "hello".into())?;
+    /// assert_eq!(reached, 0, "nobody joined yet");
+    /// # Ok(()) }
+    /// ```
+    pub fn client<C: ApiClient>(&self) -> C::Broadcast {
+        self.client_at::<C>(C::NAMESPACE.unwrap_or(""))
+    }
+
+    /// As [`client`](Group::client), with the API's paths under `prefix`.
+    pub fn client_at<C: ApiClient>(&self, prefix: &str) -> C::Broadcast {
+        C::Broadcast::with_members(self.members.clone(), prefix)
     }
 
     /// Sends the notification `method(params)` to every member, encoded once;
@@ -86,23 +117,6 @@ impl Group {
     ///
     /// `Codec` if `params` do not serialize as an array.
     pub fn notify(&self, method: &str, params: impl Serialize) -> crate::Result<usize> {
-        let frame = notification_frame(&Outgoing::new(method.into(), &params)?);
-        Ok(send_to_all(&self.members, &frame))
+        self.members.notify(method, params)
     }
-}
-
-/// Queues `frame` to every peer in `peers`, dropping those that are gone.
-pub(crate) fn send_to_all(peers: &DashMap<u64, Peer>, frame: &Bytes) -> usize {
-    let mut gone = Vec::new();
-    let mut sent = 0;
-    for entry in peers.iter() {
-        match entry.value().link().push_frame(frame) {
-            Ok(()) => sent += 1,
-            Err(_) => gone.push(*entry.key()),
-        }
-    }
-    for id in gone {
-        peers.remove(&id);
-    }
-    sent
 }

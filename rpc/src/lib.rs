@@ -106,11 +106,14 @@
 //! * `dispatch`: one inbound call, route → authorize → deadline → handler →
 //!   size cap → reply, the one panic boundary;
 //! * `client`: the [`Call`] builder and its modes, [`Notify`], the
-//!   [`AsyncResult`] handle, what generated stubs are made of;
+//!   [`AsyncResult`] handle, what generated stubs are made of, and events
+//!   sent to many peers at once ([`ApiBroadcast`]);
 //! * `builder`: [`PeerBuilder`], which puts the layers together;
 //! * `group`: peers to push events to together ([`Group`]);
 //! * `server`: accept loop, limits, broadcast, graceful shutdown;
 //! * `runtime`: [`BackgroundRuntime`], an event loop on a background thread;
+//! * `wire`: the rules the types of an API follow ([`WireType`],
+//!   [`ApplicationError`]), through which generated code encodes them;
 //! * `__private`: what generated code names (hidden; not API).
 //!
 //! # Limits and defaults
@@ -183,13 +186,18 @@ mod server;
 // An event loop for plain threads.
 mod runtime;
 
+// The rules the types of an API follow.
+mod wire;
+
 // What generated code names.
 #[doc(hidden)]
 pub mod __private;
 
 pub use blob::Blob;
 pub use builder::{PeerBuilder, memory_pair};
-pub use client::{ApiClient, AsyncResult, Call, CallFuture, CallStatus, Notify, NotifyFuture};
+pub use client::{
+    ApiBroadcast, ApiClient, AsyncResult, Call, CallFuture, CallStatus, Notify, NotifyFuture,
+};
 /// Turns a trait or an inherent impl block into a dot-namespaced remote API:
 /// a typed client stub `XxxClient` and server handlers (see the
 /// [crate docs](crate) and the README for the attributes it takes).
@@ -209,6 +217,7 @@ pub use server::{Server, ServerBuilder};
 pub use transport::ListenAddr;
 #[cfg(feature = "tls")]
 pub use transport::tls;
+pub use wire::{ApplicationError, WireType};
 
 /// The README's code blocks, run as doctests so they cannot rot.
 #[cfg(doctest)]

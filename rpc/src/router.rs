@@ -418,6 +418,10 @@ pub struct MethodDescription {
     pub error: Option<String>,
     /// Whether this is an event: sent as a notification, never answered.
     pub event: bool,
+    /// Whether a call is safe to repeat (`#[rpc(idempotent)]`): a
+    /// reconnecting client sends it again after a dropped connection.
+    #[serde(default)]
+    pub idempotent: bool,
     /// The method's doc comment.
     pub docs: String,
 }

@@ -28,7 +28,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dashmap::DashMap;
 use serde::Serialize;
 use tokio::net::ToSocketAddrs;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -36,9 +35,9 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::PeerBuilder;
+use crate::client::{ApiBroadcast, ApiClient, Members};
 use crate::dispatch::Dispatcher;
 use crate::error::DisconnectReason;
-use crate::message::{Outgoing, notification_frame};
 use crate::peer::{Options, Peer};
 use crate::router::Router;
 use crate::transport;
@@ -190,7 +189,7 @@ impl ServerBuilder {
         let (options, dispatcher) = self.peer.into_parts();
         let router = Arc::clone(&dispatcher.router);
         let shared = Arc::new(Shared {
-            peers: DashMap::new(),
+            peers: Members::default(),
             stop: CancellationToken::new(),
         });
         let accept = AcceptLoop {
@@ -236,7 +235,7 @@ pub struct Server {
 
 struct Shared {
     /// Every live connection, by peer id; removed as soon as it closes.
-    peers: DashMap<u64, Peer>,
+    peers: Members,
     /// Cancelled to stop accepting.
     stop: CancellationToken,
 }
@@ -280,6 +279,7 @@ impl Server {
     pub fn connections(&self) -> Vec<Peer> {
         self.shared
             .peers
+            .map()
             .iter()
             .map(|entry| entry.value().clone())
             .collect()
@@ -287,7 +287,7 @@ impl Server {
 
     /// How many connections are live.
     pub fn connection_count(&self) -> usize {
-        self.shared.peers.len()
+        self.shared.peers.map().len()
     }
 
     /// Sends the notification `method(params)` to every connected client;
@@ -297,8 +297,19 @@ impl Server {
     ///
     /// `Codec` if `params` do not serialize as an array.
     pub fn broadcast(&self, method: &str, params: impl Serialize) -> crate::Result<usize> {
-        let frame = notification_frame(&Outgoing::new(method.into(), &params)?);
-        Ok(crate::group::send_to_all(&self.shared.peers, &frame))
+        self.shared.peers.notify(method, params)
+    }
+
+    /// The events of the API `C` (a generated `XxxClient`), under its own
+    /// namespace, sent to every connected client: each event method encodes
+    /// its event once and returns how many clients it was queued for.
+    pub fn client<C: ApiClient>(&self) -> C::Broadcast {
+        self.client_at::<C>(C::NAMESPACE.unwrap_or(""))
+    }
+
+    /// As [`client`](Server::client), with the API's paths under `prefix`.
+    pub fn client_at<C: ApiClient>(&self, prefix: &str) -> C::Broadcast {
+        C::Broadcast::with_members(self.shared.peers.clone(), prefix)
     }
 
     /// Serves until `signal` completes (a Ctrl-C, SIGTERM, or a message from
@@ -371,7 +382,7 @@ impl Drop for Server {
         for peer in self.connections() {
             peer.close_with(DisconnectReason::Shutdown);
         }
-        self.shared.peers.clear();
+        self.shared.peers.map().clear();
         self.remove_socket_file();
     }
 }
@@ -454,7 +465,7 @@ impl AcceptLoop {
             let (id, closed) = (peer.id(), peer.closed());
             drop(peer);
             closed.await;
-            shared.peers.remove(&id);
+            shared.peers.map().remove(&id);
             drop(permit);
         }
     }
@@ -475,7 +486,7 @@ fn start(
     } = accepted;
     let peer = Peer::start(options, dispatcher, transport, identity);
     tracing::debug!(peer = peer.id(), %remote, "accepted");
-    shared.peers.insert(peer.id(), peer.clone());
+    shared.peers.map().insert(peer.id(), peer.clone());
     // Registered first, checked second: a shutdown that began meanwhile either
     // saw this peer in the registry or is seen here.
     if shared.stop.is_cancelled() {

@@ -1,7 +1,8 @@
 //! The client side: `XxxClient`, a cheap, `Clone` stub whose nested
 //! namespaces are public fields and whose methods take the declared params by
 //! value and return the runtime's call builder (or, for events, send a
-//! notification), plus the API's self-description.
+//! notification), plus the API's self-description; and `XxxBroadcast`, the
+//! same API's events sent to many peers at once.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
@@ -51,6 +52,9 @@ pub(super) fn expand(api: &Api) -> TokenStream {
         let (ty, wire) = (nested_client(n), &n.wire);
         quote!(<#ty>::__dotrpc_describe(&#krate::__private::join(prefix, #wire), out);)
     });
+    let inherent = inherent_helpers(api);
+    let broadcast_ident = api.broadcast_ident();
+    let broadcast = broadcast(api);
     quote! {
         #[doc = #struct_doc]
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
@@ -61,6 +65,7 @@ pub(super) fn expand(api: &Api) -> TokenStream {
 
         impl #krate::__private::ApiClient for #client {
             const NAMESPACE: ::core::option::Option<&'static str> = #namespace;
+            type Broadcast = #broadcast_ident;
 
             fn with_prefix(peer: #krate::__private::Peer, prefix: &str) -> Self {
                 Self {
@@ -89,6 +94,7 @@ pub(super) fn expand(api: &Api) -> TokenStream {
 
         impl #client {
             #(#methods)*
+            #inherent
 
             #[doc(hidden)]
             pub fn __dotrpc_describe(
@@ -100,7 +106,111 @@ pub(super) fn expand(api: &Api) -> TokenStream {
                 let _ = (prefix, out);
             }
         }
+
+        #broadcast
     }
+}
+
+/// `XxxBroadcast`: the API's events, sent to many peers at once (a group's
+/// members, a server's connections); nested namespaces are fields, as on the
+/// client.
+fn broadcast(api: &Api) -> TokenStream {
+    let krate = &api.krate;
+    let (vis, client, broadcast) = (&api.vis, api.client_ident(), api.broadcast_ident());
+    let doc = format!(
+        "The events of the [`{0}`] API, sent to every member of a group or every \
+         connection of a server, each encoded once: `group.client::<{1}>()`.",
+        api.ident, client
+    );
+    let fields = api.nested.iter().map(|n| {
+        let (ident, ty, doc) = (&n.ident, nested_client(n), nested_doc(n));
+        quote!(#[doc = #doc] pub #ident: <#ty as #krate::__private::ApiClient>::Broadcast,)
+    });
+    let field_inits = api.nested.iter().map(|n| {
+        let (ident, ty, wire) = (&n.ident, nested_client(n), &n.wire);
+        quote! {
+            #ident: <<#ty as #krate::__private::ApiClient>::Broadcast as #krate::__private::ApiBroadcast>::with_members(
+                ::core::clone::Clone::clone(&members),
+                &#krate::__private::join(prefix, #wire),
+            ),
+        }
+    });
+    let events = api
+        .methods
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.event)
+        .map(|(index, m)| broadcast_stub(api, index, m));
+    let method_count = api.methods.len();
+    quote! {
+        #[doc = #doc]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+        #vis struct #broadcast {
+            __dotrpc_base: #krate::__private::BroadcastBase,
+            #(#fields)*
+        }
+
+        impl #krate::__private::ApiBroadcast for #broadcast {
+            fn with_members(members: #krate::__private::Members, prefix: &str) -> Self {
+                Self {
+                    #(#field_inits)*
+                    __dotrpc_base: #krate::__private::BroadcastBase::new(members, prefix, #method_count),
+                }
+            }
+        }
+
+        impl #broadcast {
+            #(#events)*
+        }
+    }
+}
+
+fn broadcast_stub(api: &Api, index: usize, method: &Method) -> TokenStream {
+    let krate = &api.krate;
+    let (ident, wire) = (&method.ident, &method.wire);
+    let (params, args) = params_and_args(api, method);
+    let count = method.params.len() as u32;
+    let doc = with_note(
+        &method.docs,
+        &format!(
+            "Sends the `{wire}` event to every peer, encoded once; returns how many it \
+             was queued for. Fails only if a param does not serialize."
+        ),
+    );
+    quote! {
+        #[doc = #doc]
+        pub fn #ident(&self, #(#params),*) -> #krate::__private::Result<usize, #krate::__private::Error> {
+            let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, #count);
+            #(#args)*
+            __dotrpc_args.send()
+        }
+    }
+}
+
+/// `with_timeout` and `peer` as inherent methods, so that they need no
+/// import of `ApiClient`; skipped where the API has a method of that name
+/// (which the stub then is; the trait's stays reachable).
+fn inherent_helpers(api: &Api) -> TokenStream {
+    let krate = &api.krate;
+    let taken = |name: &str| api.methods.iter().any(|m| m.ident == name);
+    let with_timeout = (!taken("with_timeout")).then(|| {
+        quote! {
+            /// The same client whose calls, and those of every nested
+            /// namespace, time out after `timeout` unless a call sets its own.
+            pub fn with_timeout(self, timeout: #krate::__private::Duration) -> Self {
+                <Self as #krate::__private::ApiClient>::with_timeout(self, timeout)
+            }
+        }
+    });
+    let peer = (!taken("peer")).then(|| {
+        quote! {
+            /// The peer this client calls.
+            pub fn peer(&self) -> &#krate::__private::Peer {
+                self.__dotrpc_base.peer()
+            }
+        }
+    });
+    quote!(#with_timeout #peer)
 }
 
 /// The client type of a nested API: the trait's or type's path, its last
@@ -123,55 +233,87 @@ fn nested_doc(nested: &Nested) -> String {
     }
 }
 
+/// A method's params as the stub declares them, and the statements that add
+/// each to the message (through its rule's trait, at the span of its type).
+fn params_and_args(api: &Api, method: &Method) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let krate = &api.krate;
+    method
+        .params
+        .iter()
+        .map(|p| {
+            let (name, ty) = (&p.ident, &p.ty);
+            (
+                quote!(#name: #ty),
+                quote_spanned!(ty.span()=>
+                    let __dotrpc_args = <#ty as #krate::__private::WireType>::__arg(&#name, __dotrpc_args);
+                ),
+            )
+        })
+        .unzip()
+}
+
+/// `doc`, then `note` after a blank line (or `note` alone).
+fn with_note(doc: &str, note: &str) -> String {
+    if doc.is_empty() {
+        note.to_owned()
+    } else {
+        format!("{doc}\n\n{note}")
+    }
+}
+
 fn stub(api: &Api, index: usize, method: &Method) -> TokenStream {
     let krate = &api.krate;
     let (ident, wire) = (&method.ident, &method.wire);
-    let params = method.params.iter().map(|p| {
-        let (name, ty) = (&p.ident, &p.ty);
-        quote!(#name: #ty)
-    });
+    let (params, args) = params_and_args(api, method);
     let count = method.params.len() as u32;
-    let args = method.params.iter().map(|p| {
-        let (name, ty) = (&p.ident, &p.ty);
-        quote_spanned!(ty.span()=> .arg::<#ty>(&#name))
-    });
     let mut doc = method.docs.clone();
     if method.event {
-        let note = format!(
-            "Sends the `{wire}` event: a notification, with no reply. `.await` it to \
-             wait for room in the connection's queue first, or `.send()` it at once."
+        let doc = with_note(
+            &doc,
+            &format!(
+                "Sends the `{wire}` event: a notification, with no reply. `.await` it to \
+                 wait for room in the connection's queue first, or `.send()` it at once."
+            ),
         );
-        doc = if doc.is_empty() {
-            note
-        } else {
-            format!("{doc}\n\n{note}")
-        };
         return quote! {
             #[doc = #doc]
             pub fn #ident(&self, #(#params),*) -> #krate::__private::Notify {
-                self.__dotrpc_base.args(#index, #wire, #count) #(#args)* .notify()
+                let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, #count);
+                #(#args)*
+                __dotrpc_args.notify()
             }
         };
     }
     if doc.is_empty() {
         doc = format!("Calls `{wire}`.");
     }
+    if method.idempotent {
+        doc = with_note(
+            &doc,
+            "Idempotent: sent again on the next connection if this one drops before the \
+             reply (on a peer that reconnects and waits while down).",
+        );
+    }
     let ok = &method.output.ok;
     let returns = match &method.output.err {
         None => quote_spanned!(ok.span()=> #krate::__private::Call<#ok>),
         Some(err) => quote_spanned!(err.span()=> #krate::__private::Call<#ok, #err>),
     };
+    let idempotent = method.idempotent.then(|| quote!(.idempotent()));
     quote! {
         #[doc = #doc]
         pub fn #ident(&self, #(#params),*) -> #returns {
-            self.__dotrpc_base.args(#index, #wire, #count) #(#args)* .call()
+            let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, #count);
+            #(#args)*
+            __dotrpc_args.call() #idempotent
         }
     }
 }
 
 fn describe(api: &Api, method: &Method) -> TokenStream {
     let krate = &api.krate;
-    let (wire, docs, event) = (&method.wire, &method.docs, method.event);
+    let (wire, docs, event, idempotent) =
+        (&method.wire, &method.docs, method.event, method.idempotent);
     let params = method.params.iter().map(|p| {
         let (name, ty) = (p.ident.to_string(), type_name(&p.ty));
         quote! {
@@ -196,6 +338,7 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
             returns: ::core::convert::From::from(#returns),
             error: #error,
             event: #event,
+            idempotent: #idempotent,
             docs: ::core::convert::From::from(#docs),
         });
     }

@@ -31,10 +31,15 @@ pub(super) fn rewrite_trait(item: &mut syn::ItemTrait, api: &Api) {
         if let Some(nested) = api.nested.iter().find(|n| n.ident == f.sig.ident) {
             let (assoc, target, wire) = (&nested.assoc, &nested.target, &nested.wire);
             let doc = format!(
-                "The API served under the `{wire}` namespace; `{}` returns it.",
-                nested.ident
+                "The API served under the `{wire}` namespace, which `{}` returns: a type \
+                 implementing `{}`. Named after the accessor, not the trait.",
+                nested.ident,
+                quote!(#target).to_string().replace(' ', "")
             );
-            added.push(syn::parse_quote!(#[doc = #doc] type #assoc: #target;));
+            // Spanned at the accessor: "missing `Admin`" points at `fn admin`.
+            added.push(
+                syn::parse_quote_spanned!(f.sig.ident.span()=> #[doc = #doc] type #assoc: #target;),
+            );
             let ret: syn::Type = syn::parse_quote_spanned!(f.sig.output.span()=> &Self::#assoc);
             f.sig.output = syn::parse_quote!(-> #ret);
         } else if f.sig.asyncness.is_some()
@@ -162,7 +167,7 @@ fn register_method(api: &Api, method: &Method) -> TokenStream {
     let names: Vec<_> = method.params.iter().map(|p| &p.ident).collect();
     let reads = method.params.iter().map(|p| {
         let ty = &p.ty;
-        quote_spanned!(ty.span()=> __dotrpc_reader.read::<#ty>()?)
+        quote_spanned!(ty.span()=> <#ty as #krate::__private::WireType>::__read(&mut __dotrpc_reader)?)
     });
     // Params are decoded before the call is started, so a wrong call is
     // answered at once and allocates nothing.
@@ -183,10 +188,23 @@ fn register_method(api: &Api, method: &Method) -> TokenStream {
     let unused_ctx = (!method.context).then(|| quote!(let _ = &__dotrpc_ctx;));
     let target = quote!((__dotrpc_get)(&*__dotrpc_root));
     let ok = &method.output.ok;
+    // The result and error are encoded through the traits of their rules, at
+    // the span of their types: a type that breaks one is reported there.
     let reply = match &method.output.err {
-        None => quote_spanned!(ok.span()=> #krate::__private::reply::<#ok>(__dotrpc_out)),
+        None => {
+            quote_spanned!(ok.span()=> <#ok as #krate::__private::WireType>::__reply(&__dotrpc_out))
+        }
         Some(err) => {
-            quote_spanned!(err.span()=> #krate::__private::reply_result::<#ok, #err>(__dotrpc_out))
+            let ok_reply = quote_spanned!(ok.span()=> <#ok as #krate::__private::WireType>::__reply(&__dotrpc_value));
+            let err_object = quote_spanned!(err.span()=>
+                <#err as #krate::__private::ApplicationError>::__error_object(&__dotrpc_error)
+            );
+            quote! {
+                match __dotrpc_out {
+                    ::core::result::Result::Ok(__dotrpc_value) => #ok_reply,
+                    ::core::result::Result::Err(__dotrpc_error) => ::core::result::Result::Err(#err_object),
+                }
+            }
         }
     };
     let path = quote!(&#krate::__private::join(__dotrpc_prefix, #wire));

@@ -58,6 +58,8 @@ pub struct Call<R, E = RemoteError> {
     /// The encoded call, or why it could not be encoded.
     outgoing: Result<Outgoing, CodecError>,
     timeout: Option<Duration>,
+    /// Safe to send again after its connection dropped.
+    idempotent: bool,
     _result: PhantomData<fn() -> (R, E)>,
 }
 
@@ -73,6 +75,7 @@ impl<R, E> Call<R, E> {
             peer,
             outgoing,
             timeout: None,
+            idempotent: false,
             _result: PhantomData,
         }
     }
@@ -98,8 +101,20 @@ impl<R, E> Call<R, E> {
             peer: self.peer,
             outgoing: self.outgoing,
             timeout: self.timeout,
+            idempotent: self.idempotent,
             _result: PhantomData,
         }
+    }
+
+    /// Marks the call as safe to repeat (what `#[rpc(idempotent)]` does for a
+    /// stub's method). On a peer that reconnects and waits while down
+    /// ([`WhileDown::Wait`](crate::WhileDown::Wait)), a call whose connection
+    /// drops before its reply is sent again on the next connection, within
+    /// its timeout, up to three more times; any other call that was already
+    /// sent fails with `Disconnected`, since it may have run.
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
     }
 
     /// The path this call goes to (empty if it could not be encoded).
@@ -135,7 +150,7 @@ where
                 peer: self.peer,
                 outgoing: self.outgoing,
                 timeout: self.timeout,
-                waited: false,
+                idempotent: self.idempotent,
             },
             opened,
             span,
@@ -221,6 +236,7 @@ impl<R, E> fmt::Debug for Call<R, E> {
         f.debug_struct("Call")
             .field("method", &self.method())
             .field("timeout", &self.timeout)
+            .field("idempotent", &self.idempotent)
             .finish_non_exhaustive()
     }
 }
@@ -247,19 +263,104 @@ enum State {
         peer: Peer,
         outgoing: Result<Outgoing, CodecError>,
         timeout: Option<Duration>,
-        /// Whether it already waited for a reconnect (once is enough).
-        waited: bool,
+        idempotent: bool,
     },
-    /// A reconnecting peer that is down: waiting for it to be up (rare, so
-    /// boxed).
+    /// A reconnecting peer that is down: waiting for it to be up, then
+    /// sending (rare, so boxed).
     Reconnecting {
         until: Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>,
-        call: Box<(Peer, Result<Outgoing, CodecError>, Option<Duration>)>,
-        since: std::time::Instant,
+        next: Box<Resend>,
     },
     /// Sent; waiting for the response, the timeout or the connection's end.
     Waiting(Waiting),
     Done,
+}
+
+/// How many times in all an idempotent call is sent, at most.
+const MAX_SENDS: u8 = 4;
+
+/// What it takes to send a call (again) once a reconnecting peer is up.
+struct Resend {
+    peer: Peer,
+    outgoing: Outgoing,
+    deadline: Option<tokio::time::Instant>,
+    idempotent: bool,
+    /// How many times it was sent so far.
+    sent: u8,
+}
+
+impl Resend {
+    /// Waits for the next connection, within the call's deadline.
+    fn after_reconnect(self: Box<Self>) -> State {
+        let (peer, timeout) = (self.peer.clone(), self.remaining());
+        State::Reconnecting {
+            until: Box::pin(async move { peer.until_connected(timeout).await }),
+            next: self,
+        }
+    }
+
+    fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now()))
+    }
+
+    /// Sends the call on the connection that is up now (once it was waited
+    /// for: no more waiting on this attempt).
+    fn send(self) -> Result<State, Error> {
+        let timeout = self.remaining();
+        let Resend {
+            peer,
+            outgoing,
+            idempotent,
+            sent,
+            ..
+        } = self;
+        attempt(peer, outgoing, timeout, idempotent, sent, false)
+    }
+}
+
+/// Sends a call (for the `sent + 1`-th time). On a peer that reconnects
+/// and waits while down, and if `may_wait`, a call waits for the connection
+/// first when it is down; an idempotent one that finds the connection gone
+/// as it is queued waits for the next one too. Inlined: the state it
+/// returns is then built in place rather than moved.
+#[inline]
+fn attempt(
+    peer: Peer,
+    outgoing: Outgoing,
+    timeout: Option<Duration>,
+    idempotent: bool,
+    sent: u8,
+    may_wait: bool,
+) -> Result<State, Error> {
+    let resend = |peer, outgoing, deadline, sent| {
+        Box::new(Resend {
+            peer,
+            outgoing,
+            deadline,
+            idempotent,
+            sent,
+        })
+    };
+    let deadline = || timeout.map(|t| tokio::time::Instant::now() + t);
+    if may_wait && peer.waits_while_down() {
+        return Ok(resend(peer, outgoing, deadline(), sent).after_reconnect());
+    }
+    let may_resend = idempotent && sent + 1 < MAX_SENDS && peer.waits_for_reconnect();
+    match send(&peer, &outgoing, timeout) {
+        Ok(mut waiting) => {
+            // Kept only for a call that may be sent again.
+            if may_resend {
+                let deadline = waiting.timer.as_ref().map(|timer| timer.deadline());
+                waiting.again = Some(resend(peer, outgoing, deadline, sent + 1));
+            }
+            Ok(State::Waiting(waiting))
+        }
+        Err(Error::Disconnected { .. }) if may_resend => {
+            Ok(resend(peer, outgoing, deadline(), sent + 1).after_reconnect())
+        }
+        Err(error) => Err(error),
+    }
 }
 
 struct Waiting {
@@ -270,6 +371,9 @@ struct Waiting {
     pending: Pending,
     method: Arc<str>,
     timer: Option<Pin<Box<Sleep>>>,
+    /// For an idempotent call on a peer that waits while down: sent again
+    /// if the connection drops first.
+    again: Option<Box<Resend>>,
 }
 
 impl Drop for Waiting {
@@ -311,6 +415,13 @@ where
                     }
                 };
                 waiting.answered = true;
+                if let Err(Error::Disconnected { reason }) = &outcome
+                    && *reason != DisconnectReason::Closed
+                    && let Some(again) = waiting.again.take()
+                {
+                    this.state = again.after_reconnect();
+                    continue;
+                }
                 let decoded = outcome
                     .map_err(lift)
                     .and_then(|response| decode_response(&waiting.method, response));
@@ -322,59 +433,43 @@ where
                     peer,
                     outgoing,
                     timeout,
-                    waited,
+                    idempotent,
                 } => {
-                    let outgoing = outgoing?;
                     let timeout = deadline::effective_timeout(timeout);
-                    if !waited && peer.waits_while_down() {
-                        let waiting = peer.clone();
-                        this.state = State::Reconnecting {
-                            until: Box::pin(async move { waiting.until_connected(timeout).await }),
-                            call: Box::new((peer, Ok(outgoing), timeout)),
-                            since: std::time::Instant::now(),
-                        };
-                        continue;
+                    // Matched rather than `map_err`ed: the state is not moved
+                    // through a second `Result`.
+                    match attempt(peer, outgoing?, timeout, idempotent, 0, true) {
+                        Ok(state) => this.state = state,
+                        Err(error) => return Poll::Ready(Err(lift(error))),
                     }
-                    let waiting = send(&peer, outgoing, timeout).map_err(lift)?;
-                    if let Some(span) = &this.span {
-                        span.record("msgid", waiting.pending.msgid());
-                    }
-                    if let Some(opened) = &this.opened {
-                        let _ = opened.set(waiting.pending.msgid());
-                    }
-                    this.state = State::Waiting(waiting);
                 }
-                State::Reconnecting {
-                    mut until,
-                    call,
-                    since,
-                } => match until.as_mut().poll(cx) {
+                State::Reconnecting { mut until, next } => match until.as_mut().poll(cx) {
                     Poll::Pending => {
-                        this.state = State::Reconnecting { until, call, since };
+                        this.state = State::Reconnecting { until, next };
                         return Poll::Pending;
                     }
                     Poll::Ready(waited) => {
                         waited.map_err(lift)?;
-                        let (peer, outgoing, timeout) = *call;
-                        // The wait counts against the call's timeout.
-                        let timeout = timeout.map(|t| t.saturating_sub(since.elapsed()));
-                        this.state = State::Start {
-                            peer,
-                            outgoing,
-                            timeout,
-                            waited: true,
-                        };
+                        this.state = (*next).send().map_err(lift)?;
                     }
                 },
                 State::Waiting(_) => unreachable!("polled in place above"),
                 State::Done => panic!("a CallFuture was polled after it completed"),
+            }
+            if let State::Waiting(waiting) = &this.state {
+                if let Some(span) = &this.span {
+                    span.record("msgid", waiting.pending.msgid());
+                }
+                if let Some(opened) = &this.opened {
+                    let _ = opened.set(waiting.pending.msgid());
+                }
             }
         }
     }
 }
 
 /// Opens the call's transaction and queues its request.
-fn send(peer: &Peer, outgoing: Outgoing, timeout: Option<Duration>) -> Result<Waiting, Error> {
+fn send(peer: &Peer, outgoing: &Outgoing, timeout: Option<Duration>) -> Result<Waiting, Error> {
     let max = peer.max_message_size();
     if outgoing.max_frame_len() > max {
         return Err(Error::Codec(CodecError::TooLarge {
@@ -388,13 +483,14 @@ fn send(peer: &Peer, outgoing: Outgoing, timeout: Option<Duration>) -> Result<Wa
     let deadline_ms = timeout
         .filter(|_| link.remote_has(Feature::Deadline))
         .map(|t| t.as_millis().try_into().unwrap_or(u64::MAX));
-    link.push(|frames| frames.push_request(&outgoing, msgid, deadline_ms))?;
+    link.push(|frames| frames.push_request(outgoing, msgid, deadline_ms))?;
     Ok(Waiting {
         link,
         answered: false,
         pending,
         method: Arc::clone(outgoing.method_arc()),
         timer: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
+        again: None,
     })
 }
 

@@ -1,11 +1,13 @@
 //! The calling side: the call builder that every call, typed or dynamic, goes
 //! through, notifications, the handle of a call running in the background,
-//! and what generated client stubs are made of.
+//! what generated client stubs are made of, and events sent to many peers at
+//! once.
 //!
 //! A call is encoded when it is made ([`Peer::call`] or a generated stub) and
 //! sent in the mode its caller picks: awaited, waited on from a plain
 //! thread, with a callback, as a handle, or as a notification.
 
+mod broadcast;
 mod call;
 mod handle;
 mod notify;
@@ -17,6 +19,7 @@ use serde::de::DeserializeOwned;
 use crate::error::Error;
 use crate::peer::Peer;
 
+pub use broadcast::{ApiBroadcast, BroadcastBase, Members};
 pub use call::{Call, CallFuture};
 pub use handle::{AsyncResult, CallStatus};
 pub use notify::{Notify, NotifyFuture};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{Call, Notify};
+use super::{ApiBroadcast, Call, Notify};
 use crate::codec::CodecError;
 use crate::message::{Outgoing, ParamsWriter};
 use crate::peer::Peer;
@@ -37,6 +37,11 @@ pub trait ApiClient: Clone + Sized {
     /// The description of every method of this API, nested ones included,
     /// with paths under `prefix`.
     fn describe(prefix: &str) -> Vec<MethodDescription>;
+
+    /// The stub that sends this API's events to many peers at once
+    /// (`XxxBroadcast`): what [`Group::client`](crate::Group::client) and
+    /// [`Server::client`](crate::Server::client) return.
+    type Broadcast: ApiBroadcast;
 }
 
 impl Peer {
@@ -52,14 +57,34 @@ impl Peer {
     }
 }
 
-/// The state shared by a generated client stub: the peer, the namespace its
-/// methods live under, their paths, and the default timeout.
+/// A stub's method paths under its prefix, each joined on first use and
+/// shared by the stub's clones.
+#[derive(Clone, Debug)]
+pub(crate) struct Paths {
+    prefix: Arc<str>,
+    joined: Arc<[OnceLock<Arc<str>>]>,
+}
+
+impl Paths {
+    pub(crate) fn new(prefix: &str, methods: usize) -> Self {
+        Paths {
+            prefix: prefix.into(),
+            joined: (0..methods).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The full path of method number `index`, named `name`.
+    pub(crate) fn get(&self, index: usize, name: &str) -> Arc<str> {
+        Arc::clone(self.joined[index].get_or_init(|| join(&self.prefix, name).into()))
+    }
+}
+
+/// The state shared by a generated client stub: the peer, the paths of its
+/// methods, and the default timeout.
 #[derive(Clone, Debug)]
 pub struct ClientBase {
     peer: Peer,
-    prefix: Arc<str>,
-    /// Each method's full path, joined on first use.
-    paths: Arc<[OnceLock<Arc<str>>]>,
+    paths: Paths,
     timeout: Option<Duration>,
 }
 
@@ -69,8 +94,7 @@ impl ClientBase {
     pub fn new(peer: Peer, prefix: &str, methods: usize) -> Self {
         ClientBase {
             peer,
-            prefix: prefix.into(),
-            paths: (0..methods).map(|_| OnceLock::new()).collect(),
+            paths: Paths::new(prefix, methods),
             timeout: None,
         }
     }
@@ -90,25 +114,29 @@ impl ClientBase {
     /// params, which the stub adds one by one (so an unencodable param's
     /// error points at that param).
     pub fn args(&self, index: usize, name: &str, count: u32) -> Args<'_> {
-        let path = self.paths[index].get_or_init(|| join(&self.prefix, name).into());
-        Args {
-            base: self,
-            path: Arc::clone(path),
-            params: Ok(ParamsWriter::with_count(count)),
-        }
+        Args::new(self, self.paths.get(index, name), count)
     }
 }
 
-/// A call being built by a generated stub, param by param.
+/// A call or event being built by a generated stub, param by param; `B` is
+/// the stub's base, which says where it goes.
 #[derive(Debug)]
-pub struct Args<'b> {
-    base: &'b ClientBase,
+pub struct Args<'b, B = ClientBase> {
+    base: &'b B,
     path: Arc<str>,
     /// The params so far, or the first that failed to encode.
     params: Result<ParamsWriter, CodecError>,
 }
 
-impl Args<'_> {
+impl<'b, B> Args<'b, B> {
+    pub(crate) fn new(base: &'b B, path: Arc<str>, count: u32) -> Self {
+        Args {
+            base,
+            path,
+            params: Ok(ParamsWriter::with_count(count)),
+        }
+    }
+
     /// Appends one param.
     pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         if let Ok(params) = &mut self.params
@@ -119,22 +147,23 @@ impl Args<'_> {
         self
     }
 
-    fn outgoing(self) -> (Peer, Result<Outgoing, CodecError>) {
+    /// The base, and the encoded call or why it could not be encoded.
+    pub(crate) fn finish(self) -> (&'b B, Result<Outgoing, CodecError>) {
         let path = self.path;
-        let outgoing = self.params.map(|params| params.finish(path));
-        (self.base.peer.clone(), outgoing)
+        (self.base, self.params.map(|params| params.finish(path)))
     }
+}
 
+impl Args<'_> {
     /// The call, to await or send in any mode.
     pub fn call<R, E>(self) -> Call<R, E> {
-        let timeout = self.base.timeout;
-        let (peer, outgoing) = self.outgoing();
-        Call::from_outgoing(peer, outgoing).default_timeout(timeout)
+        let (base, outgoing) = self.finish();
+        Call::from_outgoing(base.peer.clone(), outgoing).default_timeout(base.timeout)
     }
 
     /// The event (a notification), to await or send.
     pub fn notify(self) -> Notify {
-        let (peer, outgoing) = self.outgoing();
-        Notify::new(peer, outgoing)
+        let (base, outgoing) = self.finish();
+        Notify::new(base.peer.clone(), outgoing)
     }
 }

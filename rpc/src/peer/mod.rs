@@ -108,13 +108,7 @@ impl Peer {
     /// a connection is up, the peer ends, or `timeout` passes. Otherwise
     /// returns at once (a call on a closed connection then fails as usual).
     pub(crate) async fn until_connected(&self, timeout: Option<Duration>) -> crate::Result<()> {
-        let waits = self
-            .session
-            .options
-            .reconnect
-            .as_ref()
-            .is_some_and(|r| r.while_down == WhileDown::Wait);
-        if !waits || self.is_connected() {
+        if !self.waits_while_down() {
             return Ok(());
         }
         let wait = async {
@@ -139,16 +133,22 @@ impl Peer {
         }
     }
 
-    /// Whether a connection is up and a reconnecting peer that waits while
-    /// down should be waited for.
+    /// Whether this peer reconnects, and calls wait while it is down
+    /// ([`WhileDown::Wait`]), for as long as it has not ended.
+    pub(crate) fn waits_for_reconnect(&self) -> bool {
+        self.session
+            .options
+            .reconnect
+            .as_ref()
+            .is_some_and(|r| r.while_down == WhileDown::Wait)
+            && !self.session.ended.is_cancelled()
+    }
+
+    /// Whether no connection is up and calls should wait for the next one.
+    /// (The policy is looked at first: it is a field, the connection is
+    /// behind a lock.)
     pub(crate) fn waits_while_down(&self) -> bool {
-        !self.is_connected()
-            && self
-                .session
-                .options
-                .reconnect
-                .as_ref()
-                .is_some_and(|r| r.while_down == WhileDown::Wait)
+        self.waits_for_reconnect() && !self.is_connected()
     }
 
     /// Whether the other side has said it is a dotrpc peer (its `rpc.hello`
