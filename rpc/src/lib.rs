@@ -132,6 +132,8 @@
 //! | listen backlog (capped by `somaxconn`) | 1024 | [`ServerBuilder::backlog`] |
 
 #![deny(missing_docs)]
+// docs.rs (`--cfg docsrs`, on nightly) marks each item a feature adds.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // In the order data flows; each module uses only those above it
 // (rpc/tests/layout.rs checks it).
