@@ -38,7 +38,7 @@
 //!
 //! struct MyCalculator(MyMath);
 //! impl Calculator for MyCalculator {
-//!     type Math = MyMath; // what `&impl Math` became: a named type
+//!     type Math = MyMath; // `&impl Math` became a type named after the accessor
 //!     async fn add(&self, a: i64, b: i64) -> i64 { a + b }
 //!     fn math(&self) -> &MyMath { &self.0 }
 //! }
@@ -200,9 +200,57 @@ pub use builder::{PeerBuilder, memory_pair};
 pub use client::{
     ApiBroadcast, ApiClient, AsyncResult, Call, CallFuture, CallStatus, Notify, NotifyFuture,
 };
-/// Turns a trait or an inherent impl block into a dot-namespaced remote API:
-/// a typed client stub `XxxClient` and server handlers (see the
-/// [crate docs](crate) and the README for the attributes it takes).
+/// Turns a trait or an inherent impl block into a dot-namespaced remote API.
+///
+/// For an API `Shop` it generates `ShopClient` (a typed client: call methods
+/// return a [`Call`], event methods a [`Notify`]; nested APIs are fields),
+/// `ShopBroadcast` (its events, to every member of a [`Group`] or client of
+/// a [`Server`]), the server glue, and the API's self-description; a trait
+/// is served as `ShopService(my_impl)`, an impl-block type as itself.
+///
+/// On the item: `#[rpc_api(namespace = "shop")]` gives a root namespace;
+/// `crate = "path"` names this crate if it is renamed. On a member:
+///
+/// | attribute | what it does |
+/// |---|---|
+/// | `#[rpc(nested)]` | an accessor whose API is served under its name (`shop.stock.count`) |
+/// | `#[rpc(event)]` | a one-way method, sent as a notification |
+/// | `#[rpc(blocking)]` | a plain `fn` run on the blocking pool |
+/// | `#[rpc(idempotent)]` | a call that is safe to send again after a dropped connection |
+/// | `#[rpc(name = "..")]` | the name on the wire |
+/// | `#[rpc(skip)]` | a helper that is not part of the API |
+///
+/// A nested accessor in a trait, `fn stock(&self) -> &impl Inventory;`,
+/// becomes an associated type named after the **accessor** in
+/// UpperCamelCase, not after its trait:
+///
+/// ```
+/// #[dotrpc::rpc_api]
+/// pub trait Shop {
+///     #[rpc(nested)]
+///     fn stock(&self) -> &impl Inventory;
+/// }
+///
+/// #[dotrpc::rpc_api]
+/// pub trait Inventory {
+///     async fn count(&self, item: String) -> u32;
+/// }
+///
+/// struct MyInventory;
+/// impl Inventory for MyInventory {
+///     async fn count(&self, _item: String) -> u32 { 12 }
+/// }
+///
+/// struct MyShop(MyInventory);
+/// impl Shop for MyShop {
+///     type Stock = MyInventory; // `Stock`, from `stock`: not `Inventory`
+///     fn stock(&self) -> &MyInventory { &self.0 }
+/// }
+/// ```
+///
+/// Params and results follow the rule [`WireType`], errors the rule
+/// [`ApplicationError`]; a type that breaks one is a compile error at the
+/// type. See the [crate docs](crate) and the README for the rest.
 pub use dotrpc_macros::rpc_api;
 pub use error::{DisconnectReason, Error, ErrorKind, FromRemote, RemoteError, Result};
 pub use ext::Ext;
