@@ -125,6 +125,15 @@ impl PeerBuilder {
         self
     }
 
+    /// The timeout of calls that set none themselves (default: none, except
+    /// over NATS, where it is 10 s: a call whose instance died would
+    /// otherwise wait forever). A call's own `.timeout(d)`, or its API
+    /// client's `with_timeout`, wins.
+    pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.call_timeout = timeout;
+        self
+    }
+
     /// Closes the connection if nothing at all arrives for `timeout`
     /// (default: never, as a client waiting for events is idle by design).
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
@@ -210,6 +219,12 @@ impl PeerBuilder {
     pub fn reconnect(mut self, policy: Reconnect) -> Self {
         self.options.reconnect = Some(policy);
         self
+    }
+
+    /// The options, for the transports that adjust them (NATS).
+    #[cfg(feature = "nats")]
+    pub(crate) fn options_mut(&mut self) -> &mut Options {
+        &mut self.options
     }
 
     /// The router this builder's peers will share, made now if none was given.

@@ -100,6 +100,14 @@ pub enum Error<E = RemoteError> {
         /// Why, as the peer said.
         message: String,
     },
+    /// Nothing is serving the path: over NATS, no instance is subscribed to
+    /// its subject, which the broker says at once (no waiting for a
+    /// timeout). Nothing ran; the call may be retried when an instance is up.
+    #[error("no instance is serving `{method}`")]
+    NoResponders {
+        /// The dot-joined path that was called.
+        method: String,
+    },
     /// The API was used in a way that cannot work, such as a blocking wait on
     /// a runtime thread (which would deadlock); the message says what to do.
     #[error("{message}")]
@@ -142,6 +150,8 @@ pub enum ErrorKind {
     Misuse,
     /// See [`Error::Unauthorized`].
     Unauthorized,
+    /// See [`Error::NoResponders`].
+    NoResponders,
 }
 
 impl ErrorKind {
@@ -156,6 +166,7 @@ impl ErrorKind {
             ErrorKind::Timeout => code::TIMEOUT,
             ErrorKind::Cancelled => code::CANCELLED,
             ErrorKind::Unauthorized => code::UNAUTHORIZED,
+            ErrorKind::NoResponders => code::NO_RESPONDERS,
             ErrorKind::Foreign
             | ErrorKind::Disconnected
             | ErrorKind::Transport
@@ -182,6 +193,7 @@ impl<E> Error<E> {
             Error::Cancelled => ErrorKind::Cancelled,
             Error::Misuse { .. } => ErrorKind::Misuse,
             Error::Unauthorized { .. } => ErrorKind::Unauthorized,
+            Error::NoResponders { .. } => ErrorKind::NoResponders,
         }
     }
 
@@ -202,6 +214,7 @@ impl<E> Error<E> {
             Error::Cancelled => Error::Cancelled,
             Error::Misuse { message } => Error::Misuse { message },
             Error::Unauthorized { method, message } => Error::Unauthorized { method, message },
+            Error::NoResponders { method } => Error::NoResponders { method },
         }
     }
 }
@@ -407,6 +420,9 @@ impl RemoteError {
                 message: message(),
             },
             Some(code::CANCELLED) => Error::Cancelled,
+            Some(code::NO_RESPONDERS) => Error::NoResponders {
+                method: method.to_owned(),
+            },
             _ => match E::from_remote(self) {
                 Ok(app) => Error::Remote(app),
                 Err(unrecognised) => Error::Foreign(unrecognised),

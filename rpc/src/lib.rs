@@ -185,6 +185,11 @@ mod group;
 // Serving many connections.
 mod server;
 
+// Many processes behind one subject prefix (feature `nats`).
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub mod nats;
+
 // An event loop for plain threads.
 mod runtime;
 

@@ -8,6 +8,9 @@ pub mod scenario;
 #[path = "../../examples/demo_server/api.rs"]
 pub mod demo;
 
+#[path = "nats.rs"]
+pub mod nats;
+
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;

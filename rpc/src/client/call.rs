@@ -478,6 +478,7 @@ fn send(peer: &Peer, outgoing: &Outgoing, timeout: Option<Duration>) -> Result<W
         }));
     }
     let link = peer.link();
+    let timeout = timeout.or(link.options.call_timeout);
     let pending = link.transactions().open()?;
     let msgid = pending.msgid();
     let deadline_ms = timeout

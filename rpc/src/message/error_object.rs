@@ -24,6 +24,8 @@ pub(crate) mod code {
     pub(crate) const CANCELLED: &str = "Cancelled";
     /// The connection may not call this path.
     pub(crate) const UNAUTHORIZED: &str = "Unauthorized";
+    /// Nothing serves the path (a message broker found no subscriber).
+    pub(crate) const NO_RESPONDERS: &str = "NoResponders";
 }
 
 /// How a peer writes the errors it answers calls with.

@@ -13,6 +13,8 @@ use std::io::IoSlice;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+#[cfg(any(feature = "nats", test))]
+use super::Params;
 use super::encoded::Pieces;
 use super::splice::SPLICE_AT;
 use super::{Encoded, ErrorFormat, ErrorObject, MsgId, Outgoing, write_str_len, write_value};
@@ -249,6 +251,62 @@ pub(crate) fn notification_frame(call: &Outgoing) -> Bytes {
     frames.copy_to_bytes(frames.len())
 }
 
+/// A request around params already encoded, as a message transport that
+/// carries calls in its own envelope hands one over:
+/// `[0, msgid, method, params]`, with `{"deadline_ms": n}` as a fifth item
+/// if a deadline is given.
+#[cfg(any(feature = "nats", test))]
+pub(crate) fn request_frame(
+    msgid: MsgId,
+    method: &str,
+    params: &Params,
+    deadline_ms: Option<u64>,
+) -> Bytes {
+    let mut frames = Frames::new();
+    let items = if deadline_ms.is_some() { 0x95 } else { 0x94 };
+    frames.put(&[items, super::REQUEST]);
+    frames.put_uint(u64::from(msgid));
+    frames.put_str(method);
+    frames.put(params.as_bytes());
+    if let Some(deadline_ms) = deadline_ms {
+        frames.put(&[0x81]);
+        frames.put_str(super::DEADLINE_KEY);
+        frames.put_uint(deadline_ms);
+    }
+    frames.copy_to_bytes(frames.len())
+}
+
+/// A notification `[2, method, params]` around params already encoded.
+#[cfg(any(feature = "nats", test))]
+pub(crate) fn raw_notification_frame(method: &str, params: &Params) -> Bytes {
+    let mut frames = Frames::new();
+    frames.put(&[0x93, super::NOTIFICATION]);
+    frames.put_str(method);
+    frames.put(params.as_bytes());
+    frames.copy_to_bytes(frames.len())
+}
+
+/// A response around a value already encoded: `[1, msgid, nil, result]`
+/// for `Ok(result)`, `[1, msgid, error, nil]` for `Err(error)`. Each must
+/// be exactly one msgpack value.
+#[cfg(any(feature = "nats", test))]
+pub(crate) fn response_frame(msgid: MsgId, outcome: Result<&[u8], &[u8]>) -> Bytes {
+    let mut frames = Frames::new();
+    frames.put(&[0x94, super::RESPONSE]);
+    frames.put_uint(u64::from(msgid));
+    match outcome {
+        Ok(result) => {
+            frames.put(&[0xc0]);
+            frames.put(result);
+        }
+        Err(error) => {
+            frames.put(error);
+            frames.put(&[0xc0]);
+        }
+    }
+    frames.copy_to_bytes(frames.len())
+}
+
 impl Buf for Frames {
     fn remaining(&self) -> usize {
         self.len
@@ -386,5 +444,39 @@ mod tests {
         assert!(frames.is_empty() && frames.frame_count() == 0);
         frames.push_notification(&outgoing("again", &()));
         assert_eq!(frames.pop_frame().unwrap()[0], 0x93);
+    }
+
+    #[test]
+    fn messages_built_around_encoded_parts_parse_back() {
+        use super::super::Message;
+        let params = Params::from_values(&[1.into(), "x".into()]);
+        let request = request_frame(300, "math.add", &params, Some(250));
+        match Message::parse(request).unwrap() {
+            Message::Request(r) => {
+                assert_eq!(
+                    (r.msgid(), r.method(), r.deadline_ms()),
+                    (300, "math.add", Some(250))
+                );
+                assert_eq!(r.params(), &params);
+            }
+            other => panic!("{other:?}"),
+        }
+        match Message::parse(raw_notification_frame("ui.tick", &params)).unwrap() {
+            Message::Notification(n) => assert_eq!((n.method(), n.params()), ("ui.tick", &params)),
+            other => panic!("{other:?}"),
+        }
+        match Message::parse(response_frame(9, Ok(&[0x2a]))).unwrap() {
+            Message::Response(r) => {
+                assert_eq!((r.msgid(), r.error(), r.result()), (9, None, &[0x2a][..]))
+            }
+            other => panic!("{other:?}"),
+        }
+        match Message::parse(response_frame(9, Err(&[0xa1, b'e']))).unwrap() {
+            Message::Response(r) => assert_eq!(
+                (r.error(), r.result()),
+                (Some(&[0xa1, b'e'][..]), &[0xc0][..])
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 }

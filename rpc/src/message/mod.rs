@@ -47,6 +47,8 @@ pub(crate) use error_object::code;
 pub use error_object::{ErrorFormat, ErrorObject};
 pub use frames::Frames;
 pub(crate) use frames::notification_frame;
+#[cfg(any(feature = "nats", test))]
+pub(crate) use frames::{raw_notification_frame, request_frame, response_frame};
 pub(crate) use outgoing::{Outgoing, ParamsWriter};
 pub use params::Params;
 pub(crate) use splice::lend;
@@ -135,6 +137,15 @@ impl Response {
     /// The encoded result value (nil when the call failed).
     pub fn result(&self) -> &[u8] {
         &self.frame[self.result_at..]
+    }
+
+    /// The encoded result (`Ok`) or error (`Err`), shared with the frame.
+    #[cfg(feature = "nats")]
+    pub(crate) fn outcome(&self) -> Result<Bytes, Bytes> {
+        match self.error.clone() {
+            Some(range) => Err(self.frame.slice(range)),
+            None => Ok(self.frame.slice(self.result_at..)),
+        }
     }
 
     /// The frame the response came in, shared.

@@ -107,6 +107,12 @@ impl Params {
         &self.buf[self.start..self.end]
     }
 
+    /// The encoded array, shared with the buffer it lies in.
+    #[cfg(feature = "nats")]
+    pub(crate) fn to_bytes(&self) -> Bytes {
+        self.buf.slice(self.start..self.end)
+    }
+
     /// The buffer the params lie in (the whole frame they came in), shared.
     pub(crate) fn buffer(&self) -> &Bytes {
         &self.buf

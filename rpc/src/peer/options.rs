@@ -35,6 +35,8 @@ pub(crate) struct Options {
     pub(crate) handshake: Option<bool>,
     pub(crate) on_connected: Option<ConnectedHook>,
     pub(crate) reconnect: Option<Reconnect>,
+    /// The timeout of calls that set none.
+    pub(crate) call_timeout: Option<Duration>,
 }
 
 impl Default for Options {
@@ -52,6 +54,7 @@ impl Default for Options {
             handshake: None,
             on_connected: None,
             reconnect: None,
+            call_timeout: None,
         }
     }
 }
@@ -75,6 +78,7 @@ impl fmt::Debug for Options {
             .field("idle_timeout", &self.idle_timeout)
             .field("message_timeout", &self.message_timeout)
             .field("reconnect", &self.reconnect)
+            .field("call_timeout", &self.call_timeout)
             .finish_non_exhaustive()
     }
 }

@@ -1,0 +1,529 @@
+//! Serving and calling over NATS (feature `nats`): one API served by many
+//! processes, on many machines, behind one subject prefix, with the typed
+//! clients users already have.
+//!
+//! A service under the prefix `demo` answers the method `math.add` on the
+//! subject `demo.math.add`. Every instance subscribes to `demo.>` in one
+//! queue group, so NATS spreads the calls over the instances, and starting
+//! or stopping one needs no configuration anywhere else; runtime handlers
+//! and the fallback work as on any connection, as the one subscription
+//! feeds the same router. A [`NatsService`] is one instance; a client is a
+//! [`Peer`] from [`PeerBuilder::connect_nats`], on which
+//! `peer.client::<CalculatorClient>()` and every call mode work as over TCP.
+//!
+//! Underneath, NATS is a message transport (see [`crate::transport`]): each
+//! side of the mapping turns NATS messages into msgpack-rpc frames and back,
+//! so the peer, its limits and its dispatcher are the ones every other
+//! transport uses. On the wire the payloads are plain msgpack (the params
+//! array; the result; an error object with the NATS service error headers),
+//! so any NATS client with a msgpack library can call a dotrpc service; the
+//! README has the details.
+//!
+//! What NATS changes:
+//!
+//! * **Timeouts.** Every call has one (the peer's
+//!   [`call_timeout`](PeerBuilder::call_timeout), 10 s unless set): the
+//!   instance running a call may die, and nothing else would tell. It
+//!   travels with the call (header `Dotrpc-Deadline-Ms`) and is the
+//!   handler's deadline, as between dotrpc peers on TCP.
+//! * **No instance.** A call on a subject nobody serves fails at once with
+//!   [`Error::NoResponders`](crate::Error::NoResponders).
+//! * **Events.** A client's one-way calls reach one instance. A service
+//!   pushes events to every client with [`NatsService::client`], a typed
+//!   broadcast; a client receives the events its router serves (subscribed
+//!   when it connects).
+//! * **Size.** Messages are bounded by the NATS server's `max_payload` as
+//!   well as the peer's `max_message_size`; a call or reply over it fails
+//!   alone.
+//! * **Callbacks.** A service cannot call its callers (they have no subject
+//!   of their own); such a call fails at once.
+
+mod caller;
+mod pipes;
+mod service;
+mod srv;
+mod subject;
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use async_nats;
+use async_nats::Client;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::builder::PeerBuilder;
+use crate::client::{ApiBroadcast, ApiClient, Members};
+use crate::peer::Peer;
+use crate::router::Router;
+use caller::Caller;
+use service::Service;
+
+/// The timeout of calls over NATS that set none.
+const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a service is on NATS: the server's URL and the service's subject
+/// prefix, written `nats://host:port/prefix`.
+///
+/// ```
+/// let addr: dotrpc::nats::NatsAddr = "nats://127.0.0.1:4222/demo".parse().unwrap();
+/// assert_eq!((addr.url.as_str(), addr.prefix.as_str()), ("nats://127.0.0.1:4222", "demo"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsAddr {
+    /// The NATS server, `nats://host:port`.
+    pub url: String,
+    /// The service's subject prefix, such as `demo` or `acme.billing`.
+    pub prefix: String,
+}
+
+impl FromStr for NatsAddr {
+    type Err = io::Error;
+
+    fn from_str(addr: &str) -> io::Result<NatsAddr> {
+        let invalid = |why: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("`{addr}` is not nats://host:port/prefix: {why}"),
+            )
+        };
+        let rest = addr
+            .strip_prefix("nats://")
+            .ok_or_else(|| invalid("it must start with nats://"))?;
+        let (server, prefix) = rest
+            .split_once('/')
+            .ok_or_else(|| invalid("the prefix is missing"))?;
+        if server.is_empty() {
+            return Err(invalid("the host is missing"));
+        }
+        if !subject::valid_path(prefix) {
+            return Err(invalid("the prefix must be dot-separated subject tokens"));
+        }
+        Ok(NatsAddr {
+            url: format!("nats://{server}"),
+            prefix: prefix.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for NatsAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.url, self.prefix)
+    }
+}
+
+/// Connects to the NATS server at `url`.
+async fn connect(url: &str) -> crate::Result<Client> {
+    async_nats::connect(url)
+        .await
+        .map_err(|error| io::Error::new(io::ErrorKind::ConnectionRefused, error).into())
+}
+
+fn check_prefix(prefix: &str) -> crate::Result<()> {
+    if subject::valid_path(prefix) {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("`{prefix}` is not a subject prefix (dot-separated tokens, no wildcards)"),
+        )
+        .into())
+    }
+}
+
+fn subscribe_error(error: impl std::error::Error + Send + Sync + 'static) -> io::Error {
+    io::Error::other(error)
+}
+
+impl PeerBuilder {
+    /// Connects to the service under `prefix` through the NATS server at
+    /// `url` (`nats://host:port`). Calls go to `prefix.<path>`; the events
+    /// this builder's router serves are received from the same subjects.
+    /// Calls without a timeout get the builder's
+    /// [`call_timeout`](PeerBuilder::call_timeout), 10 s unless set. The
+    /// NATS client reconnects by itself; calls made while it is away time
+    /// out.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the NATS server cannot be reached or `prefix` is not
+    /// a subject prefix.
+    pub async fn connect_nats(self, url: &str, prefix: &str) -> crate::Result<Peer> {
+        check_prefix(prefix)?;
+        let client = connect(url).await?;
+        self.connect_nats_with(client, prefix).await
+    }
+
+    /// As [`connect_nats`](PeerBuilder::connect_nats), over a NATS client
+    /// the program already has (with its own options: credentials, TLS).
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if subscribing fails or `prefix` is not a subject prefix.
+    pub async fn connect_nats_with(mut self, client: Client, prefix: &str) -> crate::Result<Peer> {
+        check_prefix(prefix)?;
+        let prefix: Arc<str> = prefix.into();
+        let options = self.options_mut();
+        options.call_timeout.get_or_insert(DEFAULT_CALL_TIMEOUT);
+        cap_message_size(&mut options.limits.max_message_size, &client);
+        let limits = options.limits;
+        let events: Vec<String> = self
+            .shared_router()
+            .paths()
+            .into_iter()
+            .filter(|path| !path.starts_with("rpc.") && subject::valid_path(path))
+            .collect();
+        self.connect_with(move || {
+            let (client, prefix, events, limits) =
+                (client.clone(), Arc::clone(&prefix), events.clone(), limits);
+            async move {
+                let inbox = format!("{}.", client.new_inbox());
+                let mut subscribers = vec![
+                    client
+                        .subscribe(format!("{inbox}*"))
+                        .await
+                        .map_err(subscribe_error)?,
+                ];
+                for path in &events {
+                    let subject = subject::subject(&prefix, path);
+                    subscribers.push(client.subscribe(subject).await.map_err(subscribe_error)?);
+                }
+                // Subscribed at the server before the first call goes out.
+                client.flush().await.map_err(subscribe_error)?;
+                let caller = Caller {
+                    prefix,
+                    inbox,
+                    limits,
+                };
+                let (transport, _writer) = pipes::transport(
+                    client,
+                    Arc::new(caller),
+                    subscribers,
+                    CancellationToken::new(),
+                );
+                Ok(transport)
+            }
+        })
+        .await
+    }
+}
+
+/// Lowers `max` to what the NATS server takes in one message.
+fn cap_message_size(max: &mut usize, client: &Client) {
+    let server_max = client.server_info().max_payload;
+    if server_max > 0 {
+        *max = (*max).min(server_max);
+    }
+}
+
+/// Options for one instance of a service on NATS; see
+/// [`NatsService::builder`].
+#[derive(Debug)]
+pub struct NatsServiceBuilder {
+    peer: PeerBuilder,
+    prefix: String,
+    name: Option<String>,
+    version: String,
+    description: String,
+    queue_group: Option<String>,
+}
+
+impl NatsServiceBuilder {
+    /// The service's name in the NATS services protocol (default: the
+    /// prefix, with dots as `-`). Letters, digits, `-` and `_` only.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+
+    /// The service's version in the NATS services protocol, a semantic
+    /// version (default `0.0.0`).
+    pub fn version(mut self, version: &str) -> Self {
+        version.clone_into(&mut self.version);
+        self
+    }
+
+    /// The service's description in the NATS services protocol.
+    pub fn description(mut self, description: &str) -> Self {
+        description.clone_into(&mut self.description);
+        self
+    }
+
+    /// The queue group the instances share (default: the prefix). Instances
+    /// in one group share the calls; instances in different groups each
+    /// get every call.
+    pub fn queue_group(mut self, group: &str) -> Self {
+        self.queue_group = Some(group.to_owned());
+        self
+    }
+
+    /// Connects to the NATS server at `url` (`nats://host:port`) and starts
+    /// serving. Returns once subscribed: calls published from then on reach
+    /// this instance or another.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the server cannot be reached, subscribing fails, or
+    /// the prefix or the name is not valid.
+    pub async fn start(self, url: &str) -> crate::Result<NatsService> {
+        check_prefix(&self.prefix)?;
+        let client = connect(url).await?;
+        self.start_with(client).await
+    }
+
+    /// As [`start`](NatsServiceBuilder::start), over a NATS client the
+    /// program already has.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](NatsServiceBuilder::start).
+    pub async fn start_with(self, client: Client) -> crate::Result<NatsService> {
+        let NatsServiceBuilder {
+            mut peer,
+            prefix,
+            name,
+            version,
+            description,
+            queue_group,
+        } = self;
+        check_prefix(&prefix)?;
+        let name = name.unwrap_or_else(|| prefix.replace('.', "-"));
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid_name {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("`{name}` is not a NATS service name (letters, digits, - and _)"),
+            )
+            .into());
+        }
+        let queue_group = queue_group.unwrap_or_else(|| prefix.clone());
+        cap_message_size(&mut peer.options_mut().limits.max_message_size, &client);
+        let limits = peer.options_mut().limits;
+        let router = peer.shared_router();
+        let prefix: Arc<str> = prefix.into();
+
+        let service = Arc::new(Service::new(Arc::clone(&prefix), limits, client.clone()));
+        let requests = client
+            .queue_subscribe(format!("{prefix}.>"), queue_group.clone())
+            .await
+            .map_err(subscribe_error)?;
+        let drain = CancellationToken::new();
+        let (transport, writer) = pipes::transport(
+            client.clone(),
+            Arc::clone(&service) as Arc<dyn pipes::Side>,
+            vec![requests],
+            drain.clone(),
+        );
+        let peer = peer.spawn(transport);
+
+        let id = client
+            .new_inbox()
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let identity = srv::Identity {
+            name,
+            id,
+            version,
+            description,
+            queue_group,
+            started: srv::now_rfc3339(),
+        };
+        let verbs = srv::subscribe(&client, &identity)
+            .await
+            .map_err(subscribe_error)?;
+        client.flush().await.map_err(subscribe_error)?;
+        let (name, id) = (identity.name.clone(), identity.id.clone());
+        let stop = CancellationToken::new();
+        let responder = srv::Responder {
+            client: client.clone(),
+            identity,
+            service,
+            router: Arc::clone(&router),
+        };
+        let srv = tokio::spawn(responder.run(verbs, stop.clone()));
+        let members = Members::default();
+        members.map().insert(peer.id(), peer.clone());
+        Ok(NatsService {
+            peer,
+            members,
+            router,
+            client,
+            prefix,
+            name,
+            id,
+            drain,
+            tasks: Mutex::new(Some(Tasks { writer, srv, stop })),
+        })
+    }
+}
+
+/// One instance of a service on NATS: it answers the calls NATS gives it
+/// on `PREFIX.>` (sharing them with the other instances), answers the NATS
+/// services protocol (`$SRV.PING`, `INFO`, `STATS`), and pushes events to
+/// the clients.
+///
+/// ```no_run
+/// # use dotrpc::{Peer, nats::NatsService};
+/// # #[tokio::main] async fn main() -> dotrpc::Result<()> {
+/// let router = std::sync::Arc::new(dotrpc::Router::new());
+/// router.set_handler("math.add", |a: i64, b: i64| async move { a + b });
+/// let service = NatsService::builder(Peer::builder().router(router), "demo")
+///     .version("1.0.0")
+///     .start("nats://127.0.0.1:4222")
+///     .await?;
+/// // `demo.math.add` is answered until:
+/// service.drain(std::time::Duration::from_secs(5)).await;
+/// # Ok(()) }
+/// ```
+pub struct NatsService {
+    peer: Peer,
+    members: Members,
+    router: Arc<Router>,
+    client: Client,
+    prefix: Arc<str>,
+    name: String,
+    id: String,
+    drain: CancellationToken,
+    tasks: Mutex<Option<Tasks>>,
+}
+
+/// What a service leaves behind until it has drained.
+struct Tasks {
+    /// Publishes the peer's replies; ends when the peer has closed.
+    writer: JoinHandle<()>,
+    /// Answers `$SRV`; ends when `stop` fires.
+    srv: JoinHandle<()>,
+    stop: CancellationToken,
+}
+
+impl NatsService {
+    /// Options for an instance serving what `peer`'s router serves, under
+    /// the subject prefix `prefix` (such as `demo`: `math.add` is then
+    /// answered on `demo.math.add`). The peer's limits, authorize hook and
+    /// error format apply to every call.
+    pub fn builder(peer: PeerBuilder, prefix: &str) -> NatsServiceBuilder {
+        NatsServiceBuilder {
+            peer,
+            prefix: prefix.to_owned(),
+            name: None,
+            version: "0.0.0".to_owned(),
+            description: String::new(),
+            queue_group: None,
+        }
+    }
+
+    /// The subject prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The service's name in the NATS services protocol.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// This instance's id in the NATS services protocol.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The router serving the calls; handlers added to it are served at
+    /// once, by this instance.
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+
+    /// The NATS client the instance uses.
+    pub fn nats_client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The events of the API `C` (a generated `XxxClient`), under its own
+    /// namespace, published for every client: `service.client::<UiClient>()
+    /// .tick(n)` publishes on `PREFIX.ui.tick` (for an API in namespace
+    /// `ui`), and every client serving `ui.tick` receives it. Each returns
+    /// 1 once the event is queued for publishing.
+    pub fn client<C: ApiClient>(&self) -> C::Broadcast {
+        self.client_at::<C>(C::NAMESPACE.unwrap_or(""))
+    }
+
+    /// As [`client`](NatsService::client), with the API's paths under
+    /// `prefix`.
+    pub fn client_at<C: ApiClient>(&self, prefix: &str) -> C::Broadcast {
+        C::Broadcast::with_members(self.members.clone(), prefix)
+    }
+
+    /// Leaves gracefully: stops taking calls (the queue group's other
+    /// instances get them from now on), answers the calls it already has,
+    /// giving them up to `grace`, publishes the answers, and stops
+    /// answering `$SRV`. A rolling restart that drains each instance loses
+    /// no call.
+    pub async fn drain(self, grace: Duration) {
+        self.drain.cancel();
+        let closed = self.peer.closed();
+        if tokio::time::timeout(grace, closed).await.is_err() {
+            tracing::warn!(prefix = %self.prefix, "calls still running after the grace period");
+            self.peer.close();
+            self.peer.closed().await;
+        }
+        self.stop_tasks().await;
+        if let Err(error) = self.client.flush().await {
+            tracing::warn!(%error, "flushing to NATS failed");
+        }
+    }
+
+    /// Serves until `signal` completes (a Ctrl-C, SIGTERM), then drains as
+    /// [`drain`](NatsService::drain) does.
+    pub async fn serve_until(self, signal: impl Future<Output = ()>, grace: Duration) {
+        signal.await;
+        self.drain(grace).await;
+    }
+
+    async fn stop_tasks(&self) {
+        let tasks = self
+            .tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(Tasks { writer, srv, stop }) = tasks {
+            let _ = writer.await;
+            stop.cancel();
+            let _ = srv.await;
+        }
+    }
+}
+
+impl Drop for NatsService {
+    fn drop(&mut self) {
+        // Not drained: stop at once.
+        self.peer.close();
+        if let Some(tasks) = self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+        {
+            tasks.stop.cancel();
+        }
+        self.drain.cancel();
+    }
+}
+
+impl fmt::Debug for NatsService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsService")
+            .field("prefix", &self.prefix)
+            .field("name", &self.name)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,152 @@
+//! How a call is written as a NATS message, and back: subjects, headers,
+//! payloads and error codes. The one place that knows the NATS side of the
+//! mapping (README, "Calling a dotrpc service from any NATS client").
+//!
+//! | msgpack-rpc                  | NATS message                                        |
+//! |------------------------------|-----------------------------------------------------|
+//! | request `math.add [1, 2]`    | on `PREFIX.math.add`, a reply subject, body `[1, 2]` |
+//! | its deadline (dotrpc only)   | header `Dotrpc-Deadline-Ms: n`                       |
+//! | notification                 | the same subject, no reply subject                   |
+//! | success                      | body: the msgpack result                             |
+//! | error object                 | headers `Nats-Service-Error-Code`, `Nats-Service-Error`; body: the msgpack `{"code", "message", "data"?}` |
+//! | event pushed by a service    | on `PREFIX.path`, header `Dotrpc-Push: 1`            |
+
+use async_nats::HeaderMap;
+use bytes::Bytes;
+
+use crate::codec::{Limits, check_frame};
+use crate::message::{ErrorObject, Params, code};
+
+/// The deadline of a call, in milliseconds from when it was sent.
+pub(crate) const DEADLINE_HEADER: &str = "Dotrpc-Deadline-Ms";
+/// Marks an event a service published for its clients, which the service's
+/// own instances (subscribed to the same subjects) pass over.
+pub(crate) const PUSH_HEADER: &str = "Dotrpc-Push";
+/// The NATS services protocol's error headers (ADR-32).
+pub(crate) const ERROR_HEADER: &str = "Nats-Service-Error";
+pub(crate) const ERROR_CODE_HEADER: &str = "Nats-Service-Error-Code";
+
+/// The subject a path is served on under `prefix`.
+pub(crate) fn subject(prefix: &str, path: &str) -> String {
+    format!("{prefix}.{path}")
+}
+
+/// Whether `path` can be part of a subject: dot-separated tokens, none
+/// empty, no wildcards or whitespace.
+pub(crate) fn valid_path(path: &str) -> bool {
+    !path.is_empty()
+        && path.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .chars()
+                    .all(|c| !c.is_whitespace() && c != '*' && c != '>')
+        })
+}
+
+/// The numeric code of the NATS error header for a dotrpc error code: the
+/// HTTP status it is closest to, as NATS services use them.
+pub(crate) fn status_of(code: Option<&str>) -> u16 {
+    match code {
+        Some(code::UNKNOWN_API) | Some(code::NO_RESPONDERS) => 404,
+        Some(code::INVALID_PARAMS) => 400,
+        Some(code::UNAUTHORIZED) => 403,
+        Some(code::APPLICATION) => 422,
+        Some(code::OVERLOADED) => 503,
+        Some(code::TIMEOUT) => 504,
+        Some(code::CANCELLED) => 499,
+        _ => 500,
+    }
+}
+
+/// The headers of an error reply carrying `error` (an encoded error object,
+/// or any value a foreign handler answered with).
+pub(crate) fn error_headers(error: &[u8]) -> HeaderMap {
+    let value = rmpv::decode::read_value(&mut &error[..]).ok();
+    let field = |name: &str| {
+        value
+            .as_ref()?
+            .as_map()?
+            .iter()
+            .find(|(key, _)| key.as_str() == Some(name))?
+            .1
+            .as_str()
+            .map(str::to_owned)
+    };
+    let message = field("message")
+        .or_else(|| value.as_ref().and_then(|v| v.as_str().map(str::to_owned)))
+        .unwrap_or_else(|| "error".to_owned());
+    let mut headers = HeaderMap::new();
+    // Header values are one line.
+    let message = message.replace(['\r', '\n'], " ");
+    headers.insert(ERROR_HEADER, message.as_str());
+    headers.insert(
+        ERROR_CODE_HEADER,
+        status_of(field("code").as_deref()).to_string().as_str(),
+    );
+    headers
+}
+
+/// `error` encoded as it travels in a response.
+pub(crate) fn encoded_error(error: &ErrorObject) -> Bytes {
+    let mut out = Vec::new();
+    rmpv::encode::write_value(&mut out, &error.to_value()).expect("writing to a Vec succeeds");
+    out.into()
+}
+
+/// The body of a request or an event as params: exactly one msgpack array
+/// within `limits`; an empty body is no params.
+pub(crate) fn params_of(body: &Bytes, limits: &Limits) -> Result<Params, String> {
+    if body.is_empty() {
+        return Ok(Params::from_values(&[]));
+    }
+    check_frame(body, limits).map_err(|e| format!("the body is not msgpack: {e}"))?;
+    Params::from_bytes(body.clone())
+        .map_err(|_| "the body must be the msgpack array of params".to_owned())
+}
+
+/// The deadline a request carries, in milliseconds.
+pub(crate) fn deadline_of(headers: Option<&HeaderMap>) -> Option<u64> {
+    headers?.get(DEADLINE_HEADER)?.as_str().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_with_wildcards_or_empty_tokens_are_not_subjects() {
+        assert!(valid_path("math.stats.mean"));
+        for bad in ["", "a..b", ".a", "a.", "a.*", "a.>", "a b"] {
+            assert!(!valid_path(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn error_replies_carry_the_message_and_a_status() {
+        let error = encoded_error(&ErrorObject::unknown_api("no handler\nfor `x`"));
+        let headers = error_headers(&error);
+        assert_eq!(
+            headers.get(ERROR_HEADER).unwrap().as_str(),
+            "no handler for `x`"
+        );
+        assert_eq!(headers.get(ERROR_CODE_HEADER).unwrap().as_str(), "404");
+        let foreign = error_headers(&[0xa3, b'b', b'a', b'd']);
+        assert_eq!(foreign.get(ERROR_HEADER).unwrap().as_str(), "bad");
+        assert_eq!(foreign.get(ERROR_CODE_HEADER).unwrap().as_str(), "500");
+    }
+
+    #[test]
+    fn a_body_is_one_array_of_params_or_nothing() {
+        let limits = Limits::default();
+        assert_eq!(params_of(&Bytes::new(), &limits).unwrap().len(), 0);
+        assert_eq!(
+            params_of(&Bytes::from_static(&[0x92, 1, 2]), &limits)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(params_of(&Bytes::from_static(&[0x01]), &limits).is_err());
+        assert!(params_of(&Bytes::from_static(&[0x92, 1]), &limits).is_err());
+        assert!(params_of(&Bytes::from_static(&[0x91, 1, 2]), &limits).is_err());
+    }
+}
