@@ -6,6 +6,7 @@
 //! cargo run --release -p dotrpc-bench                 # the full run, a few minutes
 //! cargo run --release -p dotrpc-bench -- --quick      # one short repetition
 //! cargo run --release -p dotrpc-bench -- --help
+//! cargo run --release -p dotrpc-bench -- nats         # over NATS: the hop, and scaling out
 //! ```
 //!
 //! The same binary plays all three parts: `run` (the default) orchestrates,
@@ -13,6 +14,7 @@
 //! prints one JSON line of measurements.
 
 mod alloc;
+mod nats;
 mod orchestrate;
 mod raw_wire;
 mod systems;
@@ -27,6 +29,8 @@ const USAGE: &str = "\
 usage: dotrpc-bench [run] [--quick] [--reps N] [--systems a,b] [--workloads a,b] [--json FILE]
        dotrpc-bench serve SYSTEM
        dotrpc-bench client SYSTEM WORKLOAD PORT
+       dotrpc-bench nats [--quick] [--json FILE]
+       dotrpc-bench nats-serve NATS_URL
 
 Runs each system's server and client as separate processes on 127.0.0.1 and
 prints a table, then one JSON line per measurement.
@@ -35,13 +39,18 @@ prints a table, then one JSON line per measurement.
   --reps N         repetitions of every workload (default 5; medians are reported)
   --systems        dotrpc,raw,tarpc,jsonrpsee,msgpack-rpc (default: all)
   --workloads      lat,pipe,conns,bulk,notify,idle,nested (default: all)
-  --json FILE      also write the JSON lines to FILE";
+  --json FILE      also write the JSON lines to FILE
+
+`nats` measures serving over NATS on a real nats-server: the broker hop
+against direct TCP, and throughput with 1, 2 and 4 instances.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("serve") => systems::serve_main(&args[1..]),
         Some("client") => workload::client_main(&args[1..]),
+        Some("nats") => nats::main(&args[1..]),
+        Some("nats-serve") => nats::serve_main(&args[1..]),
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
             Ok(())

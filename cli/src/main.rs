@@ -24,7 +24,7 @@ Exit status:
   0  success
   1  the peer answered with an error (application, internal, refused, ...)
   2  bad usage: arguments, address or JSON
-  3  could not connect, or the connection was lost
+  3  could not connect, the connection was lost, or no NATS instance serves the path
   4  timed out
   5  no such method at the peer (UnknownApi)
   6  the peer refused the arguments (InvalidParams)";
@@ -34,6 +34,7 @@ ADDR is one of:
   host:port, tcp://host:port   a TCP server
   unix:///path/to/socket       a Unix socket
   exec:COMMAND ARGS            a child process over its stdin and stdout (run with sh -c)
+  nats://host:port/prefix      the service under prefix on a NATS server
 
 Arguments are JSON values: 42, 1.5, '\"text\"', '[1, 2]', '{\"k\": null}';
 bytes are {\"$bin\": \"<base64>\"}, ext values {\"$ext\": [type, \"<base64>\"]}.";
@@ -147,7 +148,7 @@ impl Failure {
     /// A failed call, with the status its error kind maps to.
     fn call(path: &str, error: &dotrpc::Error) -> Self {
         let status = match error.kind() {
-            ErrorKind::Transport | ErrorKind::Disconnected => 3,
+            ErrorKind::Transport | ErrorKind::Disconnected | ErrorKind::NoResponders => 3,
             ErrorKind::Timeout => 4,
             ErrorKind::UnknownApi => 5,
             ErrorKind::InvalidParams => 6,

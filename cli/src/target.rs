@@ -5,11 +5,13 @@
 //! | `host:port`, `tcp://host:port` | a TCP server |
 //! | `unix:///path/to/socket` | a Unix socket |
 //! | `exec:COMMAND ARGS` | a child process over its stdin and stdout, started with `sh -c` |
+//! | `nats://host:port/prefix` | the service under `prefix` on a NATS server |
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use dotrpc::nats::NatsAddr;
 use dotrpc::{Peer, PeerBuilder};
 use tokio::process::Child;
 
@@ -19,15 +21,20 @@ pub(crate) enum Target {
     Tcp(String),
     Unix(PathBuf),
     Exec(String),
+    Nats(NatsAddr),
 }
 
 impl Target {
     pub(crate) fn parse(addr: &str) -> Result<Target, String> {
         let bad = |why: &str| {
             format!(
-                "bad address {addr:?}: {why}; expected host:port, tcp://host:port, unix:///path or exec:COMMAND"
+                "bad address {addr:?}: {why}; expected host:port, tcp://host:port, unix:///path, \
+                 exec:COMMAND or nats://host:port/prefix"
             )
         };
+        if addr.starts_with("nats://") {
+            return addr.parse().map(Target::Nats).map_err(|e| e.to_string());
+        }
         if let Some(command) = addr.strip_prefix("exec:") {
             return match command.trim() {
                 "" => Err(bad("no command after exec:")),
@@ -68,6 +75,10 @@ impl Target {
                     .await
                     .map(|peer| (peer, None)),
                 Target::Unix(path) => builder.connect_unix(path).await.map(|peer| (peer, None)),
+                Target::Nats(addr) => builder
+                    .connect_nats(&addr.url, &addr.prefix)
+                    .await
+                    .map(|peer| (peer, None)),
                 Target::Exec(command) => {
                     let mut child = tokio::process::Command::new("sh");
                     child.arg("-c").arg(format!("exec {command}"));
@@ -97,6 +108,7 @@ impl fmt::Display for Target {
             Target::Tcp(addr) => write!(f, "tcp://{addr}"),
             Target::Unix(path) => write!(f, "unix://{}", path.display()),
             Target::Exec(command) => write!(f, "exec:{command}"),
+            Target::Nats(addr) => write!(f, "{addr}"),
         }
     }
 }
@@ -145,6 +157,13 @@ mod tests {
             Target::parse("exec:nvim --embed --headless").unwrap(),
             Target::Exec("nvim --embed --headless".into())
         );
+        assert_eq!(
+            Target::parse("nats://127.0.0.1:4222/demo.v1").unwrap(),
+            Target::Nats(NatsAddr {
+                url: "nats://127.0.0.1:4222".into(),
+                prefix: "demo.v1".into()
+            })
+        );
     }
 
     #[test]
@@ -156,5 +175,7 @@ mod tests {
         assert!(error(":80").contains("no host"));
         assert!(error("exec: ").contains("no command"));
         assert!(error("unix://").contains("no path"));
+        assert!(error("nats://127.0.0.1:4222").contains("the prefix is missing"));
+        assert!(error("nats://127.0.0.1:4222/a.*").contains("subject tokens"));
     }
 }

@@ -149,12 +149,12 @@ fn failures_are_one_line_with_a_status_by_kind() {
         (
             &["call", "nowhere", "add"],
             2,
-            "dotrpc: bad address \"nowhere\": no port; expected host:port, tcp://host:port, unix:///path or exec:COMMAND\n",
+            "dotrpc: bad address \"nowhere\": no port; expected host:port, tcp://host:port, unix:///path, exec:COMMAND or nats://host:port/prefix\n",
         ),
         (
             &["call", "ftp://x:1", "add"],
             2,
-            "dotrpc: bad address \"ftp://x:1\": unknown scheme ftp://; expected host:port, tcp://host:port, unix:///path or exec:COMMAND\n",
+            "dotrpc: bad address \"ftp://x:1\": unknown scheme ftp://; expected host:port, tcp://host:port, unix:///path, exec:COMMAND or nats://host:port/prefix\n",
         ),
         (
             &["call", a, "add", "--timeout", "-1"],

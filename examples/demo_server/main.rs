@@ -9,6 +9,12 @@
 //! SIGTERM or Ctrl-C, then shuts down gracefully (running calls get up to five
 //! seconds to answer).
 //!
+//! With `--nats nats://HOST:PORT` it also serves the API on NATS, as one
+//! instance of the service under `--prefix` (default `demo`): `add` is
+//! answered on `demo.add`. Once subscribed it prints `NATS demo` (the
+//! prefix); on SIGTERM it drains (stops taking calls, answers those it has).
+//! With `--nats` and no `--listen`, it serves on NATS alone.
+//!
 //! | call | result / error |
 //! |---|---|
 //! | `add(a, b)` (i64) | `a + b` |
@@ -24,45 +30,94 @@
 
 mod api;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use dotrpc::nats::NatsService;
 use dotrpc::{Peer, Server};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let listen = parse_listen()?;
-    let server = Server::builder(Peer::builder().router(api::router()))
-        .bind_tcp(&listen)
-        .await?;
-    println!("LISTENING {}", server.local_addr());
-    let signal = async {
-        if let Err(error) = wait_for_signal().await {
-            eprintln!("cannot wait for signals ({error}); stopping");
+    let args = parse_args()?;
+    let router = api::router();
+    let server = match &args.listen {
+        Some(listen) => {
+            let server = Server::builder(Peer::builder().router(Arc::clone(&router)))
+                .bind_tcp(listen)
+                .await?;
+            println!("LISTENING {}", server.local_addr());
+            Some(server)
         }
-        eprintln!("shutting down");
+        None => None,
     };
-    server.serve_until(signal, Duration::from_secs(5)).await;
+    let nats = match &args.nats {
+        Some(url) => {
+            let service = NatsService::builder(Peer::builder().router(router), &args.prefix)
+                .version(env!("CARGO_PKG_VERSION"))
+                .description("the dotrpc demo API")
+                .start(url)
+                .await?;
+            println!("NATS {}", service.prefix());
+            Some(service)
+        }
+        None => None,
+    };
+    if let Err(error) = wait_for_signal().await {
+        eprintln!("cannot wait for signals ({error}); stopping");
+    }
+    eprintln!("shutting down");
+    let grace = Duration::from_secs(5);
+    let stop_nats = async {
+        if let Some(service) = nats {
+            service.drain(grace).await;
+        }
+    };
+    let stop_tcp = async {
+        if let Some(server) = server {
+            server.shutdown(grace).await;
+        }
+    };
+    tokio::join!(stop_nats, stop_tcp);
     Ok(())
 }
 
-fn parse_listen() -> Result<String, String> {
+/// What the command line asks for.
+struct Args {
+    listen: Option<String>,
+    nats: Option<String>,
+    prefix: String,
+}
+
+fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let mut listen = "127.0.0.1:9000".to_string();
+    let (mut listen, mut nats, mut prefix) = (None, None, "demo".to_owned());
     while let Some(arg) = args.next() {
+        let mut value = |example: &str| {
+            args.next()
+                .ok_or(format!("{arg} needs a value, such as {example}"))
+        };
         match arg.as_str() {
-            "--listen" => {
-                listen = args
-                    .next()
-                    .ok_or("--listen needs an address, such as 127.0.0.1:0")?
-            }
+            "--listen" => listen = Some(value("127.0.0.1:0")?),
+            "--nats" => nats = Some(value("nats://127.0.0.1:4222")?),
+            "--prefix" => prefix = value("demo")?,
             "--help" | "-h" => {
-                println!("usage: demo_server [--listen HOST:PORT]   (default 127.0.0.1:9000)");
+                println!(
+                    "usage: demo_server [--listen HOST:PORT] [--nats nats://HOST:PORT [--prefix P]]\n\
+                     (default: --listen 127.0.0.1:9000; --prefix demo)"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
     }
-    Ok(listen)
+    if listen.is_none() && nats.is_none() {
+        listen = Some("127.0.0.1:9000".to_owned());
+    }
+    Ok(Args {
+        listen,
+        nats,
+        prefix,
+    })
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {

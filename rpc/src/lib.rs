@@ -111,6 +111,8 @@
 //! * `builder`: [`PeerBuilder`], which puts the layers together;
 //! * `group`: peers to push events to together ([`Group`]);
 //! * `server`: accept loop, limits, broadcast, graceful shutdown;
+//! * `nats` (feature `nats`): NATS as a message transport, one service
+//!   instance (`NatsService`) and the NATS services protocol;
 //! * `runtime`: [`BackgroundRuntime`], an event loop on a background thread;
 //! * `wire`: the rules the types of an API follow ([`WireType`],
 //!   [`ApplicationError`]), through which generated code encodes them;
@@ -128,6 +130,7 @@
 //! | bytes queued for a peer at all (past it, it is closed) | 64 MiB | [`PeerBuilder::max_queued_bytes`] |
 //! | time to complete a message once begun | 30 s | [`PeerBuilder::message_timeout`] |
 //! | time with nothing received | none | [`PeerBuilder::idle_timeout`] |
+//! | timeout of calls that set none | none (10 s over NATS) | [`PeerBuilder::call_timeout`] |
 //! | connections per server | 10 000 | [`ServerBuilder::max_connections`] |
 //! | listen backlog (capped by `somaxconn`) | 1024 | [`ServerBuilder::backlog`] |
 

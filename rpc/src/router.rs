@@ -232,6 +232,15 @@ impl Router {
         self
     }
 
+    /// Whether a fallback is set.
+    #[cfg(feature = "nats")]
+    pub(crate) fn has_fallback(&self) -> bool {
+        self.fallback
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some()
+    }
+
     /// The paths that have a handler, sorted.
     pub fn paths(&self) -> Vec<String> {
         let mut paths: Vec<String> = self

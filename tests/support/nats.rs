@@ -47,11 +47,12 @@ impl NatsServer {
         let ports = dir.join(format!("nats-server_{}.ports", child.id()));
         let started = Instant::now();
         let url = loop {
-            if let Ok(text) = std::fs::read_to_string(&ports) {
-                if let Some(at) = text.find("nats://") {
-                    let url: String = text[at..].chars().take_while(|c| *c != '"').collect();
-                    break url;
-                }
+            let text = std::fs::read_to_string(&ports).unwrap_or_default();
+            if let Some(at) = text.find("nats://") {
+                break text[at..]
+                    .chars()
+                    .take_while(|c| *c != '"')
+                    .collect::<String>();
             }
             assert!(
                 started.elapsed() < Duration::from_secs(10),
@@ -67,12 +68,16 @@ impl NatsServer {
         self.url.rsplit(':').next().unwrap().parse().unwrap()
     }
 
-    /// Kills it and starts another on the same port (a broker restart).
-    pub fn restart(&mut self) {
-        let port = self.port();
+    /// Kills it (a broker going down); [`resume`](NatsServer::resume)
+    /// starts another on the same port.
+    pub fn pause(&mut self) {
         self.stop();
+    }
+
+    /// Starts a new server on the port of the one paused.
+    pub fn resume(&mut self) {
         let binary = installed().expect("installed before");
-        let mut fresh = NatsServer::start_with(&binary, Some(port));
+        let mut fresh = NatsServer::start_with(&binary, Some(self.port()));
         std::mem::swap(self, &mut fresh);
     }
 

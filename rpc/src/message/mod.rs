@@ -47,7 +47,7 @@ pub(crate) use error_object::code;
 pub use error_object::{ErrorFormat, ErrorObject};
 pub use frames::Frames;
 pub(crate) use frames::notification_frame;
-#[cfg(any(feature = "nats", test))]
+#[cfg(feature = "nats")]
 pub(crate) use frames::{raw_notification_frame, request_frame, response_frame};
 pub(crate) use outgoing::{Outgoing, ParamsWriter};
 pub use params::Params;

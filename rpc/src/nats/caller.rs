@@ -30,6 +30,10 @@ pub(crate) struct Caller {
     /// The reply subjects' prefix, with its trailing dot.
     pub(crate) inbox: String,
     pub(crate) limits: Limits,
+    /// Subscribed to every subject under the prefix (the router has a
+    /// fallback): only what a service pushed is an event then, not the
+    /// other callers' requests.
+    pub(crate) everything: bool,
 }
 
 impl Caller {
@@ -85,6 +89,13 @@ impl Side for Caller {
             return Some(self.response(msgid, message));
         }
         // An event the client serves.
+        let pushed = message
+            .headers
+            .as_ref()
+            .is_some_and(|headers| headers.get(subject::PUSH_HEADER).is_some());
+        if self.everything && (!pushed || message.reply.is_some()) {
+            return None;
+        }
         let path = message
             .subject
             .strip_prefix(&*self.prefix)?

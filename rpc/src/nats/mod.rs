@@ -142,7 +142,9 @@ fn subscribe_error(error: impl std::error::Error + Send + Sync + 'static) -> io:
 impl PeerBuilder {
     /// Connects to the service under `prefix` through the NATS server at
     /// `url` (`nats://host:port`). Calls go to `prefix.<path>`; the events
-    /// this builder's router serves are received from the same subjects.
+    /// this builder's router serves (when it connects) are received from
+    /// the same subjects, and with a fallback on the router, every event a
+    /// service under `prefix` pushes.
     /// Calls without a timeout get the builder's
     /// [`call_timeout`](PeerBuilder::call_timeout), 10 s unless set. The
     /// NATS client reconnects by itself; calls made while it is away time
@@ -171,12 +173,18 @@ impl PeerBuilder {
         options.call_timeout.get_or_insert(DEFAULT_CALL_TIMEOUT);
         cap_message_size(&mut options.limits.max_message_size, &client);
         let limits = options.limits;
-        let events: Vec<String> = self
-            .shared_router()
-            .paths()
-            .into_iter()
-            .filter(|path| !path.starts_with("rpc.") && subject::valid_path(path))
-            .collect();
+        // The events this peer serves; with a fallback, whatever is pushed.
+        let router = self.shared_router();
+        let everything = router.has_fallback();
+        let events: Vec<String> = if everything {
+            vec![">".to_owned()]
+        } else {
+            router
+                .paths()
+                .into_iter()
+                .filter(|path| !path.starts_with("rpc.") && subject::valid_path(path))
+                .collect()
+        };
         self.connect_with(move || {
             let (client, prefix, events, limits) =
                 (client.clone(), Arc::clone(&prefix), events.clone(), limits);
@@ -198,14 +206,10 @@ impl PeerBuilder {
                     prefix,
                     inbox,
                     limits,
+                    everything,
                 };
-                let (transport, _writer) = pipes::transport(
-                    client,
-                    Arc::new(caller),
-                    subscribers,
-                    CancellationToken::new(),
-                );
-                Ok(transport)
+                let inbound = pipes::Inbound::Direct(subscribers);
+                Ok(pipes::transport(client, Arc::new(caller), inbound))
             }
         })
         .await
@@ -315,11 +319,10 @@ impl NatsServiceBuilder {
             .await
             .map_err(subscribe_error)?;
         let drain = CancellationToken::new();
-        let (transport, writer) = pipes::transport(
+        let transport = pipes::transport(
             client.clone(),
             Arc::clone(&service) as Arc<dyn pipes::Side>,
-            vec![requests],
-            drain.clone(),
+            pipes::Inbound::Drainable(vec![requests], drain.clone()),
         );
         let peer = peer.spawn(transport);
 
@@ -361,7 +364,7 @@ impl NatsServiceBuilder {
             name,
             id,
             drain,
-            tasks: Mutex::new(Some(Tasks { writer, srv, stop })),
+            tasks: Mutex::new(Some(Tasks { srv, stop })),
         })
     }
 }
@@ -398,8 +401,6 @@ pub struct NatsService {
 
 /// What a service leaves behind until it has drained.
 struct Tasks {
-    /// Publishes the peer's replies; ends when the peer has closed.
-    writer: JoinHandle<()>,
     /// Answers `$SRV`; ends when `stop` fires.
     srv: JoinHandle<()>,
     stop: CancellationToken,
@@ -494,8 +495,7 @@ impl NatsService {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
-        if let Some(Tasks { writer, srv, stop }) = tasks {
-            let _ = writer.await;
+        if let Some(Tasks { srv, stop }) = tasks {
             stop.cancel();
             let _ = srv.await;
         }

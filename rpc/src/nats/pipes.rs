@@ -2,39 +2,41 @@
 //! out, each side of the mapping ([`Side`]: the caller's or the service's)
 //! deciding what a message or a frame becomes.
 //!
-//! Inbound, one task per subscription ([`pump`]) forwards its messages into
-//! one bounded channel that the peer's source reads, so a peer that stops
-//! reading (its handlers all busy) holds the messages back in NATS's own
-//! buffers; a pump asked to drain unsubscribes, forwards what NATS had
-//! already sent, and ends, and when every pump has ended the source reads
-//! the end of the stream: the peer answers what it read and closes. Frames
-//! a side answers itself (a hello, a call that cannot be sent) come back
-//! through a second, unbounded channel.
+//! Inbound, the source polls the subscriptions itself, unless they must be
+//! drained (a service leaving): then one task per subscription ([`pump`])
+//! forwards its messages into a bounded channel the source reads, and when
+//! asked to drain, unsubscribes, forwards what NATS had already sent, and
+//! ends; once every pump has ended the source reads the end of the stream,
+//! and the peer answers what it read and closes. Either way a peer that
+//! stops reading (its handlers all busy) holds messages back in NATS's own
+//! buffers. Frames a side answers itself (a hello, a call that cannot be
+//! sent) come back through an unbounded channel of their own.
 //!
-//! Outbound, the sink turns each frame into a [`Publish`] and hands it to one
-//! writer task (a bounded channel: a slow NATS connection pushes back on the
-//! peer's queue, whose limits then apply). A publish that fails fails its
-//! call, or answers its caller with an error, rather than vanishing.
+//! Outbound, the sink turns each frame into a [`Publish`] and hands it to
+//! the NATS client right there (its queue has room nearly always; when it
+//! has not, the sink waits, and the peer's queue and its limits take the
+//! strain). A publish that fails fails its call, or answers its caller
+//! with an error, rather than vanishing.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use async_nats::{Client, HeaderMap, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
+use futures_util::stream::{SelectAll, select_all};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tokio_util::sync::{CancellationToken, PollSender};
+use tokio_util::sync::CancellationToken;
 
 use super::subject::{self, encoded_error};
 use crate::message::{ErrorObject, Frames, MsgId, response_frame};
 use crate::transport::{FrameSink, FrameSource, Transport};
 
-/// Messages waiting for the peer to read them, per transport.
+/// Messages the pumps hold for the peer to read.
 const INBOUND_CAPACITY: usize = 1024;
-/// Publishes waiting for the NATS connection.
-const OUTBOUND_CAPACITY: usize = 1024;
 
 /// One side of the mapping between NATS messages and msgpack-rpc frames.
 pub(crate) trait Side: Send + Sync + 'static {
@@ -74,24 +76,28 @@ pub(crate) enum OnFailure {
     ErrorReply,
 }
 
-/// A transport over `client`: messages from `subscribers` in, publishes
-/// out. Cancelling `drain` drains the subscriptions, after which the source
-/// ends. Returns the writer task too: it ends once the peer has closed and
-/// everything it sent is handed to the NATS connection.
-pub(crate) fn transport(
-    client: Client,
-    side: Arc<dyn Side>,
-    subscribers: Vec<Subscriber>,
-    drain: CancellationToken,
-) -> (Transport, JoinHandle<()>) {
-    let (messages_tx, messages) = mpsc::channel(INBOUND_CAPACITY);
-    for subscriber in subscribers {
-        tokio::spawn(pump(subscriber, messages_tx.clone(), drain.clone()));
-    }
-    drop(messages_tx);
+/// How the source gets the subscriptions' messages.
+pub(crate) enum Inbound {
+    /// Polled by the source itself.
+    Direct(Vec<Subscriber>),
+    /// Through pumps that drain the subscriptions when the token fires.
+    Drainable(Vec<Subscriber>, CancellationToken),
+}
+
+/// A transport over `client`: messages from the subscriptions in,
+/// publishes out.
+pub(crate) fn transport(client: Client, side: Arc<dyn Side>, inbound: Inbound) -> Transport {
+    let messages = match inbound {
+        Inbound::Direct(subscribers) => Messages::Direct(select_all(subscribers)),
+        Inbound::Drainable(subscribers, drain) => {
+            let (messages_tx, messages) = mpsc::channel(INBOUND_CAPACITY);
+            for subscriber in subscribers {
+                tokio::spawn(pump(subscriber, messages_tx.clone(), drain.clone()));
+            }
+            Messages::Pumped(messages)
+        }
+    };
     let (answers_tx, answers) = mpsc::unbounded_channel();
-    let (publish_tx, publish_rx) = mpsc::channel(OUTBOUND_CAPACITY);
-    let writer = tokio::spawn(write(client, publish_rx, answers_tx.clone()));
     let source = Source {
         side: Arc::clone(&side),
         messages,
@@ -99,10 +105,11 @@ pub(crate) fn transport(
     };
     let sink = Sink {
         side,
-        publish: PollSender::new(publish_tx),
+        client,
+        publishing: None,
         answers: answers_tx,
     };
-    (Transport::from_frames(source, sink), writer)
+    Transport::from_frames(source, sink)
 }
 
 /// Forwards the messages of `subscriber` until it ends or the source is
@@ -133,42 +140,36 @@ async fn pump(
     }
 }
 
-/// Publishes in order; a publish that fails fails its call or answers its
+/// Publishes one message; if that fails, fails its call or answers its
 /// caller with the error.
-async fn write(
-    client: Client,
-    mut publishes: mpsc::Receiver<Publish>,
-    answers: mpsc::UnboundedSender<Bytes>,
-) {
-    while let Some(publish) = publishes.recv().await {
-        let Publish {
-            subject,
-            reply,
-            headers,
-            payload,
-            on_failure,
-        } = publish;
-        let sent = match (reply.clone(), headers) {
-            (None, None) => client.publish(subject, payload).await,
-            (None, Some(headers)) => client.publish_with_headers(subject, headers, payload).await,
-            (Some(reply), None) => client.publish_with_reply(subject, reply, payload).await,
-            (Some(reply), Some(headers)) => {
-                client
-                    .publish_with_reply_and_headers(subject, reply, headers, payload)
-                    .await
-            }
-        };
-        let Err(error) = sent else { continue };
-        tracing::warn!(%error, "publishing on NATS failed");
-        let failure = ErrorObject::internal(format!("publishing on NATS failed: {error}"));
-        match on_failure {
-            OnFailure::Nothing => {}
-            OnFailure::FailCall(msgid) => {
-                let _ = answers.send(response_frame(msgid, Err(&encoded_error(&failure))));
-            }
-            OnFailure::ErrorReply => {
-                let _ = reply_error(&client, reply, &failure).await;
-            }
+async fn publish(client: Client, publish: Publish, answers: mpsc::UnboundedSender<Bytes>) {
+    let Publish {
+        subject,
+        reply,
+        headers,
+        payload,
+        on_failure,
+    } = publish;
+    let sent = match (reply.clone(), headers) {
+        (None, None) => client.publish(subject, payload).await,
+        (None, Some(headers)) => client.publish_with_headers(subject, headers, payload).await,
+        (Some(reply), None) => client.publish_with_reply(subject, reply, payload).await,
+        (Some(reply), Some(headers)) => {
+            client
+                .publish_with_reply_and_headers(subject, reply, headers, payload)
+                .await
+        }
+    };
+    let Err(error) = sent else { return };
+    tracing::warn!(%error, "publishing on NATS failed");
+    let failure = ErrorObject::internal(format!("publishing on NATS failed: {error}"));
+    match on_failure {
+        OnFailure::Nothing => {}
+        OnFailure::FailCall(msgid) => {
+            let _ = answers.send(response_frame(msgid, Err(&encoded_error(&failure))));
+        }
+        OnFailure::ErrorReply => {
+            let _ = reply_error(&client, reply, &failure).await;
         }
     }
 }
@@ -187,8 +188,13 @@ pub(crate) async fn reply_error(
 
 struct Source {
     side: Arc<dyn Side>,
-    messages: mpsc::Receiver<async_nats::Message>,
+    messages: Messages,
     answers: mpsc::UnboundedReceiver<Bytes>,
+}
+
+enum Messages {
+    Direct(SelectAll<Subscriber>),
+    Pumped(mpsc::Receiver<async_nats::Message>),
 }
 
 impl FrameSource for Source {
@@ -197,7 +203,11 @@ impl FrameSource for Source {
             return Poll::Ready(Some(Ok(frame)));
         }
         loop {
-            match ready!(self.messages.poll_recv(cx)) {
+            let message = match &mut self.messages {
+                Messages::Direct(subscribers) => ready!(subscribers.poll_next_unpin(cx)),
+                Messages::Pumped(messages) => ready!(messages.poll_recv(cx)),
+            };
+            match message {
                 Some(message) => {
                     if let Some(frame) = self.side.inbound(message) {
                         return Poll::Ready(Some(Ok(frame)));
@@ -211,40 +221,50 @@ impl FrameSource for Source {
     }
 }
 
+/// A publish under way: nearly always done in its first poll.
+type Publishing = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 struct Sink {
     side: Arc<dyn Side>,
-    publish: PollSender<Publish>,
+    client: Client,
+    publishing: Option<Publishing>,
     answers: mpsc::UnboundedSender<Bytes>,
+}
+
+impl Sink {
+    /// Waits for the publish under way, if any.
+    fn poll_published(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(publishing) = &mut self.publishing {
+            ready!(publishing.as_mut().poll(cx));
+            self.publishing = None;
+        }
+        Poll::Ready(())
+    }
 }
 
 impl FrameSink for Sink {
     fn poll_send(&mut self, cx: &mut Context<'_>, frames: &mut Frames) -> Poll<io::Result<()>> {
-        while !frames.is_empty() {
-            ready!(self.publish.poll_reserve(cx))
-                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the NATS writer ended"))?;
+        loop {
+            ready!(self.poll_published(cx));
             let Some(frame) = frames.pop_frame() else {
-                break;
+                return Poll::Ready(Ok(()));
             };
             match self.side.outbound(frame) {
-                Outbound::Publish(publish) => {
-                    self.publish.send_item(publish).map_err(|_| {
-                        io::Error::new(io::ErrorKind::BrokenPipe, "the NATS writer ended")
-                    })?;
+                Outbound::Publish(message) => {
+                    let answers = self.answers.clone();
+                    self.publishing =
+                        Some(Box::pin(publish(self.client.clone(), message, answers)));
                 }
                 Outbound::Answer(frame) => {
-                    self.publish.abort_send();
                     let _ = self.answers.send(frame);
                 }
-                Outbound::Drop => {
-                    self.publish.abort_send();
-                }
+                Outbound::Drop => {}
             }
         }
-        Poll::Ready(Ok(()))
     }
 
-    fn poll_close(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.publish.close();
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_published(cx));
         Poll::Ready(Ok(()))
     }
 }

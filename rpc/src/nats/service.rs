@@ -25,6 +25,8 @@ use crate::peer::protocol::HELLO;
 const MAX_COUNTED_PATHS: usize = 1024;
 /// Where the calls beyond those are counted.
 const OTHER_PATHS: &str = "(other)";
+/// The paths of dotrpc's own protocol (`rpc.hello`, `rpc.cancel`).
+const PROTOCOL_PREFIX: &str = "rpc.";
 
 /// The service's side of the mapping.
 pub(crate) struct Service {
@@ -120,6 +122,13 @@ impl Side for Service {
             }
         };
         let Some(reply) = reply else {
+            // The protocol's own notifications are between two peers on one
+            // connection; here every caller shares the service's, and one
+            // caller's `rpc.cancel` would cancel another's call.
+            if path.starts_with(PROTOCOL_PREFIX) {
+                tracing::debug!(path, "protocol notification over NATS ignored");
+                return None;
+            }
             return Some(raw_notification_frame(path, &params));
         };
         let msgid = self.next_msgid.fetch_add(1, Ordering::Relaxed);

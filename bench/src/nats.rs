@@ -1,0 +1,411 @@
+//! `dotrpc-bench nats`: what serving over NATS costs and what it buys, on a
+//! real nats-server (installed by `scripts/nats-server.sh`) on 127.0.0.1.
+//!
+//! * **hop**: sequential `add` calls to one instance process, over direct
+//!   TCP and over NATS (client → broker → instance → broker → client), in
+//!   alternating runs; the ratio of the medians is the price of the hop.
+//!   Beside them, the same call as plain async-nats request and reply (a
+//!   subscriber in the instance that decodes, adds and answers): the floor
+//!   any NATS RPC has on this machine, so what dotrpc adds is visible.
+//! * **scale**: throughput of `work` (a handler that waits 2 ms, work that
+//!   needs no CPU here) with 1, 2 and 4 instance processes in one queue
+//!   group, each taking `HANDLERS_PER_INSTANCE` calls at once, under more
+//!   callers than all of them take; the target is at least 0.85 × N of one
+//!   instance's throughput at N = 2 and 4.
+//!
+//! ```text
+//! cargo run --release -p dotrpc-bench -- nats [--quick] [--json FILE]
+//! ```
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dotrpc::Peer;
+use dotrpc::nats::NatsService;
+
+use crate::workload::Measurement;
+
+/// The subject prefix the instances serve under.
+const PREFIX: &str = "bench";
+/// Calls one instance handles at once (`max_concurrent_handlers`).
+const HANDLERS_PER_INSTANCE: usize = 4;
+/// How long `work` waits.
+const WORK: Duration = Duration::from_millis(2);
+/// Callers in the scale runs: more than 4 instances take at once.
+const CALLERS: usize = 64;
+
+/// A nats-server on a free port; killed when dropped.
+struct Broker {
+    child: Child,
+    dir: PathBuf,
+    url: String,
+}
+
+impl Broker {
+    fn start() -> Result<Broker, String> {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/nats-server.sh");
+        let out = Command::new(script)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("{script}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("{script} could not install nats-server"));
+        }
+        let binary = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let dir = std::env::temp_dir().join(format!("dotrpc-bench-nats-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let child = Command::new(&binary)
+            .args(["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {binary}: {e}"))?;
+        let ports = dir.join(format!("nats-server_{}.ports", child.id()));
+        let started = Instant::now();
+        let url = loop {
+            let text = std::fs::read_to_string(&ports).unwrap_or_default();
+            if let Some(at) = text.find("nats://") {
+                break text[at..].chars().take_while(|c| *c != '"').collect();
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err("nats-server did not start".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Ok(Broker { child, dir, url })
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One instance process (`dotrpc-bench nats-serve URL`); ends when its
+/// stdin closes, killed if it lingers.
+struct Instance {
+    child: Child,
+    tcp_port: u16,
+}
+
+impl Instance {
+    fn start(url: &str) -> Result<Instance, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = Command::new(exe)
+            .args(["nats-serve", url])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start an instance: {e}"))?;
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).map_err(|e| e.to_string())?;
+        let tcp_port = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .and_then(|port| port.parse().ok())
+            .ok_or_else(|| format!("the instance said {line:?}"))?;
+        Ok(Instance { child, tcp_port })
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `dotrpc-bench nats-serve URL`: serves `add` and `work` on NATS (prefix
+/// `bench`) and on TCP; prints `LISTENING PORT` once both are up; drains
+/// and exits when stdin closes.
+pub(crate) fn serve_main(args: &[String]) -> Result<(), String> {
+    let url = args.first().ok_or("nats-serve needs a URL")?.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let router = Arc::new(dotrpc::Router::new());
+        router
+            .set_handler("add", |a: i64, b: i64| async move { a + b })
+            .set_handler("work", || async {
+                tokio::time::sleep(WORK).await;
+            });
+        let builder = || {
+            Peer::builder()
+                .router(Arc::clone(&router))
+                .max_concurrent_handlers(HANDLERS_PER_INSTANCE)
+        };
+        let tcp = dotrpc::Server::builder(builder())
+            .bind_tcp("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let service = NatsService::builder(builder(), PREFIX)
+            .start(&url)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The floor: plain request and reply, no dotrpc on either side.
+        let raw = service.nats_client().clone();
+        let mut adds = raw
+            .subscribe(format!("{PREFIX}-raw.add"))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            while let Some(request) = futures::StreamExt::next(&mut adds).await {
+                let (a, b): (i64, i64) =
+                    rmp_serde::from_slice(&request.payload).unwrap_or_default();
+                if let Some(reply) = request.reply {
+                    let sum = rmp_serde::to_vec(&(a + b)).expect("an integer encodes");
+                    let _ = raw.publish(reply, sum.into()).await;
+                }
+            }
+        });
+        let port = tcp.local_addr().to_string();
+        let port = port.rsplit(':').next().unwrap_or_default().to_owned();
+        println!("LISTENING {port}");
+        std::io::stdout().flush().map_err(|e| e.to_string())?;
+        // Until stdin closes.
+        let _ = tokio::task::spawn_blocking(|| std::io::stdin().lines().count()).await;
+        service.drain(Duration::from_secs(2)).await;
+        tcp.shutdown(Duration::from_secs(1)).await;
+        Ok(())
+    })
+}
+
+/// `dotrpc-bench nats [--quick] [--json FILE]`.
+pub(crate) fn main(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    let json = args
+        .iter()
+        .position(|a| a == "--json")
+        .map(|i| args.get(i + 1).cloned().ok_or("--json needs a FILE"))
+        .transpose()?;
+    let (reps, calls, seconds) = if quick {
+        (1, 1_000, 0.5)
+    } else {
+        (5, 5_000, 2.0)
+    };
+    let broker = Broker::start()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut lines = Vec::new();
+
+    // The hop: one instance, TCP and NATS runs alternating.
+    let instance = Instance::start(&broker.url)?;
+    let (tcp, nats, raw) = runtime.block_on(async {
+        let tcp = Peer::builder()
+            .connect_tcp(("127.0.0.1", instance.tcp_port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let nats = Peer::builder()
+            .connect_nats(&broker.url, PREFIX)
+            .await
+            .map_err(|e| e.to_string())?;
+        let raw = dotrpc::nats::async_nats::connect(&broker.url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut tcp_runs, mut nats_runs, mut raw_runs) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..reps {
+            tcp_runs.push(latency(&tcp, "tcp", calls).await?);
+            nats_runs.push(latency(&nats, "nats", calls).await?);
+            raw_runs.push(raw_latency(&raw, calls).await?);
+        }
+        tcp.close();
+        nats.close();
+        Ok::<_, String>((median(tcp_runs), median(nats_runs), median(raw_runs)))
+    })?;
+    drop(instance);
+    let p50 = |m: &Measurement| m.p50_us.unwrap_or(0.0);
+    let p99 = |m: &Measurement| m.p99_us.unwrap_or(0.0);
+    println!("add, sequential, one instance ({reps} runs each, medians)");
+    for (name, m) in [
+        ("direct TCP", &tcp),
+        ("dotrpc over NATS", &nats),
+        ("async-nats request", &raw),
+    ] {
+        println!("  {name:<20} p50 {:7.1} µs   p99 {:7.1} µs", p50(m), p99(m));
+    }
+    println!(
+        "  the broker hop: {:.2}× the latency of direct TCP",
+        p50(&nats) / p50(&tcp)
+    );
+    println!(
+        "  dotrpc over NATS: {:.2}× plain async-nats request and reply",
+        p50(&nats) / p50(&raw)
+    );
+    lines.extend([tcp, nats, raw]);
+
+    // Scale: 1, 2 and 4 instances.
+    println!(
+        "\nwork (waits {WORK:?}), {CALLERS} callers, {HANDLERS_PER_INSTANCE} handlers per instance"
+    );
+    let mut one = None;
+    for n in [1usize, 2, 4] {
+        let instances = (0..n)
+            .map(|_| Instance::start(&broker.url))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut runs = Vec::new();
+        for _ in 0..reps {
+            runs.push(runtime.block_on(throughput(&broker.url, n, seconds))?);
+        }
+        drop(instances);
+        let run = median_by_rate(runs);
+        let per_second = run.per_second;
+        let base = *one.get_or_insert(per_second);
+        let ratio = per_second / base;
+        let verdict = if n == 1 {
+            String::new()
+        } else {
+            let target = 0.85 * n as f64;
+            format!(
+                "   target ≥ {target:.2}× : {}",
+                if ratio >= target { "met" } else { "NOT met" }
+            )
+        };
+        println!("  {n} instance(s): {per_second:8.0} calls/s   {ratio:.2}× one instance{verdict}");
+        lines.push(run);
+    }
+
+    let text: Vec<String> = lines
+        .iter()
+        .map(|m| serde_json::to_string(m).expect("measurements serialize"))
+        .collect();
+    println!();
+    for line in &text {
+        println!("{line}");
+    }
+    if let Some(path) = json {
+        let mut file = std::fs::File::create(&path).map_err(|e| format!("{path}: {e}"))?;
+        for line in &text {
+            writeln!(file, "{line}").map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// `calls` sequential `add` calls.
+async fn latency(peer: &Peer, system: &str, calls: usize) -> Result<Measurement, String> {
+    for i in 0..calls / 10 {
+        peer.call::<i64>("add", (i, 1))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let mut latencies = Vec::with_capacity(calls);
+    let started = Instant::now();
+    for i in 0..calls {
+        let call = Instant::now();
+        let sum = peer
+            .call::<i64>("add", (i, 1))
+            .await
+            .map_err(|e| e.to_string())?;
+        if sum != i as i64 + 1 {
+            return Err(format!("add({i}, 1) answered {sum}"));
+        }
+        latencies.push(call.elapsed());
+    }
+    Ok(Measurement::new(system, "nats-hop")
+        .rate(calls as u64, started.elapsed())
+        .latencies(latencies))
+}
+
+/// `calls` sequential plain NATS requests for the raw subscriber's `add`.
+async fn raw_latency(
+    client: &dotrpc::nats::async_nats::Client,
+    calls: usize,
+) -> Result<Measurement, String> {
+    let subject = format!("{PREFIX}-raw.add");
+    let request = |i: usize| {
+        let body = rmp_serde::to_vec(&(i, 1)).expect("integers encode");
+        client.request(subject.clone(), body.into())
+    };
+    for i in 0..calls / 10 {
+        request(i).await.map_err(|e| e.to_string())?;
+    }
+    let mut latencies = Vec::with_capacity(calls);
+    let started = Instant::now();
+    for i in 0..calls {
+        let call = Instant::now();
+        let reply = request(i).await.map_err(|e| e.to_string())?;
+        let sum: i64 = rmp_serde::from_slice(&reply.payload).map_err(|e| e.to_string())?;
+        if sum != i as i64 + 1 {
+            return Err(format!("add({i}, 1) answered {sum}"));
+        }
+        latencies.push(call.elapsed());
+    }
+    Ok(Measurement::new("async-nats", "nats-hop")
+        .rate(calls as u64, started.elapsed())
+        .latencies(latencies))
+}
+
+/// `CALLERS` callers calling `work` for `seconds`, spread by the queue group
+/// over `instances`.
+async fn throughput(url: &str, instances: usize, seconds: f64) -> Result<Measurement, String> {
+    let peer = Peer::builder()
+        .connect_nats(url, PREFIX)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Warm up: every instance has answered.
+    for _ in 0..(instances * 20) {
+        peer.call::<()>("work", ())
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let (stop, done) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let started = Instant::now();
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let (peer, stop, done) = (peer.clone(), Arc::clone(&stop), Arc::clone(&done));
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    peer.call::<()>("work", ())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<_, String>(())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let counted = done.load(Ordering::Relaxed);
+    for caller in callers {
+        caller.await.map_err(|e| e.to_string())??;
+    }
+    peer.close();
+    Ok(Measurement::new(&format!("nats x{instances}"), "nats-scale").rate(counted, elapsed))
+}
+
+fn median(mut runs: Vec<Measurement>) -> Measurement {
+    runs.sort_by(|a, b| a.p50_us.partial_cmp(&b.p50_us).expect("no NaN"));
+    runs.swap_remove(runs.len() / 2)
+}
+
+fn median_by_rate(mut runs: Vec<Measurement>) -> Measurement {
+    runs.sort_by(|a, b| a.per_second.partial_cmp(&b.per_second).expect("no NaN"));
+    runs.swap_remove(runs.len() / 2)
+}

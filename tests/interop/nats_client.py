@@ -1,0 +1,99 @@
+"""A foreign client of a dotrpc service on NATS: only the NATS client library
+nats-py and the plain msgpack package, using the payloads the README
+documents. Prints one line per check and exits non-zero on the first that
+fails.
+
+    python nats_client.py nats://127.0.0.1:PORT PREFIX
+"""
+import asyncio
+import json
+import sys
+
+import msgpack
+import nats
+from nats.errors import NoRespondersError
+
+
+def check(ok, what):
+    if not ok:
+        print(f"FAIL {what}", flush=True)
+        sys.exit(1)
+    print(f"ok {what}", flush=True)
+
+
+async def main(url, prefix):
+    nc = await nats.connect(url)
+
+    async def call(path, *params, headers=None):
+        return await nc.request(
+            f"{prefix}.{path}", msgpack.packb(list(params)), timeout=5, headers=headers
+        )
+
+    reply = await call("add", 1, 2)
+    check(msgpack.unpackb(reply.data) == 3 and not reply.headers, "add(1, 2) == 3")
+
+    reply = await call("math.stats.mean", [1.0, 2.0, 6.0])
+    check(msgpack.unpackb(reply.data) == 3.0, "math.stats.mean([1, 2, 6]) == 3.0")
+
+    reply = await call("echo", {"k": [1, b"\x00\xff", None]})
+    check(msgpack.unpackb(reply.data) == {"k": [1, b"\x00\xff", None]}, "echo is byte-exact")
+
+    reply = await call("math.div", 1.0, 0.0)
+    error = msgpack.unpackb(reply.data)
+    check(
+        reply.headers.get("Nats-Service-Error-Code") == "422"
+        and reply.headers.get("Nats-Service-Error") == "division by zero"
+        and error["code"] == "Application"
+        and error["message"] == "division by zero",
+        "math.div(1, 0) is an error reply: headers and the error map",
+    )
+
+    reply = await call("no.such.method")
+    error = msgpack.unpackb(reply.data)
+    check(
+        reply.headers.get("Nats-Service-Error-Code") == "404" and error["code"] == "UnknownApi",
+        "an unknown path is UnknownApi, 404",
+    )
+
+    reply = await call("add", "x")
+    error = msgpack.unpackb(reply.data)
+    check(
+        reply.headers.get("Nats-Service-Error-Code") == "400" and error["code"] == "InvalidParams",
+        "wrong params are InvalidParams, 400",
+    )
+
+    # The deadline header: a call that sleeps past it is answered Timeout.
+    reply = await call("sleep", 2000, headers={"Dotrpc-Deadline-Ms": "100"})
+    error = msgpack.unpackb(reply.data)
+    check(error["code"] == "Timeout", "the Dotrpc-Deadline-Ms header is the handler's deadline")
+
+    # A notification: no reply subject; counted by the service.
+    await nc.publish(f"{prefix}.log", msgpack.packb(["from python"]))
+    await nc.flush()
+    counted = 0
+    for _ in range(50):
+        counted = msgpack.unpackb((await call("stats.notifications")).data)
+        if counted >= 1:
+            break
+        await asyncio.sleep(0.05)
+    check(counted >= 1, "a notification reaches an instance")
+
+    try:
+        await nc.request(f"{prefix}-nobody.add", msgpack.packb([1, 2]), timeout=5)
+        check(False, "no responders")
+    except NoRespondersError:
+        check(True, "a subject nobody serves has no responders")
+
+    info = json.loads((await nc.request(f"$SRV.INFO.{prefix}", b"", timeout=5)).data)
+    described = json.loads(info["metadata"]["dotrpc.describe"])
+    check(
+        info["type"] == "io.nats.micro.v1.info_response"
+        and any(m["path"] == "math.stats.mean" for m in described),
+        "$SRV.INFO carries the description",
+    )
+
+    await nc.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,310 @@
+//! One API served by several processes over NATS: the demo server
+//! (`examples/demo_server`) started as real processes behind one prefix on a
+//! real nats-server. The calls are shared, an instance killed with SIGKILL
+//! loses only its own calls (which time out, by kind, at their deadline), a
+//! rolling restart under load loses none, and a client written with a
+//! Python NATS library and plain msgpack calls the API with the payloads
+//! the README documents.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use dotrpc::nats::async_nats;
+use dotrpc::{ErrorKind, Peer};
+use futures_util::StreamExt;
+use support::bounded;
+use support::nats::NatsServer;
+
+/// The demo server cargo built beside this test.
+fn demo_server() -> PathBuf {
+    let test = std::env::current_exe().unwrap();
+    let dir = test.parent().unwrap().parent().unwrap();
+    let path = dir.join("examples").join("demo_server");
+    assert!(
+        path.exists(),
+        "{} is missing: cargo test builds the examples",
+        path.display()
+    );
+    path
+}
+
+/// One demo-server process serving on NATS; killed when dropped.
+struct Instance {
+    child: Child,
+}
+
+impl Instance {
+    /// Starts one and waits (bounded) for its `NATS demo` line.
+    fn start(url: &str) -> Instance {
+        let mut child = Command::new(demo_server())
+            .args(["--nats", url, "--prefix", "demo"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo_server starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("demo_server prints a line");
+        assert_eq!(
+            line.trim(),
+            "NATS demo",
+            "demo_server did not start serving on NATS (built before it could? \
+             `cargo build --examples` rebuilds it)"
+        );
+        Instance { child }
+    }
+
+    /// SIGKILL: no draining, no goodbye.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits (bounded) for it to drain and exit cleanly.
+    fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "demo_server exited with {status}");
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "demo_server did not exit"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How many `add` calls each instance answered, from `$SRV.STATS` (every
+/// instance answers; replies are gathered for a moment).
+async fn adds_per_instance(url: &str) -> Vec<u64> {
+    let client = async_nats::connect(url).await.unwrap();
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.unwrap();
+    client
+        .publish_with_reply("$SRV.STATS.demo", inbox, "".into())
+        .await
+        .unwrap();
+    let mut counts = Vec::new();
+    let deadline = tokio::time::sleep(Duration::from_millis(500));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => break,
+            reply = replies.next() => {
+                let stats: serde_json::Value = serde_json::from_slice(&reply.unwrap().payload).unwrap();
+                let add = stats["endpoints"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e["name"] == "add")
+                    .map_or(0, |e| e["num_requests"].as_u64().unwrap());
+                counts.push(add);
+            }
+        }
+    }
+    counts.sort_unstable();
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_processes_share_the_calls() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let instances: Vec<_> = (0..3).map(|_| Instance::start(&nats.url)).collect();
+    let peer = Peer::builder()
+        .connect_nats(&nats.url, "demo")
+        .await
+        .unwrap();
+    for chunk in 0..30 {
+        let calls: Vec<_> = (0..100)
+            .map(|i| peer.call::<i64>("add", (chunk, i)).into_future())
+            .collect();
+        for (i, result) in bounded(futures_util::future::join_all(calls))
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(result.unwrap(), chunk + i as i64);
+        }
+    }
+    let counts = adds_per_instance(&nats.url).await;
+    assert_eq!(
+        counts.len(),
+        3,
+        "every instance answers $SRV.STATS: {counts:?}"
+    );
+    assert_eq!(counts.iter().sum::<u64>(), 3000, "{counts:?}");
+    assert!(counts[0] > 0, "every instance answered a share: {counts:?}");
+    peer.close();
+    drop(instances);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_instance_loses_only_its_own_calls_which_time_out() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let mut instances: Vec<_> = (0..3).map(|_| Instance::start(&nats.url)).collect();
+    let timeout = Duration::from_secs(2);
+    let peer = Peer::builder()
+        .call_timeout(Some(timeout))
+        .connect_nats(&nats.url, "demo")
+        .await
+        .unwrap();
+    // 300 calls of 500 ms in flight, spread over the three.
+    let calls: Vec<_> = (0..300)
+        .map(|_| {
+            let call = peer.call::<u64>("sleep", (500,));
+            tokio::spawn(async move {
+                let started = Instant::now();
+                (call.await, started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    instances.remove(0).kill();
+    let (mut answered, mut timed_out) = (0, 0);
+    for call in calls {
+        match bounded(call).await.unwrap() {
+            (Ok(500), _) => answered += 1,
+            (Err(error), took) => {
+                assert_eq!(error.kind(), ErrorKind::Timeout, "{error}");
+                assert!(
+                    took >= timeout && took < timeout + Duration::from_secs(2),
+                    "{took:?}"
+                );
+                timed_out += 1;
+            }
+            (Ok(other), _) => panic!("{other}"),
+        }
+    }
+    // The killed instance had about a third; the survivors answered theirs.
+    assert!(
+        timed_out > 0 && answered >= 150,
+        "answered {answered}, timed out {timed_out}"
+    );
+    // Later calls go to the survivors.
+    let later: Vec<_> = (0..100)
+        .map(|_| peer.call::<i64>("add", (1, 2)).into_future())
+        .collect();
+    for result in bounded(futures_util::future::join_all(later)).await {
+        assert_eq!(result.unwrap(), 3);
+    }
+    peer.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_under_load_loses_no_call() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let mut instances: Vec<_> = (0..3).map(|_| Instance::start(&nats.url)).collect();
+    let peer = Peer::builder()
+        .connect_nats(&nats.url, "demo")
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    // Steady load: 16 callers, each call taking 20 ms in its handler.
+    let load: Vec<_> = (0..16)
+        .map(|_| {
+            let (peer, stop, done, failed) =
+                (peer.clone(), stop.clone(), done.clone(), failed.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    match peer.call::<u64>("sleep", (20,)).await {
+                        Ok(20) => done.fetch_add(1, Ordering::Relaxed),
+                        other => {
+                            eprintln!("failed: {other:?}");
+                            failed.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
+                }
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let old = instances.remove(0);
+        tokio::task::spawn_blocking(move || old.terminate())
+            .await
+            .unwrap();
+        let url = nats.url.clone();
+        instances.push(
+            tokio::task::spawn_blocking(move || Instance::start(&url))
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        bounded(task).await.unwrap();
+    }
+    let (done, failed) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    assert_eq!(failed, 0, "{failed} of {} calls failed", done + failed);
+    assert!(done > 500, "the load went on throughout: {done} calls");
+    peer.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_nats_client_calls_the_demo_api_with_plain_msgpack() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let _instance = Instance::start(&nats.url);
+    let root = env!("CARGO_MANIFEST_DIR");
+    let python = Command::new(format!("{root}/scripts/python-env.sh"))
+        .output()
+        .expect("run scripts/python-env.sh");
+    assert!(python.status.success(), "scripts/python-env.sh failed");
+    let python = String::from_utf8(python.stdout).unwrap();
+    let url = nats.url.clone();
+    let output = bounded(tokio::task::spawn_blocking(move || {
+        Command::new(python.trim())
+            .arg(format!("{root}/tests/interop/nats_client.py"))
+            .args([&url, "demo"])
+            .output()
+            .unwrap()
+    }))
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        10,
+        "{stdout}"
+    );
+}
