@@ -218,12 +218,38 @@ async fn the_instances_of_a_queue_group_share_the_calls() {
     let Some(nats) = NatsServer::start() else {
         return;
     };
-    let mut services = Vec::new();
+    let (mut services, mut logs) = (Vec::new(), Vec::new());
     for name in ["a", "b", "c"] {
-        services.push(instance(&nats, "demo", name).await.0);
+        let (service, lines) = instance(&nats, "demo", name).await;
+        services.push(service);
+        logs.push(lines);
     }
     let peer = client(&nats, "demo").await;
     let calc = peer.client::<CalcClient>();
+    // Each one-way call reaches exactly one instance.
+    for i in 0..30 {
+        calc.log(format!("line {i}")).await.unwrap();
+    }
+    let mut received = 0;
+    let started = std::time::Instant::now();
+    while received < 30 && started.elapsed() < Duration::from_secs(10) {
+        for lines in &mut logs {
+            while lines.try_recv().is_ok() {
+                received += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for lines in &mut logs {
+        while lines.try_recv().is_ok() {
+            received += 1;
+        }
+    }
+    assert_eq!(
+        received, 30,
+        "every event reached one instance, and only one"
+    );
     let calls: Vec<_> = (0..300).map(|_| calc.who(0)).collect();
     let answers = bounded(futures_util::future::join_all(
         calls.into_iter().map(std::future::IntoFuture::into_future),
@@ -420,7 +446,11 @@ async fn malformed_requests_and_foreign_cancels_harm_nothing() {
     };
     let (service, _) = instance(&nats, "demo", "a").await;
     let raw = async_nats::connect(&nats.url).await.unwrap();
-    for body in [&[0xc1u8][..], &[0x92, 0x01][..], &[0x05][..]] {
+    // 128 nested arrays: as deep as a body may be alone, one level too deep
+    // inside a message; it must not reach (and close) the shared connection.
+    let mut deep = vec![0x91u8; 128];
+    deep.push(0x01);
+    for body in [&[0xc1u8][..], &[0x92, 0x01][..], &[0x05][..], &deep[..]] {
         let reply = bounded(raw.request("demo.calc.add", body.to_vec().into()))
             .await
             .unwrap();
@@ -489,6 +519,49 @@ async fn calls_fail_by_kind_while_the_broker_restarts_then_work_again() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(answered, 3);
+    peer.close();
+    bounded(service.drain(Duration::from_secs(5))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtime_handlers_and_the_fallback_are_served_as_on_tcp() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let (service, _) = instance(&nats, "demo", "a").await;
+    let peer = client(&nats, "demo").await;
+    // Added after the service started: served at once, on the same subject tree.
+    service
+        .router()
+        .namespace("admin")
+        .set_handler("version", || async { "1.2.3" });
+    service.router().set_fallback(|ctx, _params| async move {
+        let path = ctx.method().to_owned();
+        path.starts_with("legacy.")
+            .then(|| dotrpc::IntoReply::into_reply(format!("moved: {path}")))
+    });
+    // A handler cannot call its caller back over NATS: it learns so at once.
+    service
+        .router()
+        .set_handler("admin.callback", |ctx: CallContext| async move {
+            let answer = ctx.peer().call::<String>("client.name", ()).await;
+            answer.map_err(|error| error.to_string())
+        });
+    let error = bounded(peer.call::<String>("admin.callback", ()))
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("cannot call its callers"),
+        "{error}"
+    );
+    let version: String = bounded(peer.call("admin.version", ())).await.unwrap();
+    assert_eq!(version, "1.2.3");
+    let moved: String = bounded(peer.call("legacy.add", (1, 2))).await.unwrap();
+    assert_eq!(moved, "moved: legacy.add");
+    let error = bounded(peer.call::<()>("other.thing", ()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UnknownApi, "{error}");
     peer.close();
     bounded(service.drain(Duration::from_secs(5))).await;
 }

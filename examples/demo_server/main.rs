@@ -23,7 +23,7 @@
 //! | `echo(x)` | `x`, byte-exact for any msgpack value |
 //! | `sleep(ms)` | waits `ms`, returns `ms`; calls on one connection run concurrently |
 //! | `stats.notifications()` | how many `log` notifications arrived so far |
-//! | notification `events.subscribe(n)` | sends notifications `events.tick [i]`, i in 0..n, to that connection |
+//! | notification `events.subscribe(n)` | sends notifications `events.tick [i]`, i in 0..n, to that connection (over NATS: published for every client) |
 //! | notification `log(msg)` | counted; never answered |
 //!
 //! Unknown methods get `UnknownApi`; wrong params get `InvalidParams`.

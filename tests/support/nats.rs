@@ -98,8 +98,15 @@ impl Drop for NatsServer {
 
 /// The path of nats-server, installed by the project's script if missing.
 fn installed() -> Result<String, String> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/nats-server.sh");
-    let out = Command::new(script)
+    // The workspace's scripts, from this package or from one inside it (cli/).
+    let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = package
+        .ancestors()
+        .map(|dir| dir.join("scripts/nats-server.sh"))
+        .find(|script| script.exists())
+        .ok_or("scripts/nats-server.sh not found")?;
+    let script = script.display();
+    let out = Command::new(script.to_string())
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| e.to_string())?;

@@ -86,7 +86,13 @@ impl Side for Caller {
     fn inbound(&self, message: async_nats::Message) -> Option<Bytes> {
         if let Some(token) = message.subject.strip_prefix(self.inbox.as_str()) {
             let msgid = token.parse().ok()?;
-            return Some(self.response(msgid, message));
+            let response = self.response(msgid, message);
+            return Some(
+                subject::within_limits(response, &self.limits).unwrap_or_else(|reason| {
+                    let error = ErrorObject::internal(format!("the reply was refused: {reason}"));
+                    response_frame(msgid, Err(&encoded_error(&error)))
+                }),
+            );
         }
         // An event the client serves.
         let pushed = message
@@ -100,8 +106,11 @@ impl Side for Caller {
             .subject
             .strip_prefix(&*self.prefix)?
             .strip_prefix('.')?;
-        match params_of(&message.payload, &self.limits) {
-            Ok(params) => Some(raw_notification_frame(path, &params)),
+        let frame = params_of(&message.payload, &self.limits)
+            .map(|params| raw_notification_frame(path, &params))
+            .and_then(|frame| subject::within_limits(frame, &self.limits));
+        match frame {
+            Ok(frame) => Some(frame),
             Err(reason) => {
                 tracing::warn!(subject = %message.subject, %reason, "event dropped");
                 None

@@ -107,6 +107,7 @@ pub(crate) fn transport(client: Client, side: Arc<dyn Side>, inbound: Inbound) -
         side,
         client,
         publishing: None,
+        flushing: None,
         answers: answers_tx,
     };
     Transport::from_frames(source, sink)
@@ -221,13 +222,16 @@ impl FrameSource for Source {
     }
 }
 
-/// A publish under way: nearly always done in its first poll.
+/// A publish (or a flush) under way: a publish is nearly always done in its
+/// first poll.
 type Publishing = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 struct Sink {
     side: Arc<dyn Side>,
     client: Client,
     publishing: Option<Publishing>,
+    /// The flush on close, once begun.
+    flushing: Option<Publishing>,
     answers: mpsc::UnboundedSender<Bytes>,
 }
 
@@ -265,6 +269,18 @@ impl FrameSink for Sink {
 
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.poll_published(cx));
+        // What was handed to the client leaves before the peer says it has
+        // closed: a program that exits right after gets its last publishes
+        // out.
+        let flushing = self.flushing.get_or_insert_with(|| {
+            let client = self.client.clone();
+            Box::pin(async move {
+                if let Err(error) = client.flush().await {
+                    tracing::debug!(%error, "flushing to NATS failed");
+                }
+            })
+        });
+        ready!(flushing.as_mut().poll(cx));
         Poll::Ready(Ok(()))
     }
 }

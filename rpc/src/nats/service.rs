@@ -129,20 +129,21 @@ impl Side for Service {
                 tracing::debug!(path, "protocol notification over NATS ignored");
                 return None;
             }
-            return Some(raw_notification_frame(path, &params));
+            let frame = raw_notification_frame(path, &params);
+            return subject::within_limits(frame, &self.limits)
+                .inspect_err(|reason| tracing::debug!(path, %reason, "notification dropped"))
+                .ok();
         };
         let msgid = self.next_msgid.fetch_add(1, Ordering::Relaxed);
         let deadline_ms = subject::deadline_of(message.headers.as_ref());
         let frame = request_frame(msgid, path, &params, deadline_ms);
-        if frame.len() > self.limits.max_message_size {
-            let error = ErrorObject::invalid_params(format!(
-                "the request is {} bytes; this service takes at most {}",
-                frame.len(),
-                self.limits.max_message_size
-            ));
-            self.refuse(path, Some(reply), error);
-            return None;
-        }
+        let frame = match subject::within_limits(frame, &self.limits) {
+            Ok(frame) => frame,
+            Err(reason) => {
+                self.refuse(path, Some(reply), ErrorObject::invalid_params(reason));
+                return None;
+            }
+        };
         let waiting = Waiting {
             reply,
             path: path.to_owned(),

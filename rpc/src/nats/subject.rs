@@ -104,6 +104,19 @@ pub(crate) fn params_of(body: &Bytes, limits: &Limits) -> Result<Params, String>
         .map_err(|_| "the body must be the msgpack array of params".to_owned())
 }
 
+/// `frame` if the peer takes it. A body is checked alone first; the message
+/// built around it is a few bytes longer and one level deeper, so it is
+/// checked again, whole: a frame the peer refused would close the
+/// connection every caller of a service shares.
+pub(crate) fn within_limits(frame: Bytes, limits: &Limits) -> Result<Bytes, String> {
+    match check_frame(&frame, limits) {
+        Ok(()) => Ok(frame),
+        Err(error) => Err(format!(
+            "the message would pass this peer's limits: {error}"
+        )),
+    }
+}
+
 /// The deadline a request carries, in milliseconds.
 pub(crate) fn deadline_of(headers: Option<&HeaderMap>) -> Option<u64> {
     headers?.get(DEADLINE_HEADER)?.as_str().parse().ok()
@@ -133,6 +146,22 @@ mod tests {
         let foreign = error_headers(&[0xa3, b'b', b'a', b'd']);
         assert_eq!(foreign.get(ERROR_HEADER).unwrap().as_str(), "bad");
         assert_eq!(foreign.get(ERROR_CODE_HEADER).unwrap().as_str(), "500");
+    }
+
+    #[test]
+    fn a_body_at_the_depth_limit_makes_a_message_past_it() {
+        let limits = Limits {
+            max_message_size: 1024,
+            max_depth: 3,
+        };
+        // [[[1]]]: three levels, as deep as allowed.
+        let body = Bytes::from_static(&[0x91, 0x91, 0x91, 0x01]);
+        let params = params_of(&body, &limits).unwrap();
+        let frame = crate::message::raw_notification_frame("a", &params);
+        assert!(within_limits(frame, &limits).is_err());
+        let shallow = params_of(&Bytes::from_static(&[0x91, 0x91, 0x01]), &limits).unwrap();
+        let frame = crate::message::raw_notification_frame("a", &shallow);
+        assert!(within_limits(frame, &limits).is_ok());
     }
 
     #[test]
