@@ -71,8 +71,8 @@ impl Service {
         lock(&self.stats).clone()
     }
 
-    /// Counts one request's outcome.
-    fn record(&self, path: &str, took: Duration, error: Option<&str>) {
+    /// Counts one request's outcome; an error as its reply's headers say it.
+    fn record(&self, path: &str, took: Duration, error: Option<&async_nats::HeaderMap>) {
         let mut stats = lock(&self.stats);
         let key = if stats.contains_key(path) || stats.len() < MAX_COUNTED_PATHS {
             path
@@ -84,14 +84,21 @@ impl Service {
         entry.processing += took;
         if let Some(error) = error {
             entry.errors += 1;
-            error.clone_into(&mut entry.last_error);
+            // As NATS services write it: "code:message".
+            let header = |name| error.get(name).map_or("", |value| value.as_str());
+            entry.last_error = format!(
+                "{}:{}",
+                header(subject::ERROR_CODE_HEADER),
+                header(subject::ERROR_HEADER)
+            );
         }
     }
 
     /// Answers a request that never reaches the peer with `error`.
     fn refuse(&self, path: &str, reply: Option<String>, error: ErrorObject) {
         tracing::debug!(path, message = %error.message, "request refused");
-        self.record(path, Duration::ZERO, Some(&error.message));
+        let headers = subject::error_headers(&encoded_error(&error));
+        self.record(path, Duration::ZERO, Some(&headers));
         let client = self.client.clone();
         tokio::spawn(async move {
             let _ = reply_error(&client, reply, &error).await;
@@ -170,10 +177,7 @@ impl Side for Service {
                     }
                     Err(error) => {
                         let headers = subject::error_headers(&error);
-                        let said = headers
-                            .get(subject::ERROR_HEADER)
-                            .map_or("", |message| message.as_str());
-                        self.record(&waiting.path, took, Some(said));
+                        self.record(&waiting.path, took, Some(&headers));
                         (Some(headers), error)
                     }
                 };

@@ -7,7 +7,9 @@
 //! answered here, from the same counts the replies update. Each method of
 //! the API is an endpoint (its subject, and its params and result in the
 //! endpoint's metadata); the service's metadata carries the whole
-//! description, as `rpc.describe` returns it, under `dotrpc.describe`.
+//! description, as `rpc.describe` returns it, under `dotrpc.describe`. The
+//! replies follow the protocol's schema exactly (tests/nats.rs reads them
+//! with async-nats's own types).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
