@@ -410,15 +410,31 @@ async fn instances_answer_the_nats_services_protocol_with_the_description() {
     let raw = |subject: &str| {
         let nats_client = nats_client.clone();
         let subject = subject.to_owned();
-        async move { bounded(nats_client.request(subject, "".into())).await.unwrap().payload }
+        async move {
+            bounded(nats_client.request(subject, "".into()))
+                .await
+                .unwrap()
+                .payload
+        }
     };
     let info: Info = serde_json::from_slice(&raw("$SRV.INFO.demo").await).unwrap();
-    assert_eq!((info.name.as_str(), info.id.as_str()), ("demo", service.id()));
-    assert!(info.endpoints.iter().any(|e| e.subject == "demo.calc.stats.mean"));
+    assert_eq!(
+        (info.name.as_str(), info.id.as_str()),
+        ("demo", service.id())
+    );
+    assert!(
+        info.endpoints
+            .iter()
+            .any(|e| e.subject == "demo.calc.stats.mean")
+    );
     let ping: PingResponse = serde_json::from_slice(&raw("$SRV.PING.demo").await).unwrap();
     assert_eq!(ping.version, "1.2.3");
     let stats: Stats = serde_json::from_slice(&raw("$SRV.STATS.demo").await).unwrap();
-    let div = stats.endpoints.iter().find(|e| e.name == "calc.div").unwrap();
+    let div = stats
+        .endpoints
+        .iter()
+        .find(|e| e.name == "calc.div")
+        .unwrap();
     assert_eq!((div.requests, div.errors), (1, 1));
     let last = div.last_error.as_ref().expect("the last error");
     assert_eq!((last.code, last.status.as_str()), (422, "division by zero"));
