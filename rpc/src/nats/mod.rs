@@ -201,7 +201,7 @@ impl PeerBuilder {
                     subscribers.push(client.subscribe(subject).await.map_err(subscribe_error)?);
                 }
                 // Subscribed at the server before the first call goes out.
-                client.flush().await.map_err(subscribe_error)?;
+                round_trip(&client).await?;
                 let caller = Caller {
                     prefix,
                     inbox,
@@ -213,6 +213,25 @@ impl PeerBuilder {
             }
         })
         .await
+    }
+}
+
+/// Returns once the NATS server has taken every subscription this client
+/// made so far. async-nats's `flush` only empties the client's buffer, and a
+/// subscription the server has not processed yet misses what others publish
+/// meanwhile (an event pushed, a call to a service that said it is up). The
+/// server handles one connection's messages in order, so the answer to a
+/// request comes after them: a request to a fresh inbox, which nobody
+/// serves, is answered at once with "no responders".
+async fn round_trip(client: &Client) -> io::Result<()> {
+    use async_nats::RequestErrorKind;
+    match client
+        .request(client.new_inbox(), bytes::Bytes::new())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == RequestErrorKind::NoResponders => Ok(()),
+        Err(error) => Err(io::Error::other(error)),
     }
 }
 
@@ -343,7 +362,7 @@ impl NatsServiceBuilder {
         let verbs = srv::subscribe(&client, &identity)
             .await
             .map_err(subscribe_error)?;
-        client.flush().await.map_err(subscribe_error)?;
+        round_trip(&client).await?;
         let (name, id) = (identity.name.clone(), identity.id.clone());
         let stop = CancellationToken::new();
         let responder = srv::Responder {
