@@ -95,11 +95,7 @@ impl Side for Caller {
             );
         }
         // An event the client serves.
-        let pushed = message
-            .headers
-            .as_ref()
-            .is_some_and(|headers| headers.get(subject::PUSH_HEADER).is_some());
-        if self.everything && (!pushed || message.reply.is_some()) {
+        if self.everything && (!subject::is_push(&message) || message.reply.is_some()) {
             return None;
         }
         let path = message
@@ -138,8 +134,8 @@ impl Side for Caller {
                     headers
                 });
                 Outbound::Publish(Publish {
-                    subject: subject::subject(&self.prefix, request.method()),
-                    reply: Some(format!("{}{msgid}", self.inbox)),
+                    subject: subject::subject(&self.prefix, request.method()).into(),
+                    reply: Some(format!("{}{msgid}", self.inbox).into()),
                     headers,
                     payload: request.params().to_bytes(),
                     on_failure: OnFailure::FailCall(msgid),
@@ -151,7 +147,7 @@ impl Side for Caller {
                 HELLO => Outbound::Answer(deadline_hello()),
                 CANCEL => Outbound::Drop,
                 path if subject::valid_path(path) => Outbound::Publish(Publish {
-                    subject: subject::subject(&self.prefix, path),
+                    subject: subject::subject(&self.prefix, path).into(),
                     reply: None,
                     headers: None,
                     payload: notification.params().to_bytes(),

@@ -24,7 +24,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use async_nats::{Client, HeaderMap, Subscriber};
+use async_nats::{Client, HeaderMap, Subject, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::{SelectAll, select_all};
@@ -57,10 +57,11 @@ pub(crate) enum Outbound {
     Drop,
 }
 
-/// A message to publish, and what to do if it cannot be.
+/// A message to publish, and what to do if it cannot be. Subjects are
+/// shared bytes: built once, never copied on the way to the client.
 pub(crate) struct Publish {
-    pub(crate) subject: String,
-    pub(crate) reply: Option<String>,
+    pub(crate) subject: Subject,
+    pub(crate) reply: Option<Subject>,
     pub(crate) headers: Option<HeaderMap>,
     pub(crate) payload: Bytes,
     pub(crate) on_failure: OnFailure,
@@ -72,7 +73,8 @@ pub(crate) enum OnFailure {
     Nothing,
     /// The call with this msgid fails (a request of the caller's).
     FailCall(MsgId),
-    /// The caller waiting on this subject gets an error instead (a reply).
+    /// The caller waiting on the subject published to gets an error
+    /// instead (a reply).
     ErrorReply,
 }
 
@@ -151,13 +153,21 @@ async fn publish(client: Client, publish: Publish, answers: mpsc::UnboundedSende
         payload,
         on_failure,
     } = publish;
-    let sent = match (reply.clone(), headers) {
-        (None, None) => client.publish(subject, payload).await,
-        (None, Some(headers)) => client.publish_with_headers(subject, headers, payload).await,
-        (Some(reply), None) => client.publish_with_reply(subject, reply, payload).await,
+    let sent = match (reply, headers) {
+        (None, None) => client.publish(subject.clone(), payload).await,
+        (None, Some(headers)) => {
+            client
+                .publish_with_headers(subject.clone(), headers, payload)
+                .await
+        }
+        (Some(reply), None) => {
+            client
+                .publish_with_reply(subject.clone(), reply, payload)
+                .await
+        }
         (Some(reply), Some(headers)) => {
             client
-                .publish_with_reply_and_headers(subject, reply, headers, payload)
+                .publish_with_reply_and_headers(subject.clone(), reply, headers, payload)
                 .await
         }
     };
@@ -170,7 +180,7 @@ async fn publish(client: Client, publish: Publish, answers: mpsc::UnboundedSende
             let _ = answers.send(response_frame(msgid, Err(&encoded_error(&failure))));
         }
         OnFailure::ErrorReply => {
-            let _ = reply_error(&client, reply, &failure).await;
+            let _ = reply_error(&client, Some(subject), &failure).await;
         }
     }
 }
@@ -178,7 +188,7 @@ async fn publish(client: Client, publish: Publish, answers: mpsc::UnboundedSende
 /// Answers the caller waiting on `reply` with `error`.
 pub(crate) async fn reply_error(
     client: &Client,
-    reply: Option<String>,
+    reply: Option<Subject>,
     error: &ErrorObject,
 ) -> Result<(), async_nats::PublishError> {
     let Some(reply) = reply else { return Ok(()) };
@@ -282,5 +292,81 @@ impl FrameSink for Sink {
         });
         ready!(flushing.as_mut().poll(cx));
         Poll::Ready(Ok(()))
+    }
+}
+
+/// A real nats-server for the tests below (the workspace tests' helper).
+#[cfg(test)]
+#[path = "../../../tests/support/nats.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod test_server;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::test_server::NatsServer;
+    use super::*;
+    use crate::message::Message;
+
+    /// A message one byte over what the server takes.
+    fn too_large(client: &Client) -> Bytes {
+        Bytes::from(vec![0u8; client.server_info().max_payload + 1])
+    }
+
+    #[tokio::test]
+    async fn a_reply_that_cannot_be_published_answers_its_caller_with_an_error() {
+        let Some(nats) = NatsServer::start() else {
+            return;
+        };
+        let client = async_nats::connect(&nats.url).await.unwrap();
+        let waiting_caller = client.new_inbox();
+        let mut caller = client.subscribe(waiting_caller.clone()).await.unwrap();
+        client.flush().await.unwrap();
+        let reply = Publish {
+            subject: waiting_caller.into(),
+            reply: None,
+            headers: None,
+            payload: too_large(&client),
+            on_failure: OnFailure::ErrorReply,
+        };
+        let (answers, _) = mpsc::unbounded_channel();
+        publish(client.clone(), reply, answers).await;
+        let answer = tokio::time::timeout(Duration::from_secs(10), caller.next())
+            .await
+            .expect("the caller is answered")
+            .unwrap();
+        let headers = answer.headers.expect("error headers");
+        assert_eq!(
+            headers.get(subject::ERROR_CODE_HEADER).unwrap().as_str(),
+            "500"
+        );
+        let error: rmpv::Value = rmpv::decode::read_value(&mut &answer.payload[..]).unwrap();
+        assert_eq!(error["code"].as_str(), Some("Internal"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_cannot_be_published_fails_its_call() {
+        let Some(nats) = NatsServer::start() else {
+            return;
+        };
+        let client = async_nats::connect(&nats.url).await.unwrap();
+        let request = Publish {
+            subject: "demo.add".into(),
+            reply: Some(client.new_inbox().into()),
+            headers: None,
+            payload: too_large(&client),
+            on_failure: OnFailure::FailCall(7),
+        };
+        let (answers, mut answered) = mpsc::unbounded_channel();
+        publish(client, request, answers).await;
+        let frame = answered.try_recv().expect("the call's failure");
+        match Message::parse(frame).unwrap() {
+            Message::Response(response) => {
+                assert_eq!(response.msgid(), 7);
+                assert!(response.error().is_some());
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -40,7 +40,7 @@ pub(crate) struct Service {
 
 /// A request the peer is handling.
 struct Waiting {
-    reply: String,
+    reply: async_nats::Subject,
     path: String,
     since: Instant,
 }
@@ -79,7 +79,11 @@ impl Service {
         } else {
             OTHER_PATHS
         };
-        let entry = stats.entry(key.to_owned()).or_default();
+        // A path seen before is found without making its key again.
+        if !stats.contains_key(key) {
+            stats.insert(key.to_owned(), PathStats::default());
+        }
+        let entry = stats.get_mut(key).expect("inserted above");
         entry.requests += 1;
         entry.processing += took;
         if let Some(error) = error {
@@ -95,7 +99,7 @@ impl Service {
     }
 
     /// Answers a request that never reaches the peer with `error`.
-    fn refuse(&self, path: &str, reply: Option<String>, error: ErrorObject) {
+    fn refuse(&self, path: &str, reply: Option<async_nats::Subject>, error: ErrorObject) {
         tracing::debug!(path, message = %error.message, "request refused");
         let headers = subject::error_headers(&encoded_error(&error));
         self.record(path, Duration::ZERO, Some(&headers));
@@ -108,11 +112,7 @@ impl Service {
 
 impl Side for Service {
     fn inbound(&self, message: async_nats::Message) -> Option<Bytes> {
-        let pushed = message
-            .headers
-            .as_ref()
-            .is_some_and(|headers| headers.get(subject::PUSH_HEADER).is_some());
-        if pushed {
+        if subject::is_push(&message) {
             // An event some instance published for the clients.
             return None;
         }
@@ -120,7 +120,7 @@ impl Side for Service {
             .subject
             .strip_prefix(&*self.prefix)?
             .strip_prefix('.')?;
-        let reply = message.reply.as_ref().map(|reply| reply.to_string());
+        let reply = message.reply.clone();
         let params = match params_of(&message.payload, &self.limits) {
             Ok(params) => params,
             Err(reason) => {
@@ -197,7 +197,7 @@ impl Side for Service {
                 let mut headers = async_nats::HeaderMap::new();
                 headers.insert(subject::PUSH_HEADER, "1");
                 Outbound::Publish(Publish {
-                    subject: subject::subject(&self.prefix, path),
+                    subject: subject::subject(&self.prefix, path).into(),
                     reply: None,
                     headers: Some(headers),
                     payload: notification.params().to_bytes(),

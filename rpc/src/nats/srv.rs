@@ -96,18 +96,18 @@ impl Responder {
         }
     }
 
+    /// The fields every verb's answer starts with.
     fn head(&self, kind: &str) -> serde_json::Map<String, Json> {
         let identity = &self.identity;
-        let head = json!({
-            "type": format!("io.nats.micro.v1.{kind}_response"),
-            "name": identity.name,
-            "id": identity.id,
-            "version": identity.version,
-        });
-        match head {
-            Json::Object(map) => map,
-            _ => unreachable!("a JSON object literal"),
-        }
+        [
+            ("type", json!(format!("io.nats.micro.v1.{kind}_response"))),
+            ("name", json!(identity.name)),
+            ("id", json!(identity.id)),
+            ("version", json!(identity.version)),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
     }
 
     fn metadata(&self, descriptions: &[MethodDescription]) -> Json {

@@ -117,6 +117,14 @@ pub(crate) fn within_limits(frame: Bytes, limits: &Limits) -> Result<Bytes, Stri
     }
 }
 
+/// Whether a message is an event a service pushed.
+pub(crate) fn is_push(message: &async_nats::Message) -> bool {
+    message
+        .headers
+        .as_ref()
+        .is_some_and(|headers| headers.get(PUSH_HEADER).is_some())
+}
+
 /// The deadline a request carries, in milliseconds.
 pub(crate) fn deadline_of(headers: Option<&HeaderMap>) -> Option<u64> {
     headers?.get(DEADLINE_HEADER)?.as_str().parse().ok()
