@@ -26,6 +26,7 @@ use std::time::Instant;
 use crate::deadline;
 use crate::handler::{BoxFuture, CallContext, Handling, Reply, encode_reply, new_context};
 use crate::message::{ErrorFormat, ErrorObject, Frames, MsgId, code};
+use crate::observe::{self, CallMeter, Side};
 use crate::peer::{Dispatch, InboundCall, Link, Peer};
 use crate::router::{Routed, Router};
 
@@ -50,6 +51,7 @@ impl Dispatch for Dispatcher {
             msgid,
             invocation,
             deadline,
+            trace,
         } = call;
         let routed = self.router.route(invocation.method_bytes());
         let path = match &routed {
@@ -57,12 +59,13 @@ impl Dispatch for Dispatcher {
             _ => Arc::from(invocation.method_str()),
         };
         let params = invocation.params;
+        let span = observe::handle_span(link.id, &path, msgid, trace.as_ref());
         let answer = Answer {
             msgid,
             format: self.error_format,
+            meter: msgid.map(|_| CallMeter::start(Side::Server, &path)),
         };
         let ctx = new_context(msgid, path, peer, deadline);
-        let span = span(&ctx, link.id);
         let _entered = span.as_ref().map(tracing::Span::enter);
         let method = Arc::clone(ctx.method_arc());
         let handling = guarded(&method, || self.begin(ctx, params, routed))
@@ -159,19 +162,6 @@ fn unknown_api(method: &str) -> ErrorObject {
     ErrorObject::unknown_api(format!("no handler for `{method}`"))
 }
 
-/// The call's span, only when it would be recorded: a disabled level costs
-/// one comparison, not a span per call.
-fn span(ctx: &CallContext, peer: u64) -> Option<tracing::Span> {
-    tracing::level_enabled!(tracing::Level::DEBUG).then(|| {
-        tracing::debug_span!(
-            "rpc.handle",
-            peer,
-            method = ctx.method(),
-            msgid = ctx.msgid()
-        )
-    })
-}
-
 /// A handler's future being polled, with the caller's deadline in scope and
 /// its panics caught.
 struct Running {
@@ -209,16 +199,23 @@ fn guarded<T>(method: &str, f: impl FnOnce() -> T) -> Result<T, ErrorObject> {
     })
 }
 
-/// How a call is answered.
+/// How a call is answered, and counted.
 struct Answer {
     /// `None` for a notification, which is never answered.
     msgid: Option<MsgId>,
     format: ErrorFormat,
+    /// Requests only.
+    meter: Option<CallMeter>,
 }
 
 impl Answer {
-    /// Queues the reply on `link`.
-    fn send(&self, link: &Link, method: &str, reply: Reply) {
+    /// Queues the reply on `link`; runs in the call's span.
+    fn send(self, link: &Link, method: &str, reply: Reply) {
+        if let Err(error) = &reply
+            && tracing::level_enabled!(tracing::Level::INFO)
+        {
+            observe::failed(&tracing::Span::current(), &error.code, &error.message);
+        }
         let Some(msgid) = self.msgid else {
             if let Err(error) = reply {
                 tracing::debug!(method, %error, "a notification's handler failed");
@@ -238,6 +235,9 @@ impl Answer {
                 Ok(result)
             }
         });
+        if let Some(meter) = self.meter {
+            meter.finish(reply.as_ref().map_or_else(|error| &*error.code, |_| "ok"));
+        }
         // The connection may have closed meanwhile; the reply is then moot.
         let _ = link.push(|frames| frames.push_response(msgid, reply.as_ref(), self.format));
     }
@@ -288,6 +288,7 @@ mod tests {
             msgid: request.then_some(7),
             invocation: Invocation::new(method, &params),
             deadline: None,
+            trace: None,
         };
         let rest = dispatcher.start(call, testing::detached(), &link);
         (link, rest)

@@ -98,6 +98,8 @@
 //! * `deadline`: the deadline of the call being handled, which calls inherit;
 //! * [`transport`]: the frame seam (a source and a sink of whole messages),
 //!   the framer for byte streams, TCP, Unix sockets, stdio, memory, TLS;
+//! * [`observe`]: the spans of calls, the trace context they carry across
+//!   processes (feature `otel`), and per-method metrics (feature `metrics`);
 //! * `peer`: the [`Peer`] handle, its session (reconnects, state events) and
 //!   one task per connection that reads, writes and watches handlers;
 //! * `handler`: [`CallContext`], typed params, [`IntoReply`], closures as
@@ -160,6 +162,9 @@ mod transaction;
 
 // The deadline calls inherit.
 mod deadline;
+
+// Spans, trace context and metrics of calls.
+pub mod observe;
 
 // The frame seam and the transports.
 pub mod transport;

@@ -37,7 +37,8 @@ use super::notify::Notify;
 use crate::codec::CodecError;
 use crate::deadline;
 use crate::error::{DisconnectReason, Error, FromRemote, RemoteError};
-use crate::message::{MsgId, Outgoing, Response, SHARE_AT, decode_with_frame};
+use crate::message::{Metadata, MsgId, Outgoing, Response, SHARE_AT, decode_with_frame};
+use crate::observe::{self, CallMeter, Side};
 use crate::peer::protocol::{self, Feature};
 use crate::peer::{Link, Peer};
 use crate::transaction::Pending;
@@ -137,14 +138,12 @@ where
 {
     /// The call as a future that tells `opened` its msgid once it is sent.
     fn run(self, opened: Option<Arc<OnceLock<MsgId>>>) -> CallFuture<R, E> {
-        let span = tracing::level_enabled!(tracing::Level::DEBUG).then(|| {
-            tracing::debug_span!(
-                "rpc.call",
-                peer = self.peer.id(),
-                method = self.method(),
-                msgid = tracing::field::Empty
-            )
-        });
+        let span = observe::call_span(self.peer.id(), self.method());
+        let meter = self
+            .outgoing
+            .as_ref()
+            .ok()
+            .map(|outgoing| CallMeter::start(Side::Client, outgoing.method_arc()));
         CallFuture {
             state: State::Start {
                 peer: self.peer,
@@ -154,6 +153,7 @@ where
             },
             opened,
             span,
+            meter,
             _result: PhantomData,
         }
     }
@@ -172,8 +172,10 @@ where
         super::may_block()?;
         let (sender, receiver) = std::sync::mpsc::sync_channel(1);
         let runtime = self.peer.runtime().clone();
+        // Made here, so that its span is a child of this thread's.
+        let call = self.into_future();
         runtime.spawn(async move {
-            let _ = sender.send(self.await);
+            let _ = sender.send(call.await);
         });
         // The sender is dropped without sending only if the runtime shut down.
         receiver.recv().unwrap_or_else(|_| {
@@ -204,8 +206,9 @@ where
     {
         let once = Once(Some(callback), PhantomData);
         let runtime = self.peer.runtime().clone();
+        let call = self.into_future();
         runtime.spawn(async move {
-            let outcome = self.await;
+            let outcome = call.await;
             once.call(outcome);
         });
     }
@@ -252,8 +255,11 @@ pub struct CallFuture<R, E = RemoteError> {
     state: State,
     /// Learns the msgid once the request is queued (for `AsyncResult`).
     opened: Option<Arc<OnceLock<MsgId>>>,
-    /// The call's span, when `DEBUG` is enabled.
+    /// The call's span, when `INFO` is enabled.
     span: Option<tracing::Span>,
+    /// Counts the call (with the `metrics` feature); `None` for a call
+    /// whose params could not be encoded.
+    meter: Option<CallMeter>,
     _result: PhantomData<fn() -> (R, E)>,
 }
 
@@ -399,16 +405,51 @@ where
         // Every field is `Unpin`: the timer is boxed.
         let this = self.get_mut();
         let _entered = this.span.as_ref().map(tracing::Span::enter);
+        let outcome = std::task::ready!(Self::poll_outcome(
+            &mut this.state,
+            this.span.as_ref(),
+            this.opened.as_ref(),
+            cx
+        ));
+        let failed = outcome
+            .as_ref()
+            .err()
+            .map(|error| observe::outcome_of(error.kind()));
+        if let Some(meter) = this.meter.take() {
+            meter.finish(failed.unwrap_or("ok"));
+        }
+        if let (Some(span), Some(kind)) = (&this.span, failed) {
+            // The application error's type need not be `Display`: its kind
+            // says what failed, the server's span says how.
+            observe::failed(span, kind, &kind);
+        }
+        Poll::Ready(outcome)
+    }
+}
+
+impl<R, E> CallFuture<R, E>
+where
+    R: DeserializeOwned,
+    E: FromRemote,
+{
+    /// Drives the call to its outcome, telling `span` and `opened` the
+    /// msgid once it is sent.
+    fn poll_outcome(
+        state: &mut State,
+        span: Option<&tracing::Span>,
+        opened: Option<&Arc<OnceLock<MsgId>>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<R, Error<E>>> {
         loop {
             // Waiting is polled in place: it is what most polls find.
-            if let State::Waiting(waiting) = &mut this.state {
+            if let State::Waiting(waiting) = state {
                 let outcome = match waiting.pending.poll_outcome(cx) {
                     Poll::Ready(outcome) => outcome,
                     Poll::Pending => {
                         if let Some(timer) = &mut waiting.timer
                             && timer.as_mut().poll(cx).is_ready()
                         {
-                            this.state = State::Done;
+                            *state = State::Done;
                             return Poll::Ready(Err(Error::Timeout));
                         }
                         return Poll::Pending;
@@ -419,16 +460,16 @@ where
                     && *reason != DisconnectReason::Closed
                     && let Some(again) = waiting.again.take()
                 {
-                    this.state = again.after_reconnect();
+                    *state = again.after_reconnect();
                     continue;
                 }
                 let decoded = outcome
                     .map_err(lift)
                     .and_then(|response| decode_response(&waiting.method, response));
-                this.state = State::Done;
+                *state = State::Done;
                 return Poll::Ready(decoded);
             }
-            match std::mem::replace(&mut this.state, State::Done) {
+            match std::mem::replace(state, State::Done) {
                 State::Start {
                     peer,
                     outgoing,
@@ -439,28 +480,28 @@ where
                     // Matched rather than `map_err`ed: the state is not moved
                     // through a second `Result`.
                     match attempt(peer, outgoing?, timeout, idempotent, 0, true) {
-                        Ok(state) => this.state = state,
+                        Ok(next) => *state = next,
                         Err(error) => return Poll::Ready(Err(lift(error))),
                     }
                 }
                 State::Reconnecting { mut until, next } => match until.as_mut().poll(cx) {
                     Poll::Pending => {
-                        this.state = State::Reconnecting { until, next };
+                        *state = State::Reconnecting { until, next };
                         return Poll::Pending;
                     }
                     Poll::Ready(waited) => {
                         waited.map_err(lift)?;
-                        this.state = (*next).send().map_err(lift)?;
+                        *state = (*next).send().map_err(lift)?;
                     }
                 },
                 State::Waiting(_) => unreachable!("polled in place above"),
                 State::Done => panic!("a CallFuture was polled after it completed"),
             }
-            if let State::Waiting(waiting) = &this.state {
-                if let Some(span) = &this.span {
+            if let State::Waiting(waiting) = &*state {
+                if let Some(span) = span {
                     span.record("msgid", waiting.pending.msgid());
                 }
-                if let Some(opened) = &this.opened {
+                if let Some(opened) = opened {
                     let _ = opened.set(waiting.pending.msgid());
                 }
             }
@@ -481,10 +522,13 @@ fn send(peer: &Peer, outgoing: &Outgoing, timeout: Option<Duration>) -> Result<W
     let timeout = timeout.or(link.options.call_timeout);
     let pending = link.transactions().open()?;
     let msgid = pending.msgid();
-    let deadline_ms = timeout
-        .filter(|_| link.remote_has(Feature::Deadline))
-        .map(|t| t.as_millis().try_into().unwrap_or(u64::MAX));
-    link.push(|frames| frames.push_request(outgoing, msgid, deadline_ms))?;
+    let metadata = Metadata {
+        deadline_ms: timeout
+            .filter(|_| link.remote_has(Feature::Deadline))
+            .map(|t| t.as_millis().try_into().unwrap_or(u64::MAX)),
+        trace: observe::outgoing_trace().filter(|_| link.remote_has(Feature::Trace)),
+    };
+    link.push(|frames| frames.push_request(outgoing, msgid, &metadata))?;
     Ok(Waiting {
         link,
         answered: false,

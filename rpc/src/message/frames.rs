@@ -17,7 +17,10 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use super::Params;
 use super::encoded::Pieces;
 use super::splice::SPLICE_AT;
-use super::{Encoded, ErrorFormat, ErrorObject, MsgId, Outgoing, write_str_len, write_value};
+use super::{
+    Encoded, ErrorFormat, ErrorObject, Metadata, MsgId, Outgoing, TraceContext, write_str_len,
+    write_value,
+};
 
 /// Pieces at least this large are queued as their own chunk, not copied.
 const COPY_LIMIT: usize = SPLICE_AT;
@@ -119,22 +122,44 @@ impl Frames {
         self.end_frame(start);
     }
 
-    /// Queues `call` as a request `[0, msgid, method, params]`, with the
-    /// call metadata `{"deadline_ms": n}` as a fifth item if a deadline is
-    /// given (for dotrpc peers only).
-    pub(crate) fn push_request(&mut self, call: &Outgoing, msgid: MsgId, deadline_ms: Option<u64>) {
+    /// Queues `call` as a request `[0, msgid, method, params]`, with its
+    /// call metadata as a fifth item unless there is none (for dotrpc peers
+    /// only).
+    pub(crate) fn push_request(&mut self, call: &Outgoing, msgid: MsgId, metadata: &Metadata) {
         let start = self.len;
-        let items = if deadline_ms.is_some() { 0x95 } else { 0x94 };
+        let items = if metadata.is_empty() { 0x94 } else { 0x95 };
         self.put(&[items, super::REQUEST]);
         self.put_uint(u64::from(msgid));
         self.put_str(call.method());
         self.put_params(call);
-        if let Some(deadline_ms) = deadline_ms {
-            self.put(&[0x81]);
+        self.put_metadata(metadata);
+        self.end_frame(start);
+    }
+
+    /// Writes the call metadata map, if there is any: `{"deadline_ms": n,
+    /// "traceparent": s, "tracestate": s}`, each key only when set.
+    fn put_metadata(&mut self, metadata: &Metadata) {
+        if metadata.is_empty() {
+            return;
+        }
+        let trace = metadata.trace.as_ref();
+        let tracestate = trace.and_then(TraceContext::tracestate);
+        let entries = u8::from(metadata.deadline_ms.is_some())
+            + u8::from(trace.is_some())
+            + u8::from(tracestate.is_some());
+        self.put(&[0x80 | entries]);
+        if let Some(deadline_ms) = metadata.deadline_ms {
             self.put_str(super::DEADLINE_KEY);
             self.put_uint(deadline_ms);
         }
-        self.end_frame(start);
+        if let Some(trace) = trace {
+            self.put_str(super::TRACEPARENT_KEY);
+            self.put_str(trace.traceparent());
+        }
+        if let Some(tracestate) = tracestate {
+            self.put_str(super::TRACESTATE_KEY);
+            self.put_str(tracestate);
+        }
     }
 
     /// Queues `call` as a notification `[2, method, params]`.
@@ -253,26 +278,22 @@ pub(crate) fn notification_frame(call: &Outgoing) -> Bytes {
 
 /// A request around params already encoded, as a message transport that
 /// carries calls in its own envelope hands one over:
-/// `[0, msgid, method, params]`, with `{"deadline_ms": n}` as a fifth item
-/// if a deadline is given.
+/// `[0, msgid, method, params]`, with the call metadata as a fifth item
+/// unless there is none.
 #[cfg(any(feature = "nats", test))]
 pub(crate) fn request_frame(
     msgid: MsgId,
     method: &str,
     params: &Params,
-    deadline_ms: Option<u64>,
+    metadata: &Metadata,
 ) -> Bytes {
     let mut frames = Frames::new();
-    let items = if deadline_ms.is_some() { 0x95 } else { 0x94 };
+    let items = if metadata.is_empty() { 0x94 } else { 0x95 };
     frames.put(&[items, super::REQUEST]);
     frames.put_uint(u64::from(msgid));
     frames.put_str(method);
     frames.put(params.as_bytes());
-    if let Some(deadline_ms) = deadline_ms {
-        frames.put(&[0x81]);
-        frames.put_str(super::DEADLINE_KEY);
-        frames.put_uint(deadline_ms);
-    }
+    frames.put_metadata(metadata);
     frames.copy_to_bytes(frames.len())
 }
 
@@ -397,11 +418,11 @@ mod tests {
     fn frames_come_out_one_by_one_or_as_bytes() {
         let mut frames = Frames::new();
         frames.push_notification(&outgoing("a", &(1,)));
-        frames.push_request(&outgoing("b", &(2,)), 7, None);
+        frames.push_request(&outgoing("b", &(2,)), 7, &Metadata::default());
         let total = frames.len();
         let mut as_bytes = Frames::new();
         as_bytes.push_notification(&outgoing("a", &(1,)));
-        as_bytes.push_request(&outgoing("b", &(2,)), 7, None);
+        as_bytes.push_request(&outgoing("b", &(2,)), 7, &Metadata::default());
         let bytes = as_bytes.copy_to_bytes(as_bytes.remaining());
         assert_eq!(bytes.len(), total);
         assert_eq!(as_bytes.frame_count(), 0);
@@ -450,7 +471,11 @@ mod tests {
     fn messages_built_around_encoded_parts_parse_back() {
         use super::super::Message;
         let params = Params::from_values(&[1.into(), "x".into()]);
-        let request = request_frame(300, "math.add", &params, Some(250));
+        let metadata = Metadata {
+            deadline_ms: Some(250),
+            trace: None,
+        };
+        let request = request_frame(300, "math.add", &params, &metadata);
         match Message::parse(request).unwrap() {
             Message::Request(r) => {
                 assert_eq!(

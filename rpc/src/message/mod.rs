@@ -23,9 +23,10 @@
 //! other module writes or patches message bytes.
 //!
 //! Between two dotrpc peers that agreed on it (the `rpc.hello` handshake), a
-//! request may carry a fifth item, a map of call metadata:
-//! `[0, msgid, method, params, {"deadline_ms": n}]`. It is never sent to other
-//! peers, and unknown keys in it are ignored.
+//! request may carry a fifth item, a map of call metadata (its deadline, its
+//! trace context: see [`metadata`]):
+//! `[0, msgid, method, params, {"deadline_ms": n, "traceparent": s}]`. It is
+//! never sent to other peers, and unknown keys in it are ignored.
 //!
 //! Errors travel as [`ErrorObject`]s, `{"code", "message", "data"?}`, or as
 //! plain strings for peers that show nothing else ([`ErrorFormat`]).
@@ -33,6 +34,7 @@
 mod encoded;
 mod error_object;
 mod frames;
+mod metadata;
 mod outgoing;
 mod params;
 mod splice;
@@ -49,6 +51,9 @@ pub use frames::Frames;
 pub(crate) use frames::notification_frame;
 #[cfg(feature = "nats")]
 pub(crate) use frames::{raw_notification_frame, request_frame, response_frame};
+pub(crate) use metadata::Metadata;
+pub use metadata::TraceContext;
+use metadata::{DEADLINE_KEY, TRACEPARENT_KEY, TRACESTATE_KEY};
 pub(crate) use outgoing::{Outgoing, ParamsWriter};
 pub use params::Params;
 pub(crate) use splice::lend;
@@ -63,9 +68,6 @@ pub type MsgId = u32;
 const REQUEST: u8 = 0;
 const RESPONSE: u8 = 1;
 const NOTIFICATION: u8 = 2;
-
-/// The key of the deadline in a request's call metadata.
-const DEADLINE_KEY: &str = "deadline_ms";
 
 /// One parsed msgpack-rpc message.
 #[derive(Debug, Clone)]
@@ -83,7 +85,7 @@ pub enum Message {
 pub struct Request {
     msgid: MsgId,
     invocation: Invocation,
-    deadline_ms: Option<u64>,
+    metadata: Metadata,
 }
 
 impl Request {
@@ -104,11 +106,16 @@ impl Request {
 
     /// How long the caller will wait, if it said (dotrpc peers only).
     pub fn deadline_ms(&self) -> Option<u64> {
-        self.deadline_ms
+        self.metadata.deadline_ms
     }
 
-    pub(crate) fn into_parts(self) -> (MsgId, Invocation, Option<u64>) {
-        (self.msgid, self.invocation, self.deadline_ms)
+    /// The caller's trace context, if it sent one (dotrpc peers only).
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.metadata.trace.as_ref()
+    }
+
+    pub(crate) fn into_parts(self) -> (MsgId, Invocation, Metadata) {
+        (self.msgid, self.invocation, self.metadata)
     }
 }
 
@@ -267,15 +274,15 @@ impl Message {
                     5 => value_len(reader)?,
                     _ => reader.len(),
                 };
-                let deadline_ms = match len {
-                    5 => read_metadata(&reader[params_len..])?,
-                    _ => None,
+                let metadata = match len {
+                    5 => Metadata::read(&reader[params_len..])?,
+                    _ => Metadata::default(),
                 };
                 let params = Params::within(frame, params_at..params_at + params_len)?;
                 Message::Request(Request {
                     msgid,
                     invocation: Invocation { method, params },
-                    deadline_ms,
+                    metadata,
                 })
             }
             (RESPONSE, 4) => {
@@ -376,29 +383,6 @@ fn take<const N: usize>(reader: &mut &[u8]) -> Option<[u8; N]> {
     Some(bytes)
 }
 
-/// Reads the call metadata map of a five-item request; only the deadline is
-/// known, other keys are skipped (a later dotrpc may send more).
-fn read_metadata(mut reader: &[u8]) -> Result<Option<u64>, CodecError> {
-    let entries = rmp::decode::read_map_len(&mut reader)
-        .map_err(|_| malformed("call metadata must be a map"))?;
-    let mut deadline_ms = None;
-    for _ in 0..entries {
-        let key_len = value_len(reader)?;
-        let (key, rest) = reader.split_at(key_len);
-        reader = rest;
-        let mut key_reader = key;
-        let is_deadline = read_str_len(&mut key_reader)
-            .is_some_and(|len| key_reader.get(..len) == Some(DEADLINE_KEY.as_bytes()));
-        let value_len = value_len(reader)?;
-        if is_deadline {
-            let mut value = &reader[..value_len];
-            deadline_ms = rmp::decode::read_int(&mut value).ok();
-        }
-        reader = &reader[value_len..];
-    }
-    Ok(deadline_ms)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,7 +404,7 @@ mod tests {
     fn request(method: &str, params: &impl serde::Serialize, msgid: MsgId) -> Bytes {
         let outgoing = Outgoing::new(Arc::from(method), params).unwrap();
         let mut frames = Frames::new();
-        frames.push_request(&outgoing, msgid, None);
+        frames.push_request(&outgoing, msgid, &Metadata::default());
         drain(&mut frames)
     }
 
@@ -441,15 +425,33 @@ mod tests {
     }
 
     #[test]
-    fn a_deadline_travels_as_a_fifth_item_and_unknown_metadata_is_skipped() {
+    fn metadata_travels_as_a_fifth_item_and_unknown_keys_are_skipped() {
         let outgoing = Outgoing::new(Arc::from("slow"), &(1,)).unwrap();
-        let mut frames = Frames::new();
-        frames.push_request(&outgoing, 7, Some(250));
-        let Message::Request(request) = Message::parse(drain(&mut frames)).unwrap() else {
-            panic!("not a request")
-        };
-        assert_eq!((request.msgid(), request.deadline_ms()), (7, Some(250)));
-        assert_eq!(request.params().values().unwrap(), vec![Value::from(1)]);
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let sent = [
+            Metadata {
+                deadline_ms: Some(250),
+                trace: None,
+            },
+            Metadata {
+                deadline_ms: None,
+                trace: TraceContext::new(parent, None),
+            },
+            Metadata {
+                deadline_ms: Some(1),
+                trace: TraceContext::new(parent, Some("a=1,b=2")),
+            },
+        ];
+        for metadata in sent {
+            let mut frames = Frames::new();
+            frames.push_request(&outgoing, 7, &metadata);
+            let Message::Request(request) = Message::parse(drain(&mut frames)).unwrap() else {
+                panic!("not a request")
+            };
+            assert_eq!(request.msgid(), 7);
+            assert_eq!(request.metadata, metadata);
+            assert_eq!(request.params().values().unwrap(), vec![Value::from(1)]);
+        }
 
         let later = Value::Array(vec![
             0.into(),
@@ -457,7 +459,8 @@ mod tests {
             "m".into(),
             Value::Array(vec![]),
             Value::Map(vec![
-                ("traceparent".into(), "00-ab-cd-01".into()),
+                (TRACEPARENT_KEY.into(), "00-ab-cd-01".into()),
+                (TRACESTATE_KEY.into(), 5.into()),
                 (DEADLINE_KEY.into(), 9.into()),
                 (Value::from(3), Value::Array(vec![1.into()])),
             ]),
@@ -466,6 +469,7 @@ mod tests {
             panic!("not a request")
         };
         assert_eq!(request.deadline_ms(), Some(9));
+        assert_eq!(request.trace(), None, "a malformed traceparent is dropped");
     }
 
     #[test]
@@ -473,7 +477,7 @@ mod tests {
         let outgoing = Outgoing::new(Arc::from("log"), &("hi",)).unwrap();
         let mut frames = Frames::new();
         frames.push_notification(&outgoing);
-        frames.push_request(&outgoing, 3, None);
+        frames.push_request(&outgoing, 3, &Metadata::default());
         let bytes = drain(&mut frames);
         let mut decoder = crate::codec::FrameDecoder::default();
         let mut buffer = bytes::BytesMut::from(&bytes[..]);

@@ -128,11 +128,7 @@ impl Side for Caller {
                     ));
                     return Outbound::Answer(response_frame(msgid, Err(&encoded_error(&error))));
                 }
-                let headers = request.deadline_ms().map(|ms| {
-                    let mut headers = async_nats::HeaderMap::new();
-                    headers.insert(subject::DEADLINE_HEADER, ms.to_string().as_str());
-                    headers
-                });
+                let headers = subject::call_headers(request.deadline_ms(), request.trace());
                 Outbound::Publish(Publish {
                     subject: subject::subject(&self.prefix, request.method()).into(),
                     reply: Some(format!("{}{msgid}", self.inbox).into()),
@@ -142,9 +138,10 @@ impl Side for Caller {
                 })
             }
             Message::Notification(notification) => match notification.method() {
-                // NATS stands in for the service: it carries deadlines (as
-                // a header), not cancels (which instance ran the call?).
-                HELLO => Outbound::Answer(deadline_hello()),
+                // NATS stands in for the service: it carries deadlines and
+                // trace context (as headers), not cancels (which instance
+                // ran the call?).
+                HELLO => Outbound::Answer(nats_hello()),
                 CANCEL => Outbound::Drop,
                 path if subject::valid_path(path) => Outbound::Publish(Publish {
                     subject: subject::subject(&self.prefix, path).into(),
@@ -164,11 +161,15 @@ impl Side for Caller {
     }
 }
 
-/// The hello NATS answers a caller's with: it carries deadlines.
-fn deadline_hello() -> Bytes {
+/// The hello NATS answers a caller's with: it carries deadlines and trace
+/// context.
+fn nats_hello() -> Bytes {
     let info = Value::Map(vec![
         ("dotrpc".into(), 1.into()),
-        ("features".into(), Value::Array(vec!["deadline".into()])),
+        (
+            "features".into(),
+            Value::Array(vec!["deadline".into(), "trace".into()]),
+        ),
     ]);
     let hello = Outgoing::new(Arc::from(HELLO), &[info]).expect("a hello encodes");
     notification_frame(&hello)

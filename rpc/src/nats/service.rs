@@ -18,6 +18,7 @@ use crate::codec::Limits;
 use crate::message::{
     ErrorObject, Message, MsgId, raw_notification_frame, request_frame, response_frame,
 };
+use crate::observe::{self, CallMeter};
 use crate::peer::protocol::HELLO;
 
 /// Paths counted apart in the stats; calls to further paths (a caller
@@ -101,6 +102,7 @@ impl Service {
     /// Answers a request that never reaches the peer with `error`.
     fn refuse(&self, path: &str, reply: Option<async_nats::Subject>, error: ErrorObject) {
         tracing::debug!(path, message = %error.message, "request refused");
+        CallMeter::refused(observe::Side::Server, path, &error.code);
         let headers = subject::error_headers(&encoded_error(&error));
         self.record(path, Duration::ZERO, Some(&headers));
         let client = self.client.clone();
@@ -142,8 +144,8 @@ impl Side for Service {
                 .ok();
         };
         let msgid = self.next_msgid.fetch_add(1, Ordering::Relaxed);
-        let deadline_ms = subject::deadline_of(message.headers.as_ref());
-        let frame = request_frame(msgid, path, &params, deadline_ms);
+        let metadata = subject::metadata_of(message.headers.as_ref());
+        let frame = request_frame(msgid, path, &params, &metadata);
         let frame = match subject::within_limits(frame, &self.limits) {
             Ok(frame) => frame,
             Err(reason) => {

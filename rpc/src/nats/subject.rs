@@ -6,6 +6,7 @@
 //! |------------------------------|-----------------------------------------------------|
 //! | request `math.add [1, 2]`    | on `PREFIX.math.add`, a reply subject, body `[1, 2]` |
 //! | its deadline (dotrpc only)   | header `Dotrpc-Deadline-Ms: n`                       |
+//! | its trace context            | headers `traceparent`, `tracestate` (W3C Trace Context) |
 //! | notification                 | the same subject, no reply subject                   |
 //! | success                      | body: the msgpack result                             |
 //! | error object                 | headers `Nats-Service-Error-Code`, `Nats-Service-Error`; body: the msgpack `{"code", "message", "data"?}` |
@@ -15,7 +16,7 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 
 use crate::codec::{Limits, check_frame};
-use crate::message::{ErrorObject, Params, code};
+use crate::message::{ErrorObject, Metadata, Params, TraceContext, code};
 
 /// The deadline of a call, in milliseconds from when it was sent.
 pub(crate) const DEADLINE_HEADER: &str = "Dotrpc-Deadline-Ms";
@@ -125,9 +126,44 @@ pub(crate) fn is_push(message: &async_nats::Message) -> bool {
         .is_some_and(|headers| headers.get(PUSH_HEADER).is_some())
 }
 
-/// The deadline a request carries, in milliseconds.
-pub(crate) fn deadline_of(headers: Option<&HeaderMap>) -> Option<u64> {
-    headers?.get(DEADLINE_HEADER)?.as_str().parse().ok()
+/// The W3C Trace Context headers, as other NATS clients that trace name
+/// them.
+pub(crate) const TRACEPARENT_HEADER: &str = "traceparent";
+pub(crate) const TRACESTATE_HEADER: &str = "tracestate";
+
+/// The headers a request carries its call metadata in, if it has any.
+pub(crate) fn call_headers(
+    deadline_ms: Option<u64>,
+    trace: Option<&TraceContext>,
+) -> Option<HeaderMap> {
+    if deadline_ms.is_none() && trace.is_none() {
+        return None;
+    }
+    let mut headers = HeaderMap::new();
+    if let Some(ms) = deadline_ms {
+        headers.insert(DEADLINE_HEADER, ms.to_string().as_str());
+    }
+    if let Some(trace) = trace {
+        headers.insert(TRACEPARENT_HEADER, trace.traceparent());
+        if let Some(state) = trace.tracestate() {
+            headers.insert(TRACESTATE_HEADER, state);
+        }
+    }
+    Some(headers)
+}
+
+/// The call metadata a request's headers carry: its deadline in
+/// milliseconds, its trace context.
+pub(crate) fn metadata_of(headers: Option<&HeaderMap>) -> Metadata {
+    let Some(headers) = headers else {
+        return Metadata::default();
+    };
+    let header = |name| headers.get(name).map(|value| value.as_str());
+    Metadata {
+        deadline_ms: header(DEADLINE_HEADER).and_then(|ms| ms.parse().ok()),
+        trace: header(TRACEPARENT_HEADER)
+            .and_then(|parent| TraceContext::new(parent, header(TRACESTATE_HEADER))),
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +176,28 @@ mod tests {
         for bad in ["", "a..b", ".a", "a.", "a.*", "a.>", "a b"] {
             assert!(!valid_path(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn call_metadata_travels_as_headers() {
+        assert!(
+            call_headers(None, None).is_none(),
+            "no metadata, no headers"
+        );
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let sent = Metadata {
+            deadline_ms: Some(1500),
+            trace: TraceContext::new(parent, Some("k=v")),
+        };
+        let headers = call_headers(sent.deadline_ms, sent.trace.as_ref()).unwrap();
+        assert_eq!(headers.get(TRACEPARENT_HEADER).unwrap().as_str(), parent);
+        assert_eq!(metadata_of(Some(&headers)), sent);
+
+        let mut foreign = HeaderMap::new();
+        foreign.insert(TRACEPARENT_HEADER, "not-a-traceparent");
+        foreign.insert(DEADLINE_HEADER, "soon");
+        assert_eq!(metadata_of(Some(&foreign)), Metadata::default());
+        assert_eq!(metadata_of(None), Metadata::default());
     }
 
     #[test]

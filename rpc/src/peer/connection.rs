@@ -51,7 +51,8 @@ use super::protocol::{self, Features};
 use super::session::{ConnectionEvent, Session};
 use crate::codec::check_frame;
 use crate::error::{DisconnectReason, Error};
-use crate::message::{Frames, Invocation, Message, MsgId};
+use crate::message::{Frames, Invocation, Message, MsgId, TraceContext};
+use crate::observe::Traffic;
 use crate::transaction::Transactions;
 use crate::transport::{FrameSink, FrameSource, Opened};
 
@@ -80,6 +81,8 @@ pub(crate) struct InboundCall {
     pub(crate) invocation: Invocation,
     /// When the caller stops waiting (dotrpc callers only).
     pub(crate) deadline: Option<Instant>,
+    /// The caller's span, to continue its trace (dotrpc callers only).
+    pub(crate) trace: Option<TraceContext>,
 }
 
 /// What everyone using one connection shares: its outgoing queue, its
@@ -359,6 +362,8 @@ pub(crate) struct Connection {
     /// expire; re-armed lazily when it fires early.
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Instant>,
+    /// The message bytes read and written, for the metrics.
+    traffic: Traffic,
 }
 
 impl Connection {
@@ -393,6 +398,7 @@ impl Connection {
             last_partial: None,
             timer: Box::pin(tokio::time::sleep_until(now.into())),
             timer_at: None,
+            traffic: Traffic::new(),
         };
         runtime.spawn(connection.run());
         link.options.emit(&ConnectionEvent::Connected);
@@ -437,6 +443,7 @@ impl Connection {
         if let Poll::Ready(Err(error)) = self.poll_write(cx) {
             return Poll::Ready(reason_of(error));
         }
+        self.traffic.report();
         // Handlers started this turn are watched from now on (an empty set
         // registers no waker); one that already ended frees its slot for the
         // calls parked behind it, on the next turn.
@@ -510,6 +517,7 @@ impl Connection {
                 Poll::Ready(Some(Err(error))) => return Err(reason_of(error)),
                 Poll::Ready(Some(Ok(frame))) => {
                     routed += 1;
+                    self.traffic.received(frame.len());
                     if !self.source_checked {
                         check_frame(&frame, &self.link.options.limits)
                             .map_err(|error| DisconnectReason::Protocol(error.to_string()))?;
@@ -559,11 +567,14 @@ impl Connection {
                 return Ok(());
             }
             Message::Request(request) => {
-                let (msgid, invocation, deadline_ms) = request.into_parts();
+                let (msgid, invocation, metadata) = request.into_parts();
                 InboundCall {
                     msgid: Some(msgid),
                     invocation,
-                    deadline: deadline_ms.map(|ms| Instant::now() + Duration::from_millis(ms)),
+                    deadline: metadata
+                        .deadline_ms
+                        .map(|ms| Instant::now() + Duration::from_millis(ms)),
+                    trace: metadata.trace,
                 }
             }
             Message::Notification(notification) => {
@@ -584,6 +595,7 @@ impl Connection {
                         msgid: None,
                         invocation,
                         deadline: None,
+                        trace: None,
                     },
                 }
             }
@@ -657,6 +669,7 @@ impl Connection {
             let written = before - self.sending.len();
             if written > 0 {
                 outbox.wrote(written);
+                self.traffic.sent(written);
             }
             self.sink_unfinished = sent.is_pending();
             match sent {

@@ -1,7 +1,7 @@
 //! dotrpc's extensions to msgpack-rpc, used only between dotrpc peers.
 //!
 //! A peer that connects announces itself with one notification,
-//! `rpc.hello [{"dotrpc": 1, "features": ["cancel", "deadline"]}]`. Other
+//! `rpc.hello [{"dotrpc": 1, "features": ["cancel", "deadline", "trace"]}]`. Other
 //! msgpack-rpc peers never answer notifications, so they ignore it; a dotrpc
 //! peer answers with its own hello. From then on, and only then, each side
 //! may use what the other listed:
@@ -10,7 +10,10 @@
 //!   out) sends `rpc.cancel [msgid]`, and the handler running it is dropped;
 //! * `deadline`: a request with a timeout carries it as a fifth item,
 //!   `{"deadline_ms": n}`; the handler sees it in its context, calls it makes
-//!   inherit it, and it is dropped when the deadline passes.
+//!   inherit it, and it is dropped when the deadline passes;
+//! * `trace`: a request made inside a traced span carries the W3C trace
+//!   context in the same map, `{"traceparent": s, "tracestate": s}`, and the
+//!   handler's span continues that trace.
 //!
 //! So a foreign peer receives at most the one hello, and never a message or
 //! a request shape it does not understand.
@@ -35,6 +38,7 @@ pub(crate) struct Features(AtomicU8);
 pub(crate) enum Feature {
     Cancel = 1,
     Deadline = 2,
+    Trace = 4,
     /// Not an extension: set once any hello has arrived.
     Hello = 128,
 }
@@ -66,6 +70,7 @@ impl Features {
             .fold(Feature::Hello as u8, |bits, name| match name.as_str() {
                 Some("cancel") => bits | Feature::Cancel as u8,
                 Some("deadline") => bits | Feature::Deadline as u8,
+                Some("trace") => bits | Feature::Trace as u8,
                 _ => bits,
             });
         self.0.store(bits, Ordering::Release);
@@ -78,7 +83,7 @@ pub(crate) fn hello() -> Bytes {
         ("dotrpc".into(), 1.into()),
         (
             "features".into(),
-            Value::Array(vec!["cancel".into(), "deadline".into()]),
+            Value::Array(vec!["cancel".into(), "deadline".into(), "trace".into()]),
         ),
     ]);
     let hello = Outgoing::new(Arc::from(HELLO), &[info]).expect("a hello encodes");
@@ -118,6 +123,7 @@ mod tests {
         assert!(!features.has(Feature::Cancel));
         features.learn(&params_of(hello()));
         assert!(features.has(Feature::Cancel) && features.has(Feature::Deadline));
+        assert!(features.has(Feature::Trace));
 
         let partial = Params::from_values(&[Value::Map(vec![(
             "features".into(),
@@ -125,6 +131,7 @@ mod tests {
         )])]);
         features.learn(&partial);
         assert!(features.has(Feature::Cancel) && !features.has(Feature::Deadline));
+        assert!(!features.has(Feature::Trace));
     }
 
     #[test]
