@@ -141,6 +141,11 @@ async fn dotrpc_client_calls_a_foreign_server(language: &str) {
             let _ = greetings.send(text);
         }
     });
+    // Every call below is traced and the one after has a timeout: a foreign
+    // server still sees four-item requests (its script unpacks four items
+    // and would fail on a fifth).
+    let traces = support::otel::capture();
+    let traced = tracing::info_span!("interop").entered();
     let peer = Peer::builder()
         .router(router)
         .connect_tcp(("127.0.0.1", port))
@@ -148,6 +153,10 @@ async fn dotrpc_client_calls_a_foreign_server(language: &str) {
         .unwrap();
 
     assert_eq!(bounded(peer.call::<i64>("add", (40, 2))).await.unwrap(), 42);
+    let timed = peer
+        .call::<i64>("add", (1, 2))
+        .timeout(Duration::from_secs(5));
+    assert_eq!(bounded(timed).await.unwrap(), 3);
     assert_eq!(
         bounded(peer.call::<f64>("math.div", (1.0, 4.0)))
             .await
@@ -219,5 +228,13 @@ async fn dotrpc_client_calls_a_foreign_server(language: &str) {
     assert!(
         status.success(),
         "the {language} server's checks failed:\n{errors}"
+    );
+    drop(traced);
+    assert!(
+        traces
+            .spans()
+            .iter()
+            .any(|span| span.name == "interop" && span.span_context.is_valid()),
+        "the calls were made inside a recorded OpenTelemetry span"
     );
 }

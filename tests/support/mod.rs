@@ -11,6 +11,9 @@ pub mod demo;
 #[path = "nats.rs"]
 pub mod nats;
 
+#[path = "otel.rs"]
+pub mod otel;
+
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
