@@ -74,8 +74,14 @@ fn str_of(mut value: &[u8]) -> Option<&str> {
 /// The trace context a call carries across processes, as the W3C Trace
 /// Context headers spell it: `traceparent` names the caller's span,
 /// `tracestate` carries vendors' data along.
+///
+/// One pointer wide, so that a request without one stays as small as it
+/// was.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceContext {
+pub struct TraceContext(Box<Headers>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Headers {
     traceparent: Box<str>,
     tracestate: Option<Box<str>>,
 }
@@ -89,22 +95,22 @@ impl TraceContext {
         if !well_formed(traceparent) {
             return None;
         }
-        Some(TraceContext {
+        Some(TraceContext(Box::new(Headers {
             traceparent: traceparent.into(),
             tracestate: tracestate
                 .filter(|state| !state.is_empty() && state.len() <= MAX_TRACESTATE)
                 .map(Into::into),
-        })
+        })))
     }
 
     /// The `traceparent` header's value.
     pub fn traceparent(&self) -> &str {
-        &self.traceparent
+        &self.0.traceparent
     }
 
     /// The `tracestate` header's value, if there was one.
     pub fn tracestate(&self) -> Option<&str> {
-        self.tracestate.as_deref()
+        self.0.tracestate.as_deref()
     }
 }
 

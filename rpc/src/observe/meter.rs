@@ -47,7 +47,7 @@ impl CallMeter {
         };
         let method = method.to_owned();
         counter!(started, "method" => method.clone()).increment(1);
-        counter!(finished, "method" => method, "outcome" => outcome.to_owned()).increment(1);
+        counter!(finished, "method" => method, "outcome" => label_of(outcome)).increment(1);
     }
 
     /// The call ended: `ok`, or the kind of its error.
@@ -70,10 +70,18 @@ impl CallMeter {
             ),
         };
         let method = &self.method;
-        let outcome = outcome.to_owned();
+        let outcome = label_of(outcome);
         counter!(finished, "method" => Arc::clone(method), "outcome" => outcome).increment(1);
         gauge!(in_flight, "method" => Arc::clone(method)).decrement(1.0);
         histogram!(duration, "method" => Arc::clone(method)).record(self.started.elapsed());
+    }
+}
+
+/// An outcome as a label: the known ones without a copy.
+fn label_of(outcome: &str) -> metrics::SharedString {
+    match super::OUTCOMES.iter().find(|known| **known == outcome) {
+        Some(known) => metrics::SharedString::const_str(known),
+        None => metrics::SharedString::from_owned(outcome.to_owned()),
     }
 }
 

@@ -47,6 +47,7 @@ mod meter;
 mod otel;
 
 pub use crate::message::TraceContext;
+use crate::message::code;
 pub(crate) use meter::{CallMeter, Traffic};
 pub(crate) use span::{call_span, failed, handle_span, outgoing_trace};
 
@@ -103,7 +104,28 @@ pub mod names {
     pub const CONNECTION_BYTES_SENT: &str = "dotrpc.connection.bytes.sent";
 }
 
-/// The `outcome` of a call that failed with `kind`.
+/// Every `outcome` dotrpc itself gives a call (a handler may answer codes
+/// of its own).
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) const OUTCOMES: [&str; 15] = [
+    "ok",
+    code::UNKNOWN_API,
+    code::INVALID_PARAMS,
+    code::APPLICATION,
+    code::INTERNAL,
+    code::OVERLOADED,
+    code::TIMEOUT,
+    code::CANCELLED,
+    code::UNAUTHORIZED,
+    code::NO_RESPONDERS,
+    "Disconnected",
+    "Transport",
+    "Codec",
+    "Foreign",
+    "Misuse",
+];
+
+/// The `outcome` of a call that failed with `kind` (one of [`OUTCOMES`]).
 pub(crate) fn outcome_of(kind: crate::ErrorKind) -> &'static str {
     use crate::ErrorKind;
     kind.code().unwrap_or(match kind {
@@ -113,4 +135,32 @@ pub(crate) fn outcome_of(kind: crate::ErrorKind) -> &'static str {
         ErrorKind::Foreign => "Foreign",
         _ => "Misuse",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_error_has_a_known_outcome() {
+        use crate::ErrorKind::*;
+        for kind in [
+            UnknownApi,
+            InvalidParams,
+            Remote,
+            Foreign,
+            Internal,
+            Timeout,
+            Disconnected,
+            Transport,
+            Codec,
+            Overloaded,
+            Cancelled,
+            Misuse,
+            Unauthorized,
+            NoResponders,
+        ] {
+            assert!(OUTCOMES.contains(&outcome_of(kind)), "{kind:?}");
+        }
+    }
 }
