@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use dotrpc::nats::NatsService;
 use dotrpc::{Error, ErrorKind, Peer, Router};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry_sdk::trace::SpanData;
 use support::otel::{self, Traces, attribute};
@@ -216,9 +216,7 @@ async fn one_trace_follows_a_call_from_a_client_through_a_to_b_over_nats() {
     let to_b = Peer::builder().connect_nats(&nats.url, "b").await.unwrap();
     let a = tcp_server(a_router(to_b.clone())).await;
 
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let _recording = metrics::set_default_local_recorder(&recorder);
+    let (snapshotter, _recording) = record_metrics();
     assert_eq!(relay_through(&a, 4).await.unwrap(), 8);
     assert_one_trace(&traces, "stats.double").await;
 
@@ -326,6 +324,17 @@ async fn trace_context_is_sent_only_when_a_span_is_recorded() {
     assert_eq!(keys, ["traceparent"], "no deadline was set, no tracestate");
 }
 
+/// A `metrics` recorder for this thread. Never freed: dotrpc keeps each
+/// method's handles by the address of the recorder they came from, which a
+/// recorder freed by an earlier test could share.
+fn record_metrics() -> (Snapshotter, metrics::LocalRecorderGuard<'static>) {
+    let recorder: &'static DebuggingRecorder = Box::leak(Box::new(DebuggingRecorder::new()));
+    (
+        recorder.snapshotter(),
+        metrics::set_default_local_recorder(recorder),
+    )
+}
+
 type Recorded = Vec<(
     metrics_util::CompositeKey,
     Option<metrics::Unit>,
@@ -358,9 +367,7 @@ fn counter(recorded: &Recorded, name: &str, labels: &[(&str, &str)]) -> u64 {
 async fn each_side_counts_its_calls_by_method_and_outcome() {
     use dotrpc::observe::names;
     let _serial = otel::serial();
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let _recording = metrics::set_default_local_recorder(&recorder);
+    let (snapshotter, _recording) = record_metrics();
 
     let router = b_router();
     router.set_handler("slow", || async {

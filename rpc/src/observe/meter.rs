@@ -1,37 +1,137 @@
 //! Calls and bytes counted through the `metrics` facade (the `metrics`
 //! feature); the names are in [`names`](super::names).
 //!
-//! Handles are looked up at each use, not kept: a recorder installed after
-//! a peer started still sees its calls.
+//! Building a labelled key costs more than counting (a list of labels,
+//! hashed), so each method's handles are registered once per side and
+//! recorder and kept in a table: a call then costs a lookup by its path
+//! and the increments. The table notes which recorder its handles came
+//! from, so a recorder installed after the peers started still sees every
+//! call (the handles are registered again with it). It keeps at most
+//! [`MAX_CACHED`] methods a side; calls to others (a caller trying names
+//! at random) build their keys each time.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
-use metrics::{counter, gauge, histogram};
+use dashmap::DashMap;
+use metrics::{Counter, Gauge, Histogram, Key, Label, Recorder, counter, histogram};
 
 use super::{Side, names};
 
+/// Methods a side keeps handles for.
+const MAX_CACHED: usize = 4096;
+
+/// The metric names of one side.
+struct Names {
+    started: &'static str,
+    finished: &'static str,
+    in_flight: &'static str,
+    duration: &'static str,
+}
+
+const CLIENT: Names = Names {
+    started: names::CLIENT_STARTED,
+    finished: names::CLIENT_FINISHED,
+    in_flight: names::CLIENT_IN_FLIGHT,
+    duration: names::CLIENT_DURATION,
+};
+
+const SERVER: Names = Names {
+    started: names::SERVER_STARTED,
+    finished: names::SERVER_FINISHED,
+    in_flight: names::SERVER_IN_FLIGHT,
+    duration: names::SERVER_DURATION,
+};
+
+fn names_of(side: Side) -> &'static Names {
+    match side {
+        Side::Client => &CLIENT,
+        Side::Server => &SERVER,
+    }
+}
+
+/// One method's handles on one side, from one recorder.
+struct Handles {
+    /// The address of the recorder they were registered with.
+    recorder: usize,
+    started: Counter,
+    in_flight: Gauge,
+    ok: Counter,
+    duration: Histogram,
+}
+
+/// Each side's handles by method.
+static CACHED: LazyLock<[DashMap<Arc<str>, Arc<Handles>>; 2]> =
+    LazyLock::new(|| [DashMap::new(), DashMap::new()]);
+
+/// The recorder in effect here (the thread's own, the global one, or the
+/// no-op one), by address.
+fn current_recorder() -> usize {
+    metrics::with_recorder(|recorder| std::ptr::from_ref(recorder).cast::<()>() as usize)
+}
+
+/// The handles of `method` on `side` for the recorder in effect.
+fn handles(side: Side, method: &Arc<str>) -> Arc<Handles> {
+    let recorder = current_recorder();
+    let table = &CACHED[side as usize];
+    if let Some(handles) = table.get(&**method)
+        && handles.recorder == recorder
+    {
+        return Arc::clone(&handles);
+    }
+    let handles = Arc::new(register(side, method, recorder));
+    if table.len() < MAX_CACHED || table.contains_key(&**method) {
+        table.insert(Arc::clone(method), Arc::clone(&handles));
+    }
+    handles
+}
+
+fn register(side: Side, method: &Arc<str>, recorder: usize) -> Handles {
+    let names = names_of(side);
+    let label = || vec![Label::new("method", Arc::clone(method))];
+    let ok = vec![
+        Label::new("method", Arc::clone(method)),
+        Label::new("outcome", "ok"),
+    ];
+    metrics::with_recorder(|r: &dyn Recorder| {
+        let metadata = metrics::Metadata::new(module_path!(), metrics::Level::INFO, None);
+        Handles {
+            recorder,
+            started: r.register_counter(&Key::from_parts(names.started, label()), &metadata),
+            in_flight: r.register_gauge(&Key::from_parts(names.in_flight, label()), &metadata),
+            ok: r.register_counter(&Key::from_parts(names.finished, ok), &metadata),
+            duration: r.register_histogram(&Key::from_parts(names.duration, label()), &metadata),
+        }
+    })
+}
+
 /// One call, counted from its start to its outcome; dropped unfinished, it
 /// ends `Cancelled`.
-#[derive(Debug)]
 pub(crate) struct CallMeter {
     side: Side,
     method: Arc<str>,
+    handles: Arc<Handles>,
     started: Instant,
     finished: bool,
 }
 
+impl std::fmt::Debug for CallMeter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallMeter")
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
 impl CallMeter {
     pub(crate) fn start(side: Side, method: &Arc<str>) -> CallMeter {
-        let (started, in_flight) = match side {
-            Side::Client => (names::CLIENT_STARTED, names::CLIENT_IN_FLIGHT),
-            Side::Server => (names::SERVER_STARTED, names::SERVER_IN_FLIGHT),
-        };
-        counter!(started, "method" => Arc::clone(method)).increment(1);
-        gauge!(in_flight, "method" => Arc::clone(method)).increment(1.0);
+        let handles = handles(side, method);
+        handles.started.increment(1);
+        handles.in_flight.increment(1.0);
         CallMeter {
             side,
             method: Arc::clone(method),
+            handles,
             started: Instant::now(),
             finished: false,
         }
@@ -41,13 +141,10 @@ impl CallMeter {
     /// a params array): started and finished at once.
     #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     pub(crate) fn refused(side: Side, method: &str, outcome: &str) {
-        let (started, finished) = match side {
-            Side::Client => (names::CLIENT_STARTED, names::CLIENT_FINISHED),
-            Side::Server => (names::SERVER_STARTED, names::SERVER_FINISHED),
-        };
+        let names = names_of(side);
         let method = method.to_owned();
-        counter!(started, "method" => method.clone()).increment(1);
-        counter!(finished, "method" => method, "outcome" => label_of(outcome)).increment(1);
+        counter!(names.started, "method" => method.clone()).increment(1);
+        counter!(names.finished, "method" => method, "outcome" => label_of(outcome)).increment(1);
     }
 
     /// The call ended: `ok`, or the kind of its error.
@@ -57,23 +154,17 @@ impl CallMeter {
 
     fn record(&mut self, outcome: &str) {
         self.finished = true;
-        let (finished, in_flight, duration) = match self.side {
-            Side::Client => (
-                names::CLIENT_FINISHED,
-                names::CLIENT_IN_FLIGHT,
-                names::CLIENT_DURATION,
-            ),
-            Side::Server => (
-                names::SERVER_FINISHED,
-                names::SERVER_IN_FLIGHT,
-                names::SERVER_DURATION,
-            ),
-        };
-        let method = &self.method;
-        let outcome = label_of(outcome);
-        counter!(finished, "method" => Arc::clone(method), "outcome" => outcome).increment(1);
-        gauge!(in_flight, "method" => Arc::clone(method)).decrement(1.0);
-        histogram!(duration, "method" => Arc::clone(method)).record(self.started.elapsed());
+        let handles = &self.handles;
+        if outcome == "ok" {
+            handles.ok.increment(1);
+        } else {
+            // Failures are rare enough to build their key each time.
+            let finished = names_of(self.side).finished;
+            let method = Arc::clone(&self.method);
+            counter!(finished, "method" => method, "outcome" => label_of(outcome)).increment(1);
+        }
+        handles.in_flight.decrement(1.0);
+        handles.duration.record(self.started.elapsed());
     }
 }
 
@@ -134,5 +225,66 @@ impl Drop for Traffic {
         self.report();
         histogram!(names::CONNECTION_BYTES_RECEIVED).record(self.received as f64);
         histogram!(names::CONNECTION_BYTES_SENT).record(self.sent as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    /// The counters `recorder` holds, as `name{labels} = n` lines.
+    fn counted(recorder: &DebuggingRecorder) -> Vec<String> {
+        let mut lines: Vec<String> = recorder
+            .snapshotter()
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter_map(|(key, _, _, value)| match value {
+                DebugValue::Counter(n) => Some(format!("{} = {n}", key.key())),
+                _ => None,
+            })
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn a_recorder_installed_after_the_first_calls_sees_the_next() {
+        let method: Arc<str> = Arc::from("meter.test.later");
+        // Registered with the no-op recorder, and kept.
+        CallMeter::start(Side::Client, &method).finish("ok");
+        let recorder: &'static DebuggingRecorder = Box::leak(Box::new(DebuggingRecorder::new()));
+        metrics::with_local_recorder(recorder, || {
+            CallMeter::start(Side::Client, &method).finish("ok");
+            CallMeter::start(Side::Client, &method).finish("Timeout");
+            drop(CallMeter::start(Side::Client, &method));
+        });
+        assert_eq!(
+            counted(recorder),
+            [
+                "Key(dotrpc.client.calls.finished, [method = meter.test.later, outcome = Cancelled]) = 1",
+                "Key(dotrpc.client.calls.finished, [method = meter.test.later, outcome = Timeout]) = 1",
+                "Key(dotrpc.client.calls.finished, [method = meter.test.later, outcome = ok]) = 1",
+                "Key(dotrpc.client.calls.started, [method = meter.test.later]) = 3",
+            ]
+        );
+    }
+
+    #[test]
+    fn methods_past_the_table_are_counted_without_it() {
+        let recorder: &'static DebuggingRecorder = Box::leak(Box::new(DebuggingRecorder::new()));
+        metrics::with_local_recorder(recorder, || {
+            for n in 0..MAX_CACHED + 10 {
+                let method: Arc<str> = Arc::from(format!("meter.test.many.{n}"));
+                CallMeter::start(Side::Server, &method).finish("ok");
+            }
+        });
+        assert!(CACHED[Side::Server as usize].len() <= MAX_CACHED);
+        let last = format!(
+            "Key(dotrpc.server.calls.started, [method = meter.test.many.{}]) = 1",
+            MAX_CACHED + 9
+        );
+        assert!(counted(recorder).contains(&last));
     }
 }
