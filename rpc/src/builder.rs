@@ -221,8 +221,9 @@ impl PeerBuilder {
         self
     }
 
-    /// The options, for the transports that adjust them (NATS).
-    #[cfg(feature = "nats")]
+    /// The options, for the transports that read or adjust them (NATS,
+    /// WebSocket).
+    #[cfg(any(feature = "nats", feature = "websocket"))]
     pub(crate) fn options_mut(&mut self) -> &mut Options {
         &mut self.options
     }
@@ -336,6 +337,25 @@ impl PeerBuilder {
         self.connect_with(move || {
             let path = Arc::clone(&path);
             async move { transport::unix::connect(&path).await }
+        })
+        .await
+    }
+
+    /// Connects over WebSocket (feature `websocket`) to `url`
+    /// (`ws://host:port/path`): one msgpack-rpc message per binary message.
+    /// Reconnects, if asked, dial the same URL.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the connection or the upgrade fails (a server that
+    /// refuses this client's origin answers 403, say).
+    #[cfg(feature = "websocket")]
+    pub async fn connect_ws(self, url: &str) -> crate::Result<Peer> {
+        let url: Arc<str> = url.into();
+        let max_message_size = self.options.limits.max_message_size;
+        self.connect_with(move || {
+            let url = Arc::clone(&url);
+            async move { transport::websocket::connect(&url, max_message_size).await }
         })
         .await
     }

@@ -160,6 +160,52 @@ impl ServerBuilder {
         self.listen(Listener::Tls(listener, transport::tls::acceptor(config)))
     }
 
+    /// Binds a TCP address for WebSocket connections (feature `websocket`)
+    /// and starts accepting: one msgpack-rpc message per binary message.
+    /// `origins` says which web pages may connect (browsers send the page's
+    /// origin with the upgrade request):
+    /// [`Origins::same_origin()`](crate::transport::websocket::Origins::same_origin)
+    /// for pages this server serves. An upgrade must complete within the
+    /// peer's message timeout.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the address cannot be bound.
+    #[cfg(feature = "websocket")]
+    pub async fn bind_ws(
+        self,
+        addr: impl ToSocketAddrs,
+        origins: transport::websocket::Origins,
+    ) -> crate::Result<Server> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
+        let listener = transport::tcp::bind(&addrs, self.backlog)?;
+        self.listen_ws(listener, origins)
+    }
+
+    /// Starts accepting WebSocket connections (feature `websocket`) on a
+    /// TCP listener the caller has already bound; see
+    /// [`bind_ws`](ServerBuilder::bind_ws).
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the listener has no local address.
+    #[cfg(feature = "websocket")]
+    pub fn listen_ws(
+        mut self,
+        listener: tokio::net::TcpListener,
+        origins: transport::websocket::Origins,
+    ) -> crate::Result<Server> {
+        let options = self.peer.options_mut();
+        let upgrade = transport::websocket::Upgrade {
+            origins,
+            max_message_size: options.limits.max_message_size,
+            timeout: options
+                .message_timeout
+                .unwrap_or(transport::websocket::UPGRADE_TIMEOUT),
+        };
+        self.listen(Listener::WebSocket(listener, Arc::new(upgrade)))
+    }
+
     /// Binds a Unix socket file (made `0600`) and starts accepting. The file
     /// is removed when the server stops.
     ///

@@ -57,6 +57,8 @@ pub(crate) enum Listener {
     Unix(tokio::net::UnixListener),
     #[cfg(feature = "tls")]
     Tls(TcpListener, tokio_rustls::TlsAcceptor),
+    #[cfg(feature = "websocket")]
+    WebSocket(TcpListener, Arc<super::websocket::Upgrade>),
 }
 
 impl Listener {
@@ -74,6 +76,8 @@ impl Listener {
             }
             #[cfg(feature = "tls")]
             Listener::Tls(listener, _) => Ok(ListenAddr::Tcp(listener.local_addr()?)),
+            #[cfg(feature = "websocket")]
+            Listener::WebSocket(listener, _) => Ok(ListenAddr::Tcp(listener.local_addr()?)),
         }
     }
 
@@ -103,6 +107,14 @@ impl Listener {
                     kind: Kind::Tls(stream, acceptor.clone()),
                 })
             }
+            #[cfg(feature = "websocket")]
+            Listener::WebSocket(listener, upgrade) => {
+                let (stream, remote) = tcp::accept(listener).await?;
+                Ok(Incoming {
+                    remote: remote.to_string(),
+                    kind: Kind::WebSocket(stream, Arc::clone(upgrade)),
+                })
+            }
         }
     }
 }
@@ -117,6 +129,8 @@ enum Kind {
     Ready(Transport),
     #[cfg(feature = "tls")]
     Tls(tokio::net::TcpStream, tokio_rustls::TlsAcceptor),
+    #[cfg(feature = "websocket")]
+    WebSocket(tokio::net::TcpStream, Arc<super::websocket::Upgrade>),
 }
 
 /// An established connection, ready for a peer.
@@ -128,7 +142,8 @@ pub(crate) struct Accepted {
 }
 
 impl Incoming {
-    /// Completes the connection (the TLS handshake, if any).
+    /// Completes the connection (the TLS handshake or the WebSocket
+    /// upgrade, if any).
     pub(crate) async fn establish(self) -> io::Result<Accepted> {
         match self.kind {
             Kind::Ready(transport) => Ok(Accepted {
@@ -145,6 +160,12 @@ impl Incoming {
                     identity: certificates.map(|chain| Arc::new(chain) as Identity),
                 })
             }
+            #[cfg(feature = "websocket")]
+            Kind::WebSocket(stream, upgrade) => Ok(Accepted {
+                transport: super::websocket::accept(stream, &upgrade).await?,
+                remote: self.remote,
+                identity: None,
+            }),
         }
     }
 }

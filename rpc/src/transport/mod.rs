@@ -22,7 +22,8 @@
 //!
 //! What is here besides: the framer's parts ([`FrameDecoder`], [`Limits`],
 //! [`CodecError`]), the parsed [`Message`] types, for transports that route
-//! by method or msgid, and `tls` (feature `tls`).
+//! by method or msgid, `tls` (feature `tls`) and `websocket` (feature
+//! `websocket`).
 
 mod framed;
 pub(crate) mod listener;
@@ -33,6 +34,8 @@ pub(crate) mod tcp;
 pub mod tls;
 #[cfg(unix)]
 pub(crate) mod unix;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 use std::io;
 use std::task::{Context, Poll};

@@ -1,0 +1,265 @@
+//! WebSocket (feature `websocket`, on tokio-tungstenite): one msgpack-rpc
+//! message per binary WebSocket message, both ways, so a browser's
+//! `WebSocket` is a peer like any other.
+//!
+//! A text message is not msgpack-rpc: it ends the connection with a
+//! protocol error, as bytes that are not messages do on TCP. Pings, pongs
+//! and fragments are the WebSocket layer's business (a fragmented message
+//! arrives whole), and it refuses a message over the peer's
+//! `max_message_size` before buffering it whole.
+//!
+//! A server checks the upgrade request's `Origin` against its [`Origins`]
+//! before it answers: a browser sends the page's origin, and without the
+//! check any page its user visits could call the server in that user's
+//! name. The default admits requests with no `Origin` (programs, not
+//! browsers) and pages served by the host they ask for (same origin).
+//! An upgrade that does not complete within the peer's message timeout is
+//! dropped, as a TLS handshake is.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{Sink, Stream, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message, http};
+
+use super::{FrameSink, FrameSource, Frames, Transport};
+
+/// The WebSocket library dotrpc uses, to name its types at the same
+/// version ([`transport`] takes its sockets).
+pub use tokio_tungstenite;
+
+/// The pages allowed to open a WebSocket connection to a server, by the
+/// `Origin` their browser sends with the upgrade request.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Origins {
+    /// `None`: same origin only.
+    allowed: Option<Arc<[String]>>,
+}
+
+impl Origins {
+    /// Pages served by the host the request is for (the `Origin`'s host and
+    /// port are the request's `Host`), and clients that send no `Origin`.
+    /// The default.
+    pub fn same_origin() -> Origins {
+        Origins { allowed: None }
+    }
+
+    /// Those origins exactly (`"https://app.example.com"`, scheme, host and
+    /// port as a browser writes them), and clients that send no `Origin`.
+    /// `"*"` admits every origin.
+    pub fn allow<S: Into<String>>(origins: impl IntoIterator<Item = S>) -> Origins {
+        Origins {
+            allowed: Some(origins.into_iter().map(Into::into).collect()),
+        }
+    }
+
+    /// Whether a request with `origin` for `host` is admitted.
+    fn admits(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+        let Some(origin) = origin else {
+            return true;
+        };
+        match &self.allowed {
+            Some(allowed) => allowed
+                .iter()
+                .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(origin)),
+            None => {
+                // `scheme://host[:port]`; the host is compared as sent.
+                let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+                origin_host.is_some() && origin_host == host
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Origins {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.allowed {
+            None => f.write_str("Origins::same_origin()"),
+            Some(allowed) => f.debug_tuple("Origins::allow").field(allowed).finish(),
+        }
+    }
+}
+
+/// tungstenite's settings for a peer whose messages are at most
+/// `max_message_size` bytes.
+pub(crate) fn config(max_message_size: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(max_message_size))
+        .max_frame_size(Some(max_message_size))
+}
+
+/// How long an upgrade may take when the peer has no message timeout.
+pub(crate) const UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a server completes upgrades.
+#[derive(Debug)]
+pub(crate) struct Upgrade {
+    pub(crate) origins: Origins,
+    pub(crate) max_message_size: usize,
+    /// How long the client may take to send its upgrade request.
+    pub(crate) timeout: Duration,
+}
+
+/// Completes a server's side of the upgrade on `stream`, within the
+/// upgrade's time, if its origins admit the request.
+pub(crate) async fn accept<S>(stream: S, upgrade: &Upgrade) -> io::Result<Transport>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let Upgrade {
+        origins,
+        max_message_size,
+        timeout,
+    } = upgrade;
+    // The shape tungstenite's handshake callback has.
+    #[allow(clippy::result_large_err)]
+    let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+        let header = |name| {
+            request
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        };
+        if origins.admits(header(http::header::ORIGIN), header(http::header::HOST)) {
+            return Ok(response);
+        }
+        let mut refusal = ErrorResponse::new(Some("this origin may not connect".into()));
+        *refusal.status_mut() = http::StatusCode::FORBIDDEN;
+        Err(refusal)
+    };
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        check,
+        Some(config(*max_message_size)),
+    );
+    let socket = tokio::time::timeout(*timeout, handshake)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the upgrade did not complete"))?
+        .map_err(io_error)?;
+    Ok(transport(socket))
+}
+
+/// Connects to `url` (`ws://host:port/path`) and completes the upgrade.
+pub(crate) async fn connect(url: &str, max_message_size: usize) -> io::Result<Transport> {
+    let (socket, _response) =
+        tokio_tungstenite::connect_async_with_config(url, Some(config(max_message_size)), true)
+            .await
+            .map_err(io_error)?;
+    Ok(transport(socket))
+}
+
+/// A WebSocket connection as a peer's transport.
+pub fn transport<S>(socket: WebSocketStream<S>) -> Transport
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (sink, source) = socket.split();
+    Transport::from_frames(WsSource { source }, WsSink { sink })
+}
+
+struct WsSource<S> {
+    source: SplitStream<WebSocketStream<S>>,
+}
+
+impl<S> FrameSource for WsSource<S>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<bytes::Bytes>>> {
+        loop {
+            let message = match ready!(Pin::new(&mut self.source).poll_next(cx)) {
+                None => return Poll::Ready(None),
+                Some(Err(error)) => {
+                    return Poll::Ready(match error {
+                        tungstenite::Error::ConnectionClosed
+                        | tungstenite::Error::AlreadyClosed => None,
+                        error => Some(Err(io_error(error))),
+                    });
+                }
+                Some(Ok(message)) => message,
+            };
+            match message {
+                Message::Binary(frame) => return Poll::Ready(Some(Ok(frame))),
+                Message::Text(_) => {
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "a text WebSocket message: msgpack-rpc travels in binary messages",
+                    ))));
+                }
+                Message::Close(_) => return Poll::Ready(None),
+                // Answered by the WebSocket layer.
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+            }
+        }
+    }
+}
+
+struct WsSink<S> {
+    sink: SplitSink<WebSocketStream<S>, Message>,
+}
+
+impl<S> FrameSink for WsSink<S>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    fn poll_send(&mut self, cx: &mut Context<'_>, frames: &mut Frames) -> Poll<io::Result<()>> {
+        let mut sink = Pin::new(&mut self.sink);
+        while !frames.is_empty() {
+            ready!(sink.as_mut().poll_ready(cx)).map_err(io_error)?;
+            let frame = frames.pop_frame().expect("frames is not empty");
+            sink.as_mut()
+                .start_send(Message::Binary(frame))
+                .map_err(io_error)?;
+        }
+        sink.poll_flush(cx).map_err(io_error)
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.sink).poll_close(cx).map_err(io_error)
+    }
+}
+
+/// A WebSocket error as the peer reports it: what the other side sent
+/// wrong (too large, not WebSocket) is invalid data, the rest as it came.
+fn io_error(error: tungstenite::Error) -> io::Error {
+    match error {
+        tungstenite::Error::Io(error) => error,
+        tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+            io::Error::new(io::ErrorKind::BrokenPipe, "the WebSocket is closed")
+        }
+        error @ (tungstenite::Error::Capacity(_)
+        | tungstenite::Error::Protocol(_)
+        | tungstenite::Error::Utf8(_)) => io::Error::new(io::ErrorKind::InvalidData, error),
+        error => io::Error::other(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_admit_what_they_say() {
+        let same = Origins::default();
+        assert!(same.admits(None, Some("127.0.0.1:80")), "not a browser");
+        assert!(same.admits(Some("http://127.0.0.1:80"), Some("127.0.0.1:80")));
+        assert!(!same.admits(Some("http://evil.example"), Some("127.0.0.1:80")));
+        assert!(!same.admits(Some("null"), Some("127.0.0.1:80")));
+        assert!(!same.admits(Some("http://127.0.0.1:80"), None));
+
+        let listed = Origins::allow(["https://app.example.com"]);
+        assert!(listed.admits(Some("https://app.example.com"), Some("api:1")));
+        assert!(listed.admits(Some("HTTPS://APP.EXAMPLE.COM"), Some("api:1")));
+        assert!(!listed.admits(Some("https://app.example.com.evil"), Some("api:1")));
+        assert!(Origins::allow(["*"]).admits(Some("http://anything"), None));
+    }
+}
