@@ -428,7 +428,7 @@ fn versus_best_peer(
     let best = options
         .systems
         .iter()
-        .filter(|s| *s != "dotrpc" && *s != "raw")
+        .filter(|s| !s.starts_with("dotrpc") && *s != "raw")
         .filter_map(|s| {
             Some((
                 median(values(all, s, metric).into_iter().map(|(_, v)| v).collect())?,

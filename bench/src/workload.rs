@@ -148,6 +148,9 @@ pub(crate) fn client_main(args: &[String]) -> Result<(), String> {
             "raw" => systems::raw::run(workload, port, plan).await,
             "dotrpc" if workload == "nested" => systems::dotrpc::nested(port, plan).await,
             "dotrpc" => drive(system, workload, plan, || systems::dotrpc::connect(port)).await,
+            "dotrpc-ws" => {
+                drive(system, workload, plan, || systems::dotrpc::connect_ws(port)).await
+            }
             "tarpc" => drive(system, workload, plan, || systems::tarpc::connect(port)).await,
             "jsonrpsee" => {
                 drive(system, workload, plan, || systems::jsonrpsee::connect(port)).await

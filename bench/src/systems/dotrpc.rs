@@ -130,6 +130,22 @@ pub(crate) async fn serve() -> Result<Served, String> {
         .bind_tcp("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
+    served(server)
+}
+
+/// `dotrpc-ws`: the same over WebSocket, one message per binary message.
+pub(crate) async fn serve_ws() -> Result<Served, String> {
+    let server = Server::builder(Peer::builder().serve(BenchService(Impl::default())))
+        .bind_ws(
+            "127.0.0.1:0",
+            dotrpc::transport::websocket::Origins::same_origin(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    served(server)
+}
+
+fn served(server: Server) -> Result<Served, String> {
     let port = server.local_addr().as_tcp().expect("TCP").port();
     Ok(Served {
         port,
@@ -148,10 +164,22 @@ pub(crate) async fn connect(port: u16) -> Result<Client, String> {
     let peer = dotrpc::connect(("127.0.0.1", port))
         .await
         .map_err(|e| e.to_string())?;
-    Ok(Client {
+    Ok(client(peer))
+}
+
+pub(crate) async fn connect_ws(port: u16) -> Result<Client, String> {
+    let peer = Peer::builder()
+        .connect_ws(&format!("ws://127.0.0.1:{port}/"))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(client(peer))
+}
+
+fn client(peer: Peer) -> Client {
+    Client {
         api: peer.client(),
         _peer: Arc::new(peer),
-    })
+    }
 }
 
 /// `nested`: the same `add`, flat and five namespaces deep, in alternating

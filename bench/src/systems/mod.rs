@@ -5,7 +5,8 @@
 //! * `note()`, a notification, counted (where the system has notifications)
 //! * `count() -> u64`, how many notes arrived
 //!
-//! and dotrpc also serves `a.b.c.d.e.add`, five namespaces deep. Every server
+//! and dotrpc also serves `a.b.c.d.e.add`, five namespaces deep. `dotrpc-ws`
+//! is dotrpc over WebSocket, for the price of the framing. Every server
 //! and client runs on a single-threaded tokio runtime, as the processes are
 //! pinned to one CPU each.
 
@@ -20,7 +21,14 @@ use std::io::BufRead as _;
 use std::pin::Pin;
 
 /// Every system, in the order the table shows them.
-pub(crate) const ALL: [&str; 5] = ["raw", "dotrpc", "msgpack-rpc", "tarpc", "jsonrpsee"];
+pub(crate) const ALL: [&str; 6] = [
+    "raw",
+    "dotrpc",
+    "dotrpc-ws",
+    "msgpack-rpc",
+    "tarpc",
+    "jsonrpsee",
+];
 
 /// A running server: its port, and what keeps it serving while held.
 #[derive(Debug)]
@@ -35,6 +43,7 @@ type Serve = Pin<Box<dyn Future<Output = Result<Served, String>>>>;
 fn server(system: &str) -> Result<Serve, String> {
     Ok(match system {
         "dotrpc" => Box::pin(dotrpc::serve()),
+        "dotrpc-ws" => Box::pin(dotrpc::serve_ws()),
         "raw" => Box::pin(raw::serve()),
         "tarpc" => Box::pin(tarpc::serve()),
         "jsonrpsee" => Box::pin(jsonrpsee::serve()),
