@@ -32,9 +32,10 @@ fn pki() -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let issue = |name: &str| {
+    let issue = |names: &[&str]| {
         let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec![name.to_owned()])
+        let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+        let cert = CertificateParams::new(names)
             .unwrap()
             .signed_by(&key, &ca)
             .unwrap();
@@ -45,8 +46,9 @@ fn pki() -> Pki {
     };
     Pki {
         ca: ca.der().clone(),
-        server: issue("localhost"),
-        client: issue("client.test"),
+        // By name, and by address for URLs that name 127.0.0.1.
+        server: issue(&["localhost", "127.0.0.1"]),
+        client: issue(&["client.test"]),
     }
 }
 
@@ -111,6 +113,43 @@ async fn calls_go_over_tls_to_a_trusted_server() {
         blob
     );
     peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn calls_go_over_websocket_on_tls_to_a_trusted_server() {
+    use dotrpc::transport::websocket::Origins;
+
+    let pki = pki();
+    let server = Server::builder(Peer::builder().router(demo::router()))
+        .bind_wss(
+            "127.0.0.1:0",
+            server_config(&pki, false),
+            Origins::same_origin(),
+        )
+        .await
+        .unwrap();
+    let url = format!("wss://{}/rpc", support::addr(&server));
+    let peer = Peer::builder()
+        .connect_wss(&url, client_config(&pki.ca, None))
+        .await
+        .unwrap();
+    assert_eq!(bounded(peer.call::<i64>("add", (40, 2))).await.unwrap(), 42);
+    peer.close();
+
+    // A server it does not trust, and a plain ws:// URL, are refused.
+    let other = self::pki();
+    let untrusted = Peer::builder()
+        .connect_wss(&url, client_config(&other.ca, None))
+        .await
+        .unwrap_err();
+    assert_eq!(untrusted.kind(), ErrorKind::Transport, "{untrusted}");
+    let plain = format!("ws://{}/rpc", support::addr(&server));
+    let refused = Peer::builder()
+        .connect_wss(&plain, client_config(&pki.ca, None))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Transport, "{refused}");
     server.shutdown(Duration::from_secs(1)).await;
 }
 

@@ -360,6 +360,30 @@ impl PeerBuilder {
         .await
     }
 
+    /// Connects over WebSocket on TLS (`wss://host:port/path`; features
+    /// `websocket` and `tls`), verifying the server as the URL's host with
+    /// `config` (its root certificates, and a client certificate for mutual
+    /// TLS). Reconnects, if asked, dial and verify the same way.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the URL is not `wss://`, or the connection, the
+    /// handshake (an untrusted certificate, say) or the upgrade fails.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub async fn connect_wss(
+        self,
+        url: &str,
+        config: Arc<transport::tls::rustls::ClientConfig>,
+    ) -> crate::Result<Peer> {
+        let url: Arc<str> = url.into();
+        let max_message_size = self.options.limits.max_message_size;
+        self.connect_with(move || {
+            let (url, config) = (Arc::clone(&url), Arc::clone(&config));
+            async move { transport::websocket::connect_tls(&url, config, max_message_size).await }
+        })
+        .await
+    }
+
     /// Starts `command` as a child process and talks to it over its stdin and
     /// stdout. The child is killed when the returned [`Child`] is dropped.
     ///

@@ -195,15 +195,45 @@ impl ServerBuilder {
         listener: tokio::net::TcpListener,
         origins: transport::websocket::Origins,
     ) -> crate::Result<Server> {
+        let upgrade = self.upgrade(origins);
+        self.listen(Listener::WebSocket(listener, Arc::new(upgrade)))
+    }
+
+    /// Binds a TCP address for WebSocket connections over TLS (`wss://`;
+    /// features `websocket` and `tls`) and starts accepting; as
+    /// [`bind_ws`](ServerBuilder::bind_ws), after a TLS handshake as
+    /// [`bind_tls`](ServerBuilder::bind_tls) does it.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the address cannot be bound.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub async fn bind_wss(
+        mut self,
+        addr: impl ToSocketAddrs,
+        config: Arc<crate::tls::rustls::ServerConfig>,
+        origins: transport::websocket::Origins,
+    ) -> crate::Result<Server> {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
+        let listener = transport::tcp::bind(&addrs, self.backlog)?;
+        let mut upgrade = self.upgrade(origins);
+        upgrade.tls = Some(transport::tls::acceptor(config));
+        self.listen(Listener::WebSocket(listener, Arc::new(upgrade)))
+    }
+
+    /// How this server's WebSocket connections are upgraded.
+    #[cfg(feature = "websocket")]
+    fn upgrade(&mut self, origins: transport::websocket::Origins) -> transport::websocket::Upgrade {
         let options = self.peer.options_mut();
-        let upgrade = transport::websocket::Upgrade {
+        transport::websocket::Upgrade {
             origins,
             max_message_size: options.limits.max_message_size,
             timeout: options
                 .message_timeout
                 .unwrap_or(transport::websocket::UPGRADE_TIMEOUT),
-        };
-        self.listen(Listener::WebSocket(listener, Arc::new(upgrade)))
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
     }
 
     /// Binds a Unix socket file (made `0600`) and starts accepting. The file

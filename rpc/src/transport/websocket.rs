@@ -91,7 +91,7 @@ impl fmt::Debug for Origins {
 
 /// tungstenite's settings for a peer whose messages are at most
 /// `max_message_size` bytes.
-pub(crate) fn config(max_message_size: usize) -> WebSocketConfig {
+pub(crate) fn config_for(max_message_size: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(max_message_size))
         .max_frame_size(Some(max_message_size))
@@ -101,17 +101,45 @@ pub(crate) fn config(max_message_size: usize) -> WebSocketConfig {
 pub(crate) const UPGRADE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How a server completes upgrades.
-#[derive(Debug)]
 pub(crate) struct Upgrade {
     pub(crate) origins: Origins,
     pub(crate) max_message_size: usize,
     /// How long the client may take to send its upgrade request.
     pub(crate) timeout: Duration,
+    /// For `wss://`: the TLS handshake that comes first.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
-/// Completes a server's side of the upgrade on `stream`, within the
-/// upgrade's time, if its origins admit the request.
-pub(crate) async fn accept<S>(stream: S, upgrade: &Upgrade) -> io::Result<Transport>
+impl fmt::Debug for Upgrade {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upgrade")
+            .field("origins", &self.origins)
+            .field("max_message_size", &self.max_message_size)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Completes a server's side of a connection: the TLS handshake for
+/// `wss://`, then the upgrade.
+pub(crate) async fn accept(
+    stream: tokio::net::TcpStream,
+    upgrade: &Upgrade,
+) -> io::Result<Transport> {
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = &upgrade.tls {
+        let tls = tokio::time::timeout(super::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        return accept_upgrade(tls, upgrade).await;
+    }
+    accept_upgrade(stream, upgrade).await
+}
+
+/// Completes the upgrade on `stream`, within the upgrade's time, if its
+/// origins admit the request.
+async fn accept_upgrade<S>(stream: S, upgrade: &Upgrade) -> io::Result<Transport>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -119,6 +147,7 @@ where
         origins,
         max_message_size,
         timeout,
+        ..
     } = upgrade;
     // The shape tungstenite's handshake callback has.
     #[allow(clippy::result_large_err)]
@@ -139,7 +168,7 @@ where
     let handshake = tokio_tungstenite::accept_hdr_async_with_config(
         stream,
         check,
-        Some(config(*max_message_size)),
+        Some(config_for(*max_message_size)),
     );
     let socket = tokio::time::timeout(*timeout, handshake)
         .await
@@ -151,9 +180,49 @@ where
 /// Connects to `url` (`ws://host:port/path`) and completes the upgrade.
 pub(crate) async fn connect(url: &str, max_message_size: usize) -> io::Result<Transport> {
     let (socket, _response) =
-        tokio_tungstenite::connect_async_with_config(url, Some(config(max_message_size)), true)
+        tokio_tungstenite::connect_async_with_config(url, Some(config_for(max_message_size)), true)
             .await
             .map_err(io_error)?;
+    Ok(transport(socket))
+}
+
+/// Connects to `url` (`wss://host:port/path`) over TLS with `config`,
+/// verifying the server as the URL's host, and completes the upgrade.
+#[cfg(feature = "tls")]
+pub(crate) async fn connect_tls(
+    url: &str,
+    config: Arc<super::tls::rustls::ClientConfig>,
+    max_message_size: usize,
+) -> io::Result<Transport> {
+    use super::tls::rustls::pki_types::ServerName;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+    let request = url.into_client_request().map_err(io_error)?;
+    let uri = request.uri();
+    if uri.scheme_str() != Some("wss") {
+        return Err(invalid(format!("{url} is not a wss:// URL")));
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| invalid(format!("{url} names no host")))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(443);
+    let name = ServerName::try_from(host.clone()).map_err(|e| invalid(e.to_string()))?;
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+    tcp.set_nodelay(true)?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await?;
+    let (socket, _response) = tokio_tungstenite::client_async_with_config(
+        request,
+        tls,
+        Some(config_for(max_message_size)),
+    )
+    .await
+    .map_err(io_error)?;
     Ok(transport(socket))
 }
 
