@@ -211,13 +211,9 @@ struct Answer {
 impl Answer {
     /// Queues the reply on `link`; runs in the call's span.
     fn send(self, link: &Link, method: &str, reply: Reply) {
-        if let Err(error) = &reply
-            && tracing::level_enabled!(tracing::Level::INFO)
-        {
-            observe::failed(&tracing::Span::current(), &error.code, &error.message);
-        }
         let Some(msgid) = self.msgid else {
             if let Err(error) = reply {
+                mark_failed(&error);
                 tracing::debug!(method, %error, "a notification's handler failed");
             }
             return;
@@ -235,11 +231,22 @@ impl Answer {
                 Ok(result)
             }
         });
+        if let Err(error) = &reply {
+            mark_failed(error);
+        }
         if let Some(meter) = self.meter {
             meter.finish(reply.as_ref().map_or_else(|error| &*error.code, |_| "ok"));
         }
         // The connection may have closed meanwhile; the reply is then moot.
         let _ = link.push(|frames| frames.push_response(msgid, reply.as_ref(), self.format));
+    }
+}
+
+/// Marks the call's span (the current one) failed with `error`, as it is
+/// answered.
+fn mark_failed(error: &ErrorObject) {
+    if tracing::level_enabled!(tracing::Level::INFO) {
+        observe::failed(&tracing::Span::current(), &error.code, &error.message);
     }
 }
 

@@ -526,7 +526,11 @@ fn send(peer: &Peer, outgoing: &Outgoing, timeout: Option<Duration>) -> Result<W
         deadline_ms: timeout
             .filter(|_| link.remote_has(Feature::Deadline))
             .map(|t| t.as_millis().try_into().unwrap_or(u64::MAX)),
-        trace: observe::outgoing_trace().filter(|_| link.remote_has(Feature::Trace)),
+        // Asked of the peer first: a trace context is made only to be sent.
+        trace: link
+            .remote_has(Feature::Trace)
+            .then(observe::outgoing_trace)
+            .flatten(),
     };
     link.push(|frames| frames.push_request(outgoing, msgid, &metadata))?;
     Ok(Waiting {

@@ -45,15 +45,23 @@ pub(crate) async fn accept(
     tcp: tokio::net::TcpStream,
     acceptor: &TlsAcceptor,
 ) -> io::Result<(Transport, Option<ClientCertificates>)> {
-    let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+    let tls = handshake(tcp, acceptor).await?;
     let certificates =
         tls.get_ref().1.peer_certificates().map(|chain| {
             ClientCertificates(chain.iter().map(|c| c.clone().into_owned()).collect())
         });
     let (reader, writer) = tokio::io::split(tls);
     Ok((Transport::from_stream(reader, writer), certificates))
+}
+
+/// The server's side of the handshake, within [`HANDSHAKE_TIMEOUT`].
+pub(crate) async fn handshake(
+    tcp: tokio::net::TcpStream,
+    acceptor: &TlsAcceptor,
+) -> io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
 }
 
 /// The acceptor for a server configuration.

@@ -129,9 +129,7 @@ pub(crate) async fn accept(
 ) -> io::Result<Transport> {
     #[cfg(feature = "tls")]
     if let Some(acceptor) = &upgrade.tls {
-        let tls = tokio::time::timeout(super::tls::HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        let tls = super::tls::handshake(stream, acceptor).await?;
         return accept_upgrade(tls, upgrade).await;
     }
     accept_upgrade(stream, upgrade).await
