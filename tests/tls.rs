@@ -240,3 +240,30 @@ async fn with_mutual_tls_the_client_certificate_is_the_connection_identity() {
     with_cert.close();
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn with_mutual_tls_a_websocket_client_certificate_is_the_connection_identity() {
+    use dotrpc::transport::websocket::Origins;
+
+    let pki = pki();
+    let server = Server::builder(Peer::builder().router(demo::router()))
+        .bind_wss(
+            "127.0.0.1:0",
+            server_config(&pki, true),
+            Origins::same_origin(),
+        )
+        .await
+        .unwrap();
+    let url = format!("wss://{}/rpc", support::addr(&server));
+    let peer = Peer::builder()
+        .connect_wss(&url, client_config(&pki.ca, Some(&pki.client)))
+        .await
+        .unwrap();
+    assert_eq!(bounded(peer.call::<i64>("add", (1, 2))).await.unwrap(), 3);
+    let chain = server.connections()[0]
+        .identity::<ClientCertificates>()
+        .unwrap();
+    assert_eq!(chain.0, pki.client.chain);
+    peer.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}

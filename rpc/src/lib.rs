@@ -198,6 +198,11 @@ mod server;
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
 
+// A server mounted as a route of an axum application (feature `axum`).
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod axum;
+
 // An event loop for plain threads.
 mod runtime;
 

@@ -31,8 +31,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::net::ToSocketAddrs;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::builder::PeerBuilder;
 use crate::client::{ApiBroadcast, ApiClient, Members};
@@ -260,29 +260,47 @@ impl ServerBuilder {
         self.listen(Listener::Unix(listener))
     }
 
+    /// A server that accepts nothing itself: connections accepted
+    /// elsewhere are handed to it, by `dotrpc::axum::upgrade` (feature
+    /// `axum`) or by [`Server::serve_transport`]. It serves them as a listening
+    /// server serves its own: one router, the connection limit,
+    /// `on_connect`, broadcast and shutdown. Its
+    /// [`local_addr`](Server::local_addr) is [`ListenAddr::External`].
+    pub fn without_listener(self) -> Server {
+        self.start(ListenAddr::External, None)
+    }
+
     fn listen(self, listener: Listener) -> crate::Result<Server> {
         let local = listener.local_addr()?;
+        tracing::info!(listen = %local, "serving");
+        Ok(self.start(local, Some(listener)))
+    }
+
+    fn start(self, local: ListenAddr, listener: Option<Listener>) -> Server {
         let (options, dispatcher) = self.peer.into_parts();
         let router = Arc::clone(&dispatcher.router);
         let shared = Arc::new(Shared {
             peers: Members::default(),
             stop: CancellationToken::new(),
-        });
-        let accept = AcceptLoop {
-            listener,
-            shared: Arc::clone(&shared),
+            tasks: TaskTracker::new(),
             options,
             dispatcher,
             permits: Arc::new(Semaphore::new(self.max_connections)),
+            max_connections: self.max_connections,
             on_connect: self.on_connect,
-        };
-        tracing::info!(listen = %local, "serving");
-        Ok(Server {
+        });
+        if let Some(listener) = listener {
+            let accept = AcceptLoop {
+                listener,
+                shared: Arc::clone(&shared),
+            };
+            shared.tasks.spawn(accept.run());
+        }
+        Server {
             local,
             router,
             shared,
-            accept: Some(tokio::spawn(accept.run())),
-        })
+        }
     }
 }
 
@@ -306,14 +324,87 @@ pub struct Server {
     local: ListenAddr,
     router: Arc<Router>,
     shared: Arc<Shared>,
-    accept: Option<JoinHandle<()>>,
 }
 
-struct Shared {
+/// What every connection of a server shares, whoever accepted it.
+pub(crate) struct Shared {
     /// Every live connection, by peer id; removed as soon as it closes.
     peers: Members,
     /// Cancelled to stop accepting.
     stop: CancellationToken,
+    /// The accept loop, and a task per connection that forgets it when it
+    /// closes.
+    tasks: TaskTracker,
+    /// Every connection's options and dispatcher, made once.
+    options: Arc<Options>,
+    dispatcher: Arc<Dispatcher>,
+    /// One permit per live connection, `max_connections` in all.
+    permits: Arc<Semaphore>,
+    max_connections: usize,
+    on_connect: Option<OnConnect>,
+}
+
+impl Shared {
+    /// Room for one more connection, unless the server is stopping or at
+    /// its connection limit.
+    pub(crate) fn admit(&self) -> crate::Result<OwnedSemaphorePermit> {
+        if self.stop.is_cancelled() {
+            return Err(crate::Error::Disconnected {
+                reason: DisconnectReason::Shutdown,
+            });
+        }
+        Arc::clone(&self.permits)
+            .try_acquire_owned()
+            .map_err(|_| crate::Error::Overloaded {
+                message: format!(
+                    "the server serves at most {} connections",
+                    self.max_connections
+                ),
+            })
+    }
+
+    /// The largest message a connection takes.
+    #[cfg(feature = "axum")]
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.options.limits.max_message_size
+    }
+
+    /// Serves an established connection; a task of the server forgets it
+    /// and frees its permit when it closes.
+    pub(crate) fn serve(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        accepted: Accepted,
+    ) -> Peer {
+        let Accepted {
+            transport,
+            remote,
+            identity,
+        } = accepted;
+        let peer = Peer::start(
+            Arc::clone(&self.options),
+            Arc::clone(&self.dispatcher) as _,
+            transport,
+            identity,
+        );
+        tracing::debug!(peer = peer.id(), %remote, "accepted");
+        self.peers.map().insert(peer.id(), peer.clone());
+        // Registered first, checked second: a shutdown that began meanwhile
+        // either saw this peer in the registry or is seen here.
+        if self.stop.is_cancelled() {
+            peer.close_with(DisconnectReason::Shutdown);
+        }
+        if let Some(on_connect) = &self.on_connect {
+            on_connect(&peer);
+        }
+        let (id, closed, shared) = (peer.id(), peer.closed(), Arc::clone(self));
+        self.tasks.spawn(async move {
+            closed.await;
+            shared.peers.map().remove(&id);
+            drop(permit);
+        });
+        peer
+    }
 }
 
 impl Server {
@@ -366,6 +457,38 @@ impl Server {
         self.shared.peers.map().len()
     }
 
+    /// Serves a connection accepted elsewhere (a listener of the
+    /// application's own, a WebSocket upgraded by its web framework) as
+    /// this server's own: with its router and options, counted against
+    /// its connection limit, announced to `on_connect`, reached by
+    /// broadcast, closed by shutdown. `remote` names the other end in logs.
+    /// Mostly for servers made
+    /// [`without_listener`](ServerBuilder::without_listener).
+    ///
+    /// # Errors
+    ///
+    /// `Overloaded` at the connection limit, `Disconnected` once the server
+    /// is shutting down; the transport is dropped, which closes it.
+    pub fn serve_transport(
+        &self,
+        transport: transport::Transport,
+        remote: impl Into<String>,
+    ) -> crate::Result<Peer> {
+        let permit = self.shared.admit()?;
+        let accepted = Accepted {
+            transport,
+            remote: remote.into(),
+            identity: None,
+        };
+        Ok(self.shared.serve(permit, accepted))
+    }
+
+    /// What its connections share, for integrations that accept them.
+    #[cfg(feature = "axum")]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// Sends the notification `method(params)` to every connected client;
     /// returns how many it was queued for. The message is encoded once.
     ///
@@ -412,7 +535,7 @@ impl Server {
     /// nothing new), then closes every connection. Calls that had not answered
     /// fail at their callers with `Disconnected`. Returns once every task of
     /// the server has ended.
-    pub async fn shutdown(mut self, grace: Duration) {
+    pub async fn shutdown(self, grace: Duration) {
         self.shared.stop.cancel();
         let peers = self.connections();
         for peer in &peers {
@@ -436,9 +559,8 @@ impl Server {
             }
         }
         drop(peers);
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.await;
-        }
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
         self.remove_socket_file();
     }
 
@@ -451,9 +573,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if self.accept.is_none() {
-            return;
+        if self.shared.tasks.is_closed() {
+            return; // shut down already
         }
+        self.shared.tasks.close();
         self.shared.stop.cancel();
         for peer in self.connections() {
             peer.close_with(DisconnectReason::Shutdown);
@@ -472,31 +595,23 @@ impl fmt::Debug for Server {
     }
 }
 
-/// The accept task; it ends when the server stops accepting and every
-/// connection it started has closed.
+/// The accept task; it ends when the server stops accepting.
 struct AcceptLoop {
     listener: Listener,
     shared: Arc<Shared>,
-    /// Every connection's options and dispatcher, made once.
-    options: Arc<Options>,
-    dispatcher: Arc<Dispatcher>,
-    /// One permit per live connection.
-    permits: Arc<Semaphore>,
-    on_connect: Option<OnConnect>,
 }
 
 impl AcceptLoop {
     async fn run(self) {
-        let mut connections = JoinSet::new();
         let stop = self.shared.stop.clone();
         loop {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 accepted = self.accept_within_limit() => match accepted {
                     Ok((permit, incoming)) => {
-                        connections.spawn(self.serve(permit, incoming));
+                        let shared = Arc::clone(&self.shared);
+                        self.shared.tasks.spawn(establish(shared, permit, incoming));
                     }
                     Err(error) => {
                         // Typically out of file descriptors: back off briefly
@@ -507,69 +622,22 @@ impl AcceptLoop {
                 },
             }
         }
-        drop(self.listener);
-        while connections.join_next().await.is_some() {}
     }
 
     async fn accept_within_limit(&self) -> io::Result<(OwnedSemaphorePermit, Incoming)> {
-        let permit = Arc::clone(&self.permits)
+        let permit = Arc::clone(&self.shared.permits)
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
         Ok((permit, self.listener.accept().await?))
     }
-
-    /// One connection's task: completes it (a TLS handshake), serves it,
-    /// and on close forgets it and frees its permit. All of it runs off the
-    /// accept loop.
-    fn serve(
-        &self,
-        permit: OwnedSemaphorePermit,
-        incoming: Incoming,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let (options, dispatcher) = (Arc::clone(&self.options), Arc::clone(&self.dispatcher));
-        let (shared, on_connect) = (Arc::clone(&self.shared), self.on_connect.clone());
-        async move {
-            let accepted = match incoming.establish().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::debug!(%error, "connection failed before it was served");
-                    return;
-                }
-            };
-            let peer = start(options, dispatcher, &shared, on_connect.as_ref(), accepted);
-            let (id, closed) = (peer.id(), peer.closed());
-            drop(peer);
-            closed.await;
-            shared.peers.map().remove(&id);
-            drop(permit);
-        }
-    }
 }
 
-/// Starts serving an established connection and registers its peer.
-fn start(
-    options: Arc<Options>,
-    dispatcher: Arc<Dispatcher>,
-    shared: &Shared,
-    on_connect: Option<&OnConnect>,
-    accepted: Accepted,
-) -> Peer {
-    let Accepted {
-        transport,
-        remote,
-        identity,
-    } = accepted;
-    let peer = Peer::start(options, dispatcher, transport, identity);
-    tracing::debug!(peer = peer.id(), %remote, "accepted");
-    shared.peers.map().insert(peer.id(), peer.clone());
-    // Registered first, checked second: a shutdown that began meanwhile either
-    // saw this peer in the registry or is seen here.
-    if shared.stop.is_cancelled() {
-        peer.close_with(DisconnectReason::Shutdown);
+/// Completes a connection (a TLS handshake, a WebSocket upgrade) in its own
+/// task, off the accept loop, then serves it.
+async fn establish(shared: Arc<Shared>, permit: OwnedSemaphorePermit, incoming: Incoming) {
+    match incoming.establish().await {
+        Ok(accepted) => drop(shared.serve(permit, accepted)),
+        Err(error) => tracing::debug!(%error, "connection failed before it was served"),
     }
-    if let Some(on_connect) = on_connect {
-        on_connect(&peer);
-    }
-    peer
 }

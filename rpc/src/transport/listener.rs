@@ -25,6 +25,9 @@ pub enum ListenAddr {
     Tcp(SocketAddr),
     /// A Unix socket file.
     Unix(PathBuf),
+    /// Nowhere: the server's connections are accepted elsewhere and handed
+    /// to it ([`ServerBuilder::without_listener`](crate::ServerBuilder::without_listener)).
+    External,
 }
 
 impl ListenAddr {
@@ -32,7 +35,7 @@ impl ListenAddr {
     pub fn as_tcp(&self) -> Option<SocketAddr> {
         match self {
             ListenAddr::Tcp(addr) => Some(*addr),
-            ListenAddr::Unix(_) => None,
+            ListenAddr::Unix(_) | ListenAddr::External => None,
         }
     }
 }
@@ -42,6 +45,7 @@ impl fmt::Display for ListenAddr {
         match self {
             ListenAddr::Tcp(addr) => write!(f, "{addr}"),
             ListenAddr::Unix(path) => write!(f, "unix://{}", path.display()),
+            ListenAddr::External => f.write_str("external"),
         }
     }
 }
@@ -161,11 +165,14 @@ impl Incoming {
                 })
             }
             #[cfg(feature = "websocket")]
-            Kind::WebSocket(stream, upgrade) => Ok(Accepted {
-                transport: super::websocket::accept(stream, &upgrade).await?,
-                remote: self.remote,
-                identity: None,
-            }),
+            Kind::WebSocket(stream, upgrade) => {
+                let (transport, identity) = super::websocket::accept(stream, &upgrade).await?;
+                Ok(Accepted {
+                    transport,
+                    remote: self.remote,
+                    identity,
+                })
+            }
         }
     }
 }

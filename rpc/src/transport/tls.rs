@@ -46,12 +46,19 @@ pub(crate) async fn accept(
     acceptor: &TlsAcceptor,
 ) -> io::Result<(Transport, Option<ClientCertificates>)> {
     let tls = handshake(tcp, acceptor).await?;
-    let certificates =
-        tls.get_ref().1.peer_certificates().map(|chain| {
-            ClientCertificates(chain.iter().map(|c| c.clone().into_owned()).collect())
-        });
+    let certificates = client_certificates(&tls);
     let (reader, writer) = tokio::io::split(tls);
     Ok((Transport::from_stream(reader, writer), certificates))
+}
+
+/// The chain the client presented in `tls`'s handshake, if it did.
+pub(crate) fn client_certificates(
+    tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+) -> Option<ClientCertificates> {
+    let chain = tls.get_ref().1.peer_certificates()?;
+    Some(ClientCertificates(
+        chain.iter().map(|c| c.clone().into_owned()).collect(),
+    ))
 }
 
 /// The server's side of the handshake, within [`HANDSHAKE_TIMEOUT`].

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{Sink, Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -31,6 +32,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message, http};
 
+use super::listener::Identity;
 use super::{FrameSink, FrameSource, Frames, Transport};
 
 /// The WebSocket library dotrpc uses, to name its types at the same
@@ -63,7 +65,7 @@ impl Origins {
     }
 
     /// Whether a request with `origin` for `host` is admitted.
-    fn admits(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+    pub(crate) fn admits(&self, origin: Option<&str>, host: Option<&str>) -> bool {
         let Some(origin) = origin else {
             return true;
         };
@@ -122,17 +124,20 @@ impl fmt::Debug for Upgrade {
 }
 
 /// Completes a server's side of a connection: the TLS handshake for
-/// `wss://`, then the upgrade.
+/// `wss://`, then the upgrade. The identity is the chain a `wss://` client
+/// presented (mutual TLS), as for TLS connections.
 pub(crate) async fn accept(
     stream: tokio::net::TcpStream,
     upgrade: &Upgrade,
-) -> io::Result<Transport> {
+) -> io::Result<(Transport, Option<Identity>)> {
     #[cfg(feature = "tls")]
     if let Some(acceptor) = &upgrade.tls {
         let tls = super::tls::handshake(stream, acceptor).await?;
-        return accept_upgrade(tls, upgrade).await;
+        let identity =
+            super::tls::client_certificates(&tls).map(|chain| Arc::new(chain) as Identity);
+        return Ok((accept_upgrade(tls, upgrade).await?, identity));
     }
-    accept_upgrade(stream, upgrade).await
+    Ok((accept_upgrade(stream, upgrade).await?, None))
 }
 
 /// Completes the upgrade on `stream`, within the upgrade's time, if its
@@ -229,69 +234,136 @@ pub fn transport<S>(socket: WebSocketStream<S>) -> Transport
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    socket_transport(socket)
+}
+
+/// What a WebSocket message is to dotrpc, whichever library made it:
+/// tungstenite's here, axum's in [`crate::axum`].
+pub(crate) trait WsMessage: Sized {
+    /// A binary message carrying `frame`.
+    fn binary(frame: Bytes) -> Self;
+    /// What arrived.
+    fn received(self) -> Received;
+}
+
+/// A WebSocket message as dotrpc reads it.
+pub(crate) enum Received {
+    /// A binary message: one msgpack-rpc message.
+    Frame(Bytes),
+    /// A text message, which msgpack-rpc never is.
+    Text,
+    /// The other side closed the connection.
+    Close,
+    /// A ping or a pong, answered by the WebSocket layer.
+    Control,
+}
+
+/// A WebSocket library's error, as the peer reports it.
+pub(crate) trait WsError {
+    /// The error as I/O: what the other side sent wrong (too large, not
+    /// WebSocket) is invalid data, a closed socket is no error.
+    /// `None`: the connection ended normally.
+    fn into_io(self) -> Option<io::Error>;
+}
+
+/// A socket of binary WebSocket messages as a peer's transport.
+pub(crate) fn socket_transport<W, M>(socket: W) -> Transport
+where
+    W: Stream<Item = Result<M, <W as Sink<M>>::Error>> + Sink<M> + Send + 'static,
+    <W as Sink<M>>::Error: WsError,
+    M: WsMessage + Send + 'static,
+{
     let (sink, source) = socket.split();
     Transport::from_frames(WsSource { source }, WsSink { sink })
 }
 
-struct WsSource<S> {
-    source: SplitStream<WebSocketStream<S>>,
+struct WsSource<W> {
+    source: SplitStream<W>,
 }
 
-impl<S> FrameSource for WsSource<S>
+impl<W, M, E> FrameSource for WsSource<W>
 where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    W: Stream<Item = Result<M, E>> + Send + 'static,
+    E: WsError,
+    M: WsMessage,
 {
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<bytes::Bytes>>> {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
         loop {
             let message = match ready!(Pin::new(&mut self.source).poll_next(cx)) {
                 None => return Poll::Ready(None),
-                Some(Err(error)) => {
-                    return Poll::Ready(match error {
-                        tungstenite::Error::ConnectionClosed
-                        | tungstenite::Error::AlreadyClosed => None,
-                        error => Some(Err(io_error(error))),
-                    });
-                }
+                Some(Err(error)) => return Poll::Ready(error.into_io().map(Err)),
                 Some(Ok(message)) => message,
             };
-            match message {
-                Message::Binary(frame) => return Poll::Ready(Some(Ok(frame))),
-                Message::Text(_) => {
+            match message.received() {
+                Received::Frame(frame) => return Poll::Ready(Some(Ok(frame))),
+                Received::Text => {
                     return Poll::Ready(Some(Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         "a text WebSocket message: msgpack-rpc travels in binary messages",
                     ))));
                 }
-                Message::Close(_) => return Poll::Ready(None),
-                // Answered by the WebSocket layer.
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                Received::Close => return Poll::Ready(None),
+                Received::Control => {}
             }
         }
     }
 }
 
-struct WsSink<S> {
-    sink: SplitSink<WebSocketStream<S>, Message>,
+struct WsSink<W, M> {
+    sink: SplitSink<W, M>,
 }
 
-impl<S> FrameSink for WsSink<S>
+impl<W, M> FrameSink for WsSink<W, M>
 where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    W: Sink<M> + Send + 'static,
+    W::Error: WsError,
+    M: WsMessage + Send + 'static,
 {
     fn poll_send(&mut self, cx: &mut Context<'_>, frames: &mut Frames) -> Poll<io::Result<()>> {
         let mut sink = Pin::new(&mut self.sink);
         while !frames.is_empty() {
-            ready!(sink.as_mut().poll_ready(cx)).map_err(io_error)?;
+            ready!(sink.as_mut().poll_ready(cx)).map_err(sink_error)?;
             let frame = frames.pop_frame().expect("frames is not empty");
             sink.as_mut()
-                .start_send(Message::Binary(frame))
-                .map_err(io_error)?;
+                .start_send(M::binary(frame))
+                .map_err(sink_error)?;
         }
-        sink.poll_flush(cx).map_err(io_error)
+        sink.poll_flush(cx).map_err(sink_error)
     }
 
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.sink).poll_close(cx).map_err(io_error)
+        Pin::new(&mut self.sink).poll_close(cx).map_err(sink_error)
+    }
+}
+
+/// A failed write: even a socket closed normally is an error to a writer.
+fn sink_error(error: impl WsError) -> io::Error {
+    error
+        .into_io()
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::BrokenPipe, "the WebSocket is closed"))
+}
+
+impl WsMessage for Message {
+    fn binary(frame: Bytes) -> Self {
+        Message::Binary(frame)
+    }
+
+    fn received(self) -> Received {
+        match self {
+            Message::Binary(frame) => Received::Frame(frame),
+            Message::Text(_) => Received::Text,
+            Message::Close(_) => Received::Close,
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Received::Control,
+        }
+    }
+}
+
+impl WsError for tungstenite::Error {
+    fn into_io(self) -> Option<io::Error> {
+        match self {
+            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => None,
+            error => Some(io_error(error)),
+        }
     }
 }
 
