@@ -9,6 +9,7 @@ mod describe;
 mod histogram;
 mod json;
 mod target;
+mod typescript;
 
 use std::io::Read as _;
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ ADDR is one of:
   unix:///path/to/socket       a Unix socket
   exec:COMMAND ARGS            a child process over its stdin and stdout (run with sh -c)
   nats://host:port/prefix      the service under prefix on a NATS server
+  ws://host:port/path          a WebSocket server
 
 Arguments are JSON values: 42, 1.5, '\"text\"', '[1, 2]', '{\"k\": null}';
 bytes are {\"$bin\": \"<base64>\"}, ext values {\"$ext\": [type, \"<base64>\"]}.";
@@ -65,13 +67,20 @@ enum Command {
         call: CallArgs,
     },
     /// Print the peer's API from rpc.describe: its namespace tree, signatures and docs.
-    #[command(after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}\n\nExample:\n  dotrpc describe 127.0.0.1:7000 --json"))]
+    #[command(after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}\n\nExample:\n  dotrpc describe 127.0.0.1:7000 --json\n  dotrpc describe ws://127.0.0.1:8080/rpc --typescript --name DemoApi > api.ts"))]
     Describe {
         #[command(flatten)]
         connect: ConnectArgs,
         /// Print the methods as JSON instead of a tree.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "typescript")]
         json: bool,
+        /// Print TypeScript declarations of the API, for the typed client of
+        /// clients/typescript (`connect<Api>(url)`).
+        #[arg(long)]
+        typescript: bool,
+        /// The name of the API's interface in the TypeScript declarations.
+        #[arg(long, default_value = "Api", requires = "typescript")]
+        name: String,
     },
     /// Print incoming notifications as JSON lines, optionally after a subscribe call.
     #[command(after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}\n\nEach line is {{\"method\": PATH, \"params\": [..]}}. Incoming calls are answered\nwith UnknownApi. Stops at --count, at --for, or when the peer closes.\n\nExample:\n  dotrpc listen 127.0.0.1:7000 events.subscribe 3 --notify --count 3"))]
@@ -342,7 +351,14 @@ async fn listen(
     Ok(())
 }
 
-async fn describe(connect: &ConnectArgs, as_json: bool) -> Result<(), Failure> {
+/// How `describe` prints the API.
+enum DescribeFormat {
+    Tree,
+    Json,
+    TypeScript { name: String },
+}
+
+async fn describe(connect: &ConnectArgs, format: DescribeFormat) -> Result<(), Failure> {
     let (_, connection) = connect.connect(Arc::new(Router::new())).await?;
     let outcome = connection
         .peer
@@ -351,11 +367,15 @@ async fn describe(connect: &ConnectArgs, as_json: bool) -> Result<(), Failure> {
         .await;
     connection.close().await;
     let methods = outcome.map_err(|e| Failure::call("rpc.describe", &e))?;
-    if as_json {
-        let json = serde_json::to_string_pretty(&methods).expect("descriptions are plain data");
-        println!("{json}");
-    } else {
-        print!("{}", describe::tree(&methods));
+    match format {
+        DescribeFormat::Tree => print!("{}", describe::tree(&methods)),
+        DescribeFormat::Json => {
+            let json = serde_json::to_string_pretty(&methods).expect("descriptions are plain data");
+            println!("{json}");
+        }
+        DescribeFormat::TypeScript { name } => {
+            print!("{}", typescript::declarations(&methods, &name));
+        }
     }
     Ok(())
 }
@@ -367,7 +387,24 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             compact,
         } => call(&args, compact).await,
         Command::Notify { call } => notify(&call).await,
-        Command::Describe { connect, json } => describe(&connect, json).await,
+        Command::Describe {
+            connect,
+            json,
+            typescript,
+            name,
+        } => {
+            let format = match (json, typescript) {
+                (true, _) => DescribeFormat::Json,
+                (_, true) if !typescript::is_identifier(&name) => {
+                    return Err(Failure::usage(format!(
+                        "--name {name:?} is not a TypeScript identifier"
+                    )));
+                }
+                (_, true) => DescribeFormat::TypeScript { name },
+                _ => DescribeFormat::Tree,
+            };
+            describe(&connect, format).await
+        }
         Command::Listen {
             connect,
             subscribe,

@@ -6,6 +6,7 @@
 //! | `unix:///path/to/socket` | a Unix socket |
 //! | `exec:COMMAND ARGS` | a child process over its stdin and stdout, started with `sh -c` |
 //! | `nats://host:port/prefix` | the service under `prefix` on a NATS server |
+//! | `ws://host:port/path` | a WebSocket server (one message per binary message) |
 
 use std::fmt;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ pub(crate) enum Target {
     Unix(PathBuf),
     Exec(String),
     Nats(NatsAddr),
+    WebSocket(String),
 }
 
 impl Target {
@@ -29,11 +31,14 @@ impl Target {
         let bad = |why: &str| {
             format!(
                 "bad address {addr:?}: {why}; expected host:port, tcp://host:port, unix:///path, \
-                 exec:COMMAND or nats://host:port/prefix"
+                 exec:COMMAND, nats://host:port/prefix or ws://host:port/path"
             )
         };
         if addr.starts_with("nats://") {
             return addr.parse().map(Target::Nats).map_err(|e| e.to_string());
+        }
+        if addr.starts_with("ws://") {
+            return Ok(Target::WebSocket(addr.to_owned()));
         }
         if let Some(command) = addr.strip_prefix("exec:") {
             return match command.trim() {
@@ -75,6 +80,7 @@ impl Target {
                     .await
                     .map(|peer| (peer, None)),
                 Target::Unix(path) => builder.connect_unix(path).await.map(|peer| (peer, None)),
+                Target::WebSocket(url) => builder.connect_ws(url).await.map(|peer| (peer, None)),
                 Target::Nats(addr) => builder
                     .connect_nats(&addr.url, &addr.prefix)
                     .await
@@ -109,6 +115,7 @@ impl fmt::Display for Target {
             Target::Unix(path) => write!(f, "unix://{}", path.display()),
             Target::Exec(command) => write!(f, "exec:{command}"),
             Target::Nats(addr) => write!(f, "{addr}"),
+            Target::WebSocket(url) => f.write_str(url),
         }
     }
 }
@@ -152,6 +159,10 @@ mod tests {
         assert_eq!(
             Target::parse("unix:///tmp/s.sock").unwrap(),
             Target::Unix("/tmp/s.sock".into())
+        );
+        assert_eq!(
+            Target::parse("ws://127.0.0.1:8080/rpc").unwrap(),
+            Target::WebSocket("ws://127.0.0.1:8080/rpc".into())
         );
         assert_eq!(
             Target::parse("exec:nvim --embed --headless").unwrap(),

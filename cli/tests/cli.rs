@@ -1,5 +1,5 @@
 //! The `dotrpc` binary, driven as a user would: against the demo API served
-//! in-process over TCP and a Unix socket, and against Neovim over `exec:`.
+//! in-process over TCP, WebSocket and a Unix socket, and against Neovim over `exec:`.
 
 #[path = "../../examples/demo_server/api.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -44,6 +44,24 @@ impl DemoServer {
             .block_on(Server::builder(Peer::builder().router(demo::router())).bind_unix(path))
             .unwrap();
         let addr = format!("unix://{}", path.display());
+        DemoServer {
+            runtime,
+            server: Some(server),
+            addr,
+        }
+    }
+
+    fn ws() -> Self {
+        use dotrpc::transport::websocket::Origins;
+
+        let runtime = Runtime::new().unwrap();
+        let server = runtime
+            .block_on(
+                Server::builder(Peer::builder().router(demo::router()))
+                    .bind_ws("127.0.0.1:0", Origins::same_origin()),
+            )
+            .unwrap();
+        let addr = format!("ws://{}/rpc", server.local_addr());
         DemoServer {
             runtime,
             server: Some(server),
@@ -149,12 +167,12 @@ fn failures_are_one_line_with_a_status_by_kind() {
         (
             &["call", "nowhere", "add"],
             2,
-            "dotrpc: bad address \"nowhere\": no port; expected host:port, tcp://host:port, unix:///path, exec:COMMAND or nats://host:port/prefix\n",
+            "dotrpc: bad address \"nowhere\": no port; expected host:port, tcp://host:port, unix:///path, exec:COMMAND, nats://host:port/prefix or ws://host:port/path\n",
         ),
         (
             &["call", "ftp://x:1", "add"],
             2,
-            "dotrpc: bad address \"ftp://x:1\": unknown scheme ftp://; expected host:port, tcp://host:port, unix:///path, exec:COMMAND or nats://host:port/prefix\n",
+            "dotrpc: bad address \"ftp://x:1\": unknown scheme ftp://; expected host:port, tcp://host:port, unix:///path, exec:COMMAND, nats://host:port/prefix or ws://host:port/path\n",
         ),
         (
             &["call", a, "add", "--timeout", "-1"],
@@ -222,6 +240,45 @@ fn describe_prints_the_namespace_tree_or_json() {
     let methods: Vec<dotrpc::MethodDescription> = serde_json::from_str(&json).unwrap();
     let add = methods.iter().find(|m| m.path == "add").unwrap();
     assert_eq!((add.params.len(), add.returns.as_str()), (2, "i64"));
+}
+
+/// The declarations the TypeScript client's tests compile against are the
+/// ones `describe --typescript` writes for the demo API, exactly; run with
+/// `DOTRPC_BLESS=1` to write them again after changing either.
+#[test]
+fn describe_writes_the_typescript_declarations_the_client_is_tested_with() {
+    // Over WebSocket, the address a web page's developer has at hand.
+    let server = DemoServer::ws();
+    let (status, declarations, stderr) = run(&[
+        "describe",
+        server.addr.as_str(),
+        "--typescript",
+        "--name",
+        "DemoApi",
+    ]);
+    assert_eq!(status, 0, "{stderr}");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../clients/typescript/test/demo_api.ts"
+    );
+    if std::env::var_os("DOTRPC_BLESS").is_some() {
+        std::fs::write(path, &declarations).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap();
+    assert_eq!(
+        declarations, committed,
+        "{path} is not what describe --typescript writes; DOTRPC_BLESS=1 rewrites it"
+    );
+
+    let (status, _, stderr) = run(&[
+        "describe",
+        server.addr.as_str(),
+        "--typescript",
+        "--name",
+        "not-a-name",
+    ]);
+    assert_eq!(status, 2);
+    assert!(stderr.contains("not a TypeScript identifier"), "{stderr}");
 }
 
 #[test]

@@ -33,6 +33,16 @@ impl Demo {
         ms
     }
 
+    /// Asks the caller its name (`client.name()`, a call back over the
+    /// same connection) and greets it.
+    async fn greet(&self, ctx: CallContext) -> Result<String, String> {
+        let name = ctx.peer().call::<String>("client.name", ()).await;
+        match name {
+            Ok(name) => Ok(format!("hello, {name}")),
+            Err(error) => Err(format!("cannot ask the caller its name: {error}")),
+        }
+    }
+
     /// Counts a log line; one-way.
     #[rpc(event)]
     fn log(&self, _line: Value) {

@@ -1,0 +1,372 @@
+/**
+ * The client: calls, notifications and handlers over one link, with the
+ * API's nesting as property access (`api.math.stats.mean(values)` calls
+ * `"math.stats.mean"`), and reconnection that reports its status the way
+ * the Rust peer's `ConnectionEvent`s do.
+ *
+ * On the wire it is a plain msgpack-rpc peer. It also says the dotrpc hello
+ * (`rpc.hello`), and with a server that answers it, a call that times out
+ * is cancelled on the server (`rpc.cancel`) and carries its timeout as a
+ * deadline the handler sees; with any other peer it sends nothing more.
+ */
+import { RpcError } from "./error.js";
+import { type Link, type WebSocketConstructor, open } from "./link.js";
+
+const REQUEST = 0;
+const RESPONSE = 1;
+const NOTIFICATION = 2;
+const HELLO = "rpc.hello";
+const CANCEL = "rpc.cancel";
+
+/**
+ * A remote method: call it for its result, or `.notify(...)` it one-way.
+ * (A nested method that is itself named `notify` is called with
+ * {@link Client.call}.)
+ */
+export interface Method<A extends unknown[], R> {
+  (...params: A): Promise<R>;
+  /** Sends the method as a notification: no reply, no error. */
+  notify(...params: A): void;
+}
+
+/**
+ * The client side of an API declared as a TypeScript interface (as
+ * `dotrpc describe ADDR --typescript` writes them): methods become
+ * {@link Method}s, nested interfaces nested proxies.
+ */
+export type Remote<T> = {
+  [K in keyof T]: T[K] extends (...params: infer A) => infer R ? Method<A, Awaited<R>> : Remote<T[K]>;
+};
+
+/** The events a server pushes, by name: each one's params. */
+export type EventMap = Record<string, unknown[]>;
+
+/** What a handler is given and answers; see {@link Client.handle}. */
+export type Handler = (...params: any[]) => unknown;
+
+/** How the client reconnects when its connection drops. */
+export interface ReconnectOptions {
+  /** The wait before the first attempt, doubled each time (default 100 ms). */
+  initialDelayMs?: number;
+  /** The longest wait between attempts (default 5 s). */
+  maxDelayMs?: number;
+  /** Attempts before giving up (default: never give up). */
+  maxAttempts?: number;
+}
+
+export interface ConnectOptions {
+  /** The timeout of calls that set none (default: none). */
+  timeoutMs?: number;
+  /** Reconnect when the connection drops (default: no). */
+  reconnect?: ReconnectOptions | boolean;
+  /** The WebSocket class, where there is no global one. */
+  WebSocket?: WebSocketConstructor;
+}
+
+/** The connection's status, as the Rust peer's `ConnectionEvent`s tell it. */
+export type Status =
+  | { type: "connecting" }
+  | { type: "connected" }
+  | { type: "disconnected"; reason: string }
+  | { type: "reconnecting"; attempt: number; delayMs: number }
+  | { type: "gaveUp"; attempts: number };
+
+interface Pending {
+  resolve(result: unknown): void;
+  reject(error: RpcError): void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/**
+ * Connects to a dotrpc server (or any msgpack-rpc peer) at `url`:
+ * `ws://`/`wss://` in browsers and Node, `tcp://host:port` in Node.
+ * Rejects if the first connection cannot be made.
+ */
+export async function connect<Api = Record<string, any>, Events extends EventMap = EventMap>(
+  url: string,
+  options: ConnectOptions = {},
+): Promise<Client<Api, Events>> {
+  const client = new Client<Api, Events>(url, options);
+  await client.start();
+  return client;
+}
+
+export class Client<Api = Record<string, any>, Events extends EventMap = EventMap> {
+  /** The API, as nested proxies; calls use the default timeout. */
+  readonly api: Remote<Api>;
+  /** Resolves with the reason once the client is closed for good. */
+  readonly closed: Promise<string>;
+
+  private readonly url: string;
+  private readonly options: ConnectOptions;
+  private link: Link | undefined;
+  private nextId = 0;
+  private readonly pending = new Map<number, Pending>();
+  private readonly handlers = new Map<string, Handler>();
+  private readonly listeners = new Map<string, Set<(...params: any[]) => void>>();
+  private readonly statusListeners = new Set<(status: Status) => void>();
+  /** Calls from the server being answered, by msgid; a cancel removes one. */
+  private readonly running = new Set<number>();
+  /** Whether the server said the dotrpc hello on this connection. */
+  private speaksDotrpc = false;
+  private isClosed = false;
+  private resolveClosed!: (reason: string) => void;
+
+  /** Use {@link connect}. */
+  constructor(url: string, options: ConnectOptions) {
+    this.url = url;
+    this.options = options;
+    this.api = this.withTimeout(options.timeoutMs);
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+  }
+
+  /** The API with calls that time out after `timeoutMs` (none: `undefined`). */
+  withTimeout(timeoutMs: number | undefined): Remote<Api> {
+    return this.proxy("", timeoutMs) as Remote<Api>;
+  }
+
+  /** Calls `method` by its dot-joined path. */
+  call<R = unknown>(method: string, params: unknown[] = [], timeoutMs = this.options.timeoutMs): Promise<R> {
+    const link = this.link;
+    if (link === undefined) {
+      return Promise.reject(new RpcError("Disconnected", this.isClosed ? "the client is closed" : "not connected"));
+    }
+    const msgid = this.allocateId();
+    return new Promise<R>((resolve, reject) => {
+      const pending: Pending = { resolve: resolve as (result: unknown) => void, reject, timer: undefined };
+      if (timeoutMs !== undefined) {
+        pending.timer = setTimeout(() => {
+          this.pending.delete(msgid);
+          if (this.speaksDotrpc) this.send([NOTIFICATION, CANCEL, [msgid]]);
+          reject(new RpcError("Timeout", `${method} timed out after ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.pending.set(msgid, pending);
+      const request: unknown[] = [REQUEST, msgid, method, params];
+      if (timeoutMs !== undefined && this.speaksDotrpc) request.push({ deadline_ms: timeoutMs });
+      link.send(request);
+    });
+  }
+
+  /** Sends the notification `method(...params)`; dropped while disconnected. */
+  notify(method: string, params: unknown[] = []): void {
+    this.send([NOTIFICATION, method, params]);
+  }
+
+  /** Calls `listener` with the params of each notification `name` the server sends. */
+  on<K extends keyof Events & string>(name: K, listener: (...params: Events[K]) => void): () => void {
+    let set = this.listeners.get(name);
+    if (set === undefined) this.listeners.set(name, (set = new Set()));
+    set.add(listener as (...params: any[]) => void);
+    return () => set.delete(listener as (...params: any[]) => void);
+  }
+
+  /** Calls `listener` with each change of the connection's status. */
+  onStatus(listener: (status: Status) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  /**
+   * Answers the server's calls (and notifications) of `method` with
+   * `handler`, which gets the params and returns the result or a promise of
+   * it. Throw an {@link RpcError} to answer with that error; anything else
+   * thrown answers `"Internal"`.
+   */
+  handle(method: string, handler: Handler): void {
+    this.handlers.set(method, handler);
+  }
+
+  /**
+   * Answers the server's calls with the methods of `api`, nested objects as
+   * namespaces: `{ page: { title: () => document.title } }` serves
+   * `"page.title"`.
+   */
+  serve(api: object, prefix = ""): void {
+    for (const [name, value] of Object.entries(api)) {
+      const path = prefix ? `${prefix}.${name}` : name;
+      if (typeof value === "function") this.handle(path, value.bind(api));
+      else if (typeof value === "object" && value !== null) this.serve(value, path);
+    }
+  }
+
+  /** Closes the connection for good; pending calls fail with `Disconnected`. */
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const link = this.link;
+    this.link = undefined;
+    link?.close();
+    this.failPending("the client is closed");
+    this.resolveClosed("closed");
+  }
+
+  /** Makes the first connection. */
+  async start(): Promise<void> {
+    this.emit({ type: "connecting" });
+    await this.dial();
+  }
+
+  private async dial(): Promise<void> {
+    this.speaksDotrpc = false;
+    let link: Link | undefined;
+    link = await open(
+      this.url,
+      {
+        message: (message) => this.receive(message),
+        closed: (reason) => {
+          if (this.link === link) this.lost(reason);
+        },
+      },
+      this.options.WebSocket,
+    );
+    if (this.isClosed) {
+      link.close();
+      return;
+    }
+    this.link = link;
+    link.send([NOTIFICATION, HELLO, [{ dotrpc: 1, features: ["cancel", "deadline"] }]]);
+    this.emit({ type: "connected" });
+  }
+
+  /** The connection dropped under us. */
+  private lost(reason: string): void {
+    this.link = undefined;
+    this.running.clear();
+    this.failPending(reason);
+    this.emit({ type: "disconnected", reason });
+    if (this.options.reconnect) {
+      void this.reconnect();
+    } else {
+      this.isClosed = true;
+      this.resolveClosed(reason);
+    }
+  }
+
+  private async reconnect(): Promise<void> {
+    const policy = this.options.reconnect === true ? {} : (this.options.reconnect as ReconnectOptions);
+    const initial = policy.initialDelayMs ?? 100;
+    const max = policy.maxDelayMs ?? 5000;
+    const attempts = policy.maxAttempts ?? Infinity;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      // ±20 % so that the many pages of a restarted server do not all come
+      // back at once.
+      const base = Math.min(initial * 2 ** (attempt - 1), max);
+      const delayMs = Math.round(base * (0.8 + 0.4 * Math.random()));
+      this.emit({ type: "reconnecting", attempt, delayMs });
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (this.isClosed) return;
+      this.emit({ type: "connecting" });
+      try {
+        await this.dial();
+        return;
+      } catch {
+        // The next attempt, after a longer wait.
+      }
+      if (this.isClosed) return;
+    }
+    this.isClosed = true;
+    this.emit({ type: "gaveUp", attempts });
+    this.resolveClosed(`gave up after ${attempts} attempts`);
+  }
+
+  private receive(message: unknown): void {
+    if (!Array.isArray(message)) return this.protocolError("a message that is not an array");
+    switch (message[0]) {
+      case RESPONSE: {
+        const [, msgid, error, result] = message;
+        const pending = this.pending.get(msgid);
+        if (pending === undefined) return; // timed out already
+        this.pending.delete(msgid);
+        clearTimeout(pending.timer);
+        if (error === null || error === undefined) pending.resolve(result);
+        else pending.reject(RpcError.fromWire(error));
+        return;
+      }
+      case REQUEST: {
+        const [, msgid, method, params] = message;
+        void this.answer(msgid, method, Array.isArray(params) ? params : []);
+        return;
+      }
+      case NOTIFICATION: {
+        const [, method, params] = message;
+        const values: unknown[] = Array.isArray(params) ? params : [];
+        if (method === HELLO) {
+          this.speaksDotrpc = true;
+        } else if (method === CANCEL) {
+          this.running.delete(values[0] as number);
+        } else {
+          for (const listener of this.listeners.get(method) ?? []) listener(...values);
+          const handler = this.handlers.get(method);
+          if (handler !== undefined) void Promise.resolve().then(() => handler(...values)).catch(() => {});
+        }
+        return;
+      }
+      default:
+        return this.protocolError(`a message of type ${String(message[0])}`);
+    }
+  }
+
+  /** Answers the server's call, unless it was cancelled meanwhile. */
+  private async answer(msgid: number, method: string, params: unknown[]): Promise<void> {
+    const handler = this.handlers.get(method);
+    if (handler === undefined) {
+      this.send([RESPONSE, msgid, { code: "UnknownApi", message: `no handler for \`${method}\` on the page` }, null]);
+      return;
+    }
+    this.running.add(msgid);
+    let reply: unknown[];
+    try {
+      const result = await handler(...params);
+      reply = [RESPONSE, msgid, null, result ?? null];
+    } catch (error) {
+      reply = [RESPONSE, msgid, RpcError.toWire(error), null];
+    }
+    if (this.running.delete(msgid)) this.send(reply);
+  }
+
+  private protocolError(what: string): void {
+    const link = this.link;
+    if (link === undefined) return;
+    this.lost(`protocol error: ${what}`);
+    link.close();
+  }
+
+  private send(message: unknown[]): void {
+    this.link?.send(message);
+  }
+
+  private failPending(reason: string): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const call of pending) {
+      clearTimeout(call.timer);
+      call.reject(new RpcError("Disconnected", `disconnected: ${reason}`));
+    }
+  }
+
+  private allocateId(): number {
+    // msgpack-rpc msgids are 32-bit; skip any still waiting for its reply.
+    do this.nextId = (this.nextId + 1) >>> 0;
+    while (this.pending.has(this.nextId));
+    return this.nextId;
+  }
+
+  private emit(status: Status): void {
+    for (const listener of this.statusListeners) listener(status);
+  }
+
+  private proxy(path: string, timeoutMs: number | undefined): unknown {
+    const call = (...params: unknown[]) => this.call(path, params, timeoutMs);
+    const notify = (...params: unknown[]) => this.notify(path, params);
+    return new Proxy(call, {
+      get: (_target, name) => {
+        // At the root, `notify` is a method of the API like any other.
+        if (name === "notify" && path !== "") return notify;
+        // Not a thenable: `await client.api` must not look for `then`.
+        if (typeof name !== "string" || name === "then") return undefined;
+        return this.proxy(path ? `${path}.${name}` : name, timeoutMs);
+      },
+    });
+  }
+}
