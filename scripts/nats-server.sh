@@ -11,23 +11,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 install() {
-  if command -v nats-server >/dev/null; then
-    command -v nats-server
-    return
-  fi
-  mkdir -p "$root/target"
-  exec 9>"$root/target/nats-install.lock"
-  flock 9
-  if ! command -v nats-server >/dev/null; then
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
-    export DEBIAN_FRONTEND=noninteractive
-    if ! $sudo apt-get install -y --no-install-recommends nats-server >&2; then
-      $sudo apt-get update >&2
-      $sudo apt-get install -y --no-install-recommends nats-server >&2
-    fi
-  fi
-  command -v nats-server
+  "$root/scripts/debian-package.sh" nats-server nats-server
 }
 
 case "${1:-}" in

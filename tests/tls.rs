@@ -246,13 +246,10 @@ async fn with_mutual_tls_a_websocket_client_certificate_is_the_connection_identi
     use dotrpc::transport::websocket::Origins;
 
     let pki = pki();
+    // On a listener bound beforehand, as a caller choosing its own backlog would.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = Server::builder(Peer::builder().router(demo::router()))
-        .bind_wss(
-            "127.0.0.1:0",
-            server_config(&pki, true),
-            Origins::same_origin(),
-        )
-        .await
+        .listen_wss(listener, server_config(&pki, true), Origins::same_origin())
         .unwrap();
     let url = format!("wss://{}/rpc", support::addr(&server));
     let peer = Peer::builder()

@@ -44,7 +44,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use crate::error::ErrorKind;
 use crate::server::{Server, Shared};
 use crate::transport::listener::Accepted;
 use crate::transport::websocket::{Origins, Received, WsError, WsMessage, socket_transport};
@@ -98,13 +97,10 @@ impl Upgrade {
             Ok(socket) => socket,
             Err(rejection) => return rejection.into_response(),
         };
+        // At the limit, or shutting down.
         let permit = match self.shared.admit() {
             Ok(permit) => permit,
             Err(error) => {
-                debug_assert!(matches!(
-                    error.kind(),
-                    ErrorKind::Overloaded | ErrorKind::Disconnected
-                ));
                 return (StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response();
             }
         };

@@ -12,6 +12,12 @@
 //! peer, which is how it can call or notify a client later and
 //! [`broadcast`] to all. A closed connection is forgotten at once.
 //!
+//! Connections accepted elsewhere (by an axum route, `dotrpc::axum`, or
+//! any listener of the application's own) are handed to
+//! [`Server::serve_transport`] and served the same way: what a connection
+//! needs (options, dispatcher, the connection limit, the registry of live
+//! peers, the tasks to wait for) is one `Shared` value, whoever accepted it.
+//!
 //! [`Server::shutdown`] stops accepting, lets every connection finish the calls
 //! it is running (reading nothing new) for up to a grace period, then closes
 //! what is left; when it returns, no task of the server is left.
@@ -209,13 +215,30 @@ impl ServerBuilder {
     /// `Transport` if the address cannot be bound.
     #[cfg(all(feature = "websocket", feature = "tls"))]
     pub async fn bind_wss(
-        mut self,
+        self,
         addr: impl ToSocketAddrs,
         config: Arc<crate::tls::rustls::ServerConfig>,
         origins: transport::websocket::Origins,
     ) -> crate::Result<Server> {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
         let listener = transport::tcp::bind(&addrs, self.backlog)?;
+        self.listen_wss(listener, config, origins)
+    }
+
+    /// Starts accepting WebSocket connections over TLS (features `websocket`
+    /// and `tls`) on a TCP listener the caller has already bound; see
+    /// [`bind_wss`](ServerBuilder::bind_wss).
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the listener has no local address.
+    #[cfg(all(feature = "websocket", feature = "tls"))]
+    pub fn listen_wss(
+        mut self,
+        listener: tokio::net::TcpListener,
+        config: Arc<crate::tls::rustls::ServerConfig>,
+        origins: transport::websocket::Origins,
+    ) -> crate::Result<Server> {
         let mut upgrade = self.upgrade(origins);
         upgrade.tls = Some(transport::tls::acceptor(config));
         self.listen(Listener::WebSocket(listener, Arc::new(upgrade)))
