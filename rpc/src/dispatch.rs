@@ -52,6 +52,7 @@ impl Dispatch for Dispatcher {
             invocation,
             deadline,
             trace,
+            credit,
         } = call;
         let routed = self.router.route(invocation.method_bytes());
         let path = match &routed {
@@ -65,7 +66,7 @@ impl Dispatch for Dispatcher {
             format: self.error_format,
             meter: msgid.map(|_| CallMeter::start(Side::Server, &path)),
         };
-        let ctx = new_context(msgid, path, peer, deadline);
+        let ctx = new_context(msgid, path, peer, deadline, credit);
         let _entered = span.as_ref().map(tracing::Span::enter);
         let method = Arc::clone(ctx.method_arc());
         let handling = guarded(&method, || self.begin(ctx, params, routed))
@@ -296,6 +297,7 @@ mod tests {
             invocation: Invocation::new(method, &params),
             deadline: None,
             trace: None,
+            credit: None,
         };
         let rest = dispatcher.start(call, testing::detached(), &link);
         (link, rest)

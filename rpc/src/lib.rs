@@ -160,6 +160,9 @@ mod error;
 // msgid → waiting call.
 mod transaction;
 
+// A connection's streams: credit and items, by call.
+mod stream;
+
 // The deadline calls inherit.
 mod deadline;
 
@@ -216,7 +219,8 @@ pub mod __private;
 pub use blob::Blob;
 pub use builder::{PeerBuilder, memory_pair};
 pub use client::{
-    ApiBroadcast, ApiClient, AsyncResult, Call, CallFuture, CallStatus, Notify, NotifyFuture,
+    ApiBroadcast, ApiClient, AsyncResult, Call, CallFuture, CallStatus, DEFAULT_WINDOW,
+    ItemStream, Notify, NotifyFuture,
 };
 /// Turns a trait or an inherent impl block into a dot-namespaced remote API.
 ///
@@ -274,7 +278,7 @@ pub use error::{DisconnectReason, Error, ErrorKind, FromRemote, RemoteError, Res
 pub use ext::Ext;
 pub use group::Group;
 pub use handler::{
-    Blocking, CallContext, Handler, Handling, IntoHandler, IntoReply, Reply, blocking,
+    Blocking, CallContext, Handler, Handling, IntoHandler, IntoReply, ItemSink, Reply, blocking,
 };
 pub use message::{Encoded, ErrorFormat, ErrorObject, Params};
 pub use peer::{ConnectionEvent, Peer, Reconnect, WhileDown};

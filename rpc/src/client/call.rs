@@ -531,6 +531,7 @@ fn send(peer: &Peer, outgoing: &Outgoing, timeout: Option<Duration>) -> Result<W
             .remote_has(Feature::Trace)
             .then(observe::outgoing_trace)
             .flatten(),
+        credit: None,
     };
     link.push(|frames| frames.push_request(outgoing, msgid, &metadata))?;
     Ok(Waiting {
@@ -579,7 +580,7 @@ pub(crate) fn lift<E>(error: Error) -> Error<E> {
     }
 }
 
-fn decode_response<R: DeserializeOwned, E: FromRemote>(
+pub(crate) fn decode_response<R: DeserializeOwned, E: FromRemote>(
     method: &str,
     response: Response,
 ) -> Result<R, Error<E>> {

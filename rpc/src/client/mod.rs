@@ -11,6 +11,7 @@ mod broadcast;
 mod call;
 mod handle;
 mod notify;
+mod stream;
 mod stub;
 
 use serde::Serialize;
@@ -23,6 +24,7 @@ pub use broadcast::{ApiBroadcast, BroadcastBase, Members};
 pub use call::{Call, CallFuture};
 pub use handle::{AsyncResult, CallStatus};
 pub use notify::{Notify, NotifyFuture};
+pub use stream::{DEFAULT_WINDOW, ItemStream};
 pub use stub::{ApiClient, Args, ClientBase};
 
 impl Peer {
@@ -35,6 +37,18 @@ impl Peer {
     /// the caller's types.
     pub fn call<R: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> Call<R> {
         Call::new(self.clone(), method, &params)
+    }
+
+    /// A stream call of `method` with positional `params`: the handler
+    /// answers with a sequence of `T`s ([`CallContext::stream`](crate::CallContext::stream)),
+    /// taken from the returned [`ItemStream`] as they come, each stream
+    /// with its own flow control. The call is sent when the stream is first
+    /// polled; dropping the stream cancels it.
+    pub fn stream<T: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> ItemStream<T> {
+        ItemStream::new(
+            self.clone(),
+            crate::message::Outgoing::new(method.into(), &params),
+        )
     }
 
     /// A notification (a one-way event; no reply) of `method` with

@@ -4,6 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
+
+use super::sink::ItemSink;
 use crate::message::MsgId;
 use crate::peer::Peer;
 
@@ -14,6 +17,8 @@ pub struct CallContext {
     method: Arc<str>,
     peer: Peer,
     deadline: Option<Instant>,
+    /// The first window of items, for a stream call.
+    credit: Option<u32>,
 }
 
 /// The context of one inbound call.
@@ -22,12 +27,14 @@ pub(crate) fn new_context(
     method: Arc<str>,
     peer: Peer,
     deadline: Option<Instant>,
+    credit: Option<u32>,
 ) -> CallContext {
     CallContext {
         msgid,
         method,
         peer,
         deadline,
+        credit,
     }
 }
 
@@ -71,6 +78,20 @@ impl CallContext {
     /// connection keeps reading while handlers run, so the reply can arrive.
     pub fn peer(&self) -> &Peer {
         &self.peer
+    }
+
+    /// Answers this call with a stream of items: the returned sink sends
+    /// them as the caller grants room, and the handler's own answer (`Ok`
+    /// of nothing, or an error) ends the stream. See [`ItemSink`].
+    ///
+    /// # Errors
+    ///
+    /// `Misuse` for a notification, which has no caller to stream to.
+    pub fn stream<T: Serialize>(&self) -> crate::Result<ItemSink<T>> {
+        let msgid = self.msgid.ok_or(crate::Error::Misuse {
+            message: "a notification cannot answer with a stream: only a call can",
+        })?;
+        Ok(ItemSink::open(self.peer.link(), msgid, self.credit.unwrap_or(0)))
     }
 }
 

@@ -17,6 +17,7 @@
 mod context;
 mod params;
 mod reply;
+mod sink;
 mod typed;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ pub use context::CallContext;
 pub(crate) use context::new_context;
 pub(crate) use params::{FromParams, ParamReader};
 pub use reply::IntoReply;
+pub use sink::ItemSink;
 pub(crate) use reply::encode_reply;
 pub(crate) use typed::{AsyncMethod, raw, sync};
 pub use typed::{Blocking, IntoHandler, blocking};

@@ -146,7 +146,8 @@ impl Frames {
         let tracestate = trace.and_then(TraceContext::tracestate);
         let entries = u8::from(metadata.deadline_ms.is_some())
             + u8::from(trace.is_some())
-            + u8::from(tracestate.is_some());
+            + u8::from(tracestate.is_some())
+            + u8::from(metadata.credit.is_some());
         self.put(&[0x80 | entries]);
         if let Some(deadline_ms) = metadata.deadline_ms {
             self.put_str(super::DEADLINE_KEY);
@@ -159,6 +160,10 @@ impl Frames {
         if let Some(tracestate) = tracestate {
             self.put_str(super::TRACESTATE_KEY);
             self.put_str(tracestate);
+        }
+        if let Some(credit) = metadata.credit {
+            self.put_str(super::CREDIT_KEY);
+            self.put_uint(u64::from(credit));
         }
     }
 
@@ -473,7 +478,7 @@ mod tests {
         let params = Params::from_values(&[1.into(), "x".into()]);
         let metadata = Metadata {
             deadline_ms: Some(250),
-            trace: None,
+            ..Metadata::default()
         };
         let request = request_frame(300, "math.add", &params, &metadata);
         match Message::parse(request).unwrap() {

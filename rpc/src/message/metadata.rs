@@ -6,10 +6,12 @@
 //! | `deadline_ms` | unsigned int: how long the caller will wait            |
 //! | `traceparent` | string: the caller's span, W3C Trace Context `traceparent` |
 //! | `tracestate`  | string: W3C `tracestate`, only with a `traceparent`    |
+//! | `credit`      | unsigned int: a stream call's first window of items    |
 //!
-//! Each key is sent only to a peer whose `rpc.hello` listed the feature
-//! (`deadline`, `trace`), and only when it has a value; a request with none
-//! has four items. Unknown keys are skipped, and a trace context that is not
+//! `deadline_ms` and the trace context are sent only to a peer whose
+//! `rpc.hello` listed the feature (`deadline`, `trace`), and only when they
+//! have a value; a request with none has four items. `credit` opens a
+//! stream call (see `crate::stream`), which only a dotrpc peer serves. Unknown keys are skipped, and a trace context that is not
 //! well formed is dropped (the call then starts a new trace, as the W3C
 //! spec asks), never refused.
 
@@ -20,6 +22,7 @@ use super::{malformed, read_str_len};
 pub(super) const DEADLINE_KEY: &str = "deadline_ms";
 pub(super) const TRACEPARENT_KEY: &str = "traceparent";
 pub(super) const TRACESTATE_KEY: &str = "tracestate";
+pub(super) const CREDIT_KEY: &str = "credit";
 
 /// The longest `tracestate` passed on; the W3C spec asks for at least 512
 /// bytes to be kept and lets longer ones be dropped.
@@ -30,11 +33,13 @@ const MAX_TRACESTATE: usize = 1024;
 pub(crate) struct Metadata {
     pub(crate) deadline_ms: Option<u64>,
     pub(crate) trace: Option<TraceContext>,
+    /// The first window of a stream call's items.
+    pub(crate) credit: Option<u32>,
 }
 
 impl Metadata {
     pub(crate) fn is_empty(&self) -> bool {
-        self.deadline_ms.is_none() && self.trace.is_none()
+        self.deadline_ms.is_none() && self.trace.is_none() && self.credit.is_none()
     }
 
     /// Reads the map of a five-item request.
@@ -57,6 +62,9 @@ impl Metadata {
                 }
                 Some(key) if key == TRACEPARENT_KEY.as_bytes() => traceparent = str_of(value),
                 Some(key) if key == TRACESTATE_KEY.as_bytes() => tracestate = str_of(value),
+                Some(key) if key == CREDIT_KEY.as_bytes() => {
+                    metadata.credit = rmp::decode::read_int(&mut &value[..]).ok();
+                }
                 _ => {}
             }
         }

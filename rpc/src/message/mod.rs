@@ -53,7 +53,7 @@ pub(crate) use frames::notification_frame;
 pub(crate) use frames::{raw_notification_frame, request_frame, response_frame};
 pub(crate) use metadata::Metadata;
 pub use metadata::TraceContext;
-use metadata::{DEADLINE_KEY, TRACEPARENT_KEY, TRACESTATE_KEY};
+use metadata::{CREDIT_KEY, DEADLINE_KEY, TRACEPARENT_KEY, TRACESTATE_KEY};
 pub(crate) use outgoing::{Outgoing, ParamsWriter};
 pub use params::Params;
 pub(crate) use splice::lend;
@@ -112,6 +112,11 @@ impl Request {
     /// The caller's trace context, if it sent one (dotrpc peers only).
     pub fn trace(&self) -> Option<&TraceContext> {
         self.metadata.trace.as_ref()
+    }
+
+    /// The first window of items the caller of a stream call grants.
+    pub fn credit(&self) -> Option<u32> {
+        self.metadata.credit
     }
 
     pub(crate) fn into_parts(self) -> (MsgId, Invocation, Metadata) {
@@ -431,15 +436,20 @@ mod tests {
         let sent = [
             Metadata {
                 deadline_ms: Some(250),
-                trace: None,
+                ..Metadata::default()
             },
             Metadata {
-                deadline_ms: None,
                 trace: TraceContext::new(parent, None),
+                ..Metadata::default()
             },
             Metadata {
                 deadline_ms: Some(1),
                 trace: TraceContext::new(parent, Some("a=1,b=2")),
+                credit: None,
+            },
+            Metadata {
+                credit: Some(32),
+                ..Metadata::default()
             },
         ];
         for metadata in sent {

@@ -163,6 +163,8 @@ pub(crate) fn metadata_of(headers: Option<&HeaderMap>) -> Metadata {
         deadline_ms: header(DEADLINE_HEADER).and_then(|ms| ms.parse().ok()),
         trace: header(TRACEPARENT_HEADER)
             .and_then(|parent| TraceContext::new(parent, header(TRACESTATE_HEADER))),
+        // Streams do not travel over NATS (yet).
+        credit: None,
     }
 }
 
@@ -188,6 +190,7 @@ mod tests {
         let sent = Metadata {
             deadline_ms: Some(1500),
             trace: TraceContext::new(parent, Some("k=v")),
+            credit: None,
         };
         let headers = call_headers(sent.deadline_ms, sent.trace.as_ref()).unwrap();
         assert_eq!(headers.get(TRACEPARENT_HEADER).unwrap().as_str(), parent);

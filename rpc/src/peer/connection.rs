@@ -53,6 +53,7 @@ use crate::codec::check_frame;
 use crate::error::{DisconnectReason, Error};
 use crate::message::{Frames, Invocation, Message, MsgId, TraceContext};
 use crate::observe::Traffic;
+use crate::stream::{self, Streams};
 use crate::transaction::Transactions;
 use crate::transport::{FrameSink, FrameSource, Opened};
 
@@ -83,6 +84,8 @@ pub(crate) struct InboundCall {
     pub(crate) deadline: Option<Instant>,
     /// The caller's span, to continue its trace (dotrpc callers only).
     pub(crate) trace: Option<TraceContext>,
+    /// The first window of items of a stream call.
+    pub(crate) credit: Option<u32>,
 }
 
 /// What everyone using one connection shares: its outgoing queue, its
@@ -101,6 +104,8 @@ pub(crate) struct Link {
     /// What the other side said it understands.
     remote_features: Features,
     hello_sent: AtomicBool,
+    /// The streams of its calls, both ways.
+    pub(crate) streams: Streams,
 }
 
 /// The outgoing queue, and how the connection task is told about it.
@@ -149,6 +154,7 @@ impl Link {
             finished: CancellationToken::new(),
             remote_features: Features::default(),
             hello_sent: AtomicBool::new(false),
+            streams: Streams::default(),
         }
     }
 
@@ -164,6 +170,7 @@ impl Link {
             _ => tracing::warn!(peer = self.id, %reason, "connection closed"),
         }
         self.transactions.fail_all(reason.clone());
+        self.streams.close();
         self.outbox.room.notify_waiters();
         self.outbox.task.wake();
         self.options.emit(&ConnectionEvent::Disconnected { reason });
@@ -181,7 +188,7 @@ impl Link {
         self.reason.get()
     }
 
-    fn disconnected(&self) -> Error {
+    pub(crate) fn disconnected(&self) -> Error {
         Error::Disconnected {
             reason: self
                 .reason
@@ -575,6 +582,7 @@ impl Connection {
                         .deadline_ms
                         .map(|ms| Instant::now() + Duration::from_millis(ms)),
                     trace: metadata.trace,
+                    credit: metadata.credit,
                 }
             }
             Message::Notification(notification) => {
@@ -591,11 +599,20 @@ impl Connection {
                         }
                         return Ok(());
                     }
+                    m if m == stream::ITEM.as_bytes() => {
+                        self.stream_item(invocation.params);
+                        return Ok(());
+                    }
+                    m if m == stream::CREDIT.as_bytes() => {
+                        self.stream_credit(&invocation.params);
+                        return Ok(());
+                    }
                     _ => InboundCall {
                         msgid: None,
                         invocation,
                         deadline: None,
                         trace: None,
+                        credit: None,
                     },
                 }
             }
@@ -638,6 +655,33 @@ impl Connection {
             task.abort();
         } else {
             self.parked.retain(|call| call.msgid != Some(msgid));
+        }
+    }
+
+    /// An item of a stream this side consumes; dropped if the stream is
+    /// not open (cancelled a moment ago, or never opened).
+    fn stream_item(&mut self, params: crate::message::Params) {
+        let Some(msgid) = stream::stream_id(&params) else {
+            tracing::debug!(peer = self.link.id, "a stream item without a stream id dropped");
+            return;
+        };
+        if !self.link.streams.deliver(msgid, params) {
+            tracing::debug!(peer = self.link.id, msgid, "an item of no open stream dropped");
+        }
+    }
+
+    /// Credit for a stream this side produces. A stream call still parked
+    /// (every handler slot taken) keeps it until its handler starts.
+    fn stream_credit(&mut self, params: &crate::message::Params) {
+        let Some((msgid, n)) = stream::granted(params) else {
+            tracing::debug!(peer = self.link.id, "malformed stream credit dropped");
+            return;
+        };
+        if self.link.streams.grant(msgid, n) {
+            return;
+        }
+        if let Some(parked) = self.parked.iter_mut().find(|call| call.msgid == Some(msgid)) {
+            parked.credit = Some(parked.credit.unwrap_or(0).saturating_add(n));
         }
     }
 

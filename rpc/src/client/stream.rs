@@ -1,0 +1,299 @@
+//! [`ItemStream`]: the receiving end of a stream call.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::Stream;
+use serde::de::DeserializeOwned;
+use tokio::time::Sleep;
+
+use super::call::{decode_response, lift};
+use crate::codec::CodecError;
+use crate::error::{Error, FromRemote, RemoteError};
+use crate::message::{Metadata, MsgId, Outgoing, Params, Response};
+use crate::peer::protocol;
+use crate::peer::{Link, Peer};
+use crate::stream::{Inbox, MAX_WINDOW};
+use crate::transaction::Pending;
+
+/// How many items a stream call lets its handler send ahead by default.
+pub const DEFAULT_WINDOW: u32 = 32;
+
+/// The items of a stream call ([`Peer::stream`]), as a
+/// [`Stream`](futures_util::Stream) of `Result<T, Error<E>>`.
+///
+/// The call is sent when the stream is first polled, granting the handler
+/// room for [`window`](ItemStream::window) items; as items are taken, more
+/// room is granted, so a consumer that reads slowly holds back its own
+/// stream only, and at most a window of items waits here. The stream ends
+/// (`None`) when the handler ends it; an error the handler ends it with
+/// comes as the last item (`Err(Error::Remote(e))`), as does
+/// `Disconnected` if the connection drops first. Dropping the stream
+/// cancels the call: the handler is dropped, and nothing more is sent.
+#[must_use = "streams do nothing unless polled"]
+pub struct ItemStream<T, E = RemoteError> {
+    state: State,
+    window: u32,
+    /// For the first item (or the end): `Timeout` if it does not come in time.
+    timeout: Option<Duration>,
+    timer: Option<Pin<Box<Sleep>>>,
+    _item: PhantomData<fn() -> (T, E)>,
+}
+
+enum State {
+    /// Not sent yet.
+    Start {
+        peer: Peer,
+        outgoing: Result<Outgoing, CodecError>,
+    },
+    Open(Open),
+    /// Ended; the error that ended it, if it is still to be told.
+    Done(Option<Error>),
+}
+
+/// A stream call that was sent.
+struct Open {
+    link: Arc<Link>,
+    method: Arc<str>,
+    /// The call's transaction: its answer is the end.
+    pending: Pending,
+    inbox: Arc<Inbox>,
+    /// Items taken since room was last granted.
+    taken: u32,
+    /// The answer, once in: told after the items that came before it.
+    end: Option<Result<Response, Error>>,
+    /// Whether the answer came (nothing is left to cancel).
+    answered: bool,
+}
+
+impl<T, E> ItemStream<T, E> {
+    pub(crate) fn new(peer: Peer, outgoing: Result<Outgoing, CodecError>) -> Self {
+        ItemStream {
+            state: State::Start { peer, outgoing },
+            window: DEFAULT_WINDOW,
+            timeout: None,
+            timer: None,
+            _item: PhantomData,
+        }
+    }
+
+    /// Lets the handler send up to `window` items ahead of what was taken
+    /// (default [`DEFAULT_WINDOW`], at most 65 536, at least 1). Set before
+    /// the first poll.
+    pub fn window(mut self, window: u32) -> Self {
+        self.window = window.clamp(1, MAX_WINDOW);
+        self
+    }
+
+    /// Fails with [`Error::Timeout`] (and cancels the call) if neither the
+    /// first item nor the end comes within `timeout`. Later items may take
+    /// as long as they take.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The same stream, with the error it may end with decoded as `F`.
+    pub fn typed_error<F>(self) -> ItemStream<T, F> {
+        ItemStream {
+            state: self.state,
+            window: self.window,
+            timeout: self.timeout,
+            timer: self.timer,
+            _item: PhantomData,
+        }
+    }
+}
+
+impl<T, E> ItemStream<T, E>
+where
+    T: DeserializeOwned,
+    E: FromRemote,
+{
+    /// Sends the call: its transaction, its inbox, then the request with
+    /// the first window.
+    fn open(peer: &Peer, outgoing: &Outgoing, window: u32) -> Result<Open, Error> {
+        let max = peer.max_message_size();
+        if outgoing.max_frame_len() > max {
+            return Err(Error::Codec(CodecError::TooLarge {
+                size: outgoing.max_frame_len() as u64,
+                max,
+            }));
+        }
+        let link = peer.link();
+        let pending = link.transactions().open()?;
+        let msgid = pending.msgid();
+        let inbox = link.streams.consume(msgid, window);
+        // Only a dotrpc peer serves streams, so the metadata is sent
+        // whether or not its hello has arrived yet.
+        let metadata = Metadata {
+            credit: Some(window),
+            ..Metadata::default()
+        };
+        if let Err(error) = link.push(|frames| frames.push_request(outgoing, msgid, &metadata)) {
+            link.streams.stop_consuming(msgid);
+            return Err(error);
+        }
+        Ok(Open {
+            link,
+            method: Arc::clone(outgoing.method_arc()),
+            pending,
+            inbox,
+            taken: 0,
+            end: None,
+            answered: false,
+        })
+    }
+
+    /// The next item, the end, or `Pending`.
+    fn poll_open(
+        open: &mut Open,
+        window: u32,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<T, Error<E>>>> {
+        loop {
+            if let Some(item) = open.inbox.pop() {
+                open.took_one(window);
+                return Poll::Ready(Some(decode_item(&open.method, &item)));
+            }
+            if open.inbox.overflowed() {
+                return Poll::Ready(Some(Err(Error::Codec(CodecError::Serde(format!(
+                    "stream `{}`: the handler sent more items than it was given room for",
+                    open.method
+                ))))));
+            }
+            if let Some(end) = open.end.take() {
+                return Poll::Ready(match end {
+                    Ok(response) => decode_response::<rmpv::Value, E>(&open.method, response)
+                        .err()
+                        .map(Err),
+                    Err(error) => Some(Err(lift(error))),
+                });
+            }
+            match open.inbox.poll_item(cx) {
+                Poll::Ready(Some(item)) => {
+                    open.took_one(window);
+                    return Poll::Ready(Some(decode_item(&open.method, &item)));
+                }
+                Poll::Ready(None) | Poll::Pending => {}
+            }
+            match open.pending.poll_outcome(cx) {
+                // The items sent before the answer are all in the inbox:
+                // they arrived first, on the same connection.
+                Poll::Ready(outcome) => {
+                    open.answered = true;
+                    open.end = Some(outcome);
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl Open {
+    /// Counts an item taken, and grants room again once half the window
+    /// was taken.
+    fn took_one(&mut self, window: u32) {
+        self.taken += 1;
+        if self.taken >= window.div_ceil(2) && !self.answered {
+            let grant = Outgoing::new(
+                Arc::from(crate::stream::CREDIT),
+                &(self.pending.msgid(), self.taken),
+            );
+            if let Ok(grant) = grant {
+                let _ = self.link.push(|frames| frames.push_notification(&grant));
+            }
+            self.taken = 0;
+        }
+    }
+
+    fn msgid(&self) -> MsgId {
+        self.pending.msgid()
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.link.streams.stop_consuming(self.msgid());
+        // Given up on before its end: the handler is stopped.
+        if !self.answered && self.link.reason().is_none() {
+            let _ = self.link.push_frame(&protocol::cancel(self.msgid()));
+        }
+    }
+}
+
+fn decode_item<T: DeserializeOwned, E>(method: &str, item: &Params) -> Result<T, Error<E>> {
+    rmp_serde::from_slice::<(MsgId, T)>(item.as_bytes())
+        .map(|(_, item)| item)
+        .map_err(|e| Error::Codec(CodecError::Serde(format!("an item of `{method}`: {e}"))))
+}
+
+impl<T, E> Stream for ItemStream<T, E>
+where
+    T: DeserializeOwned,
+    E: FromRemote,
+{
+    type Item = Result<T, Error<E>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // Every field is `Unpin`: the timer is boxed.
+        let this = self.get_mut();
+        if let State::Start { peer, outgoing } = &this.state {
+            this.state = match outgoing
+                .as_ref()
+                .map_err(|e| Error::Codec(e.clone()))
+                .and_then(|outgoing| Self::open(peer, outgoing, this.window))
+            {
+                Ok(open) => State::Open(open),
+                Err(error) => State::Done(Some(error)),
+            };
+            this.timer = this.timeout.map(|t| Box::pin(tokio::time::sleep(t)));
+        }
+        let outcome = match &mut this.state {
+            State::Start { .. } => unreachable!("sent above"),
+            State::Done(error) => return Poll::Ready(error.take().map(|e| Err(lift(e)))),
+            State::Open(open) => Self::poll_open(open, this.window, cx),
+        };
+        match outcome {
+            Poll::Ready(Some(Ok(item))) => {
+                this.timer = None;
+                Poll::Ready(Some(Ok(item)))
+            }
+            Poll::Ready(other) => {
+                this.timer = None;
+                // Ended: an error ends it too (the call is cancelled if it
+                // was still running).
+                this.state = State::Done(None);
+                Poll::Ready(other)
+            }
+            Poll::Pending => {
+                if let Some(timer) = &mut this.timer
+                    && timer.as_mut().poll(cx).is_ready()
+                {
+                    this.timer = None;
+                    this.state = State::Done(None);
+                    return Poll::Ready(Some(Err(Error::Timeout)));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T, E> fmt::Debug for ItemStream<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Start { .. } => "not sent",
+            State::Open(_) => "open",
+            State::Done(_) => "ended",
+        };
+        f.debug_struct("ItemStream")
+            .field("state", &state)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}

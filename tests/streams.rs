@@ -1,0 +1,349 @@
+//! Streams: a handler answers with items (`ctx.stream()`), the caller takes
+//! them from an `ItemStream`, each stream with its own credit. The end, an
+//! end with an error, a cancel and a dropped connection are four different
+//! things; a slow reader holds back its own stream only; hostile credit or
+//! items close nothing but their stream.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dotrpc::{CallContext, DisconnectReason, Error, ErrorKind, Peer, PeerBuilder, Router};
+use futures_util::StreamExt;
+use support::{bounded, no_tasks_left};
+use tokio::sync::mpsc;
+
+/// Sent when dropped: a producer's destructor ran.
+struct DropSignal(mpsc::UnboundedSender<&'static str>, &'static str);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        let _ = self.0.send(self.1);
+    }
+}
+
+/// A router with the streams the tests call; `dropped` hears of every
+/// producer that is dropped, `sent` counts the slow stream's items.
+fn router(dropped: mpsc::UnboundedSender<&'static str>, sent: Arc<AtomicU64>) -> Arc<Router> {
+    let router = Arc::new(Router::new());
+    router.set_handler("count", |ctx: CallContext, n: u64| async move {
+        let mut items = ctx.stream::<u64>()?;
+        for i in 0..n {
+            items.send(&i).await?;
+        }
+        Ok::<(), Error>(())
+    });
+    router.set_handler("fail_after", |ctx: CallContext, n: u64| async move {
+        let mut items = ctx.stream::<u64>().map_err(|e| e.to_string())?;
+        for i in 0..n {
+            items.send(&i).await.map_err(|e| e.to_string())?;
+        }
+        Err::<(), String>(format!("failed after {n}"))
+    });
+    let on_drop = dropped.clone();
+    router.set_handler("forever", move |ctx: CallContext| {
+        let guard = DropSignal(on_drop.clone(), "forever");
+        async move {
+            let _guard = guard;
+            let mut items = ctx.stream::<u64>()?;
+            for i in 0.. {
+                items.send(&i).await?;
+            }
+            Ok::<(), Error>(())
+        }
+    });
+    router.set_handler("counted", move |ctx: CallContext| {
+        let sent = Arc::clone(&sent);
+        async move {
+            let mut items = ctx.stream::<u64>()?;
+            for i in 0.. {
+                items.send(&i).await?;
+                sent.store(items.sent(), Ordering::SeqCst);
+            }
+            Ok::<(), Error>(())
+        }
+    });
+    router.set_handler("silent", |ctx: CallContext| async move {
+        let _items = ctx.stream::<u64>()?;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<(), Error>(())
+    });
+    router
+}
+
+struct Fixture {
+    client: Peer,
+    server: Peer,
+    dropped: mpsc::UnboundedReceiver<&'static str>,
+    sent: Arc<AtomicU64>,
+}
+
+fn fixture(client: PeerBuilder) -> Fixture {
+    let (tell, dropped) = mpsc::unbounded_channel();
+    let sent = Arc::new(AtomicU64::new(0));
+    let (client, server) = dotrpc::memory_pair(
+        client,
+        Peer::builder().router(router(tell, Arc::clone(&sent))),
+    );
+    Fixture {
+        client,
+        server,
+        dropped,
+        sent,
+    }
+}
+
+#[tokio::test]
+async fn items_arrive_in_order_then_the_stream_ends() {
+    let f = fixture(Peer::builder());
+    // A window smaller than the stream: room is granted again as items go.
+    let items: Vec<u64> = bounded(
+        f.client
+            .stream::<u64>("count", (1000,))
+            .window(8)
+            .map(Result::unwrap)
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(items, (0..1000).collect::<Vec<_>>());
+    let none: Vec<_> = bounded(f.client.stream::<u64>("count", (0,)).collect::<Vec<_>>()).await;
+    assert!(none.is_empty());
+    f.client.close();
+    no_tasks_left().await;
+}
+
+#[tokio::test]
+async fn an_end_with_an_error_is_typed_and_comes_last() {
+    let f = fixture(Peer::builder());
+    let mut stream = f
+        .client
+        .stream::<u64>("fail_after", (2,))
+        .typed_error::<String>();
+    assert_eq!(bounded(stream.next()).await.unwrap().unwrap(), 0);
+    assert_eq!(bounded(stream.next()).await.unwrap().unwrap(), 1);
+    match bounded(stream.next()).await {
+        Some(Err(Error::Remote(message))) => assert_eq!(message, "failed after 2"),
+        other => panic!("{other:?}"),
+    }
+    assert!(bounded(stream.next()).await.is_none());
+
+    // Unknown paths and calls that are not streams end at once.
+    let mut unknown = f.client.stream::<u64>("no.such", ());
+    let error = bounded(unknown.next()).await.unwrap().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UnknownApi);
+    f.client.close();
+}
+
+#[tokio::test]
+async fn dropping_the_stream_drops_its_producer_and_nothing_else() {
+    let mut f = fixture(Peer::builder());
+    let mut forever = f.client.stream::<u64>("forever", ());
+    assert_eq!(bounded(forever.next()).await.unwrap().unwrap(), 0);
+    drop(forever);
+    assert_eq!(bounded(f.dropped.recv()).await, Some("forever"));
+    // The connection goes on.
+    let items: Vec<u64> = bounded(
+        f.client
+            .stream::<u64>("count", (3,))
+            .map(Result::unwrap)
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(items, [0, 1, 2]);
+    f.client.close();
+    no_tasks_left().await;
+}
+
+#[tokio::test]
+async fn a_slow_reader_holds_back_its_own_stream_only() {
+    let f = fixture(Peer::builder());
+    let window = 16;
+    let mut slow = f.client.stream::<u64>("counted", ()).window(window);
+    let mut taken = 0;
+    for _ in 0..5 {
+        bounded(slow.next()).await.unwrap().unwrap();
+        taken += 1;
+    }
+    // Meanwhile a fast stream on the same connection runs to its end.
+    let fast: Vec<u64> = bounded(
+        f.client
+            .stream::<u64>("count", (20_000,))
+            .map(Result::unwrap)
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(fast.len(), 20_000);
+    // The slow stream's producer went no further than its window allows:
+    // what is buffered anywhere is bounded by it, however long it waits.
+    let sent = f.sent.load(Ordering::SeqCst);
+    assert!(
+        sent <= taken + u64::from(window),
+        "{sent} sent for {taken} taken with a window of {window}"
+    );
+    drop(slow);
+    f.client.close();
+    no_tasks_left().await;
+}
+
+#[tokio::test]
+async fn a_dropped_connection_ends_the_stream_with_disconnected() {
+    let f = fixture(Peer::builder());
+    let mut forever = f.client.stream::<u64>("forever", ()).window(4);
+    assert_eq!(bounded(forever.next()).await.unwrap().unwrap(), 0);
+    f.server.close();
+    let end = bounded(async {
+        loop {
+            match forever.next().await {
+                Some(Ok(_)) => continue,
+                other => break other,
+            }
+        }
+    })
+    .await;
+    match end {
+        Some(Err(Error::Disconnected { reason })) => assert_eq!(reason, DisconnectReason::Eof),
+        other => panic!("{other:?}"),
+    }
+    assert!(bounded(forever.next()).await.is_none());
+    no_tasks_left().await;
+}
+
+#[tokio::test]
+async fn a_timeout_bounds_the_wait_for_the_first_item() {
+    let mut f = fixture(Peer::builder());
+    let _ = &mut f.dropped;
+    let mut silent = f
+        .client
+        .stream::<u64>("silent", ())
+        .timeout(Duration::from_millis(50));
+    let error = bounded(silent.next()).await.unwrap().unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Timeout);
+    assert!(bounded(silent.next()).await.is_none());
+    f.client.close();
+    no_tasks_left().await;
+}
+
+/// A raw msgpack-rpc client over TCP, to send what dotrpc's own never would.
+struct Raw(tokio::net::TcpStream, Vec<u8>);
+
+impl Raw {
+    async fn send(&mut self, value: rmpv::Value) {
+        use tokio::io::AsyncWriteExt;
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &value).unwrap();
+        self.0.write_all(&bytes).await.unwrap();
+    }
+
+    /// The next message, or `None` at the end of the connection.
+    async fn receive(&mut self) -> Option<rmpv::Value> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            let mut reader = &self.1[..];
+            if let Ok(value) = rmpv::decode::read_value(&mut reader) {
+                let used = self.1.len() - reader.len();
+                self.1.drain(..used);
+                return Some(value);
+            }
+            let mut chunk = [0; 4096];
+            let n = self.0.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.1.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The next message that is not the server's hello.
+    async fn receive_message(&mut self) -> rmpv::Value {
+        loop {
+            let message = bounded(self.receive()).await.expect("the connection is open");
+            if message[1].as_str() != Some("rpc.hello") {
+                return message;
+            }
+        }
+    }
+}
+
+fn request(msgid: u32, method: &str, params: Vec<rmpv::Value>, credit: Option<u32>) -> rmpv::Value {
+    let mut message = vec![0.into(), msgid.into(), method.into(), rmpv::Value::Array(params)];
+    if let Some(credit) = credit {
+        message.push(rmpv::Value::Map(vec![("credit".into(), credit.into())]));
+    }
+    rmpv::Value::Array(message)
+}
+
+fn notification(method: &str, params: Vec<rmpv::Value>) -> rmpv::Value {
+    rmpv::Value::Array(vec![2.into(), method.into(), rmpv::Value::Array(params)])
+}
+
+async fn tcp_server() -> (dotrpc::Server, mpsc::UnboundedReceiver<&'static str>) {
+    let (tell, dropped) = mpsc::unbounded_channel();
+    let server = support::tcp_server(router(tell, Arc::new(AtomicU64::new(0)))).await;
+    (server, dropped)
+}
+
+#[tokio::test]
+async fn a_foreign_consumer_grants_credit_with_notifications() {
+    let (server, _) = tcp_server().await;
+    let mut raw = Raw(
+        tokio::net::TcpStream::connect(support::addr(&server)).await.unwrap(),
+        Vec::new(),
+    );
+    // No credit in the request: nothing comes until it is granted.
+    raw.send(request(5, "count", vec![3.into()], None)).await;
+    raw.send(notification("rpc.credit", vec![5.into(), 2.into()])).await;
+    for i in 0..2 {
+        let item = raw.receive_message().await;
+        assert_eq!(item, notification("rpc.item", vec![5.into(), i.into()]));
+    }
+    raw.send(notification("rpc.credit", vec![5.into(), 1.into()])).await;
+    assert_eq!(
+        raw.receive_message().await,
+        notification("rpc.item", vec![5.into(), 2.into()])
+    );
+    let end = raw.receive_message().await;
+    assert_eq!(end[0], rmpv::Value::from(1));
+    assert_eq!(end[1], rmpv::Value::from(5));
+    assert_eq!(end[2], rmpv::Value::Nil, "{end}");
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
+    let (server, mut dropped) = tcp_server().await;
+    let mut raw = Raw(
+        tokio::net::TcpStream::connect(support::addr(&server)).await.unwrap(),
+        Vec::new(),
+    );
+    // More credit than a stream may have ends that stream with an error.
+    raw.send(request(1, "forever", vec![], Some(1))).await;
+    assert_eq!(
+        raw.receive_message().await,
+        notification("rpc.item", vec![1.into(), 0.into()])
+    );
+    raw.send(notification("rpc.credit", vec![1.into(), u32::MAX.into()])).await;
+    let end = raw.receive_message().await;
+    assert_eq!(end[1], rmpv::Value::from(1));
+    assert!(end[2].is_map(), "an error ends it: {end}");
+    assert_eq!(bounded(dropped.recv()).await, Some("forever"));
+
+    // Items and credit for streams that are not open, and malformed ones,
+    // are dropped.
+    raw.send(notification("rpc.item", vec![77.into(), 1.into()])).await;
+    raw.send(notification("rpc.credit", vec![78.into(), 5.into()])).await;
+    raw.send(notification("rpc.credit", vec!["x".into()])).await;
+    raw.send(notification("rpc.item", vec![])).await;
+    raw.send(request(2, "count", vec![2.into()], Some(8))).await;
+    for i in 0..2 {
+        assert_eq!(
+            raw.receive_message().await,
+            notification("rpc.item", vec![2.into(), i.into()])
+        );
+    }
+    let end = raw.receive_message().await;
+    assert_eq!((end[1].as_u64(), end[2].is_nil()), (Some(2), true), "{end}");
+    assert_eq!(server.connection_count(), 1);
+    server.shutdown(Duration::from_secs(1)).await;
+}
