@@ -65,6 +65,32 @@ fn router(dropped: mpsc::UnboundedSender<&'static str>, sent: Arc<AtomicU64>) ->
             Ok::<(), Error>(())
         }
     });
+    router.set_handler("sum", |ctx: CallContext| async move {
+        let mut items = ctx.receive::<i64>(8)?;
+        let mut total = 0i64;
+        while let Some(item) = items.next().await {
+            total += item?;
+        }
+        Ok::<i64, Error>(total)
+    });
+    router.set_handler("take", |ctx: CallContext, n: usize| async move {
+        let items = ctx.receive::<i64>(4)?;
+        let taken: Vec<i64> = items.take(n).map(Result::unwrap).collect().await;
+        Ok::<Vec<i64>, Error>(taken)
+    });
+    let on_drop = dropped.clone();
+    router.set_handler("sum_guarded", move |ctx: CallContext| {
+        let guard = DropSignal(on_drop.clone(), "sum_guarded");
+        async move {
+            let _guard = guard;
+            let mut items = ctx.receive::<i64>(4)?;
+            let mut total = 0i64;
+            while let Some(item) = items.next().await {
+                total += item?;
+            }
+            Ok::<i64, Error>(total)
+        }
+    });
     router.set_handler("silent", |ctx: CallContext| async move {
         let _items = ctx.stream::<u64>()?;
         tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -225,6 +251,64 @@ async fn a_timeout_bounds_the_wait_for_the_first_item() {
     no_tasks_left().await;
 }
 
+#[tokio::test]
+async fn an_upload_sends_its_items_as_the_handler_takes_them() {
+    let f = fixture(Peer::builder());
+    let mut upload = f.client.upload::<i64, i64>("sum", ());
+    for i in 1..=1000 {
+        bounded(upload.send(&i)).await.unwrap();
+    }
+    assert_eq!(upload.sent(), 1000);
+    assert_eq!(bounded(upload.finish()).await.unwrap(), 500_500);
+    // No items at all.
+    let empty = f.client.upload::<i64, i64>("sum", ());
+    assert_eq!(bounded(empty.finish()).await.unwrap(), 0);
+    f.client.close();
+    no_tasks_left().await;
+}
+
+#[tokio::test]
+async fn a_handler_that_answers_early_stops_the_upload() {
+    let f = fixture(Peer::builder());
+    let mut upload = f.client.upload::<i64, Vec<i64>>("take", (3,));
+    let mut refused = None;
+    for i in 0..1000 {
+        if let Err(error) = bounded(upload.send(&i)).await {
+            refused = Some(error);
+            break;
+        }
+    }
+    let refused = refused.expect("the handler answered before the input ended");
+    assert_eq!(refused.kind(), ErrorKind::Cancelled, "{refused}");
+    assert_eq!(bounded(upload.finish()).await.unwrap(), [0, 1, 2]);
+    f.client.close();
+    no_tasks_left().await;
+}
+
+#[tokio::test]
+async fn dropping_an_unfinished_upload_drops_its_handler() {
+    let mut f = fixture(Peer::builder());
+    let mut upload = f.client.upload::<i64, i64>("sum_guarded", ());
+    bounded(upload.send(&1)).await.unwrap();
+    drop(upload);
+    assert_eq!(bounded(f.dropped.recv()).await, Some("sum_guarded"));
+
+    // And a dropped connection fails the next send.
+    let mut upload = f.client.upload::<i64, i64>("sum", ());
+    bounded(upload.send(&1)).await.unwrap();
+    f.server.close();
+    let failed = bounded(async {
+        loop {
+            if let Err(error) = upload.send(&1).await {
+                break error;
+            }
+        }
+    })
+    .await;
+    assert_eq!(failed.kind(), ErrorKind::Disconnected, "{failed}");
+    no_tasks_left().await;
+}
+
 /// A raw msgpack-rpc client over TCP, to send what dotrpc's own never would.
 struct Raw(tokio::net::TcpStream, Vec<u8>);
 
@@ -258,7 +342,9 @@ impl Raw {
     /// The next message that is not the server's hello.
     async fn receive_message(&mut self) -> rmpv::Value {
         loop {
-            let message = bounded(self.receive()).await.expect("the connection is open");
+            let message = bounded(self.receive())
+                .await
+                .expect("the connection is open");
             if message[1].as_str() != Some("rpc.hello") {
                 return message;
             }
@@ -267,7 +353,12 @@ impl Raw {
 }
 
 fn request(msgid: u32, method: &str, params: Vec<rmpv::Value>, credit: Option<u32>) -> rmpv::Value {
-    let mut message = vec![0.into(), msgid.into(), method.into(), rmpv::Value::Array(params)];
+    let mut message = vec![
+        0.into(),
+        msgid.into(),
+        method.into(),
+        rmpv::Value::Array(params),
+    ];
     if let Some(credit) = credit {
         message.push(rmpv::Value::Map(vec![("credit".into(), credit.into())]));
     }
@@ -288,17 +379,21 @@ async fn tcp_server() -> (dotrpc::Server, mpsc::UnboundedReceiver<&'static str>)
 async fn a_foreign_consumer_grants_credit_with_notifications() {
     let (server, _) = tcp_server().await;
     let mut raw = Raw(
-        tokio::net::TcpStream::connect(support::addr(&server)).await.unwrap(),
+        tokio::net::TcpStream::connect(support::addr(&server))
+            .await
+            .unwrap(),
         Vec::new(),
     );
     // No credit in the request: nothing comes until it is granted.
     raw.send(request(5, "count", vec![3.into()], None)).await;
-    raw.send(notification("rpc.credit", vec![5.into(), 2.into()])).await;
+    raw.send(notification("rpc.credit", vec![5.into(), 2.into()]))
+        .await;
     for i in 0..2 {
         let item = raw.receive_message().await;
         assert_eq!(item, notification("rpc.item", vec![5.into(), i.into()]));
     }
-    raw.send(notification("rpc.credit", vec![5.into(), 1.into()])).await;
+    raw.send(notification("rpc.credit", vec![5.into(), 1.into()]))
+        .await;
     assert_eq!(
         raw.receive_message().await,
         notification("rpc.item", vec![5.into(), 2.into()])
@@ -314,7 +409,9 @@ async fn a_foreign_consumer_grants_credit_with_notifications() {
 async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
     let (server, mut dropped) = tcp_server().await;
     let mut raw = Raw(
-        tokio::net::TcpStream::connect(support::addr(&server)).await.unwrap(),
+        tokio::net::TcpStream::connect(support::addr(&server))
+            .await
+            .unwrap(),
         Vec::new(),
     );
     // More credit than a stream may have ends that stream with an error.
@@ -323,7 +420,8 @@ async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
         raw.receive_message().await,
         notification("rpc.item", vec![1.into(), 0.into()])
     );
-    raw.send(notification("rpc.credit", vec![1.into(), u32::MAX.into()])).await;
+    raw.send(notification("rpc.credit", vec![1.into(), u32::MAX.into()]))
+        .await;
     let end = raw.receive_message().await;
     assert_eq!(end[1], rmpv::Value::from(1));
     assert!(end[2].is_map(), "an error ends it: {end}");
@@ -331,8 +429,10 @@ async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
 
     // Items and credit for streams that are not open, and malformed ones,
     // are dropped.
-    raw.send(notification("rpc.item", vec![77.into(), 1.into()])).await;
-    raw.send(notification("rpc.credit", vec![78.into(), 5.into()])).await;
+    raw.send(notification("rpc.item", vec![77.into(), 1.into()]))
+        .await;
+    raw.send(notification("rpc.credit", vec![78.into(), 5.into()]))
+        .await;
     raw.send(notification("rpc.credit", vec!["x".into()])).await;
     raw.send(notification("rpc.item", vec![])).await;
     raw.send(request(2, "count", vec![2.into()], Some(8))).await;
@@ -344,6 +444,54 @@ async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
     }
     let end = raw.receive_message().await;
     assert_eq!((end[1].as_u64(), end[2].is_nil()), (Some(2), true), "{end}");
+
+    // Input beyond the room granted ends that input with an error; the
+    // end of an input nobody takes is dropped.
+    raw.send(notification("rpc.input_end", vec![99.into()])).await;
+    raw.send(request(3, "sum", vec![], None)).await;
+    let grant = raw.receive_message().await;
+    assert_eq!(grant, notification("rpc.input_credit", vec![3.into(), 8.into()]));
+    for i in 0..20 {
+        raw.send(notification("rpc.input", vec![3.into(), i.into()])).await;
+    }
+    let end = loop {
+        let message = raw.receive_message().await;
+        if message[0] == rmpv::Value::from(1) {
+            break message;
+        }
+    };
+    assert_eq!(end[1], rmpv::Value::from(3));
+    assert!(end[2].is_map(), "an error ends it: {end}");
     assert_eq!(server.connection_count(), 1);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn a_foreign_caller_uploads_with_notifications() {
+    let (server, _) = tcp_server().await;
+    let mut raw = Raw(
+        tokio::net::TcpStream::connect(support::addr(&server)).await.unwrap(),
+        Vec::new(),
+    );
+    raw.send(request(9, "sum", vec![], None)).await;
+    assert_eq!(
+        raw.receive_message().await,
+        notification("rpc.input_credit", vec![9.into(), 8.into()])
+    );
+    for i in 1..=5 {
+        raw.send(notification("rpc.input", vec![9.into(), i.into()])).await;
+    }
+    raw.send(notification("rpc.input_end", vec![9.into()])).await;
+    // Room is granted again as the handler takes items; then the answer.
+    let answer = loop {
+        let message = raw.receive_message().await;
+        if message[1].as_str() != Some("rpc.input_credit") {
+            break message;
+        }
+    };
+    assert_eq!(
+        answer,
+        rmpv::Value::Array(vec![1.into(), 9.into(), rmpv::Value::Nil, 15.into()])
+    );
     server.shutdown(Duration::from_secs(1)).await;
 }

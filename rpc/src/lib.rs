@@ -219,8 +219,8 @@ pub mod __private;
 pub use blob::Blob;
 pub use builder::{PeerBuilder, memory_pair};
 pub use client::{
-    ApiBroadcast, ApiClient, AsyncResult, Call, CallFuture, CallStatus, DEFAULT_WINDOW,
-    ItemStream, Notify, NotifyFuture,
+    ApiBroadcast, ApiClient, AsyncResult, Call, CallFuture, CallStatus, DEFAULT_WINDOW, ItemStream,
+    Notify, NotifyFuture, Upload,
 };
 /// Turns a trait or an inherent impl block into a dot-namespaced remote API.
 ///
@@ -278,7 +278,8 @@ pub use error::{DisconnectReason, Error, ErrorKind, FromRemote, RemoteError, Res
 pub use ext::Ext;
 pub use group::Group;
 pub use handler::{
-    Blocking, CallContext, Handler, Handling, IntoHandler, IntoReply, ItemSink, Reply, blocking,
+    Blocking, CallContext, Handler, Handling, IntoHandler, IntoReply, ItemReceiver, ItemSink,
+    Reply, blocking,
 };
 pub use message::{Encoded, ErrorFormat, ErrorObject, Params};
 pub use peer::{ConnectionEvent, Peer, Reconnect, WhileDown};

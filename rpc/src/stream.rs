@@ -3,7 +3,8 @@
 //! consumer is [`ItemStream`](crate::ItemStream), the producer
 //! [`ItemSink`](crate::ItemSink).
 //!
-//! On the wire a stream is a call and notifications, plain msgpack-rpc:
+//! On the wire a stream is a call and notifications, plain msgpack-rpc. A
+//! call may answer with a stream of items:
 //!
 //! * the caller opens it with a request whose call metadata grants a first
 //!   window of items, `[0, id, method, params, {"credit": n}]`;
@@ -14,6 +15,20 @@
 //!   for the end, an error object for an end with an error;
 //! * the caller stops it early with `[2, "rpc.cancel", [id]]`: the handler
 //!   is dropped and nothing more is sent, not even the answer.
+//!
+//! A call may also take a stream of items as its input, the other way:
+//!
+//! * the handler grants room, `[2, "rpc.input_credit", [id, n]]` (the
+//!   caller sends nothing before);
+//! * the caller sends each item as `[2, "rpc.input", [id, item]]`, one per
+//!   credit, and ends the input with `[2, "rpc.input_end", [id]]`;
+//! * the handler answers the request as any call; once it has, the caller
+//!   stops sending. A caller that gives up sends `rpc.cancel`.
+//!
+//! A call may do both (a conversation). `id` is always the msgid of the
+//! call, which the caller chose, so each message's name says whose msgid it
+//! is: `rpc.item`, `rpc.input_credit` go to the caller, `rpc.credit`,
+//! `rpc.input`, `rpc.input_end` to the handler.
 //!
 //! Each stream is held back by its own consumer only: items are sent only
 //! against credit, so a slow consumer leaves the connection free for every
@@ -32,44 +47,60 @@ use futures_util::task::AtomicWaker;
 
 use crate::message::{MsgId, Params};
 
-/// The notification that carries one item: `[id, item]`.
+/// An item of a call's answer: `[id, item]`.
 pub(crate) const ITEM: &str = "rpc.item";
-/// The notification that grants more items: `[id, n]`.
+/// Room for more items of a call's answer: `[id, n]`.
 pub(crate) const CREDIT: &str = "rpc.credit";
+/// An item of a call's input: `[id, item]`.
+pub(crate) const INPUT: &str = "rpc.input";
+/// Room for more items of a call's input: `[id, n]`.
+pub(crate) const INPUT_CREDIT: &str = "rpc.input_credit";
+/// The end of a call's input: `[id]`.
+pub(crate) const INPUT_END: &str = "rpc.input_end";
+
+/// Which of a call's streams: its answer, or its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Way {
+    Answer,
+    Input,
+}
+
+/// A stream: its call's msgid, and which way it goes.
+type Key = (MsgId, Way);
 
 /// The most items a consumer may have asked for and not yet received.
 pub(crate) const MAX_WINDOW: u32 = 1 << 16;
 
-/// The streams of one connection, by the msgid of their call.
+/// The streams of one connection, by their call's msgid and way.
 #[derive(Default)]
 pub(crate) struct Streams {
-    /// Streams this side produces (it is answering their calls).
-    producing: Mutex<HashMap<MsgId, Arc<Credit>>>,
-    /// Streams this side consumes (it made their calls).
-    consuming: Mutex<HashMap<MsgId, Arc<Inbox>>>,
+    /// Streams this side sends: their credit.
+    producing: Mutex<HashMap<Key, Arc<Credit>>>,
+    /// Streams this side receives: their items.
+    consuming: Mutex<HashMap<Key, Arc<Inbox>>>,
 }
 
 impl Streams {
     /// Starts producing the stream of call `msgid`, with `credit` items
     /// granted so far.
-    pub(crate) fn produce(&self, msgid: MsgId, credit: u32) -> Arc<Credit> {
+    pub(crate) fn produce(&self, key: Key, credit: u32) -> Arc<Credit> {
         let credit = Arc::new(Credit {
             granted: AtomicU64::new(u64::from(credit.min(MAX_WINDOW))),
             refused: AtomicBool::new(false),
             waker: AtomicWaker::new(),
         });
-        lock(&self.producing).insert(msgid, Arc::clone(&credit));
+        lock(&self.producing).insert(key, Arc::clone(&credit));
         credit
     }
 
-    pub(crate) fn stop_producing(&self, msgid: MsgId) {
-        lock(&self.producing).remove(&msgid);
+    pub(crate) fn stop_producing(&self, key: Key) {
+        lock(&self.producing).remove(&key);
     }
 
-    /// The consumer of `msgid` grants `n` more items; `false` if no such
+    /// The consumer of `key` grants `n` more items; `false` if no such
     /// stream is being produced.
-    pub(crate) fn grant(&self, msgid: MsgId, n: u32) -> bool {
-        let Some(credit) = lock(&self.producing).get(&msgid).cloned() else {
+    pub(crate) fn grant(&self, key: Key, n: u32) -> bool {
+        let Some(credit) = lock(&self.producing).get(&key).cloned() else {
             return false;
         };
         credit.granted.fetch_add(u64::from(n), Ordering::AcqRel);
@@ -79,36 +110,52 @@ impl Streams {
 
     /// Starts consuming the stream of call `msgid`, taking at most `window`
     /// items ahead of the consumer.
-    pub(crate) fn consume(&self, msgid: MsgId, window: u32) -> Arc<Inbox> {
+    pub(crate) fn consume(&self, key: Key, window: u32) -> Arc<Inbox> {
         let inbox = Arc::new(Inbox {
             items: Mutex::new(VecDeque::new()),
             window: window as usize,
             overflowed: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
             waker: AtomicWaker::new(),
         });
-        lock(&self.consuming).insert(msgid, Arc::clone(&inbox));
+        lock(&self.consuming).insert(key, Arc::clone(&inbox));
         inbox
     }
 
-    pub(crate) fn stop_consuming(&self, msgid: MsgId) {
-        lock(&self.consuming).remove(&msgid);
+    pub(crate) fn stop_consuming(&self, key: Key) {
+        lock(&self.consuming).remove(&key);
     }
 
-    /// An item of stream `msgid` arrived; `false` if no such stream is
-    /// being consumed (it was cancelled, or never was).
-    pub(crate) fn deliver(&self, msgid: MsgId, item: Params) -> bool {
-        let Some(inbox) = lock(&self.consuming).get(&msgid).cloned() else {
+    /// An item of stream `key` arrived; `false` if no such stream is being
+    /// consumed (it was cancelled, or never was).
+    pub(crate) fn deliver(&self, key: Key, item: Params) -> bool {
+        let Some(inbox) = lock(&self.consuming).get(&key).cloned() else {
             return false;
         };
         inbox.push(item);
         true
     }
 
-    /// The connection closed: producers waiting for credit stop waiting.
+    /// Stream `key`'s producer ended it; `false` if no such stream is
+    /// being consumed.
+    pub(crate) fn end(&self, key: Key) -> bool {
+        let Some(inbox) = lock(&self.consuming).get(&key).cloned() else {
+            return false;
+        };
+        inbox.ended.store(true, Ordering::Release);
+        inbox.waker.wake();
+        true
+    }
+
+    /// The connection closed: producers waiting for credit and consumers
+    /// waiting for items stop waiting.
     pub(crate) fn close(&self) {
         for credit in lock(&self.producing).values() {
             credit.refused.store(true, Ordering::Release);
             credit.waker.wake();
+        }
+        for inbox in lock(&self.consuming).values() {
+            inbox.waker.wake();
         }
     }
 }
@@ -133,7 +180,9 @@ pub(crate) fn granted(params: &Params) -> Option<(MsgId, u32)> {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What a producer may send: the items its consumer granted.
@@ -186,6 +235,9 @@ pub(crate) struct Inbox {
     window: usize,
     /// The producer sent more than the window.
     overflowed: AtomicBool,
+    /// The producer ended the stream (input streams; an answer stream ends
+    /// with the call's answer).
+    ended: AtomicBool,
     waker: AtomicWaker,
 }
 
@@ -223,6 +275,11 @@ impl Inbox {
     pub(crate) fn overflowed(&self) -> bool {
         self.overflowed.load(Ordering::Acquire)
     }
+
+    /// Whether the producer ended the stream (it may have items left).
+    pub(crate) fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
 }
 
 #[cfg(test)]
@@ -249,28 +306,29 @@ mod tests {
     #[test]
     fn a_producer_sends_only_what_was_granted() {
         let streams = Streams::default();
-        let credit = streams.produce(7, 2);
+        let credit = streams.produce((7, Way::Answer), 2);
         let mut cx = Context::from_waker(Waker::noop());
         assert_eq!(credit.poll_room(0, &mut cx), Poll::Ready(Ok(())));
         assert_eq!(credit.poll_room(1, &mut cx), Poll::Ready(Ok(())));
         assert_eq!(credit.poll_room(2, &mut cx), Poll::Pending);
-        assert!(streams.grant(7, 1));
+        assert!(streams.grant((7, Way::Answer), 1));
         assert_eq!(credit.poll_room(2, &mut cx), Poll::Ready(Ok(())));
-        assert!(!streams.grant(8, 1), "no such stream");
+        assert!(!streams.grant((8, Way::Answer), 1), "no such stream");
+        assert!(!streams.grant((7, Way::Input), 1), "the other way");
 
-        assert!(streams.grant(7, MAX_WINDOW));
+        assert!(streams.grant((7, Way::Answer), MAX_WINDOW));
         assert_eq!(
             credit.poll_room(3, &mut cx),
             Poll::Ready(Err(Refusal::Overgranted))
         );
-        streams.stop_producing(7);
-        assert!(!streams.grant(7, 1), "stopped");
+        streams.stop_producing((7, Way::Answer));
+        assert!(!streams.grant((7, Way::Answer), 1), "stopped");
     }
 
     #[test]
     fn a_closed_connection_refuses_waiting_producers() {
         let streams = Streams::default();
-        let credit = streams.produce(1, 0);
+        let credit = streams.produce((1, Way::Input), 0);
         let mut cx = Context::from_waker(Waker::noop());
         assert_eq!(credit.poll_room(0, &mut cx), Poll::Pending);
         streams.close();
@@ -283,17 +341,22 @@ mod tests {
     #[test]
     fn a_consumer_holds_at_most_its_window() {
         let streams = Streams::default();
-        let inbox = streams.consume(3, 2);
-        assert!(streams.deliver(3, item(0)));
-        assert!(streams.deliver(3, item(1)));
+        let key = (3, Way::Input);
+        let inbox = streams.consume(key, 2);
+        assert!(streams.deliver(key, item(0)));
+        assert!(streams.deliver(key, item(1)));
         assert!(!inbox.overflowed());
-        assert!(streams.deliver(3, item(2)), "beyond the window");
+        assert!(streams.deliver(key, item(2)), "beyond the window");
         assert!(inbox.overflowed());
         let mut cx = Context::from_waker(Waker::noop());
         assert_eq!(inbox.poll_item(&mut cx), Poll::Ready(Some(item(0))));
         assert_eq!(inbox.pop(), Some(item(1)));
         assert_eq!(inbox.poll_item(&mut cx), Poll::Pending);
-        streams.stop_consuming(3);
-        assert!(!streams.deliver(3, item(3)), "not consumed any more");
+        assert!(!inbox.ended());
+        assert!(streams.end(key));
+        assert!(inbox.ended());
+        streams.stop_consuming(key);
+        assert!(!streams.deliver(key, item(3)), "not consumed any more");
+        assert!(!streams.end(key));
     }
 }

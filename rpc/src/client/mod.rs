@@ -13,6 +13,7 @@ mod handle;
 mod notify;
 mod stream;
 mod stub;
+mod upload;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,6 +27,7 @@ pub use handle::{AsyncResult, CallStatus};
 pub use notify::{Notify, NotifyFuture};
 pub use stream::{DEFAULT_WINDOW, ItemStream};
 pub use stub::{ApiClient, Args, ClientBase};
+pub use upload::Upload;
 
 impl Peer {
     /// Starts a call of `method` with positional `params`; the returned
@@ -44,11 +46,28 @@ impl Peer {
     /// taken from the returned [`ItemStream`] as they come, each stream
     /// with its own flow control. The call is sent when the stream is first
     /// polled; dropping the stream cancels it.
-    pub fn stream<T: DeserializeOwned>(&self, method: &str, params: impl Serialize) -> ItemStream<T> {
+    pub fn stream<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: impl Serialize,
+    ) -> ItemStream<T> {
         ItemStream::new(
             self.clone(),
             crate::message::Outgoing::new(method.into(), &params),
         )
+    }
+
+    /// A call of `method` with positional `params` whose input is a stream
+    /// of `T`s, taken by the handler with
+    /// [`CallContext::receive`](crate::CallContext::receive), and answered
+    /// with an `R`: send the items with [`Upload::send`], then take the
+    /// answer with [`Upload::finish`]. The request is sent now.
+    pub fn upload<T: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: impl Serialize,
+    ) -> Upload<T, R> {
+        Upload::new(self, crate::message::Outgoing::new(method.into(), &params))
     }
 
     /// A notification (a one-way event; no reply) of `method` with

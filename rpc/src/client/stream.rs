@@ -17,7 +17,7 @@ use crate::error::{Error, FromRemote, RemoteError};
 use crate::message::{Metadata, MsgId, Outgoing, Params, Response};
 use crate::peer::protocol;
 use crate::peer::{Link, Peer};
-use crate::stream::{Inbox, MAX_WINDOW};
+use crate::stream::{Inbox, MAX_WINDOW, Way};
 use crate::transaction::Pending;
 
 /// How many items a stream call lets its handler send ahead by default.
@@ -127,7 +127,7 @@ where
         let link = peer.link();
         let pending = link.transactions().open()?;
         let msgid = pending.msgid();
-        let inbox = link.streams.consume(msgid, window);
+        let inbox = link.streams.consume((msgid, Way::Answer), window);
         // Only a dotrpc peer serves streams, so the metadata is sent
         // whether or not its hello has arrived yet.
         let metadata = Metadata {
@@ -135,7 +135,7 @@ where
             ..Metadata::default()
         };
         if let Err(error) = link.push(|frames| frames.push_request(outgoing, msgid, &metadata)) {
-            link.streams.stop_consuming(msgid);
+            link.streams.stop_consuming((msgid, Way::Answer));
             return Err(error);
         }
         Ok(Open {
@@ -218,7 +218,9 @@ impl Open {
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.link.streams.stop_consuming(self.msgid());
+        self.link
+            .streams
+            .stop_consuming((self.msgid(), Way::Answer));
         // Given up on before its end: the handler is stopped.
         if !self.answered && self.link.reason().is_none() {
             let _ = self.link.push_frame(&protocol::cancel(self.msgid()));

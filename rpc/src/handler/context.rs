@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use super::receiver::ItemReceiver;
 use super::sink::ItemSink;
 use crate::message::MsgId;
 use crate::peer::Peer;
@@ -91,7 +93,26 @@ impl CallContext {
         let msgid = self.msgid.ok_or(crate::Error::Misuse {
             message: "a notification cannot answer with a stream: only a call can",
         })?;
-        Ok(ItemSink::open(self.peer.link(), msgid, self.credit.unwrap_or(0)))
+        Ok(ItemSink::open(
+            self.peer.link(),
+            msgid,
+            self.credit.unwrap_or(0),
+        ))
+    }
+
+    /// Takes the stream of items this call brings as its input (the caller
+    /// sent it with [`Peer::upload`](crate::Peer::upload)), letting the
+    /// caller send `window` items ahead of what the handler took (at most
+    /// 65 536). See [`ItemReceiver`].
+    ///
+    /// # Errors
+    ///
+    /// `Misuse` for a notification, which brings no stream.
+    pub fn receive<T: DeserializeOwned>(&self, window: u32) -> crate::Result<ItemReceiver<T>> {
+        let msgid = self.msgid.ok_or(crate::Error::Misuse {
+            message: "a notification brings no stream: only a call can",
+        })?;
+        Ok(ItemReceiver::open(self.peer.link(), msgid, window))
     }
 }
 

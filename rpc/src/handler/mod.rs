@@ -16,6 +16,7 @@
 
 mod context;
 mod params;
+mod receiver;
 mod reply;
 mod sink;
 mod typed;
@@ -27,9 +28,10 @@ use crate::message::{Encoded, ErrorObject, Params};
 pub use context::CallContext;
 pub(crate) use context::new_context;
 pub(crate) use params::{FromParams, ParamReader};
+pub use receiver::ItemReceiver;
 pub use reply::IntoReply;
-pub use sink::ItemSink;
 pub(crate) use reply::encode_reply;
+pub use sink::ItemSink;
 pub(crate) use typed::{AsyncMethod, raw, sync};
 pub use typed::{Blocking, IntoHandler, blocking};
 

@@ -11,7 +11,7 @@ use crate::codec::CodecError;
 use crate::error::Error;
 use crate::message::{MsgId, Outgoing};
 use crate::peer::Link;
-use crate::stream::{self, Credit, Refusal};
+use crate::stream::{self, Credit, Refusal, Way};
 
 /// The method name of every item, made once.
 static ITEM: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::ITEM));
@@ -48,7 +48,7 @@ pub struct ItemSink<T> {
 
 impl<T: Serialize> ItemSink<T> {
     pub(crate) fn open(link: Arc<Link>, msgid: MsgId, credit: u32) -> Self {
-        let credit = link.streams.produce(msgid, credit);
+        let credit = link.streams.produce((msgid, Way::Answer), credit);
         ItemSink {
             link,
             msgid,
@@ -102,7 +102,7 @@ impl<T: Serialize> ItemSink<T> {
 
 impl<T> Drop for ItemSink<T> {
     fn drop(&mut self) {
-        self.link.streams.stop_producing(self.msgid);
+        self.link.streams.stop_producing((self.msgid, Way::Answer));
     }
 }
 

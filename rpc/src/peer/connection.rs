@@ -53,7 +53,7 @@ use crate::codec::check_frame;
 use crate::error::{DisconnectReason, Error};
 use crate::message::{Frames, Invocation, Message, MsgId, TraceContext};
 use crate::observe::Traffic;
-use crate::stream::{self, Streams};
+use crate::stream::{self, Streams, Way};
 use crate::transaction::Transactions;
 use crate::transport::{FrameSink, FrameSource, Opened};
 
@@ -600,11 +600,30 @@ impl Connection {
                         return Ok(());
                     }
                     m if m == stream::ITEM.as_bytes() => {
-                        self.stream_item(invocation.params);
+                        self.stream_item(Way::Answer, invocation.params);
                         return Ok(());
                     }
                     m if m == stream::CREDIT.as_bytes() => {
-                        self.stream_credit(&invocation.params);
+                        self.stream_credit(Way::Answer, &invocation.params);
+                        return Ok(());
+                    }
+                    m if m == stream::INPUT.as_bytes() => {
+                        self.stream_item(Way::Input, invocation.params);
+                        return Ok(());
+                    }
+                    m if m == stream::INPUT_CREDIT.as_bytes() => {
+                        self.stream_credit(Way::Input, &invocation.params);
+                        return Ok(());
+                    }
+                    m if m == stream::INPUT_END.as_bytes() => {
+                        let ended = stream::stream_id(&invocation.params)
+                            .is_some_and(|msgid| self.link.streams.end((msgid, Way::Input)));
+                        if !ended {
+                            tracing::debug!(
+                                peer = self.link.id,
+                                "the end of no open input dropped"
+                            );
+                        }
                         return Ok(());
                     }
                     _ => InboundCall {
@@ -660,27 +679,38 @@ impl Connection {
 
     /// An item of a stream this side consumes; dropped if the stream is
     /// not open (cancelled a moment ago, or never opened).
-    fn stream_item(&mut self, params: crate::message::Params) {
+    fn stream_item(&mut self, way: Way, params: crate::message::Params) {
         let Some(msgid) = stream::stream_id(&params) else {
-            tracing::debug!(peer = self.link.id, "a stream item without a stream id dropped");
+            tracing::debug!(
+                peer = self.link.id,
+                "a stream item without a stream id dropped"
+            );
             return;
         };
-        if !self.link.streams.deliver(msgid, params) {
-            tracing::debug!(peer = self.link.id, msgid, "an item of no open stream dropped");
+        if !self.link.streams.deliver((msgid, way), params) {
+            tracing::debug!(
+                peer = self.link.id,
+                msgid,
+                "an item of no open stream dropped"
+            );
         }
     }
 
     /// Credit for a stream this side produces. A stream call still parked
     /// (every handler slot taken) keeps it until its handler starts.
-    fn stream_credit(&mut self, params: &crate::message::Params) {
+    fn stream_credit(&mut self, way: Way, params: &crate::message::Params) {
         let Some((msgid, n)) = stream::granted(params) else {
             tracing::debug!(peer = self.link.id, "malformed stream credit dropped");
             return;
         };
-        if self.link.streams.grant(msgid, n) {
+        if self.link.streams.grant((msgid, way), n) || way == Way::Input {
             return;
         }
-        if let Some(parked) = self.parked.iter_mut().find(|call| call.msgid == Some(msgid)) {
+        if let Some(parked) = self
+            .parked
+            .iter_mut()
+            .find(|call| call.msgid == Some(msgid))
+        {
             parked.credit = Some(parked.credit.unwrap_or(0).saturating_add(n));
         }
     }

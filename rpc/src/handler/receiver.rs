@@ -1,0 +1,141 @@
+//! [`ItemReceiver`]: how a handler takes the stream of items its call
+//! brings.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use serde::de::DeserializeOwned;
+
+use crate::codec::CodecError;
+use crate::error::Error;
+use crate::message::{MsgId, Outgoing};
+use crate::peer::Link;
+use crate::stream::{self, Inbox, MAX_WINDOW, Way};
+
+/// The method name of every grant, made once.
+static INPUT_CREDIT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::INPUT_CREDIT));
+
+/// The items a call brings as its input, made by
+/// [`CallContext::receive`](crate::CallContext::receive): a
+/// [`Stream`](futures_util::Stream) of `Result<T, Error>` that ends
+/// (`None`) when the caller ends its input.
+///
+/// The caller sends only what this side has room for (the window, granted
+/// again as items are taken), so however fast it is, at most a window of
+/// items waits here. The handler's answer is the call's answer: it may
+/// come before the input ends, which tells the caller to stop.
+///
+/// ```
+/// # use dotrpc::{CallContext, Router};
+/// use futures_util::StreamExt;
+///
+/// let router = Router::new();
+/// // `sum(stream of i64)`: the total of the items.
+/// router.set_handler("sum", |ctx: CallContext| async move {
+///     let mut items = ctx.receive::<i64>(64)?;
+///     let mut total = 0i64;
+///     while let Some(item) = items.next().await {
+///         total = total.wrapping_add(item?);
+///     }
+///     Ok::<i64, dotrpc::Error>(total)
+/// });
+/// ```
+pub struct ItemReceiver<T> {
+    link: Arc<Link>,
+    msgid: MsgId,
+    inbox: Arc<Inbox>,
+    window: u32,
+    /// Items taken since room was last granted.
+    taken: u32,
+    done: bool,
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T> ItemReceiver<T> {
+    /// Takes the input of call `msgid`, granting room for `window` items.
+    pub(crate) fn open(link: Arc<Link>, msgid: MsgId, window: u32) -> Self {
+        let window = window.clamp(1, MAX_WINDOW);
+        let inbox = link.streams.consume((msgid, Way::Input), window);
+        let receiver = ItemReceiver {
+            link,
+            msgid,
+            inbox,
+            window,
+            taken: 0,
+            done: false,
+            _item: PhantomData,
+        };
+        receiver.grant(window);
+        receiver
+    }
+
+    fn grant(&self, n: u32) {
+        if let Ok(grant) = Outgoing::new(Arc::clone(&INPUT_CREDIT), &(self.msgid, n)) {
+            let _ = self.link.push(|frames| frames.push_notification(&grant));
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Stream for ItemReceiver<T> {
+    type Item = crate::Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let outcome = match this.inbox.poll_item(cx) {
+            Poll::Ready(Some(item)) => {
+                this.taken += 1;
+                if this.taken >= this.window.div_ceil(2) {
+                    this.grant(this.taken);
+                    this.taken = 0;
+                }
+                Some(
+                    rmp_serde::from_slice::<(MsgId, T)>(item.as_bytes())
+                        .map(|(_, item)| item)
+                        .map_err(|e| {
+                            Error::Codec(CodecError::Serde(format!("an input item: {e}")))
+                        }),
+                )
+            }
+            Poll::Ready(None) | Poll::Pending => {
+                if this.inbox.overflowed() {
+                    Some(Err(Error::Codec(CodecError::Serde(
+                        "the caller sent more input items than it was given room for".into(),
+                    ))))
+                } else if this.inbox.ended() {
+                    None
+                } else if this.link.reason().is_some() {
+                    Some(Err(this.link.disconnected()))
+                } else {
+                    return Poll::Pending;
+                }
+            }
+        };
+        if !matches!(outcome, Some(Ok(_))) {
+            this.done = true;
+        }
+        Poll::Ready(outcome)
+    }
+}
+
+impl<T> Drop for ItemReceiver<T> {
+    fn drop(&mut self) {
+        self.link.streams.stop_consuming((self.msgid, Way::Input));
+    }
+}
+
+impl<T> fmt::Debug for ItemReceiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ItemReceiver")
+            .field("msgid", &self.msgid)
+            .field("window", &self.window)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
