@@ -81,6 +81,8 @@ fn expected() -> Vec<MethodDescription> {
             error: None,
             event: true,
             idempotent: false,
+            stream: None,
+            input: None,
             docs: "Something happened.".into(),
         },
         MethodDescription {
@@ -90,6 +92,8 @@ fn expected() -> Vec<MethodDescription> {
             error: Some("ShopError".into()),
             event: false,
             idempotent: false,
+            stream: None,
+            input: None,
             docs: "Looks up a price.\n\nPrices are in cents.".into(),
         },
         MethodDescription {
@@ -99,6 +103,8 @@ fn expected() -> Vec<MethodDescription> {
             error: None,
             event: false,
             idempotent: true,
+            stream: None,
+            input: None,
             docs: String::new(),
         },
     ]

@@ -447,12 +447,17 @@ async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
 
     // Input beyond the room granted ends that input with an error; the
     // end of an input nobody takes is dropped.
-    raw.send(notification("rpc.input_end", vec![99.into()])).await;
+    raw.send(notification("rpc.input_end", vec![99.into()]))
+        .await;
     raw.send(request(3, "sum", vec![], None)).await;
     let grant = raw.receive_message().await;
-    assert_eq!(grant, notification("rpc.input_credit", vec![3.into(), 8.into()]));
+    assert_eq!(
+        grant,
+        notification("rpc.input_credit", vec![3.into(), 8.into()])
+    );
     for i in 0..20 {
-        raw.send(notification("rpc.input", vec![3.into(), i.into()])).await;
+        raw.send(notification("rpc.input", vec![3.into(), i.into()]))
+            .await;
     }
     let end = loop {
         let message = raw.receive_message().await;
@@ -470,7 +475,9 @@ async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
 async fn a_foreign_caller_uploads_with_notifications() {
     let (server, _) = tcp_server().await;
     let mut raw = Raw(
-        tokio::net::TcpStream::connect(support::addr(&server)).await.unwrap(),
+        tokio::net::TcpStream::connect(support::addr(&server))
+            .await
+            .unwrap(),
         Vec::new(),
     );
     raw.send(request(9, "sum", vec![], None)).await;
@@ -479,9 +486,11 @@ async fn a_foreign_caller_uploads_with_notifications() {
         notification("rpc.input_credit", vec![9.into(), 8.into()])
     );
     for i in 1..=5 {
-        raw.send(notification("rpc.input", vec![9.into(), i.into()])).await;
+        raw.send(notification("rpc.input", vec![9.into(), i.into()]))
+            .await;
     }
-    raw.send(notification("rpc.input_end", vec![9.into()])).await;
+    raw.send(notification("rpc.input_end", vec![9.into()]))
+        .await;
     // Room is granted again as the handler takes items; then the answer.
     let answer = loop {
         let message = raw.receive_message().await;
@@ -494,4 +503,48 @@ async fn a_foreign_caller_uploads_with_notifications() {
         rmpv::Value::Array(vec![1.into(), 9.into(), rmpv::Value::Nil, 15.into()])
     );
     server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn rpc_api_methods_answer_with_and_take_streams_through_typed_clients() {
+    use support::demo::{DemoClient, router};
+
+    let (client, _server) = dotrpc::memory_pair(Peer::builder(), Peer::builder().router(router()));
+    let demo = client.client::<DemoClient>();
+    // `count(n, delay_ms, items: ItemSink<u64>)`: the client gets an ItemStream<u64, String>.
+    let mut counted = Vec::new();
+    let mut count = demo.count(5, 0).window(2);
+    while let Some(item) = bounded(count.next()).await {
+        counted.push(item.unwrap());
+    }
+    assert_eq!(counted, [0, 1, 2, 3, 4]);
+    // `sum(items: ItemReceiver<i64>)`: the client gets an Upload<i64, i64, String>.
+    let mut sum = demo.sum();
+    for i in 1..=100 {
+        bounded(sum.send(&i)).await.unwrap();
+    }
+    assert_eq!(bounded(sum.finish()).await.unwrap(), 5050);
+
+    // rpc.describe tells them apart, and the stream is not a wire param.
+    let methods: Vec<dotrpc::MethodDescription> =
+        bounded(client.call("rpc.describe", ())).await.unwrap();
+    let count = methods.iter().find(|m| m.path == "count").unwrap();
+    assert_eq!(count.stream.as_deref(), Some("u64"));
+    assert_eq!(count.input, None);
+    assert_eq!(
+        count
+            .params
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["n", "delay_ms"]
+    );
+    let sum = methods.iter().find(|m| m.path == "sum").unwrap();
+    assert_eq!(
+        (sum.stream.as_deref(), sum.input.as_deref()),
+        (None, Some("i64"))
+    );
+    assert!(sum.params.is_empty());
+    client.close();
+    no_tasks_left().await;
 }

@@ -30,18 +30,26 @@ pub(crate) fn tree(methods: &[MethodDescription]) -> String {
 }
 
 fn signature(name: &str, method: &MethodDescription) -> String {
-    let params: Vec<String> = method
+    let mut params: Vec<String> = method
         .params
         .iter()
         .map(|p| format!("{}: {}", p.name, p.ty))
         .collect();
+    if let Some(input) = &method.input {
+        params.push(format!("stream of {input}"));
+    }
     let params = params.join(", ");
     if method.event {
         return format!("event {name}({params})");
     }
+    // A method answering with a stream returns its items.
+    let returns = match &method.stream {
+        Some(item) => format!("stream of {item}"),
+        None => method.returns.clone(),
+    };
     let signature = match &method.error {
-        Some(error) => format!("{name}({params}) -> Result<{}, {error}>", method.returns),
-        None => format!("{name}({params}) -> {}", method.returns),
+        Some(error) => format!("{name}({params}) -> Result<{returns}, {error}>"),
+        None => format!("{name}({params}) -> {returns}"),
     };
     if method.idempotent {
         format!("{signature}  [idempotent]")
@@ -69,8 +77,23 @@ mod tests {
             error: None,
             event: false,
             idempotent: false,
+            stream: None,
+            input: None,
             docs: String::new(),
         }
+    }
+
+    #[test]
+    fn streams_read_as_streams_of_their_items() {
+        let mut count = method("count", &[("n", "u64")], "()");
+        count.stream = Some("u64".into());
+        count.error = Some("String".into());
+        let mut sum = method("sum", &[], "i64");
+        sum.input = Some("i64".into());
+        assert_eq!(
+            tree(&[count, sum]),
+            "count(n: u64) -> Result<stream of u64, String>\nsum(stream of i64) -> i64\n"
+        );
     }
 
     #[test]

@@ -155,6 +155,14 @@ impl Failure {
     }
 
     /// A failed call, with the status its error kind maps to.
+    /// Stopped by Ctrl-C (as shells report a SIGINT).
+    fn interrupted() -> Self {
+        Failure {
+            status: 130,
+            message: "interrupted".into(),
+        }
+    }
+
     fn call(path: &str, error: &dotrpc::Error) -> Self {
         let status = match error.kind() {
             ErrorKind::Transport | ErrorKind::Disconnected | ErrorKind::NoResponders => 3,
@@ -238,12 +246,28 @@ fn parse_args(args: &[String]) -> Result<Vec<Value>, Failure> {
 
 async fn call(args: &CallArgs, compact: bool) -> Result<(), Failure> {
     let params = args.params()?;
-    let (_, connection) = args.connect.connect(Arc::new(Router::new())).await?;
-    let outcome = connection
-        .peer
-        .call::<Value>(&args.path, &params)
-        .timeout(args.connect.timeout()?)
-        .await;
+    let (target, connection) = args.connect.connect(Arc::new(Router::new())).await?;
+    // A dotrpc peer says which methods stream; other peers are called plainly.
+    let streams = if target.is_child() {
+        None
+    } else {
+        described_streams(&connection.peer, &args.path, args.connect.timeout()?).await
+    };
+    let outcome = match streams {
+        Some(Streams::Answer) => {
+            let printed = print_items(&connection.peer, args, &params).await;
+            connection.close().await;
+            return printed;
+        }
+        Some(Streams::Input) => upload_stdin(&connection.peer, args, &params).await,
+        None => {
+            connection
+                .peer
+                .call::<Value>(&args.path, &params)
+                .timeout(args.connect.timeout()?)
+                .await
+        }
+    };
     connection.close().await;
     let result = outcome.map_err(|e| Failure::call(&args.path, &e))?;
     let json = json::to_json(&result);
@@ -253,6 +277,91 @@ async fn call(args: &CallArgs, compact: bool) -> Result<(), Failure> {
         println!("{json:#}");
     }
     Ok(())
+}
+
+/// Which stream a described method has.
+enum Streams {
+    /// It answers with items.
+    Answer,
+    /// It takes items as its input.
+    Input,
+}
+
+/// What `rpc.describe` says `path` streams, if the peer describes itself
+/// and the method streams.
+async fn described_streams(peer: &dotrpc::Peer, path: &str, timeout: Duration) -> Option<Streams> {
+    let methods = peer
+        .call::<Vec<dotrpc::MethodDescription>>("rpc.describe", ())
+        .timeout(timeout)
+        .await
+        .ok()?;
+    let method = methods.into_iter().find(|m| m.path == path)?;
+    match (method.stream, method.input) {
+        (Some(_), _) => Some(Streams::Answer),
+        (None, Some(_)) => Some(Streams::Input),
+        (None, None) => None,
+    }
+}
+
+/// Prints a stream's items as JSON lines as they come, until it ends, it
+/// fails, or Ctrl-C (which cancels it: the handler is stopped).
+async fn print_items(
+    peer: &dotrpc::Peer,
+    args: &CallArgs,
+    params: &[Value],
+) -> Result<(), Failure> {
+    use std::io::Write as _;
+
+    let mut items = peer
+        .stream::<Value>(&args.path, params)
+        .timeout(args.connect.timeout()?);
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let item = tokio::select! {
+            item = items.next() => item,
+            _ = tokio::signal::ctrl_c() => return Err(Failure::interrupted()),
+        };
+        match item {
+            None => return Ok(()),
+            Some(Ok(item)) => {
+                // A reader that went away (`| head`) ends the stream.
+                if writeln!(stdout, "{}", json::to_json(&item)).is_err() || stdout.flush().is_err()
+                {
+                    return Ok(());
+                }
+            }
+            Some(Err(error)) => return Err(Failure::call(&args.path, &error)),
+        }
+    }
+}
+
+/// Sends the JSON values on stdin, one per line, as a call's input
+/// stream, then waits for its answer.
+async fn upload_stdin(
+    peer: &dotrpc::Peer,
+    args: &CallArgs,
+    params: &[Value],
+) -> Result<Value, dotrpc::Error> {
+    use tokio::io::AsyncBufReadExt as _;
+
+    let mut upload = peer.upload::<Value, Value>(&args.path, params);
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await.map_err(dotrpc::Error::from)? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item = json::parse_arg(0, &line).map_err(|message| dotrpc::Error::InvalidParams {
+            method: args.path.clone(),
+            reason: format!("stdin: {message}"),
+        })?;
+        match upload.send(&item).await {
+            Ok(()) => {}
+            // It answered already: its answer is what matters.
+            Err(dotrpc::Error::Cancelled) => break,
+            Err(error) => return Err(error),
+        }
+    }
+    upload.finish().await
 }
 
 async fn notify(args: &CallArgs) -> Result<(), Failure> {

@@ -45,6 +45,13 @@ impl Namespace<'_> {
         let indent = "  ".repeat(depth + 1);
         out.push_str("{\n");
         for (name, method) in &self.methods {
+            if let Some(stream) = stream_note(method) {
+                let _ = writeln!(
+                    out,
+                    "{indent}// {name}: {stream}; the TypeScript client does not take streams yet."
+                );
+                continue;
+            }
             doc_comment(out, &indent, method);
             let params: Vec<String> = method
                 .params
@@ -70,6 +77,15 @@ impl Namespace<'_> {
         }
         out.push_str(&"  ".repeat(depth));
         out.push('}');
+    }
+}
+
+/// What a method streams, for one that does.
+fn stream_note(method: &MethodDescription) -> Option<String> {
+    match (&method.stream, &method.input) {
+        (Some(item), _) => Some(format!("answers with a stream of {item}")),
+        (None, Some(item)) => Some(format!("takes a stream of {item}")),
+        (None, None) => None,
     }
 }
 
@@ -457,6 +473,8 @@ mod tests {
             error: None,
             event: false,
             idempotent: false,
+            stream: None,
+            input: None,
             docs: String::new(),
         };
         let mut div = method("math.div", &[("a", "f64"), ("b", "f64")], "f64");

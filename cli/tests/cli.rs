@@ -282,6 +282,70 @@ fn describe_writes_the_typescript_declarations_the_client_is_tested_with() {
 }
 
 #[test]
+fn call_prints_a_streams_items_as_json_lines_and_uploads_stdin() {
+    let server = DemoServer::tcp();
+    let a = server.addr.as_str();
+    let (status, lines, stderr) = run(&["call", a, "count", "4", "0"]);
+    assert_eq!((status, stderr.as_str()), (0, ""));
+    assert_eq!(lines, "0\n1\n2\n3\n");
+
+    let output = dotrpc(&["call", a, "sum"])
+        .write_stdin("1\n2\n\n39\n")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "42\n");
+
+    let output = dotrpc(&["call", a, "sum"])
+        .write_stdin("1\nnot json\n")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(6), "refused arguments");
+}
+
+#[test]
+fn ctrl_c_cancels_a_stream_cleanly() {
+    let server = DemoServer::tcp();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dotrpc"))
+        .args(["call", server.addr.as_str(), "count", "100000", "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first item is printed: the stream is running.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    assert_eq!(first, "0\n");
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let deadline = std::time::Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(130));
+    // The server forgets the connection: nothing is left running for it.
+    let deadline = std::time::Instant::now() + LIMIT;
+    while server.connections() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection stayed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
 fn listen_prints_notifications_in_order_after_subscribing() {
     let server = DemoServer::tcp();
     let a = server.addr.as_str();

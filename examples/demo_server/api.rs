@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dotrpc::{CallContext, IntoReply, Params, Router, Value, rpc_api};
+use dotrpc::{CallContext, IntoReply, ItemReceiver, ItemSink, Params, Router, Value, rpc_api};
 
 /// The root of the demo API.
 #[derive(Debug, Default)]
@@ -41,6 +41,27 @@ impl Demo {
             Ok(name) => Ok(format!("hello, {name}")),
             Err(error) => Err(format!("cannot ask the caller its name: {error}")),
         }
+    }
+
+    /// A stream of the integers `0..n`, one every `delay_ms` milliseconds,
+    /// as the caller takes them.
+    async fn count(&self, n: u64, delay_ms: u64, mut items: ItemSink<u64>) -> Result<(), String> {
+        for i in 0..n {
+            if delay_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            }
+            items.send(&i).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// The total of a stream of integers (wrapping on overflow).
+    async fn sum(&self, mut items: ItemReceiver<i64>) -> Result<i64, String> {
+        let mut total = 0i64;
+        while let Some(item) = items.next().await {
+            total = total.wrapping_add(item.map_err(|e| e.to_string())?);
+        }
+        Ok(total)
     }
 
     /// Counts a log line; one-way.

@@ -11,7 +11,7 @@ use syn::{FnArg, Ident, Pat, ReturnType, Type, Visibility};
 use crate::attr::{self, ApiAttr, MemberAttr};
 use crate::ctxt::Ctxt;
 use crate::parse::Item;
-use crate::validate;
+use crate::validate::{self, StreamWay};
 
 pub(crate) struct Api {
     pub(crate) form: Form,
@@ -40,8 +40,22 @@ pub(crate) struct Method {
     pub(crate) idempotent: bool,
     /// Takes a `CallContext` first (not sent on the wire).
     pub(crate) context: bool,
+    /// The params the wire carries, in order.
     pub(crate) params: Vec<Param>,
+    /// Every param after the context, in the order the method takes them
+    /// (the wire's and the stream, if any).
+    pub(crate) args: Vec<Ident>,
+    /// The stream param, if the method has one.
+    pub(crate) stream: Option<StreamParam>,
     pub(crate) output: Output,
+}
+
+/// A param that is a stream: `ItemSink<T>` or `ItemReceiver<T>`.
+pub(crate) struct StreamParam {
+    pub(crate) ident: Ident,
+    pub(crate) way: StreamWay,
+    /// The item type `T`.
+    pub(crate) item: Type,
 }
 
 /// How the server glue calls the method.
@@ -137,6 +151,7 @@ impl Api {
             validate::check_params(cx, sig);
             validate::check_return(cx, sig, &member_attr);
             validate::check_blocking(cx, sig, &member_attr);
+            validate::check_streams(cx, sig, &member_attr);
             methods.push(method(sig, &member_attr, wire, docs));
         }
         validate::check_duplicates(cx, &names);
@@ -171,6 +186,8 @@ impl Api {
 fn method(sig: &syn::Signature, attr: &MemberAttr, wire: String, docs: String) -> Method {
     let mut context = false;
     let mut params = Vec::new();
+    let mut args = Vec::new();
+    let mut stream = None;
     for (position, arg) in sig.inputs.iter().skip(1).enumerate() {
         let FnArg::Typed(typed) = arg else { continue };
         if position == 0 && validate::is_context(&typed.ty) {
@@ -185,6 +202,15 @@ fn method(sig: &syn::Signature, attr: &MemberAttr, wire: String, docs: String) -
                 span = other.span_or_call_site()
             ),
         };
+        args.push(ident.clone());
+        if let Some((way, item)) = validate::stream_param(&typed.ty) {
+            stream.get_or_insert(StreamParam {
+                ident,
+                way,
+                item: item.clone(),
+            });
+            continue;
+        }
         params.push(Param {
             ident,
             ty: (*typed.ty).clone(),
@@ -204,21 +230,16 @@ fn method(sig: &syn::Signature, attr: &MemberAttr, wire: String, docs: String) -
         idempotent: attr.idempotent.is_some(),
         context,
         params,
+        args,
+        stream,
         output: output(&sig.output),
     }
 }
 
-fn output(ret: &ReturnType) -> Output {
-    let ty = match ret {
-        ReturnType::Default => {
-            return Output {
-                ok: syn::parse_quote!(()),
-                err: None,
-            };
-        }
-        ReturnType::Type(_, ty) => (**ty).clone(),
-    };
-    if let Type::Path(path) = &ty
+/// A return type's `ok` and application error: `Result<ok, err>`, or the
+/// type alone.
+pub(crate) fn output_types(ty: &Type) -> (&Type, Option<&Type>) {
+    if let Type::Path(path) = ty
         && let Some(last) = path.path.segments.last()
         && last.ident == "Result"
         && let syn::PathArguments::AngleBracketed(args) = &last.arguments
@@ -232,13 +253,27 @@ fn output(ret: &ReturnType) -> Output {
             })
             .collect();
         if let [ok, err] = types[..] {
-            return Output {
-                ok: ok.clone(),
-                err: Some(err.clone()),
-            };
+            return (ok, Some(err));
         }
     }
-    Output { ok: ty, err: None }
+    (ty, None)
+}
+
+fn output(ret: &ReturnType) -> Output {
+    let ty = match ret {
+        ReturnType::Default => {
+            return Output {
+                ok: syn::parse_quote!(()),
+                err: None,
+            };
+        }
+        ReturnType::Type(_, ty) => &**ty,
+    };
+    let (ok, err) = output_types(ty);
+    Output {
+        ok: ok.clone(),
+        err: err.cloned(),
+    }
 }
 
 trait SpanOrCallSite {

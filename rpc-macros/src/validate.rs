@@ -81,6 +81,82 @@ pub(crate) fn is_context(ty: &Type) -> bool {
         && p.path.segments.last().is_some_and(|s| s.ident == "CallContext" && s.arguments.is_none()))
 }
 
+/// Which stream a param of type `ItemSink<T>` (the method answers with a
+/// stream of `T`) or `ItemReceiver<T>` (its input is a stream of `T`) is,
+/// with `T`; `None` for any other param.
+pub(crate) fn stream_param(ty: &Type) -> Option<(StreamWay, &Type)> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    let way = match last.ident.to_string().as_str() {
+        "ItemSink" => StreamWay::Answer,
+        "ItemReceiver" => StreamWay::Input,
+        _ => return None,
+    };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.iter().collect::<Vec<_>>()[..] {
+        [syn::GenericArgument::Type(item)] => Some((way, item)),
+        _ => None,
+    }
+}
+
+/// Which way a method's stream goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamWay {
+    /// The method answers with items (`ItemSink`).
+    Answer,
+    /// The method takes items as its input (`ItemReceiver`).
+    Input,
+}
+
+/// A method has at most one stream param, is `async` (sending and taking
+/// items waits), is not an event (an event has no caller to stream with),
+/// and a method that answers with a stream returns `()` or `Result<(), E>`.
+pub(crate) fn check_streams(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
+    let streams: Vec<(StreamWay, &Type)> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(typed) => stream_param(&typed.ty).map(|(way, _)| (way, &*typed.ty)),
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let Some(&(way, ty)) = streams.first() else {
+        return;
+    };
+    if let Some((_, second)) = streams.get(1) {
+        cx.error_spanned_by(
+            second,
+            "a method takes at most one stream (an ItemSink or an ItemReceiver); a call that streams both ways is served with a CallContext",
+        );
+    }
+    if sig.asyncness.is_none() {
+        cx.error_spanned_by(
+            ty,
+            "a method with a stream is an `async fn`: sending and taking items waits",
+        );
+    }
+    if attr.event.is_some() {
+        cx.error_spanned_by(
+            ty,
+            "an event has no caller to stream with; drop #[rpc(event)] or the stream",
+        );
+    }
+    if attr.idempotent.is_some() {
+        cx.error_spanned_by(ty, "a stream call is never sent again (its items may have been taken); drop #[rpc(idempotent)]");
+    }
+    if way == StreamWay::Answer {
+        let ok = match &sig.output {
+            ReturnType::Default => None,
+            ReturnType::Type(_, ty) => Some(crate::model::output_types(ty).0),
+        };
+        if let Some(ok) = ok.filter(|ok| !is_unit(ok)) {
+            cx.error_spanned_by(ok, "a method that answers with a stream of items returns `()` or `Result<(), E>`: the items are its answer");
+        }
+    }
+}
+
 /// Params are named, owned values (decoded from the wire); a `CallContext`
 /// may come first.
 pub(crate) fn check_params(cx: &Ctxt, sig: &Signature) {

@@ -15,10 +15,11 @@ pub use std::time::Duration;
 pub use std::vec::Vec;
 
 pub use crate::client::{
-    ApiBroadcast, ApiClient, Args, BroadcastBase, Call, ClientBase, Members, Notify,
+    ApiBroadcast, ApiClient, Args, BroadcastBase, Call, ClientBase, ItemStream, Members, Notify,
+    Upload,
 };
 pub use crate::error::{Error, RemoteError};
-pub use crate::handler::{CallContext, Reply};
+pub use crate::handler::{CallContext, ItemReceiver, ItemSink, Reply};
 pub use crate::message::{ErrorObject, Params};
 pub use crate::peer::Peer;
 pub use crate::router::{Api, MethodDescription, ParamDescription, Router};
@@ -45,6 +46,21 @@ where
     Fut: Future<Output = Reply> + Send + 'static,
 {
     router.set_handler(path, crate::handler::AsyncMethod(method));
+}
+
+/// The sink of a method that answers with a stream: the call's, or the
+/// error to answer with (a notification has no stream).
+pub fn open_sink<T: serde::Serialize>(ctx: &CallContext) -> Result<ItemSink<T>, ErrorObject> {
+    ctx.stream::<T>()
+        .map_err(|error| ErrorObject::invalid_params(error.to_string()))
+}
+
+/// The input of a method that takes a stream, with the default window.
+pub fn open_receiver<T: serde::de::DeserializeOwned>(
+    ctx: &CallContext,
+) -> Result<ItemReceiver<T>, ErrorObject> {
+    ctx.receive::<T>(crate::DEFAULT_WINDOW)
+        .map_err(|error| ErrorObject::invalid_params(error.to_string()))
 }
 
 /// What a method called by a notification answers: nothing is encoded, as

@@ -431,6 +431,14 @@ pub struct MethodDescription {
     /// reconnecting client sends it again after a dropped connection.
     #[serde(default)]
     pub idempotent: bool,
+    /// For a method that answers with a stream of items (it takes an
+    /// [`ItemSink`](crate::ItemSink)): the Rust type of the items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// For a method whose input is a stream of items (it takes an
+    /// [`ItemReceiver`](crate::ItemReceiver)): the Rust type of the items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
     /// The method's doc comment.
     pub docs: String,
 }

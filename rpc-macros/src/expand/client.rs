@@ -9,6 +9,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::model::{Api, Method, Nested, type_name};
+use crate::validate::StreamWay;
 
 pub(super) fn expand(api: &Api) -> TokenStream {
     let krate = &api.krate;
@@ -295,17 +296,36 @@ fn stub(api: &Api, index: usize, method: &Method) -> TokenStream {
         );
     }
     let ok = &method.output.ok;
-    let returns = match &method.output.err {
-        None => quote_spanned!(ok.span()=> #krate::__private::Call<#ok>),
-        Some(err) => quote_spanned!(err.span()=> #krate::__private::Call<#ok, #err>),
+    let err = match &method.output.err {
+        None => quote!(#krate::__private::RemoteError),
+        Some(err) => quote!(#err),
     };
-    let idempotent = method.idempotent.then(|| quote!(.idempotent()));
+    let (returns, send) = match &method.stream {
+        None => (
+            quote_spanned!(ok.span()=> #krate::__private::Call<#ok, #err>),
+            quote!(call),
+        ),
+        Some(stream) => {
+            let item = &stream.item;
+            match stream.way {
+                StreamWay::Answer => (
+                    quote_spanned!(item.span()=> #krate::__private::ItemStream<#item, #err>),
+                    quote!(stream),
+                ),
+                StreamWay::Input => (
+                    quote_spanned!(item.span()=> #krate::__private::Upload<#item, #ok, #err>),
+                    quote!(upload),
+                ),
+            }
+        }
+    };
+    let idempotent = (method.idempotent && method.stream.is_none()).then(|| quote!(.idempotent()));
     quote! {
         #[doc = #doc]
         pub fn #ident(&self, #(#params),*) -> #returns {
             let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, #count);
             #(#args)*
-            __dotrpc_args.call() #idempotent
+            __dotrpc_args.#send() #idempotent
         }
     }
 }
@@ -331,6 +351,14 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
             quote!(::core::option::Option::Some(::core::convert::From::from(#err)))
         }
     };
+    let stream_of = |way: StreamWay| match &method.stream {
+        Some(stream) if stream.way == way => {
+            let item = type_name(&stream.item);
+            quote!(::core::option::Option::Some(::core::convert::From::from(#item)))
+        }
+        _ => quote!(::core::option::Option::None),
+    };
+    let (stream, input) = (stream_of(StreamWay::Answer), stream_of(StreamWay::Input));
     quote! {
         out.push(#krate::__private::MethodDescription {
             path: #krate::__private::join(prefix, #wire),
@@ -339,6 +367,8 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
             error: #error,
             event: #event,
             idempotent: #idempotent,
+            stream: #stream,
+            input: #input,
             docs: ::core::convert::From::from(#docs),
         });
     }

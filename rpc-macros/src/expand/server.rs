@@ -13,6 +13,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::model::{Api, CallKind, Form, Method, Nested};
+use crate::validate::StreamWay;
 
 /// Makes the trait servable: `Send + Sync + 'static`, async methods returning
 /// `Send` futures, nested accessors returning a named associated type, and
@@ -184,6 +185,19 @@ fn register_method(api: &Api, method: &Method) -> TokenStream {
             };
         }
     };
+    // A stream param is opened once the params are known to fit.
+    let open_stream = method.stream.as_ref().map(|stream| {
+        let (ident, item) = (&stream.ident, &stream.item);
+        let open = match stream.way {
+            StreamWay::Answer => quote!(open_sink),
+            StreamWay::Input => quote!(open_receiver),
+        };
+        quote_spanned!(item.span()=>
+            let #ident = #krate::__private::#open::<#item>(&__dotrpc_ctx)?;
+        )
+    });
+    let decode = quote!(#decode #open_stream);
+    let names = &method.args;
     let context = method.context.then(|| quote!(__dotrpc_ctx,));
     let unused_ctx = (!method.context).then(|| quote!(let _ = &__dotrpc_ctx;));
     let target = quote!((__dotrpc_get)(&*__dotrpc_root));

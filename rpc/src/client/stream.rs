@@ -97,6 +97,16 @@ impl<T, E> ItemStream<T, E> {
         self
     }
 
+    /// The next item; `None` once the stream ended. (The same as
+    /// `StreamExt::next`, without the import.)
+    pub async fn next(&mut self) -> Option<Result<T, Error<E>>>
+    where
+        T: DeserializeOwned,
+        E: FromRemote,
+    {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
     /// The same stream, with the error it may end with decoded as `F`.
     pub fn typed_error<F>(self) -> ItemStream<T, F> {
         ItemStream {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{ApiBroadcast, Call, Notify};
+use super::{ApiBroadcast, Call, ItemStream, Notify, Upload};
 use crate::codec::CodecError;
 use crate::message::{Outgoing, ParamsWriter};
 use crate::peer::Peer;
@@ -159,6 +159,18 @@ impl Args<'_> {
     pub fn call<R, E>(self) -> Call<R, E> {
         let (base, outgoing) = self.finish();
         Call::from_outgoing(base.peer.clone(), outgoing).default_timeout(base.timeout)
+    }
+
+    /// The stream call, to take its items from.
+    pub fn stream<T, E>(self) -> ItemStream<T, E> {
+        let (base, outgoing) = self.finish();
+        ItemStream::new(base.peer.clone(), outgoing)
+    }
+
+    /// The call with a stream of items as its input, sent now.
+    pub fn upload<T, R, E>(self) -> Upload<T, R, E> {
+        let (base, outgoing) = self.finish();
+        Upload::new(&base.peer, outgoing)
     }
 
     /// The event (a notification), to await or send.

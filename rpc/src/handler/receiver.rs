@@ -31,8 +31,6 @@ static INPUT_CREDIT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::INP
 ///
 /// ```
 /// # use dotrpc::{CallContext, Router};
-/// use futures_util::StreamExt;
-///
 /// let router = Router::new();
 /// // `sum(stream of i64)`: the total of the items.
 /// router.set_handler("sum", |ctx: CallContext| async move {
@@ -71,6 +69,15 @@ impl<T> ItemReceiver<T> {
         };
         receiver.grant(window);
         receiver
+    }
+
+    /// The next item; `None` once the caller ended its input. (The same as
+    /// `StreamExt::next`, without the import.)
+    pub async fn next(&mut self) -> Option<crate::Result<T>>
+    where
+        T: DeserializeOwned,
+    {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
     fn grant(&self, n: u32) {
