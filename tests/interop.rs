@@ -2,7 +2,7 @@
 //! serve a dotrpc client:
 //!
 //! * Python with only the plain `msgpack` package (`tests/interop/peer.py`,
-//!   installed by `scripts/python-env.sh`);
+//!   and `streams.py` for streams; installed by `scripts/python-env.sh`);
 //! * Node with the published msgpack-rpc library `msgpack5rpc`
 //!   (`tests/interop/node/peer.js`, pinned by its package-lock.json and
 //!   installed by `scripts/node-env.sh`).
@@ -96,6 +96,30 @@ async fn foreign_client_calls_a_dotrpc_server(language: &str) {
 #[tokio::test]
 async fn a_python_client_calls_a_dotrpc_server() {
     foreign_client_calls_a_dotrpc_server("python").await;
+}
+
+/// `tests/interop/streams.py`: streams as the README's "Streams on the
+/// wire" describes them, in plain msgpack: credit granted as items come, a
+/// cancel midway, an input stream sent within the room granted.
+#[tokio::test]
+async fn a_python_peer_streams_both_ways_with_plain_msgpack() {
+    let server = support::tcp_server(demo::router()).await;
+    let port = support::addr(&server).port().to_string();
+    let script = format!("{}/tests/interop/streams.py", env!("CARGO_MANIFEST_DIR"));
+    let output = bounded(
+        tokio::process::Command::new(python())
+            .args([script.as_str(), "127.0.0.1", &port])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "the Python stream checks failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    server.shutdown(Duration::from_secs(1)).await;
 }
 
 #[tokio::test]
