@@ -548,3 +548,48 @@ async fn rpc_api_methods_answer_with_and_take_streams_through_typed_clients() {
     client.close();
     no_tasks_left().await;
 }
+
+#[tokio::test]
+async fn streams_work_over_tcp_unix_and_websocket() {
+    use dotrpc::Server;
+    use dotrpc::transport::websocket::Origins;
+    use support::demo::{DemoClient, router};
+
+    let builder = || Server::builder(Peer::builder().router(router()));
+    let socket = std::env::temp_dir().join(format!("dotrpc-streams-{}.sock", std::process::id()));
+    let tcp = builder().bind_tcp("127.0.0.1:0").await.unwrap();
+    let unix = builder().bind_unix(&socket).await.unwrap();
+    let ws = builder()
+        .bind_ws("127.0.0.1:0", Origins::same_origin())
+        .await
+        .unwrap();
+    let clients = [
+        Peer::builder()
+            .connect_tcp(support::addr(&tcp))
+            .await
+            .unwrap(),
+        Peer::builder().connect_unix(&socket).await.unwrap(),
+        Peer::builder()
+            .connect_ws(&format!("ws://{}/rpc", support::addr(&ws)))
+            .await
+            .unwrap(),
+    ];
+    for client in &clients {
+        let demo = client.client::<DemoClient>();
+        let mut count = demo.count(100, 0).window(4);
+        let mut items = Vec::new();
+        while let Some(item) = bounded(count.next()).await {
+            items.push(item.unwrap());
+        }
+        assert_eq!(items, (0..100).collect::<Vec<_>>());
+        let mut sum = demo.sum();
+        for i in 1..=50 {
+            bounded(sum.send(&i)).await.unwrap();
+        }
+        assert_eq!(bounded(sum.finish()).await.unwrap(), 1275);
+        client.close();
+    }
+    for server in [tcp, unix, ws] {
+        server.shutdown(Duration::from_secs(1)).await;
+    }
+}

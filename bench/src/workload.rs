@@ -15,7 +15,9 @@ use serde::Serialize;
 use crate::systems;
 
 /// The workloads, in table order.
-pub(crate) const ALL: [&str; 7] = ["lat", "pipe", "conns", "bulk", "notify", "idle", "nested"];
+pub(crate) const ALL: [&str; 8] = [
+    "lat", "pipe", "conns", "bulk", "notify", "stream", "idle", "nested",
+];
 
 /// How much of each workload to run.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +67,9 @@ pub(crate) trait Rpc: Clone + 'static {
     /// Sends one `note` notification; `None` if the system has none.
     fn note(&self) -> Option<Result<(), String>>;
     fn count(&self) -> impl Future<Output = Result<u64, String>>;
+    /// Takes a stream of `n` integers from the server; how many came.
+    /// `None` if the system has no streams.
+    fn items(&self, n: u64) -> impl Future<Output = Option<Result<u64, String>>>;
 }
 
 /// One measurement, printed by the client as a JSON line.
@@ -281,6 +286,19 @@ where
                 tokio::time::sleep(Duration::from_micros(200)).await;
             }
             Ok(measurement.rate(plan.notes, started.elapsed()))
+        }
+        "stream" => {
+            let client = connect().await?;
+            let started = Instant::now();
+            match client.items(plan.notes).await {
+                None => Ok(Measurement {
+                    unsupported: Some("no streams".into()),
+                    ..measurement
+                }),
+                Some(Ok(n)) if n == plan.notes => Ok(measurement.rate(n, started.elapsed())),
+                Some(Ok(n)) => Err(format!("{n} of {} items came", plan.notes)),
+                Some(Err(error)) => Err(error),
+            }
         }
         "idle" => {
             let mut clients = Vec::with_capacity(plan.idle_connections);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dotrpc::{Blob, Peer, Server, rpc_api};
+use dotrpc::{Blob, ItemSink, Peer, Server, rpc_api};
 
 use super::Served;
 use crate::workload::{Measurement, Plan, Rpc};
@@ -22,6 +22,8 @@ pub(crate) trait Bench {
     fn note(&self);
     /// How many notes arrived.
     async fn count(&self) -> u64;
+    /// The integers `0..n`, as a stream.
+    async fn items(&self, n: u64, out: ItemSink<u64>) -> Result<(), String>;
     /// The first of five nested namespaces.
     #[rpc(nested)]
     fn a(&self) -> &impl A;
@@ -85,6 +87,12 @@ impl Bench for Impl {
     }
     async fn count(&self) -> u64 {
         self.notes.load(Ordering::Relaxed)
+    }
+    async fn items(&self, n: u64, mut out: ItemSink<u64>) -> Result<(), String> {
+        for i in 0..n {
+            out.send(&i).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
     fn a(&self) -> &Impl {
         self
@@ -152,6 +160,10 @@ fn served(server: Server) -> Result<Served, String> {
         _keep: Box::new(server),
     })
 }
+
+/// The room a stream's consumer grants: as many items ahead as `pipe` has
+/// calls in flight.
+const STREAM_WINDOW: u32 = 256;
 
 /// A connection's typed client.
 #[derive(Clone, Debug)]
@@ -233,6 +245,18 @@ impl Rpc for Client {
 
     fn note(&self) -> Option<Result<(), String>> {
         Some(self.api.note().send().map_err(|e| e.to_string()))
+    }
+
+    async fn items(&self, n: u64) -> Option<Result<u64, String>> {
+        let mut items = self.api.items(n).window(STREAM_WINDOW);
+        let mut taken = 0;
+        while let Some(item) = items.next().await {
+            if let Err(error) = item {
+                return Some(Err(error.to_string()));
+            }
+            taken += 1;
+        }
+        Some(Ok(taken))
     }
 
     async fn count(&self) -> Result<u64, String> {

@@ -1,10 +1,10 @@
 //! jsonrpsee: JSON-RPC over WebSocket. Its server does not run methods for
-//! notifications, so `notify` has no number.
+//! notifications, so `notify` has no number; `stream` is a subscription.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use jsonrpsee::core::client::ClientT as _;
+use jsonrpsee::core::client::{ClientT as _, SubscriptionClientT as _};
 use jsonrpsee::rpc_params;
 use jsonrpsee::server::{RpcModule, Server, ServerConfig};
 use jsonrpsee::types::ErrorObjectOwned;
@@ -41,6 +41,29 @@ pub(crate) async fn serve() -> Result<Served, String> {
         .map_err(|e| e.to_string())?;
     module
         .register_method("count", |_, _, _| 0u64)
+        .map_err(|e| e.to_string())?;
+    module
+        .register_subscription(
+            "subscribe_items",
+            "item",
+            "unsubscribe_items",
+            |params, pending, _, _| async move {
+                let Ok(n) = params.one::<u64>() else {
+                    return;
+                };
+                let Ok(sink) = pending.accept().await else {
+                    return;
+                };
+                for i in 0..n {
+                    let Ok(item) = serde_json::value::to_raw_value(&i) else {
+                        return;
+                    };
+                    if sink.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            },
+        )
         .map_err(|e| e.to_string())?;
     let port = server.local_addr().map_err(|e| e.to_string())?.port();
     let handle = server.start(module);
@@ -84,6 +107,27 @@ impl Rpc for Client {
 
     fn note(&self) -> Option<Result<(), String>> {
         None
+    }
+
+    async fn items(&self, n: u64) -> Option<Result<u64, String>> {
+        let subscribed = self
+            .0
+            .subscribe::<u64, _>("subscribe_items", rpc_params![n], "unsubscribe_items")
+            .await;
+        let mut items = match subscribed {
+            Ok(items) => items,
+            Err(error) => return Some(Err(error.to_string())),
+        };
+        // A subscription has no end of its own: the client counts.
+        let mut taken = 0;
+        while taken < n {
+            match items.next().await {
+                Some(Ok(_)) => taken += 1,
+                Some(Err(error)) => return Some(Err(error.to_string())),
+                None => break,
+            }
+        }
+        Some(Ok(taken))
     }
 
     async fn count(&self) -> Result<u64, String> {

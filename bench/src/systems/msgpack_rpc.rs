@@ -99,6 +99,10 @@ impl Rpc for Client {
         }
     }
 
+    async fn items(&self, _n: u64) -> Option<Result<u64, String>> {
+        None
+    }
+
     fn note(&self) -> Option<Result<(), String>> {
         drop(self.0.notify("note", &[]));
         Some(Ok(()))

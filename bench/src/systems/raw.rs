@@ -273,6 +273,10 @@ pub(crate) async fn run(workload: &str, port: u16, plan: Plan) -> Result<Measure
             }
             workload::hold_until_told(conns).await
         }
+        "stream" => Ok(Measurement {
+            unsupported: Some("no streams".into()),
+            ..measurement
+        }),
         "nested" => Ok(Measurement {
             unsupported: Some("dotrpc only".into()),
             ..measurement

@@ -88,6 +88,10 @@ impl Rpc for BenchClient {
             .map_err(|e| e.to_string())
     }
 
+    async fn items(&self, _n: u64) -> Option<Result<u64, String>> {
+        None
+    }
+
     fn note(&self) -> Option<Result<(), String>> {
         None
     }
