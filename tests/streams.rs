@@ -91,6 +91,14 @@ fn router(dropped: mpsc::UnboundedSender<&'static str>, sent: Arc<AtomicU64>) ->
             Ok::<i64, Error>(total)
         }
     });
+    router.set_handler("latest", |ctx: CallContext, n: u64| async move {
+        let mut items = ctx.stream::<u64>()?;
+        for i in 0..n {
+            items.send_latest(&i)?;
+            tokio::task::yield_now().await;
+        }
+        Ok::<(), Error>(())
+    });
     router.set_handler("silent", |ctx: CallContext| async move {
         let _items = ctx.stream::<u64>()?;
         tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -209,6 +217,37 @@ async fn a_slow_reader_holds_back_its_own_stream_only() {
         "{sent} sent for {taken} taken with a window of {window}"
     );
     drop(slow);
+    f.client.close();
+    no_tasks_left().await;
+}
+
+#[tokio::test]
+async fn a_producer_keeping_the_latest_drops_the_oldest_and_says_how_many() {
+    let f = fixture(Peer::builder());
+    let n = 2_000;
+    let mut latest = f.client.stream::<u64>("latest", (n,)).window(4);
+    let (mut taken, mut skipped, mut lags) = (Vec::new(), 0, 0);
+    // The first item, then a pause: the handler runs far ahead.
+    taken.push(bounded(latest.next()).await.unwrap().unwrap());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    while let Some(item) = bounded(latest.next()).await {
+        match item {
+            Ok(item) => taken.push(item),
+            // Word of dropped items does not end the stream.
+            Err(Error::Lagged { skipped: n }) => {
+                skipped += n;
+                lags += 1;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(lags > 0, "the consumer fell behind, and was told");
+    assert_eq!(
+        taken.len() as u64 + skipped,
+        n,
+        "every item is taken or counted"
+    );
+    assert!(taken.windows(2).all(|w| w[0] < w[1]), "in order: {taken:?}");
     f.client.close();
     no_tasks_left().await;
 }

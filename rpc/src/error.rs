@@ -91,6 +91,15 @@ pub enum Error<E = RemoteError> {
     /// The call was cancelled before its reply arrived.
     #[error("call cancelled")]
     Cancelled,
+    /// Items of a stream were dropped to keep it current: its handler keeps
+    /// only the latest items when the consumer falls behind
+    /// ([`ItemSink::send_latest`](crate::ItemSink::send_latest)), and this
+    /// many were dropped here. The stream goes on.
+    #[error("the stream lagged: {skipped} items were dropped")]
+    Lagged {
+        /// How many items were dropped.
+        skipped: u64,
+    },
     /// The peer refused the call: this connection is not (yet) allowed to
     /// call the path (log in first, or ask for access).
     #[error("not authorized to call `{method}`: {message}")]
@@ -146,6 +155,8 @@ pub enum ErrorKind {
     Overloaded,
     /// See [`Error::Cancelled`].
     Cancelled,
+    /// See [`Error::Lagged`].
+    Lagged,
     /// See [`Error::Misuse`].
     Misuse,
     /// See [`Error::Unauthorized`].
@@ -171,6 +182,7 @@ impl ErrorKind {
             | ErrorKind::Disconnected
             | ErrorKind::Transport
             | ErrorKind::Codec
+            | ErrorKind::Lagged
             | ErrorKind::Misuse => return None,
         })
     }
@@ -191,6 +203,7 @@ impl<E> Error<E> {
             Error::Codec(_) => ErrorKind::Codec,
             Error::Overloaded { .. } => ErrorKind::Overloaded,
             Error::Cancelled => ErrorKind::Cancelled,
+            Error::Lagged { .. } => ErrorKind::Lagged,
             Error::Misuse { .. } => ErrorKind::Misuse,
             Error::Unauthorized { .. } => ErrorKind::Unauthorized,
             Error::NoResponders { .. } => ErrorKind::NoResponders,
@@ -212,6 +225,7 @@ impl<E> Error<E> {
             Error::Codec(e) => Error::Codec(e),
             Error::Overloaded { message } => Error::Overloaded { message },
             Error::Cancelled => Error::Cancelled,
+            Error::Lagged { skipped } => Error::Lagged { skipped },
             Error::Misuse { message } => Error::Misuse { message },
             Error::Unauthorized { method, message } => Error::Unauthorized { method, message },
             Error::NoResponders { method } => Error::NoResponders { method },

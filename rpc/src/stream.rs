@@ -14,7 +14,10 @@
 //! * the handler ends the stream by answering the request: a result of nil
 //!   for the end, an error object for an end with an error;
 //! * the caller stops it early with `[2, "rpc.cancel", [id]]`: the handler
-//!   is dropped and nothing more is sent, not even the answer.
+//!   is dropped and nothing more is sent, not even the answer;
+//! * a handler that keeps only the latest items when the caller falls
+//!   behind says how many it dropped before the next item it sends,
+//!   `[2, "rpc.lagged", [id, n]]` (it uses no credit).
 //!
 //! A call may also take a stream of items as its input, the other way:
 //!
@@ -43,14 +46,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 
-use crate::message::{MsgId, Params};
+use crate::message::{MsgId, Outgoing, Params, notification_frame};
 
 /// An item of a call's answer: `[id, item]`.
 pub(crate) const ITEM: &str = "rpc.item";
 /// Room for more items of a call's answer: `[id, n]`.
 pub(crate) const CREDIT: &str = "rpc.credit";
+/// Items of a call's answer dropped to keep it current: `[id, n]`.
+pub(crate) const LAGGED: &str = "rpc.lagged";
 /// An item of a call's input: `[id, item]`.
 pub(crate) const INPUT: &str = "rpc.input";
 /// Room for more items of a call's input: `[id, n]`.
@@ -84,10 +90,18 @@ impl Streams {
     /// Starts producing the stream of call `msgid`, with `credit` items
     /// granted so far.
     pub(crate) fn produce(&self, key: Key, credit: u32) -> Arc<Credit> {
+        let credit = credit.min(MAX_WINDOW);
         let credit = Arc::new(Credit {
-            granted: AtomicU64::new(u64::from(credit.min(MAX_WINDOW))),
+            msgid: key.0,
+            granted: AtomicU64::new(u64::from(credit)),
+            used: AtomicU64::new(0),
             refused: AtomicBool::new(false),
             waker: AtomicWaker::new(),
+            backlog: Mutex::new(Backlog {
+                frames: VecDeque::new(),
+                dropped: 0,
+                keep: credit.max(1) as usize,
+            }),
         });
         lock(&self.producing).insert(key, Arc::clone(&credit));
         credit
@@ -97,22 +111,21 @@ impl Streams {
         lock(&self.producing).remove(&key);
     }
 
-    /// The consumer of `key` grants `n` more items; `false` if no such
-    /// stream is being produced.
-    pub(crate) fn grant(&self, key: Key, n: u32) -> bool {
-        let Some(credit) = lock(&self.producing).get(&key).cloned() else {
-            return false;
-        };
+    /// The consumer of `key` grants `n` more items: the producer may go on,
+    /// and items it kept for want of room (see [`Credit::offer`]) are
+    /// returned, to be sent now. `None` if no such stream is being produced.
+    pub(crate) fn grant(&self, key: Key, n: u32) -> Option<Vec<Bytes>> {
+        let credit = lock(&self.producing).get(&key).cloned()?;
         credit.granted.fetch_add(u64::from(n), Ordering::AcqRel);
         credit.waker.wake();
-        true
+        Some(credit.release())
     }
 
     /// Starts consuming the stream of call `msgid`, taking at most `window`
     /// items ahead of the consumer.
     pub(crate) fn consume(&self, key: Key, window: u32) -> Arc<Inbox> {
         let inbox = Arc::new(Inbox {
-            items: Mutex::new(VecDeque::new()),
+            items: Mutex::new(Held::default()),
             window: window as usize,
             overflowed: AtomicBool::new(false),
             ended: AtomicBool::new(false),
@@ -133,6 +146,16 @@ impl Streams {
             return false;
         };
         inbox.push(item);
+        true
+    }
+
+    /// Stream `key`'s producer dropped `n` items to keep it current;
+    /// `false` if no such stream is being consumed.
+    pub(crate) fn lagged(&self, key: Key, n: u64) -> bool {
+        let Some(inbox) = lock(&self.consuming).get(&key).cloned() else {
+            return false;
+        };
+        inbox.push_lagged(n);
         true
     }
 
@@ -187,11 +210,26 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// What a producer may send: the items its consumer granted.
 pub(crate) struct Credit {
+    msgid: MsgId,
     /// Every item granted since the stream opened.
     granted: AtomicU64,
+    /// Every item sent since the stream opened.
+    used: AtomicU64,
     /// Set when sending must stop: the connection closed.
     refused: AtomicBool,
     waker: AtomicWaker,
+    /// What a producer that keeps only the latest items holds back.
+    backlog: Mutex<Backlog>,
+}
+
+/// The items a producer that keeps only the latest holds for want of room.
+struct Backlog {
+    /// Encoded `rpc.item` frames, oldest first.
+    frames: VecDeque<Bytes>,
+    /// Items dropped since the consumer was last told.
+    dropped: u64,
+    /// The most items held: the consumer's first window.
+    keep: usize,
 }
 
 /// Why a producer may not send.
@@ -204,19 +242,77 @@ pub(crate) enum Refusal {
 }
 
 impl Credit {
-    /// Ready once an item beyond the `sent` ones may go.
-    pub(crate) fn poll_room(&self, sent: u64, cx: &mut Context<'_>) -> Poll<Result<(), Refusal>> {
-        if let Some(ready) = self.room(sent) {
+    /// Ready once one more item may go; the caller then sends it and counts
+    /// it with [`used_one`](Credit::used_one).
+    pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<Result<(), Refusal>> {
+        if let Some(ready) = self.room() {
             return Poll::Ready(ready);
         }
         self.waker.register(cx.waker());
-        match self.room(sent) {
+        match self.room() {
             Some(ready) => Poll::Ready(ready),
             None => Poll::Pending,
         }
     }
 
-    fn room(&self, sent: u64) -> Option<Result<(), Refusal>> {
+    /// Counts an item sent.
+    pub(crate) fn used_one(&self) {
+        self.used.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Items sent so far.
+    pub(crate) fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// An item from a producer that keeps only the latest: the frames to
+    /// send now (the item, after word of what was dropped, if there is
+    /// room), or none, the item held until room is granted, the oldest held
+    /// one dropped if there are too many.
+    pub(crate) fn offer(&self, item: Bytes) -> Result<Vec<Bytes>, Refusal> {
+        let mut backlog = lock(&self.backlog);
+        backlog.frames.push_back(item);
+        if backlog.frames.len() > backlog.keep {
+            backlog.frames.pop_front();
+            backlog.dropped += 1;
+        }
+        self.flush(&mut backlog)
+    }
+
+    /// What [`grant`](Streams::grant) releases: held items there is room for now.
+    fn release(&self) -> Vec<Bytes> {
+        let mut backlog = lock(&self.backlog);
+        self.flush(&mut backlog).unwrap_or_default()
+    }
+
+    fn flush(&self, backlog: &mut Backlog) -> Result<Vec<Bytes>, Refusal> {
+        let mut out = Vec::new();
+        while !backlog.frames.is_empty() {
+            match self.room() {
+                None => break,
+                Some(Err(refusal)) => return Err(refusal),
+                Some(Ok(())) => {}
+            }
+            if backlog.dropped > 0 {
+                out.push(lagged_frame(self.msgid, backlog.dropped));
+                backlog.dropped = 0;
+            }
+            out.extend(backlog.frames.pop_front());
+            self.used_one();
+        }
+        Ok(out)
+    }
+
+    /// The stream is ending: word of every item dropped or still held,
+    /// which will not be sent, if there are any.
+    pub(crate) fn last_word(&self) -> Option<Bytes> {
+        let backlog = lock(&self.backlog);
+        let dropped = backlog.dropped + backlog.frames.len() as u64;
+        (dropped > 0).then(|| lagged_frame(self.msgid, dropped))
+    }
+
+    fn room(&self) -> Option<Result<(), Refusal>> {
+        let sent = self.used();
         if self.refused.load(Ordering::Acquire) {
             return Some(Err(Refusal::Closed));
         }
@@ -229,9 +325,22 @@ impl Credit {
     }
 }
 
+/// `rpc.lagged [msgid, dropped]`.
+fn lagged_frame(msgid: MsgId, dropped: u64) -> Bytes {
+    let lagged = Outgoing::new(Arc::from(LAGGED), &(msgid, dropped)).expect("two integers encode");
+    notification_frame(&lagged)
+}
+
+/// What a consumer receives: an item, or word that items were dropped.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Received {
+    Item(Params),
+    Lagged(u64),
+}
+
 /// The items a consumer has received and not yet taken.
 pub(crate) struct Inbox {
-    items: Mutex<VecDeque<Params>>,
+    items: Mutex<Held>,
     window: usize,
     /// The producer sent more than the window.
     overflowed: AtomicBool,
@@ -241,21 +350,53 @@ pub(crate) struct Inbox {
     waker: AtomicWaker,
 }
 
+/// What an inbox holds, and how many of those are items.
+#[derive(Default)]
+struct Held {
+    received: VecDeque<Received>,
+    items: usize,
+}
+
+impl Held {
+    fn pop_front(&mut self) -> Option<Received> {
+        let received = self.received.pop_front()?;
+        if let Received::Item(_) = received {
+            self.items -= 1;
+        }
+        Some(received)
+    }
+}
+
 impl Inbox {
     fn push(&self, item: Params) {
         {
-            let mut items = lock(&self.items);
-            if items.len() >= self.window {
+            let mut held = lock(&self.items);
+            if held.items >= self.window {
                 self.overflowed.store(true, Ordering::Release);
             } else {
-                items.push_back(item);
+                held.received.push_back(Received::Item(item));
+                held.items += 1;
             }
         }
         self.waker.wake();
     }
 
-    /// The next item, or `Pending` with the waker registered.
-    pub(crate) fn poll_item(&self, cx: &mut Context<'_>) -> Poll<Option<Params>> {
+    /// Word of dropped items: joined to the word before it if no item came
+    /// between, so however often it comes, it takes no more room than the
+    /// items do.
+    fn push_lagged(&self, dropped: u64) {
+        {
+            let mut held = lock(&self.items);
+            match held.received.back_mut() {
+                Some(Received::Lagged(before)) => *before = before.saturating_add(dropped),
+                _ => held.received.push_back(Received::Lagged(dropped)),
+            }
+        }
+        self.waker.wake();
+    }
+
+    /// The next thing received, or `Pending` with the waker registered.
+    pub(crate) fn poll_item(&self, cx: &mut Context<'_>) -> Poll<Option<Received>> {
         if let Some(item) = lock(&self.items).pop_front() {
             return Poll::Ready(Some(item));
         }
@@ -266,8 +407,8 @@ impl Inbox {
         }
     }
 
-    /// The next item, if one is here.
-    pub(crate) fn pop(&self) -> Option<Params> {
+    /// The next thing received, if there is one.
+    pub(crate) fn pop(&self) -> Option<Received> {
         lock(&self.items).pop_front()
     }
 
@@ -308,21 +449,49 @@ mod tests {
         let streams = Streams::default();
         let credit = streams.produce((7, Way::Answer), 2);
         let mut cx = Context::from_waker(Waker::noop());
-        assert_eq!(credit.poll_room(0, &mut cx), Poll::Ready(Ok(())));
-        assert_eq!(credit.poll_room(1, &mut cx), Poll::Ready(Ok(())));
-        assert_eq!(credit.poll_room(2, &mut cx), Poll::Pending);
-        assert!(streams.grant((7, Way::Answer), 1));
-        assert_eq!(credit.poll_room(2, &mut cx), Poll::Ready(Ok(())));
-        assert!(!streams.grant((8, Way::Answer), 1), "no such stream");
-        assert!(!streams.grant((7, Way::Input), 1), "the other way");
+        for _ in 0..2 {
+            assert_eq!(credit.poll_room(&mut cx), Poll::Ready(Ok(())));
+            credit.used_one();
+        }
+        assert_eq!(credit.poll_room(&mut cx), Poll::Pending);
+        assert_eq!(streams.grant((7, Way::Answer), 1), Some(vec![]));
+        assert_eq!(credit.poll_room(&mut cx), Poll::Ready(Ok(())));
+        credit.used_one();
+        assert_eq!(streams.grant((8, Way::Answer), 1), None, "no such stream");
+        assert_eq!(streams.grant((7, Way::Input), 1), None, "the other way");
 
-        assert!(streams.grant((7, Way::Answer), MAX_WINDOW));
+        assert!(streams.grant((7, Way::Answer), MAX_WINDOW + 1).is_some());
         assert_eq!(
-            credit.poll_room(3, &mut cx),
+            credit.poll_room(&mut cx),
             Poll::Ready(Err(Refusal::Overgranted))
         );
         streams.stop_producing((7, Way::Answer));
-        assert!(!streams.grant((7, Way::Answer), 1), "stopped");
+        assert_eq!(streams.grant((7, Way::Answer), 1), None, "stopped");
+    }
+
+    #[test]
+    fn a_producer_keeping_the_latest_drops_the_oldest_and_says_so() {
+        let streams = Streams::default();
+        let key = (4, Way::Answer);
+        let credit = streams.produce(key, 2);
+        let frame = |n: u8| Bytes::from(vec![n]);
+        // Room for two: sent at once.
+        assert_eq!(credit.offer(frame(0)), Ok(vec![frame(0)]));
+        assert_eq!(credit.offer(frame(1)), Ok(vec![frame(1)]));
+        // No room: the latest two are kept, the older ones dropped.
+        for n in 2..6 {
+            assert_eq!(credit.offer(frame(n)), Ok(vec![]));
+        }
+        let released = streams.grant(key, 1).unwrap();
+        assert_eq!(released, [lagged_frame(4, 2), frame(4)]);
+        assert_eq!(credit.used(), 3);
+        assert_eq!(
+            credit.last_word(),
+            Some(lagged_frame(4, 1)),
+            "one still held when the stream ends"
+        );
+        assert_eq!(streams.grant(key, 5).unwrap(), [frame(5)]);
+        assert_eq!(credit.last_word(), None);
     }
 
     #[test]
@@ -330,12 +499,9 @@ mod tests {
         let streams = Streams::default();
         let credit = streams.produce((1, Way::Input), 0);
         let mut cx = Context::from_waker(Waker::noop());
-        assert_eq!(credit.poll_room(0, &mut cx), Poll::Pending);
+        assert_eq!(credit.poll_room(&mut cx), Poll::Pending);
         streams.close();
-        assert_eq!(
-            credit.poll_room(0, &mut cx),
-            Poll::Ready(Err(Refusal::Closed))
-        );
+        assert_eq!(credit.poll_room(&mut cx), Poll::Ready(Err(Refusal::Closed)));
     }
 
     #[test]
@@ -349,8 +515,14 @@ mod tests {
         assert!(streams.deliver(key, item(2)), "beyond the window");
         assert!(inbox.overflowed());
         let mut cx = Context::from_waker(Waker::noop());
-        assert_eq!(inbox.poll_item(&mut cx), Poll::Ready(Some(item(0))));
-        assert_eq!(inbox.pop(), Some(item(1)));
+        assert_eq!(
+            inbox.poll_item(&mut cx),
+            Poll::Ready(Some(Received::Item(item(0))))
+        );
+        assert!(streams.lagged(key, 3));
+        assert!(streams.lagged(key, 4));
+        assert_eq!(inbox.pop(), Some(Received::Item(item(1))));
+        assert_eq!(inbox.pop(), Some(Received::Lagged(7)), "joined");
         assert_eq!(inbox.poll_item(&mut cx), Poll::Pending);
         assert!(!inbox.ended());
         assert!(streams.end(key));

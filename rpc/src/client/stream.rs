@@ -3,7 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,8 +17,11 @@ use crate::error::{Error, FromRemote, RemoteError};
 use crate::message::{Metadata, MsgId, Outgoing, Params, Response};
 use crate::peer::protocol;
 use crate::peer::{Link, Peer};
-use crate::stream::{Inbox, MAX_WINDOW, Way};
+use crate::stream::{Inbox, MAX_WINDOW, Received, Way};
 use crate::transaction::Pending;
+
+/// The method name of every grant, made once.
+static CREDIT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(crate::stream::CREDIT));
 
 /// How many items a stream call lets its handler send ahead by default.
 pub const DEFAULT_WINDOW: u32 = 32;
@@ -32,7 +35,9 @@ pub const DEFAULT_WINDOW: u32 = 32;
 /// stream only, and at most a window of items waits here. The stream ends
 /// (`None`) when the handler ends it; an error the handler ends it with
 /// comes as the last item (`Err(Error::Remote(e))`), as does
-/// `Disconnected` if the connection drops first. Dropping the stream
+/// `Disconnected` if the connection drops first. The one error that does
+/// not end it is [`Error::Lagged`]: a handler that keeps only the latest
+/// items dropped that many. Dropping the stream
 /// cancels the call: the handler is dropped, and nothing more is sent.
 #[must_use = "streams do nothing unless polled"]
 pub struct ItemStream<T, E = RemoteError> {
@@ -159,37 +164,45 @@ where
         })
     }
 
-    /// The next item, the end, or `Pending`.
+    /// The next item, word of items dropped, the end, or `Pending`.
     fn poll_open(
         open: &mut Open,
         window: u32,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<T, Error<E>>>> {
         loop {
-            if let Some(item) = open.inbox.pop() {
-                open.took_one(window);
-                return Poll::Ready(Some(decode_item(&open.method, &item)));
-            }
-            if open.inbox.overflowed() {
-                return Poll::Ready(Some(Err(Error::Codec(CodecError::Serde(format!(
-                    "stream `{}`: the handler sent more items than it was given room for",
-                    open.method
-                ))))));
-            }
-            if let Some(end) = open.end.take() {
-                return Poll::Ready(match end {
-                    Ok(response) => decode_response::<rmpv::Value, E>(&open.method, response)
-                        .err()
-                        .map(Err),
-                    Err(error) => Some(Err(lift(error))),
-                });
-            }
-            match open.inbox.poll_item(cx) {
-                Poll::Ready(Some(item)) => {
+            let received = match open.inbox.pop() {
+                Some(received) => Some(received),
+                None if open.inbox.overflowed() => {
+                    return Poll::Ready(Some(Err(Error::Codec(CodecError::Serde(format!(
+                        "stream `{}`: the handler sent more items than it was given room for",
+                        open.method
+                    ))))));
+                }
+                None => match open.end.take() {
+                    Some(Ok(response)) => {
+                        return Poll::Ready(
+                            decode_response::<rmpv::Value, E>(&open.method, response)
+                                .err()
+                                .map(Err),
+                        );
+                    }
+                    Some(Err(error)) => return Poll::Ready(Some(Err(lift(error)))),
+                    None => match open.inbox.poll_item(cx) {
+                        Poll::Ready(received) => received,
+                        Poll::Pending => None,
+                    },
+                },
+            };
+            match received {
+                Some(Received::Item(item)) => {
                     open.took_one(window);
                     return Poll::Ready(Some(decode_item(&open.method, &item)));
                 }
-                Poll::Ready(None) | Poll::Pending => {}
+                Some(Received::Lagged(skipped)) => {
+                    return Poll::Ready(Some(Err(Error::Lagged { skipped })));
+                }
+                None => {}
             }
             match open.pending.poll_outcome(cx) {
                 // The items sent before the answer are all in the inbox:
@@ -210,10 +223,7 @@ impl Open {
     fn took_one(&mut self, window: u32) {
         self.taken += 1;
         if self.taken >= window.div_ceil(2) && !self.answered {
-            let grant = Outgoing::new(
-                Arc::from(crate::stream::CREDIT),
-                &(self.pending.msgid(), self.taken),
-            );
+            let grant = Outgoing::new(Arc::clone(&CREDIT), &(self.pending.msgid(), self.taken));
             if let Ok(grant) = grant {
                 let _ = self.link.push(|frames| frames.push_notification(&grant));
             }
@@ -274,6 +284,10 @@ where
             Poll::Ready(Some(Ok(item))) => {
                 this.timer = None;
                 Poll::Ready(Some(Ok(item)))
+            }
+            // Word of dropped items: the stream goes on.
+            Poll::Ready(Some(Err(Error::Lagged { skipped }))) => {
+                Poll::Ready(Some(Err(Error::Lagged { skipped })))
             }
             Poll::Ready(other) => {
                 this.timer = None;

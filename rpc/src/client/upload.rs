@@ -53,7 +53,6 @@ struct Open {
     method: Arc<str>,
     pending: Pending,
     credit: Arc<Credit>,
-    sent: u64,
     /// The answer, if it came before `finish`.
     answer: Option<Result<Response, Error>>,
     /// Whether the call's answer came: nothing is left to cancel.
@@ -105,7 +104,6 @@ impl Open {
             method: Arc::clone(outgoing.method_arc()),
             pending,
             credit,
-            sent: 0,
             answer: None,
             settled: false,
         })
@@ -138,14 +136,13 @@ where
         if let Some(answer) = &open.answer {
             return Err(stopped(answer));
         }
-        let sent = open.sent;
         let room = poll_fn(|cx| {
             if let Poll::Ready(answer) = open.pending.poll_outcome(cx) {
                 open.settled = true;
                 open.answer = Some(answer);
                 return Poll::Ready(Err(None));
             }
-            open.credit.poll_room(sent, cx).map_err(Some)
+            open.credit.poll_room(cx).map_err(Some)
         })
         .await;
         match room {
@@ -173,7 +170,7 @@ where
         open.link
             .push(|frames| frames.push_notification(&outgoing))
             .map_err(lift)?;
-        open.sent += 1;
+        open.credit.used_one();
         Ok(())
     }
 
@@ -207,7 +204,7 @@ where
 
     /// How many items were sent so far.
     pub fn sent(&self) -> u64 {
-        self.state.as_ref().map_or(0, |open| open.sent)
+        self.state.as_ref().map_or(0, |open| open.credit.used())
     }
 }
 
@@ -237,7 +234,7 @@ impl<T, R, E> fmt::Debug for Upload<T, R, E> {
         match &self.state {
             Ok(open) => debug
                 .field("msgid", &open.msgid())
-                .field("sent", &open.sent),
+                .field("sent", &open.credit.used()),
             Err(_) => debug.field("state", &"failed"),
         };
         debug.finish_non_exhaustive()

@@ -14,7 +14,7 @@ use crate::codec::CodecError;
 use crate::error::Error;
 use crate::message::{MsgId, Outgoing};
 use crate::peer::Link;
-use crate::stream::{self, Inbox, MAX_WINDOW, Way};
+use crate::stream::{self, Inbox, MAX_WINDOW, Received, Way};
 
 /// The method name of every grant, made once.
 static INPUT_CREDIT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::INPUT_CREDIT));
@@ -96,7 +96,11 @@ impl<T: DeserializeOwned> Stream for ItemReceiver<T> {
             return Poll::Ready(None);
         }
         let outcome = match this.inbox.poll_item(cx) {
-            Poll::Ready(Some(item)) => {
+            // Word of lag names answers only, so never comes here.
+            Poll::Ready(Some(Received::Lagged(_))) => Some(Err(Error::Codec(CodecError::Serde(
+                "the caller said it dropped input items, which an input cannot".into(),
+            )))),
+            Poll::Ready(Some(Received::Item(item))) => {
                 this.taken += 1;
                 if this.taken >= this.window.div_ceil(2) {
                     this.grant(this.taken);

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::codec::CodecError;
 use crate::error::Error;
-use crate::message::{MsgId, Outgoing};
+use crate::message::{MsgId, Outgoing, notification_frame};
 use crate::peer::Link;
 use crate::stream::{self, Credit, Refusal, Way};
 
@@ -42,7 +42,6 @@ pub struct ItemSink<T> {
     link: Arc<Link>,
     msgid: MsgId,
     credit: Arc<Credit>,
-    sent: u64,
     _item: PhantomData<fn(T)>,
 }
 
@@ -53,8 +52,29 @@ impl<T: Serialize> ItemSink<T> {
             link,
             msgid,
             credit,
-            sent: 0,
             _item: PhantomData,
+        }
+    }
+
+    /// The item as its message, within the maximum message size.
+    fn encode(&self, item: &T) -> crate::Result<Outgoing> {
+        let outgoing = Outgoing::new(Arc::clone(&ITEM), &(self.msgid, item))?;
+        let max = self.link.options.limits.max_message_size;
+        if outgoing.max_frame_len() > max {
+            return Err(Error::Codec(CodecError::TooLarge {
+                size: outgoing.max_frame_len() as u64,
+                max,
+            }));
+        }
+        Ok(outgoing)
+    }
+
+    fn refused(&self, refusal: Refusal) -> Error {
+        match refusal {
+            Refusal::Closed => self.link.disconnected(),
+            Refusal::Overgranted => Error::Misuse {
+                message: "the caller granted more room than a stream may have",
+            },
         }
     }
 
@@ -68,41 +88,61 @@ impl<T: Serialize> ItemSink<T> {
     /// the caller granted more room than a stream may have (65 536 items
     /// ahead): returning the error ends the stream with it.
     pub async fn send(&mut self, item: &T) -> crate::Result<()> {
-        let sent = self.sent;
-        poll_fn(|cx| self.credit.poll_room(sent, cx))
+        poll_fn(|cx| self.credit.poll_room(cx))
             .await
-            .map_err(|refusal| match refusal {
-                Refusal::Closed => self.link.disconnected(),
-                Refusal::Overgranted => Error::Misuse {
-                    message: "the caller granted more room than a stream may have",
-                },
-            })?;
-        let outgoing = Outgoing::new(Arc::clone(&ITEM), &(self.msgid, item))?;
-        let max = self.link.options.limits.max_message_size;
-        if outgoing.max_frame_len() > max {
-            return Err(Error::Codec(CodecError::TooLarge {
-                size: outgoing.max_frame_len() as u64,
-                max,
-            }));
-        }
+            .map_err(|refusal| self.refused(refusal))?;
         if !self.link.has_room() {
             self.link.room().await;
         }
-        self.link
-            .push(|frames| frames.push_notification(&outgoing))?;
-        self.sent += 1;
+        // Encoded straight into the connection's queue.
+        let max = self.link.options.limits.max_message_size;
+        let mut encoded = Ok(());
+        self.link.push(|frames| {
+            encoded = frames.push_item(stream::ITEM, self.msgid, item, max);
+        })?;
+        encoded?;
+        self.credit.used_one();
+        Ok(())
+    }
+
+    /// Sends one item if the caller has room for it, and never waits: for
+    /// feeds where the latest item matters more than every item. Without
+    /// room, the item is held, and so are the latest ones after it, up to
+    /// the caller's first window; older ones are dropped. When room comes,
+    /// the caller is told how many were dropped
+    /// ([`Error::Lagged`](crate::Error::Lagged), which does not end the
+    /// stream) before the items held. A stream is sent either with this or
+    /// with [`send`](ItemSink::send), not both.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](ItemSink::send).
+    pub fn send_latest(&mut self, item: &T) -> crate::Result<()> {
+        let outgoing = self.encode(item)?;
+        let frames = self
+            .credit
+            .offer(notification_frame(&outgoing))
+            .map_err(|refusal| self.refused(refusal))?;
+        for frame in &frames {
+            self.link.push_frame(frame)?;
+        }
         Ok(())
     }
 
     /// How many items were sent so far.
     pub fn sent(&self) -> u64 {
-        self.sent
+        self.credit.used()
     }
 }
 
 impl<T> Drop for ItemSink<T> {
     fn drop(&mut self) {
         self.link.streams.stop_producing((self.msgid, Way::Answer));
+        // Items held by `send_latest` are not sent: the caller is told,
+        // before the stream's end.
+        if let Some(lagged) = self.credit.last_word() {
+            let _ = self.link.push_frame(&lagged);
+        }
     }
 }
 
@@ -110,7 +150,7 @@ impl<T> fmt::Debug for ItemSink<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ItemSink")
             .field("msgid", &self.msgid)
-            .field("sent", &self.sent)
+            .field("sent", &self.credit.used())
             .finish_non_exhaustive()
     }
 }

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::io::IoSlice;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::Serialize;
 
 #[cfg(any(feature = "nats", test))]
 use super::Params;
@@ -21,6 +22,7 @@ use super::{
     Encoded, ErrorFormat, ErrorObject, Metadata, MsgId, Outgoing, TraceContext, write_str_len,
     write_value,
 };
+use crate::codec::CodecError;
 
 /// Pieces at least this large are queued as their own chunk, not copied.
 const COPY_LIMIT: usize = SPLICE_AT;
@@ -174,6 +176,42 @@ impl Frames {
         self.put_str(call.method());
         self.put_params(call);
         self.end_frame(start);
+    }
+
+    /// Queues a stream's item, `[2, method, [msgid, item]]`, encoding the
+    /// item straight into the queue. Nothing is queued if it does not encode
+    /// or if the message is over `max` bytes.
+    pub(crate) fn push_item<T: Serialize + ?Sized>(
+        &mut self,
+        method: &str,
+        msgid: MsgId,
+        item: &T,
+        max: usize,
+    ) -> Result<(), CodecError> {
+        let (start, before) = (self.len, self.tail.len());
+        self.put(&[0x93, super::NOTIFICATION]);
+        self.put_str(method);
+        self.put(&[0x92]);
+        self.put_uint(u64::from(msgid));
+        let item_at = self.tail.len();
+        let encoded = super::encode_value((&mut self.tail).writer(), item);
+        self.len += self.tail.len() - item_at;
+        let size = self.len - start;
+        let outcome = match encoded {
+            Ok(()) if size > max => Err(CodecError::TooLarge {
+                size: size as u64,
+                max,
+            }),
+            other => other,
+        };
+        match outcome {
+            Ok(()) => self.end_frame(start),
+            Err(_) => {
+                self.tail.truncate(before);
+                self.len = start;
+            }
+        }
+        outcome
     }
 
     /// Queues the response to `msgid`: `[1, msgid, nil, result]` with an

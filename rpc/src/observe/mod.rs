@@ -107,7 +107,7 @@ pub mod names {
 /// Every `outcome` dotrpc itself gives a call (a handler may answer codes
 /// of its own).
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-pub(crate) const OUTCOMES: [&str; 15] = [
+pub(crate) const OUTCOMES: [&str; 16] = [
     "ok",
     code::UNKNOWN_API,
     code::INVALID_PARAMS,
@@ -122,19 +122,30 @@ pub(crate) const OUTCOMES: [&str; 15] = [
     "Transport",
     "Codec",
     "Foreign",
+    "Lagged",
     "Misuse",
 ];
 
 /// The `outcome` of a call that failed with `kind` (one of [`OUTCOMES`]).
 pub(crate) fn outcome_of(kind: crate::ErrorKind) -> &'static str {
     use crate::ErrorKind;
-    kind.code().unwrap_or(match kind {
+    match kind {
         ErrorKind::Disconnected => "Disconnected",
         ErrorKind::Transport => "Transport",
         ErrorKind::Codec => "Codec",
         ErrorKind::Foreign => "Foreign",
-        _ => "Misuse",
-    })
+        ErrorKind::Lagged => "Lagged",
+        ErrorKind::Misuse => "Misuse",
+        ErrorKind::UnknownApi
+        | ErrorKind::InvalidParams
+        | ErrorKind::Remote
+        | ErrorKind::Internal
+        | ErrorKind::Timeout
+        | ErrorKind::Overloaded
+        | ErrorKind::Cancelled
+        | ErrorKind::Unauthorized
+        | ErrorKind::NoResponders => kind.code().expect("every kind here has a wire code"),
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +167,7 @@ mod tests {
             Codec,
             Overloaded,
             Cancelled,
+            Lagged,
             Misuse,
             Unauthorized,
             NoResponders,

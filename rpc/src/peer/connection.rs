@@ -607,6 +607,19 @@ impl Connection {
                         self.stream_credit(Way::Answer, &invocation.params);
                         return Ok(());
                     }
+                    m if m == stream::LAGGED.as_bytes() => {
+                        let lagged =
+                            stream::granted(&invocation.params).is_some_and(|(msgid, n)| {
+                                self.link.streams.lagged((msgid, Way::Answer), u64::from(n))
+                            });
+                        if !lagged {
+                            tracing::debug!(
+                                peer = self.link.id,
+                                "word of lag for no open stream dropped"
+                            );
+                        }
+                        return Ok(());
+                    }
                     m if m == stream::INPUT.as_bytes() => {
                         self.stream_item(Way::Input, invocation.params);
                         return Ok(());
@@ -703,7 +716,13 @@ impl Connection {
             tracing::debug!(peer = self.link.id, "malformed stream credit dropped");
             return;
         };
-        if self.link.streams.grant((msgid, way), n) || way == Way::Input {
+        if let Some(released) = self.link.streams.grant((msgid, way), n) {
+            for frame in &released {
+                let _ = self.link.push_frame(frame);
+            }
+            return;
+        }
+        if way == Way::Input {
             return;
         }
         if let Some(parked) = self
