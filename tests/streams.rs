@@ -632,3 +632,32 @@ async fn streams_work_over_tcp_unix_and_websocket() {
         server.shutdown(Duration::from_secs(1)).await;
     }
 }
+
+/// A plain thread (no async) takes a stream's items one blocking `next()`
+/// at a time; dropping the iterator cancels the call.
+#[test]
+fn a_plain_thread_iterates_a_stream_and_drops_it_midway() {
+    let runtime = dotrpc::BackgroundRuntime::new().unwrap();
+    let (tell, mut dropped) = mpsc::unbounded_channel();
+    let (client, _server) = runtime.block_on(async {
+        dotrpc::memory_pair(
+            Peer::builder(),
+            Peer::builder().router(router(tell, Arc::new(AtomicU64::new(0)))),
+        )
+    });
+    let items: Vec<u64> = client
+        .stream::<u64>("count", (50,))
+        .blocking_iter()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(items, (0..50).collect::<Vec<_>>());
+
+    let mut forever = client.stream::<u64>("forever", ()).blocking_iter().unwrap();
+    assert_eq!(forever.next().unwrap().unwrap(), 0);
+    assert_eq!(forever.next().unwrap().unwrap(), 1);
+    drop(forever);
+    let seen = runtime.block_on(async move { bounded(dropped.recv()).await });
+    assert_eq!(seen, Some("forever"));
+    client.close();
+}

@@ -219,8 +219,8 @@ pub mod __private;
 pub use blob::Blob;
 pub use builder::{PeerBuilder, memory_pair};
 pub use client::{
-    ApiBroadcast, ApiClient, AsyncResult, Call, CallFuture, CallStatus, DEFAULT_WINDOW, ItemStream,
-    Notify, NotifyFuture, Upload,
+    ApiBroadcast, ApiClient, AsyncResult, BlockingItems, Call, CallFuture, CallStatus,
+    DEFAULT_WINDOW, ItemStream, Notify, NotifyFuture, Upload,
 };
 /// Turns a trait or an inherent impl block into a dot-namespaced remote API.
 ///

@@ -163,7 +163,7 @@ fn served(server: Server) -> Result<Served, String> {
 
 /// The room a stream's consumer grants: as many items ahead as `pipe` has
 /// calls in flight.
-const STREAM_WINDOW: u32 = 256;
+const STREAM_WINDOW: u32 = 1024;
 
 /// A connection's typed client.
 #[derive(Clone, Debug)]

@@ -81,6 +81,9 @@ pub(crate) async fn connect(port: u16) -> Result<Client, String> {
     let client = WsClientBuilder::default()
         .max_request_size(16 << 20)
         .max_response_size(16 << 20)
+        // The default (1 024) closes a subscription whose items come faster
+        // than its reader takes them: `stream` would lose its subscription.
+        .max_buffer_capacity_per_subscription(1 << 18)
         .build(format!("ws://127.0.0.1:{port}"))
         .await
         .map_err(|e| e.to_string())?;

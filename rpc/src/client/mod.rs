@@ -25,7 +25,7 @@ pub use broadcast::{ApiBroadcast, BroadcastBase, Members};
 pub use call::{Call, CallFuture};
 pub use handle::{AsyncResult, CallStatus};
 pub use notify::{Notify, NotifyFuture};
-pub use stream::{DEFAULT_WINDOW, ItemStream};
+pub use stream::{BlockingItems, DEFAULT_WINDOW, ItemStream};
 pub use stub::{ApiClient, Args, ClientBase};
 pub use upload::Upload;
 

@@ -42,6 +42,8 @@ pub const DEFAULT_WINDOW: u32 = 32;
 #[must_use = "streams do nothing unless polled"]
 pub struct ItemStream<T, E = RemoteError> {
     state: State,
+    /// The peer's runtime, for a blocking iterator.
+    runtime: tokio::runtime::Handle,
     window: u32,
     /// For the first item (or the end): `Timeout` if it does not come in time.
     timeout: Option<Duration>,
@@ -78,6 +80,7 @@ struct Open {
 impl<T, E> ItemStream<T, E> {
     pub(crate) fn new(peer: Peer, outgoing: Result<Outgoing, CodecError>) -> Self {
         ItemStream {
+            runtime: peer.runtime().clone(),
             state: State::Start { peer, outgoing },
             window: DEFAULT_WINDOW,
             timeout: None,
@@ -116,11 +119,61 @@ impl<T, E> ItemStream<T, E> {
     pub fn typed_error<F>(self) -> ItemStream<T, F> {
         ItemStream {
             state: self.state,
+            runtime: self.runtime,
             window: self.window,
             timeout: self.timeout,
             timer: self.timer,
             _item: PhantomData,
         }
+    }
+}
+
+impl<T, E> ItemStream<T, E>
+where
+    T: DeserializeOwned + Send + 'static,
+    E: FromRemote + Send + 'static,
+{
+    /// The items as a blocking iterator, for plain threads: the stream runs
+    /// on the peer's runtime, and each `next()` waits for an item. Dropping
+    /// the iterator cancels the call, as dropping the stream does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Misuse`] on a tokio runtime's worker thread, where
+    /// blocking would stall the runtime: use the stream there.
+    pub fn blocking_iter(self) -> Result<BlockingItems<T, E>, Error<E>> {
+        super::may_block()?;
+        // Room for one item here: the stream's window does the rest.
+        let (items, received) = tokio::sync::mpsc::channel(1);
+        let mut stream = self;
+        stream.runtime.clone().spawn(async move {
+            while let Some(item) = stream.next().await {
+                if items.send(item).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(BlockingItems { received })
+    }
+}
+
+/// The items of an [`ItemStream`], one blocking `next()` at a time; made by
+/// [`ItemStream::blocking_iter`].
+pub struct BlockingItems<T, E = RemoteError> {
+    received: tokio::sync::mpsc::Receiver<Result<T, Error<E>>>,
+}
+
+impl<T, E> Iterator for BlockingItems<T, E> {
+    type Item = Result<T, Error<E>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.received.blocking_recv()
+    }
+}
+
+impl<T, E> fmt::Debug for BlockingItems<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockingItems").finish_non_exhaustive()
     }
 }
 
