@@ -161,8 +161,8 @@ fn served(server: Server) -> Result<Served, String> {
     })
 }
 
-/// The room a stream's consumer grants: as many items ahead as `pipe` has
-/// calls in flight.
+/// The room a stream's consumer grants. Throughput grows with it up to a
+/// point: 256 items ahead reached 0.40x the notify rate, 1 024 0.65x.
 const STREAM_WINDOW: u32 = 1024;
 
 /// A connection's typed client.
