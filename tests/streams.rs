@@ -99,6 +99,14 @@ fn router(dropped: mpsc::UnboundedSender<&'static str>, sent: Arc<AtomicU64>) ->
         }
         Ok::<(), Error>(())
     });
+    router.set_handler("doubles", |ctx: CallContext| async move {
+        let mut input = ctx.receive::<i64>(4)?;
+        let mut answers = ctx.stream::<i64>()?;
+        while let Some(item) = input.next().await {
+            answers.send(&(item? * 2)).await?;
+        }
+        Ok::<(), Error>(())
+    });
     router.set_handler("silent", |ctx: CallContext| async move {
         let _items = ctx.stream::<u64>()?;
         tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -345,6 +353,52 @@ async fn dropping_an_unfinished_upload_drops_its_handler() {
     })
     .await;
     assert_eq!(failed.kind(), ErrorKind::Disconnected, "{failed}");
+    no_tasks_left().await;
+}
+
+#[tokio::test]
+async fn a_conversation_streams_both_ways_on_one_call() {
+    let f = fixture(Peer::builder());
+    let mut chat = f.client.conversation::<i64, i64>("doubles", ());
+    for i in 1..=3 {
+        bounded(chat.send(&i)).await.unwrap();
+        // Each answer comes while the input goes on.
+        assert_eq!(bounded(chat.next()).await.unwrap().unwrap(), i * 2);
+    }
+    // Fewer than the answer window: the handler never waits for room while
+    // this side is not reading (past it, both sides would wait).
+    for i in 4..=20 {
+        bounded(chat.send(&i)).await.unwrap();
+    }
+    chat.end_input();
+    let rest: Vec<i64> = bounded(async {
+        let mut rest = Vec::new();
+        while let Some(item) = chat.next().await {
+            rest.push(item.unwrap());
+        }
+        rest
+    })
+    .await;
+    assert_eq!(rest, (4..=20).map(|i| i * 2).collect::<Vec<_>>());
+    assert_eq!(
+        bounded(chat.send(&1)).await.unwrap_err().kind(),
+        ErrorKind::Cancelled,
+        "the input was ended"
+    );
+
+    // A handler that answers ends the input: sending stops.
+    let mut early = f.client.conversation::<i64, i64>("take", (2,));
+    let refused = bounded(async {
+        for i in 0.. {
+            if let Err(error) = early.send(&i).await {
+                return error;
+            }
+        }
+        unreachable!()
+    })
+    .await;
+    assert_eq!(refused.kind(), ErrorKind::Cancelled, "{refused}");
+    f.client.close();
     no_tasks_left().await;
 }
 

@@ -45,15 +45,16 @@ pub(crate) struct Method {
     /// Every param after the context, in the order the method takes them
     /// (the wire's and the stream, if any).
     pub(crate) args: Vec<Ident>,
-    /// The stream param, if the method has one.
-    pub(crate) stream: Option<StreamParam>,
+    /// The `ItemSink<T>` param of a method that answers with a stream.
+    pub(crate) answer: Option<StreamParam>,
+    /// The `ItemReceiver<T>` param of a method whose input is a stream.
+    pub(crate) input: Option<StreamParam>,
     pub(crate) output: Output,
 }
 
-/// A param that is a stream: `ItemSink<T>` or `ItemReceiver<T>`.
+/// A param that is one way of a stream.
 pub(crate) struct StreamParam {
     pub(crate) ident: Ident,
-    pub(crate) way: StreamWay,
     /// The item type `T`.
     pub(crate) item: Type,
 }
@@ -187,7 +188,7 @@ fn method(sig: &syn::Signature, attr: &MemberAttr, wire: String, docs: String) -
     let mut context = false;
     let mut params = Vec::new();
     let mut args = Vec::new();
-    let mut stream = None;
+    let (mut answer, mut input) = (None, None);
     for (position, arg) in sig.inputs.iter().skip(1).enumerate() {
         let FnArg::Typed(typed) = arg else { continue };
         if position == 0 && validate::is_context(&typed.ty) {
@@ -204,9 +205,12 @@ fn method(sig: &syn::Signature, attr: &MemberAttr, wire: String, docs: String) -
         };
         args.push(ident.clone());
         if let Some((way, item)) = validate::stream_param(&typed.ty) {
-            stream.get_or_insert(StreamParam {
+            let slot = match way {
+                StreamWay::Answer => &mut answer,
+                StreamWay::Input => &mut input,
+            };
+            slot.get_or_insert(StreamParam {
                 ident,
-                way,
                 item: item.clone(),
             });
             continue;
@@ -231,7 +235,8 @@ fn method(sig: &syn::Signature, attr: &MemberAttr, wire: String, docs: String) -
         context,
         params,
         args,
-        stream,
+        answer,
+        input,
         output: output(&sig.output),
     }
 }

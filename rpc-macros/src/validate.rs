@@ -110,9 +110,10 @@ pub(crate) enum StreamWay {
     Input,
 }
 
-/// A method has at most one stream param, is `async` (sending and taking
-/// items waits), is not an event (an event has no caller to stream with),
-/// and a method that answers with a stream returns `()` or `Result<(), E>`.
+/// A method has at most one stream param each way, is `async` (sending and
+/// taking items waits), is not an event (an event has no caller to stream
+/// with), and a method that answers with a stream returns `()` or
+/// `Result<(), E>`.
 pub(crate) fn check_streams(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
     let streams: Vec<(StreamWay, &Type)> = sig
         .inputs
@@ -122,15 +123,18 @@ pub(crate) fn check_streams(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
             FnArg::Receiver(_) => None,
         })
         .collect();
-    let Some(&(way, ty)) = streams.first() else {
+    let Some(&(_, ty)) = streams.first() else {
         return;
     };
-    if let Some((_, second)) = streams.get(1) {
-        cx.error_spanned_by(
-            second,
-            "a method takes at most one stream (an ItemSink or an ItemReceiver); a call that streams both ways is served with a CallContext",
-        );
+    for (index, (way, second)) in streams.iter().enumerate() {
+        if streams[..index].iter().any(|(earlier, _)| earlier == way) {
+            cx.error_spanned_by(
+                second,
+                "a method takes at most one stream each way: one ItemSink (its answer) and one ItemReceiver (its input)",
+            );
+        }
     }
+    let answers = streams.iter().any(|(way, _)| *way == StreamWay::Answer);
     if sig.asyncness.is_none() {
         cx.error_spanned_by(
             ty,
@@ -146,7 +150,7 @@ pub(crate) fn check_streams(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
     if attr.idempotent.is_some() {
         cx.error_spanned_by(ty, "a stream call is never sent again (its items may have been taken); drop #[rpc(idempotent)]");
     }
-    if way == StreamWay::Answer {
+    if answers {
         let ok = match &sig.output {
             ReturnType::Default => None,
             ReturnType::Type(_, ty) => Some(crate::model::output_types(ty).0),

@@ -15,8 +15,8 @@ pub use std::time::Duration;
 pub use std::vec::Vec;
 
 pub use crate::client::{
-    ApiBroadcast, ApiClient, Args, BroadcastBase, Call, ClientBase, ItemStream, Members, Notify,
-    Upload,
+    ApiBroadcast, ApiClient, Args, BroadcastBase, Call, ClientBase, Conversation, ItemStream,
+    Members, Notify, Upload,
 };
 pub use crate::error::{Error, RemoteError};
 pub use crate::handler::{CallContext, ItemReceiver, ItemSink, Reply};

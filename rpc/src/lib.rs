@@ -220,7 +220,7 @@ pub use blob::Blob;
 pub use builder::{PeerBuilder, memory_pair};
 pub use client::{
     ApiBroadcast, ApiClient, AsyncResult, BlockingItems, Call, CallFuture, CallStatus,
-    DEFAULT_WINDOW, ItemStream, Notify, NotifyFuture, Upload,
+    Conversation, DEFAULT_WINDOW, ItemStream, Notify, NotifyFuture, Upload,
 };
 /// Turns a trait or an inherent impl block into a dot-namespaced remote API.
 ///

@@ -42,7 +42,7 @@
 //! open (one just cancelled, or a made-up id) are dropped.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -80,6 +80,9 @@ pub(crate) const MAX_WINDOW: u32 = 1 << 16;
 /// The streams of one connection, by their call's msgid and way.
 #[derive(Default)]
 pub(crate) struct Streams {
+    /// How many streams this side sends, so that the answer to every call
+    /// need not look for an input stream to end (see [`answered`](Streams::answered)).
+    producing_count: AtomicUsize,
     /// Streams this side sends: their credit.
     producing: Mutex<HashMap<Key, Arc<Credit>>>,
     /// Streams this side receives: their items.
@@ -95,7 +98,7 @@ impl Streams {
             msgid: key.0,
             granted: AtomicU64::new(u64::from(credit)),
             used: AtomicU64::new(0),
-            refused: AtomicBool::new(false),
+            refused: AtomicU8::new(0),
             waker: AtomicWaker::new(),
             backlog: Mutex::new(Backlog {
                 frames: VecDeque::new(),
@@ -103,12 +106,29 @@ impl Streams {
                 keep: credit.max(1) as usize,
             }),
         });
-        lock(&self.producing).insert(key, Arc::clone(&credit));
+        let mut producing = lock(&self.producing);
+        producing.insert(key, Arc::clone(&credit));
+        self.producing_count
+            .store(producing.len(), Ordering::Release);
         credit
     }
 
     pub(crate) fn stop_producing(&self, key: Key) {
-        lock(&self.producing).remove(&key);
+        let mut producing = lock(&self.producing);
+        producing.remove(&key);
+        self.producing_count
+            .store(producing.len(), Ordering::Release);
+    }
+
+    /// The call `msgid` this side made was answered: its input, if it sends
+    /// one, is over.
+    pub(crate) fn answered(&self, msgid: MsgId) {
+        if self.producing_count.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        if let Some(credit) = lock(&self.producing).get(&(msgid, Way::Input)) {
+            credit.refuse(Refusal::Answered);
+        }
     }
 
     /// The consumer of `key` grants `n` more items: the producer may go on,
@@ -174,8 +194,7 @@ impl Streams {
     /// waiting for items stop waiting.
     pub(crate) fn close(&self) {
         for credit in lock(&self.producing).values() {
-            credit.refused.store(true, Ordering::Release);
-            credit.waker.wake();
+            credit.refuse(Refusal::Closed);
         }
         for inbox in lock(&self.consuming).values() {
             inbox.waker.wake();
@@ -215,8 +234,8 @@ pub(crate) struct Credit {
     granted: AtomicU64,
     /// Every item sent since the stream opened.
     used: AtomicU64,
-    /// Set when sending must stop: the connection closed.
-    refused: AtomicBool,
+    /// Set when sending must stop: a [`Refusal`] as a number, 0 for none.
+    refused: AtomicU8,
     waker: AtomicWaker,
     /// What a producer that keeps only the latest items holds back.
     backlog: Mutex<Backlog>,
@@ -236,12 +255,22 @@ struct Backlog {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Refusal {
     /// The connection closed.
-    Closed,
+    Closed = 1,
     /// The consumer granted more than [`MAX_WINDOW`] items ahead.
-    Overgranted,
+    Overgranted = 2,
+    /// The call was answered, which ends its input.
+    Answered = 3,
 }
 
 impl Credit {
+    /// Stops the producer (the first reason stays), waking it if it waits.
+    fn refuse(&self, refusal: Refusal) {
+        let _ =
+            self.refused
+                .compare_exchange(0, refusal as u8, Ordering::AcqRel, Ordering::Acquire);
+        self.waker.wake();
+    }
+
     /// Ready once one more item may go; the caller then sends it and counts
     /// it with [`used_one`](Credit::used_one).
     pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<Result<(), Refusal>> {
@@ -313,8 +342,11 @@ impl Credit {
 
     fn room(&self) -> Option<Result<(), Refusal>> {
         let sent = self.used();
-        if self.refused.load(Ordering::Acquire) {
-            return Some(Err(Refusal::Closed));
+        match self.refused.load(Ordering::Acquire) {
+            0 => {}
+            1 => return Some(Err(Refusal::Closed)),
+            2 => return Some(Err(Refusal::Overgranted)),
+            _ => return Some(Err(Refusal::Answered)),
         }
         let ahead = self.granted.load(Ordering::Acquire).saturating_sub(sent);
         match ahead {
@@ -492,6 +524,22 @@ mod tests {
         );
         assert_eq!(streams.grant(key, 5).unwrap(), [frame(5)]);
         assert_eq!(credit.last_word(), None);
+    }
+
+    #[test]
+    fn an_answer_ends_the_input_of_its_call_only() {
+        let streams = Streams::default();
+        let input = streams.produce((5, Way::Input), 1);
+        let answer = streams.produce((5, Way::Answer), 1);
+        let other = streams.produce((6, Way::Input), 1);
+        streams.answered(5);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(
+            input.poll_room(&mut cx),
+            Poll::Ready(Err(Refusal::Answered))
+        );
+        assert_eq!(answer.poll_room(&mut cx), Poll::Ready(Ok(())));
+        assert_eq!(other.poll_room(&mut cx), Poll::Ready(Ok(())));
     }
 
     #[test]

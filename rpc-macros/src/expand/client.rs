@@ -9,7 +9,6 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::model::{Api, Method, Nested, type_name};
-use crate::validate::StreamWay;
 
 pub(super) fn expand(api: &Api) -> TokenStream {
     let krate = &api.krate;
@@ -300,26 +299,35 @@ fn stub(api: &Api, index: usize, method: &Method) -> TokenStream {
         None => quote!(#krate::__private::RemoteError),
         Some(err) => quote!(#err),
     };
-    let (returns, send) = match &method.stream {
-        None => (
+    let (returns, send) = match (&method.answer, &method.input) {
+        (None, None) => (
             quote_spanned!(ok.span()=> #krate::__private::Call<#ok, #err>),
             quote!(call),
         ),
-        Some(stream) => {
-            let item = &stream.item;
-            match stream.way {
-                StreamWay::Answer => (
-                    quote_spanned!(item.span()=> #krate::__private::ItemStream<#item, #err>),
-                    quote!(stream),
-                ),
-                StreamWay::Input => (
-                    quote_spanned!(item.span()=> #krate::__private::Upload<#item, #ok, #err>),
-                    quote!(upload),
-                ),
-            }
+        (Some(answer), None) => {
+            let item = &answer.item;
+            (
+                quote_spanned!(item.span()=> #krate::__private::ItemStream<#item, #err>),
+                quote!(stream),
+            )
+        }
+        (None, Some(input)) => {
+            let item = &input.item;
+            (
+                quote_spanned!(item.span()=> #krate::__private::Upload<#item, #ok, #err>),
+                quote!(upload),
+            )
+        }
+        (Some(answer), Some(input)) => {
+            let (out, item) = (&answer.item, &input.item);
+            (
+                quote!(#krate::__private::Conversation<#item, #out, #err>),
+                quote!(conversation),
+            )
         }
     };
-    let idempotent = (method.idempotent && method.stream.is_none()).then(|| quote!(.idempotent()));
+    let streams = method.answer.is_some() || method.input.is_some();
+    let idempotent = (method.idempotent && !streams).then(|| quote!(.idempotent()));
     quote! {
         #[doc = #doc]
         pub fn #ident(&self, #(#params),*) -> #returns {
@@ -351,14 +359,17 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
             quote!(::core::option::Option::Some(::core::convert::From::from(#err)))
         }
     };
-    let stream_of = |way: StreamWay| match &method.stream {
-        Some(stream) if stream.way == way => {
+    let item_of = |stream: Option<&crate::model::StreamParam>| match stream {
+        Some(stream) => {
             let item = type_name(&stream.item);
             quote!(::core::option::Option::Some(::core::convert::From::from(#item)))
         }
-        _ => quote!(::core::option::Option::None),
+        None => quote!(::core::option::Option::None),
     };
-    let (stream, input) = (stream_of(StreamWay::Answer), stream_of(StreamWay::Input));
+    let (stream, input) = (
+        item_of(method.answer.as_ref()),
+        item_of(method.input.as_ref()),
+    );
     quote! {
         out.push(#krate::__private::MethodDescription {
             path: #krate::__private::join(prefix, #wire),

@@ -12,8 +12,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::model::{Api, CallKind, Form, Method, Nested};
-use crate::validate::StreamWay;
+use crate::model::{Api, CallKind, Form, Method, Nested, StreamParam};
 
 /// Makes the trait servable: `Send + Sync + 'static`, async methods returning
 /// `Send` futures, nested accessors returning a named associated type, and
@@ -185,18 +184,18 @@ fn register_method(api: &Api, method: &Method) -> TokenStream {
             };
         }
     };
-    // A stream param is opened once the params are known to fit.
-    let open_stream = method.stream.as_ref().map(|stream| {
-        let (ident, item) = (&stream.ident, &stream.item);
-        let open = match stream.way {
-            StreamWay::Answer => quote!(open_sink),
-            StreamWay::Input => quote!(open_receiver),
-        };
-        quote_spanned!(item.span()=>
-            let #ident = #krate::__private::#open::<#item>(&__dotrpc_ctx)?;
-        )
-    });
-    let decode = quote!(#decode #open_stream);
+    // Stream params are opened once the params are known to fit.
+    let open = |stream: Option<&StreamParam>, open: TokenStream| {
+        stream.map(|stream| {
+            let (ident, item) = (&stream.ident, &stream.item);
+            quote_spanned!(item.span()=>
+                let #ident = #krate::__private::#open::<#item>(&__dotrpc_ctx)?;
+            )
+        })
+    };
+    let open_answer = open(method.answer.as_ref(), quote!(open_sink));
+    let open_input = open(method.input.as_ref(), quote!(open_receiver));
+    let decode = quote!(#decode #open_answer #open_input);
     let names = &method.args;
     let context = method.context.then(|| quote!(__dotrpc_ctx,));
     let unused_ctx = (!method.context).then(|| quote!(let _ = &__dotrpc_ctx;));

@@ -9,6 +9,7 @@
 
 mod broadcast;
 mod call;
+mod conversation;
 mod handle;
 mod notify;
 mod stream;
@@ -23,6 +24,7 @@ use crate::peer::Peer;
 
 pub use broadcast::{ApiBroadcast, BroadcastBase, Members};
 pub use call::{Call, CallFuture};
+pub use conversation::Conversation;
 pub use handle::{AsyncResult, CallStatus};
 pub use notify::{Notify, NotifyFuture};
 pub use stream::{BlockingItems, DEFAULT_WINDOW, ItemStream};
@@ -68,6 +70,23 @@ impl Peer {
         params: impl Serialize,
     ) -> Upload<T, R> {
         Upload::new(self, crate::message::Outgoing::new(method.into(), &params))
+    }
+
+    /// A call of `method` with positional `params` that streams both ways:
+    /// it sends `I`s (the handler takes them with
+    /// [`CallContext::receive`](crate::CallContext::receive)) and answers
+    /// with `O`s ([`CallContext::stream`](crate::CallContext::stream)). The
+    /// request is sent now, granting room for [`DEFAULT_WINDOW`] answers.
+    pub fn conversation<I: Serialize, O: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: impl Serialize,
+    ) -> Conversation<I, O> {
+        Conversation::new(
+            self,
+            crate::message::Outgoing::new(method.into(), &params),
+            DEFAULT_WINDOW,
+        )
     }
 
     /// A notification (a one-way event; no reply) of `method` with

@@ -17,7 +17,7 @@ use crate::error::{Error, FromRemote, RemoteError};
 use crate::message::{Metadata, MsgId, Outgoing, Params, Response};
 use crate::peer::protocol;
 use crate::peer::{Link, Peer};
-use crate::stream::{Inbox, MAX_WINDOW, Received, Way};
+use crate::stream::{Credit, Inbox, MAX_WINDOW, Received, Way};
 use crate::transaction::Pending;
 
 /// The method name of every grant, made once.
@@ -63,7 +63,7 @@ enum State {
 }
 
 /// A stream call that was sent.
-struct Open {
+pub(crate) struct Open {
     link: Arc<Link>,
     method: Arc<str>,
     /// The call's transaction: its answer is the end.
@@ -182,9 +182,15 @@ where
     T: DeserializeOwned,
     E: FromRemote,
 {
-    /// Sends the call: its transaction, its inbox, then the request with
-    /// the first window.
-    fn open(peer: &Peer, outgoing: &Outgoing, window: u32) -> Result<Open, Error> {
+    /// Sends the call: its transaction, its inbox (and, for a call that
+    /// also sends items, the credit for them), then the request with the
+    /// first window.
+    pub(crate) fn open(
+        peer: &Peer,
+        outgoing: &Outgoing,
+        window: u32,
+        with_input: bool,
+    ) -> Result<(Open, Option<Arc<Credit>>), Error> {
         let max = peer.max_message_size();
         if outgoing.max_frame_len() > max {
             return Err(Error::Codec(CodecError::TooLarge {
@@ -196,6 +202,7 @@ where
         let pending = link.transactions().open()?;
         let msgid = pending.msgid();
         let inbox = link.streams.consume((msgid, Way::Answer), window);
+        let input = with_input.then(|| link.streams.produce((msgid, Way::Input), 0));
         // Only a dotrpc peer serves streams, so the metadata is sent
         // whether or not its hello has arrived yet.
         let metadata = Metadata {
@@ -204,9 +211,10 @@ where
         };
         if let Err(error) = link.push(|frames| frames.push_request(outgoing, msgid, &metadata)) {
             link.streams.stop_consuming((msgid, Way::Answer));
+            link.streams.stop_producing((msgid, Way::Input));
             return Err(error);
         }
-        Ok(Open {
+        let open = Open {
             link,
             method: Arc::clone(outgoing.method_arc()),
             pending,
@@ -214,7 +222,27 @@ where
             taken: 0,
             end: None,
             answered: false,
-        })
+        };
+        Ok((open, input))
+    }
+
+    /// A stream already sent.
+    pub(crate) fn opened(
+        open: Result<Open, Error>,
+        runtime: tokio::runtime::Handle,
+        window: u32,
+    ) -> Self {
+        ItemStream {
+            state: match open {
+                Ok(open) => State::Open(open),
+                Err(error) => State::Done(Some(error)),
+            },
+            runtime,
+            window,
+            timeout: None,
+            timer: None,
+            _item: PhantomData,
+        }
     }
 
     /// The next item, word of items dropped, the end, or `Pending`.
@@ -284,7 +312,7 @@ impl Open {
         }
     }
 
-    fn msgid(&self) -> MsgId {
+    pub(crate) fn msgid(&self) -> MsgId {
         self.pending.msgid()
     }
 }
@@ -321,9 +349,9 @@ where
             this.state = match outgoing
                 .as_ref()
                 .map_err(|e| Error::Codec(e.clone()))
-                .and_then(|outgoing| Self::open(peer, outgoing, this.window))
+                .and_then(|outgoing| Self::open(peer, outgoing, this.window, false))
             {
-                Ok(open) => State::Open(open),
+                Ok((open, _)) => State::Open(open),
                 Err(error) => State::Done(Some(error)),
             };
             this.timer = this.timeout.map(|t| Box::pin(tokio::time::sleep(t)));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{ApiBroadcast, Call, ItemStream, Notify, Upload};
+use super::{ApiBroadcast, Call, Conversation, ItemStream, Notify, Upload};
 use crate::codec::CodecError;
 use crate::message::{Outgoing, ParamsWriter};
 use crate::peer::Peer;
@@ -171,6 +171,16 @@ impl Args<'_> {
     pub fn upload<T, R, E>(self) -> Upload<T, R, E> {
         let (base, outgoing) = self.finish();
         Upload::new(&base.peer, outgoing)
+    }
+
+    /// The call that streams both ways, sent now.
+    pub fn conversation<I, O, E>(self) -> Conversation<I, O, E>
+    where
+        O: serde::de::DeserializeOwned,
+        E: crate::error::FromRemote,
+    {
+        let (base, outgoing) = self.finish();
+        Conversation::new(&base.peer, outgoing, super::DEFAULT_WINDOW)
     }
 
     /// The event (a notification), to await or send.

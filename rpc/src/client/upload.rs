@@ -18,8 +18,7 @@ use crate::peer::{Link, Peer};
 use crate::stream::{self, Credit, Refusal, Way};
 use crate::transaction::Pending;
 
-/// The method names of the input's messages, made once.
-static INPUT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::INPUT));
+/// The method name of the input's end, made once.
 static INPUT_END: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::INPUT_END));
 
 /// A call whose input is a stream of `T`s ([`Peer::upload`]), answered
@@ -148,6 +147,8 @@ where
         match room {
             Ok(()) => {}
             Err(None) => return Err(stopped(open.answer.as_ref().expect("answered"))),
+            // Answered: `finish` takes the answer.
+            Err(Some(Refusal::Answered)) => return Err(Error::Cancelled),
             Err(Some(Refusal::Closed)) => return Err(lift(open.link.disconnected())),
             Err(Some(Refusal::Overgranted)) => {
                 return Err(Error::Misuse {
@@ -155,21 +156,16 @@ where
                 });
             }
         }
-        let outgoing =
-            Outgoing::new(Arc::clone(&INPUT), &(open.msgid(), item)).map_err(Error::Codec)?;
-        let max = open.link.options.limits.max_message_size;
-        if outgoing.max_frame_len() > max {
-            return Err(Error::Codec(CodecError::TooLarge {
-                size: outgoing.max_frame_len() as u64,
-                max,
-            }));
-        }
         if !open.link.has_room() {
             open.link.room().await;
         }
+        // Encoded straight into the connection's queue.
+        let (max, msgid) = (open.link.options.limits.max_message_size, open.msgid());
+        let mut encoded = Ok(());
         open.link
-            .push(|frames| frames.push_notification(&outgoing))
+            .push(|frames| encoded = frames.push_item(stream::INPUT, msgid, item, max))
             .map_err(lift)?;
+        encoded.map_err(Error::Codec)?;
         open.credit.used_one();
         Ok(())
     }

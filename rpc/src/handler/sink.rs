@@ -71,7 +71,8 @@ impl<T: Serialize> ItemSink<T> {
 
     fn refused(&self, refusal: Refusal) -> Error {
         match refusal {
-            Refusal::Closed => self.link.disconnected(),
+            // An answer stream is never refused for an answer: it is one.
+            Refusal::Closed | Refusal::Answered => self.link.disconnected(),
             Refusal::Overgranted => Error::Misuse {
                 message: "the caller granted more room than a stream may have",
             },

@@ -564,6 +564,7 @@ impl Connection {
         let call = match message {
             Message::Response(response) => {
                 let msgid = response.msgid();
+                self.link.streams.answered(msgid);
                 if !self.link.transactions.complete(msgid, Ok(response)) {
                     tracing::debug!(
                         peer = self.link.id,
@@ -587,65 +588,19 @@ impl Connection {
             }
             Message::Notification(notification) => {
                 let invocation = notification.into_invocation();
-                match invocation.method_bytes() {
-                    m if m == protocol::HELLO.as_bytes() => {
-                        self.link.remote_features.learn(&invocation.params);
-                        self.link.say_hello();
-                        return Ok(());
-                    }
-                    m if m == protocol::CANCEL.as_bytes() => {
-                        if let Some(msgid) = protocol::cancelled_msgid(&invocation.params) {
-                            self.cancel(msgid);
-                        }
-                        return Ok(());
-                    }
-                    m if m == stream::ITEM.as_bytes() => {
-                        self.stream_item(Way::Answer, invocation.params);
-                        return Ok(());
-                    }
-                    m if m == stream::CREDIT.as_bytes() => {
-                        self.stream_credit(Way::Answer, &invocation.params);
-                        return Ok(());
-                    }
-                    m if m == stream::LAGGED.as_bytes() => {
-                        let lagged =
-                            stream::granted(&invocation.params).is_some_and(|(msgid, n)| {
-                                self.link.streams.lagged((msgid, Way::Answer), u64::from(n))
-                            });
-                        if !lagged {
-                            tracing::debug!(
-                                peer = self.link.id,
-                                "word of lag for no open stream dropped"
-                            );
-                        }
-                        return Ok(());
-                    }
-                    m if m == stream::INPUT.as_bytes() => {
-                        self.stream_item(Way::Input, invocation.params);
-                        return Ok(());
-                    }
-                    m if m == stream::INPUT_CREDIT.as_bytes() => {
-                        self.stream_credit(Way::Input, &invocation.params);
-                        return Ok(());
-                    }
-                    m if m == stream::INPUT_END.as_bytes() => {
-                        let ended = stream::stream_id(&invocation.params)
-                            .is_some_and(|msgid| self.link.streams.end((msgid, Way::Input)));
-                        if !ended {
-                            tracing::debug!(
-                                peer = self.link.id,
-                                "the end of no open input dropped"
-                            );
-                        }
-                        return Ok(());
-                    }
-                    _ => InboundCall {
-                        msgid: None,
-                        invocation,
-                        deadline: None,
-                        trace: None,
-                        credit: None,
-                    },
+                // dotrpc's own notifications all start `rpc.`: one look for
+                // every other notification.
+                if invocation.method_bytes().starts_with(b"rpc.")
+                    && self.protocol_notification(&invocation)
+                {
+                    return Ok(());
+                }
+                InboundCall {
+                    msgid: None,
+                    invocation,
+                    deadline: None,
+                    trace: None,
+                    credit: None,
                 }
             }
         };
@@ -690,17 +645,58 @@ impl Connection {
         }
     }
 
+    /// Handles one of dotrpc's own notifications (the hello, a cancel, the
+    /// messages of streams); `false` for any other, which is a call.
+    fn protocol_notification(&mut self, invocation: &Invocation) -> bool {
+        let params = &invocation.params;
+        match invocation.method_bytes() {
+            m if m == protocol::HELLO.as_bytes() => {
+                self.link.remote_features.learn(params);
+                self.link.say_hello();
+            }
+            m if m == protocol::CANCEL.as_bytes() => {
+                if let Some(msgid) = protocol::cancelled_msgid(params) {
+                    self.cancel(msgid);
+                }
+            }
+            m if m == stream::ITEM.as_bytes() => self.stream_item(Way::Answer, params),
+            m if m == stream::CREDIT.as_bytes() => self.stream_credit(Way::Answer, params),
+            m if m == stream::LAGGED.as_bytes() => {
+                let lagged = stream::granted(params).is_some_and(|(msgid, n)| {
+                    self.link.streams.lagged((msgid, Way::Answer), u64::from(n))
+                });
+                if !lagged {
+                    tracing::debug!(
+                        peer = self.link.id,
+                        "word of lag for no open stream dropped"
+                    );
+                }
+            }
+            m if m == stream::INPUT.as_bytes() => self.stream_item(Way::Input, params),
+            m if m == stream::INPUT_CREDIT.as_bytes() => self.stream_credit(Way::Input, params),
+            m if m == stream::INPUT_END.as_bytes() => {
+                let ended = stream::stream_id(params)
+                    .is_some_and(|msgid| self.link.streams.end((msgid, Way::Input)));
+                if !ended {
+                    tracing::debug!(peer = self.link.id, "the end of no open input dropped");
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
     /// An item of a stream this side consumes; dropped if the stream is
     /// not open (cancelled a moment ago, or never opened).
-    fn stream_item(&mut self, way: Way, params: crate::message::Params) {
-        let Some(msgid) = stream::stream_id(&params) else {
+    fn stream_item(&mut self, way: Way, params: &crate::message::Params) {
+        let Some(msgid) = stream::stream_id(params) else {
             tracing::debug!(
                 peer = self.link.id,
                 "a stream item without a stream id dropped"
             );
             return;
         };
-        if !self.link.streams.deliver((msgid, way), params) {
+        if !self.link.streams.deliver((msgid, way), params.clone()) {
             tracing::debug!(
                 peer = self.link.id,
                 msgid,

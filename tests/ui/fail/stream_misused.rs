@@ -1,9 +1,9 @@
-use dotrpc::{ItemReceiver, ItemSink};
+use dotrpc::ItemSink;
 
 #[dotrpc::rpc_api]
 pub trait Feeds {
-    /// Two streams: one at most.
-    async fn both(&self, out: ItemSink<u64>, input: ItemReceiver<u64>);
+    /// Two answer streams: one each way at most.
+    async fn both(&self, out: ItemSink<u64>, more: ItemSink<u64>);
     /// Sending waits: a stream method is async.
     fn plain(&self, out: ItemSink<u64>);
     /// An event has no caller to stream with.
