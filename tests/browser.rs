@@ -105,6 +105,7 @@ async fn chromium_shows_the_results_errors_and_events_of_the_example_page() {
     assert_eq!(field("error"), "Application: division by zero", "{shown}");
     assert_eq!(field("greet"), "hello, the browser page", "{shown}");
     assert_eq!(field("events"), "0 1 2", "{shown}");
+    assert_eq!(field("stream"), "0 1 2", "{shown}");
     assert!(!log.contains("page error"), "{log}");
 
     // The browser is gone, and so is its connection.

@@ -46,10 +46,7 @@ impl Namespace<'_> {
         out.push_str("{\n");
         for (name, method) in &self.methods {
             if let Some(stream) = stream_note(method) {
-                let _ = writeln!(
-                    out,
-                    "{indent}// {name}: {stream}; the TypeScript client does not take streams yet."
-                );
+                let _ = writeln!(out, "{indent}// {name}: {stream}");
                 continue;
             }
             doc_comment(out, &indent, method);
@@ -80,11 +77,29 @@ impl Namespace<'_> {
     }
 }
 
-/// What a method streams, for one that does.
+/// What a method streams and how the client calls it, for one that does
+/// (streams are called by path, not through the typed proxies).
 fn stream_note(method: &MethodDescription) -> Option<String> {
+    let params: Vec<String> = method.params.iter().map(|p| identifier(&p.name)).collect();
+    let (path, params) = (&method.path, params.join(", "));
+    let item = |rust: &str| TsType::of(rust).param();
     match (&method.stream, &method.input) {
-        (Some(item), _) => Some(format!("answers with a stream of {item}")),
-        (None, Some(item)) => Some(format!("takes a stream of {item}")),
+        (Some(out), Some(input)) => Some(format!(
+            "a stream of {} both ways (of {} in), which the TypeScript client does not call yet",
+            item(out),
+            item(input)
+        )),
+        (Some(out), None) => Some(format!(
+            "a stream of {}: client.stream<{}>(\"{path}\", [{params}])",
+            item(out),
+            item(out)
+        )),
+        (None, Some(input)) => Some(format!(
+            "takes a stream of {}: client.upload<{}, {}>(\"{path}\", [{params}])",
+            item(input),
+            item(input),
+            TsType::of(&method.returns).param()
+        )),
         (None, None) => None,
     }
 }

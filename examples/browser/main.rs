@@ -1,8 +1,8 @@
 //! A web page that calls the demo API from the browser: an axum server
 //! serves the page and, at `/rpc`, the API over WebSocket; the page uses the
 //! TypeScript client (`clients/typescript`) to call nested methods, show an
-//! application error, answer a call from the server, and list the events
-//! the server pushes.
+//! application error, answer a call from the server, list the events the
+//! server pushes, and take the items of a stream.
 //!
 //! ```text
 //! scripts/typescript.sh        # builds the client the page imports

@@ -77,6 +77,43 @@ interface Pending {
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
+/** How a stream call is opened; see {@link Client.stream}. */
+export interface StreamOptions {
+  /** Items the server may send ahead of those taken (default 32). */
+  window?: number;
+  /** `Timeout` if neither the first item nor the end comes within this. */
+  timeoutMs?: number;
+  /** Told how many items a server that keeps only the latest dropped. */
+  onLagged?: (skipped: number) => void;
+}
+
+/** The receiving end of one stream call. */
+interface Incoming {
+  items: unknown[];
+  /** Set once the call is answered: its end, or the error it ended with. */
+  end: { error?: RpcError } | undefined;
+  /** Wakes a reader waiting for an item or the end. */
+  wake: (() => void) | undefined;
+  onLagged: ((skipped: number) => void) | undefined;
+}
+
+/** The sending end of one upload: the room the handler granted. */
+interface Outgoing {
+  granted: number;
+  used: number;
+  /** Set once the call is answered: no more items are taken. */
+  answered: boolean;
+  wake: (() => void) | undefined;
+}
+
+/** A call whose input is a stream of items; see {@link Client.upload}. */
+export interface Upload<T, R> {
+  /** Sends one item once the handler has room; rejects with `Cancelled` once it answered. */
+  send(item: T): Promise<void>;
+  /** Ends the input and waits for the answer. */
+  finish(): Promise<R>;
+}
+
 /**
  * Connects to a dotrpc server (or any msgpack-rpc peer) at `url`:
  * `ws://`/`wss://` in browsers and Node, `tcp://host:port` in Node.
@@ -102,6 +139,10 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
   private link: Link | undefined;
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
+  /** Stream calls this side made, by msgid: their items. */
+  private readonly incoming = new Map<number, Incoming>();
+  /** Uploads this side is sending, by msgid: their room. */
+  private readonly outgoing = new Map<number, Outgoing>();
   private readonly handlers = new Map<string, Handler>();
   private readonly listeners = new Map<string, Set<(...params: any[]) => void>>();
   private readonly statusListeners = new Set<(status: Status) => void>();
@@ -146,6 +187,165 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
       if (timeoutMs !== undefined && this.speaksDotrpc) request.push({ deadline_ms: timeoutMs });
       link.send(request);
     });
+  }
+
+  /**
+   * A stream call: the items `method(...params)` answers with, as they
+   * come, granting the server room as they are taken. Stop early with
+   * `break` (or `return()`): the call is cancelled on the server.
+   *
+   * ```ts
+   * for await (const n of client.stream<number>("count", [5, 100])) console.log(n);
+   * ```
+   */
+  stream<T = unknown>(method: string, params: unknown[] = [], options: StreamOptions = {}): AsyncIterable<T> {
+    const window = Math.max(1, Math.min(options.window ?? 32, 65_536));
+    return {
+      [Symbol.asyncIterator]: () => this.openStream<T>(method, params, window, options),
+    };
+  }
+
+  private openStream<T>(method: string, params: unknown[], window: number, options: StreamOptions): AsyncIterator<T> {
+    const link = this.link;
+    const msgid = this.allocateId();
+    const stream: Incoming = { items: [], end: undefined, wake: undefined, onLagged: options.onLagged };
+    let taken = 0;
+    let firstTimer: ReturnType<typeof setTimeout> | undefined;
+    let done = false;
+    if (link === undefined) {
+      stream.end = { error: new RpcError("Disconnected", this.isClosed ? "the client is closed" : "not connected") };
+    } else {
+      this.incoming.set(msgid, stream);
+      // The request is a call: its answer, through `pending`, is the end.
+      this.pending.set(msgid, {
+        resolve: () => this.endStream(msgid, {}),
+        reject: (error) => this.endStream(msgid, { error }),
+        timer: undefined,
+      });
+      link.send([REQUEST, msgid, method, params, { credit: window }]);
+      if (options.timeoutMs !== undefined) {
+        firstTimer = setTimeout(() => {
+          this.cancelCall(msgid);
+          this.endStream(msgid, {
+            error: new RpcError("Timeout", `${method}: no item within ${options.timeoutMs} ms`),
+          });
+        }, options.timeoutMs);
+      }
+    }
+    const finish = () => {
+      done = true;
+      clearTimeout(firstTimer);
+      this.incoming.delete(msgid);
+    };
+    return {
+      next: async (): Promise<IteratorResult<T>> => {
+        for (;;) {
+          if (done) return { value: undefined, done: true };
+          if (stream.items.length > 0) {
+            clearTimeout(firstTimer);
+            const value = stream.items.shift() as T;
+            taken += 1;
+            if (taken >= Math.ceil(window / 2) && stream.end === undefined) {
+              this.send([NOTIFICATION, "rpc.credit", [msgid, taken]]);
+              taken = 0;
+            }
+            return { value, done: false };
+          }
+          if (stream.end !== undefined) {
+            finish();
+            if (stream.end.error !== undefined) throw stream.end.error;
+            return { value: undefined, done: true };
+          }
+          await new Promise<void>((resolve) => (stream.wake = resolve));
+        }
+      },
+      return: async (): Promise<IteratorResult<T>> => {
+        if (!done && stream.end === undefined) this.cancelCall(msgid);
+        finish();
+        return { value: undefined, done: true };
+      },
+    };
+  }
+
+  /** Ends stream `msgid` (after the items it has); wakes its reader. */
+  private endStream(msgid: number, end: { error?: RpcError }): void {
+    const stream = this.incoming.get(msgid);
+    if (stream === undefined || stream.end !== undefined) return;
+    stream.end = end;
+    stream.wake?.();
+  }
+
+  /** Gives up on call `msgid`: it is forgotten, and a dotrpc server stops it. */
+  private cancelCall(msgid: number): void {
+    this.pending.delete(msgid);
+    if (this.speaksDotrpc || this.incoming.has(msgid) || this.outgoing.has(msgid)) {
+      this.send([NOTIFICATION, CANCEL, [msgid]]);
+    }
+  }
+
+  /**
+   * A call whose input is a stream of items: send them with `send` (each
+   * waits for room the handler grants), then `finish` for the answer.
+   *
+   * ```ts
+   * const sum = client.upload<number, number>("sum");
+   * for (let i = 1; i <= 100; i++) await sum.send(i);
+   * console.log(await sum.finish()); // 5050
+   * ```
+   */
+  upload<T = unknown, R = unknown>(method: string, params: unknown[] = []): Upload<T, R> {
+    const room: Outgoing = { granted: 0, used: 0, answered: false, wake: undefined };
+    let msgid: number | undefined;
+    const answer = new Promise<R>((resolve, reject) => {
+      const link = this.link;
+      if (link === undefined) {
+        reject(new RpcError("Disconnected", this.isClosed ? "the client is closed" : "not connected"));
+        return;
+      }
+      const id = this.allocateId();
+      msgid = id;
+      this.outgoing.set(id, room);
+      const settle = () => {
+        room.answered = true;
+        this.outgoing.delete(id);
+        room.wake?.();
+      };
+      this.pending.set(id, {
+        resolve: (result) => {
+          settle();
+          resolve(result as R);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+        timer: undefined,
+      });
+      link.send([REQUEST, id, method, params]);
+    });
+    // Its rejection is told by `finish` (and by `send`).
+    answer.catch(() => {});
+    let ended = false;
+    return {
+      send: async (item: T) => {
+        for (;;) {
+          if (ended || room.answered || msgid === undefined) {
+            throw new RpcError("Cancelled", `${method} takes no more items`);
+          }
+          if (room.used < room.granted) break;
+          await new Promise<void>((resolve) => (room.wake = resolve));
+        }
+        room.used += 1;
+        this.send([NOTIFICATION, "rpc.input", [msgid, item]]);
+      },
+      finish: () => {
+        if (!ended && !room.answered && msgid !== undefined) {
+          ended = true;
+          this.send([NOTIFICATION, "rpc.input_end", [msgid]]);
+        }
+        return answer;
+      },
+    };
   }
 
   /** Sends the notification `method(...params)`; dropped while disconnected. */
@@ -295,6 +495,20 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
           this.speaksDotrpc = true;
         } else if (method === CANCEL) {
           this.running.delete(values[0] as number);
+        } else if (method === "rpc.item") {
+          const stream = this.incoming.get(values[0] as number);
+          if (stream !== undefined && stream.end === undefined) {
+            stream.items.push(values[1]);
+            stream.wake?.();
+          }
+        } else if (method === "rpc.lagged") {
+          this.incoming.get(values[0] as number)?.onLagged?.(values[1] as number);
+        } else if (method === "rpc.input_credit") {
+          const room = this.outgoing.get(values[0] as number);
+          if (room !== undefined) {
+            room.granted += values[1] as number;
+            room.wake?.();
+          }
         } else {
           for (const listener of this.listeners.get(method) ?? []) listener(...values);
           const handler = this.handlers.get(method);
@@ -339,6 +553,9 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
   private failPending(reason: string): void {
     const pending = [...this.pending.values()];
     this.pending.clear();
+    for (const msgid of [...this.incoming.keys()]) {
+      this.endStream(msgid, { error: new RpcError("Disconnected", `disconnected: ${reason}`) });
+    }
     for (const call of pending) {
       clearTimeout(call.timer);
       call.reject(new RpcError("Disconnected", `disconnected: ${reason}`));

@@ -11,6 +11,16 @@
  * ```
  */
 export { Client, connect } from "./client.js";
-export type { ConnectOptions, EventMap, Handler, Method, ReconnectOptions, Remote, Status } from "./client.js";
+export type {
+  ConnectOptions,
+  EventMap,
+  Handler,
+  Method,
+  ReconnectOptions,
+  Remote,
+  Status,
+  StreamOptions,
+  Upload,
+} from "./client.js";
 export { RpcError } from "./error.js";
 export type { WebSocketConstructor } from "./link.js";

@@ -101,6 +101,35 @@ for (const [name, url] of [["TCP", tcp], ["WebSocket", ws]] as const) {
       assert.match(refused.message, /no name today/);
     });
 
+    test("a stream's items come as they are taken, and break cancels it", async (t) => {
+      const client = await open<DemoApi>(t, url);
+      const items: number[] = [];
+      for await (const item of client.stream<number>("count", [5, 0], { window: 2 })) items.push(item);
+      assert.deepEqual(items, [0, 1, 2, 3, 4]);
+
+      let taken = 0;
+      for await (const item of client.stream<number>("count", [100_000, 1])) {
+        assert.equal(item, taken);
+        if (++taken === 3) break;
+      }
+      assert.equal(await client.api.add(1, 2), 3, "the connection goes on");
+
+      const late = client.stream<number>("count", [1, 2_000], { timeoutMs: 50 });
+      await assert.rejects(async () => {
+        for await (const _ of late);
+      }, (error: unknown) => error instanceof RpcError && error.code === "Timeout");
+      await assert.rejects(async () => {
+        for await (const _ of client.stream("count", ["five", 0]));
+      }, (error: unknown) => error instanceof RpcError && error.code === "InvalidParams");
+    });
+
+    test("an upload sends its items as the server takes them", async (t) => {
+      const client = await open<DemoApi>(t, url);
+      const sum = client.upload<number, number>("sum");
+      for (let i = 1; i <= 100; i++) await sum.send(i);
+      assert.equal(await sum.finish(), 5050);
+    });
+
     test("closing fails pending calls with Disconnected", async (t) => {
       const client = await open<DemoApi>(t, url);
       const pending = client.api.sleep(5000);

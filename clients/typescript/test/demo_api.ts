@@ -4,7 +4,7 @@
 export interface DemoApi {
   /** Adds two integers. */
   add(a: number, b: number): number;
-  // count: answers with a stream of u64; the TypeScript client does not take streams yet.
+  // count: a stream of number: client.stream<number>("count", [n, delay_ms])
   /**
    * Asks the caller its name (`client.name()`, a call back over the
    * same connection) and greets it.
@@ -18,7 +18,7 @@ export interface DemoApi {
   log(line: unknown /* Value */): void;
   /** Waits `ms` milliseconds, then returns `ms`. */
   sleep(ms: number): number;
-  // sum: takes a stream of i64; the TypeScript client does not take streams yet.
+  // sum: takes a stream of number: client.upload<number, number>("sum", [])
   events: {
     /**
      * Sends `events.tick [i]` for i in 0..n to the caller; one-way.

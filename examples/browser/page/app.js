@@ -23,6 +23,13 @@ async function main() {
   }
   show("greet", await client.api.greet());
 
+  // A stream: items as the server sends them, one every 50 ms.
+  const counted = [];
+  for await (const n of client.stream("count", [3, 50])) {
+    counted.push(n);
+    show("stream", counted.join(" "));
+  }
+
   const ticks = [];
   client.on("events.tick", (i) => {
     ticks.push(i);
