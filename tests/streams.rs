@@ -406,6 +406,11 @@ async fn a_conversation_streams_both_ways_on_one_call() {
 struct Raw(tokio::net::TcpStream, Vec<u8>);
 
 impl Raw {
+    async fn connect(server: &dotrpc::Server) -> Raw {
+        let stream = tokio::net::TcpStream::connect(support::addr(server));
+        Raw(stream.await.unwrap(), Vec::new())
+    }
+
     async fn send(&mut self, value: rmpv::Value) {
         use tokio::io::AsyncWriteExt;
         let mut bytes = Vec::new();
@@ -430,6 +435,11 @@ impl Raw {
             }
             self.1.extend_from_slice(&chunk[..n]);
         }
+    }
+
+    /// Reads until the connection ends.
+    async fn until_end(&mut self) {
+        while self.receive().await.is_some() {}
     }
 
     /// The next message that is not the server's hello.
@@ -471,12 +481,7 @@ async fn tcp_server() -> (dotrpc::Server, mpsc::UnboundedReceiver<&'static str>)
 #[tokio::test]
 async fn a_foreign_consumer_grants_credit_with_notifications() {
     let (server, _) = tcp_server().await;
-    let mut raw = Raw(
-        tokio::net::TcpStream::connect(support::addr(&server))
-            .await
-            .unwrap(),
-        Vec::new(),
-    );
+    let mut raw = Raw::connect(&server).await;
     // No credit in the request: nothing comes until it is granted.
     raw.send(request(5, "count", vec![3.into()], None)).await;
     raw.send(notification("rpc.credit", vec![5.into(), 2.into()]))
@@ -501,12 +506,7 @@ async fn a_foreign_consumer_grants_credit_with_notifications() {
 #[tokio::test]
 async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
     let (server, mut dropped) = tcp_server().await;
-    let mut raw = Raw(
-        tokio::net::TcpStream::connect(support::addr(&server))
-            .await
-            .unwrap(),
-        Vec::new(),
-    );
+    let mut raw = Raw::connect(&server).await;
     // More credit than a stream may have ends that stream with an error.
     raw.send(request(1, "forever", vec![], Some(1))).await;
     assert_eq!(
@@ -564,15 +564,51 @@ async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Streams are calls: a peer that opens thousands holds back its own
+/// connection (its handlers are bounded, then reading stops) and nothing
+/// else; shutting down drops every stream it opened.
+#[tokio::test]
+async fn a_flood_of_streams_holds_back_only_its_own_connection() {
+    let (tell, _dropped) = mpsc::unbounded_channel();
+    let server = dotrpc::Server::builder(
+        Peer::builder()
+            .router(router(tell, Arc::new(AtomicU64::new(0))))
+            .max_concurrent_handlers(4)
+            .max_queued_calls(8),
+    )
+    .bind_tcp("127.0.0.1:0")
+    .await
+    .unwrap();
+    let mut flood = Raw::connect(&server).await;
+    for msgid in 0..2_000 {
+        flood
+            .send(request(msgid, "silent", vec![], Some(1_000)))
+            .await;
+    }
+    let other = Peer::builder()
+        .connect_tcp(support::addr(&server))
+        .await
+        .unwrap();
+    let items: Vec<u64> = bounded(
+        other
+            .stream::<u64>("count", (100,))
+            .map(Result::unwrap)
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(items.len(), 100, "another connection is served as usual");
+    assert_eq!(server.connection_count(), 2);
+    other.close();
+    bounded(server.shutdown(Duration::from_millis(100))).await;
+    // The flood's connection was closed with its handlers: its end is read
+    // (within the bound).
+    bounded(flood.until_end()).await;
+}
+
 #[tokio::test]
 async fn a_foreign_caller_uploads_with_notifications() {
     let (server, _) = tcp_server().await;
-    let mut raw = Raw(
-        tokio::net::TcpStream::connect(support::addr(&server))
-            .await
-            .unwrap(),
-        Vec::new(),
-    );
+    let mut raw = Raw::connect(&server).await;
     raw.send(request(9, "sum", vec![], None)).await;
     assert_eq!(
         raw.receive_message().await,

@@ -297,7 +297,7 @@ mod tests {
             invocation: Invocation::new(method, &params),
             deadline: None,
             trace: None,
-            credit: None,
+            credit: 0,
         };
         let rest = dispatcher.start(call, testing::detached(), &link);
         (link, rest)

@@ -152,6 +152,7 @@ impl Transactions {
 
     /// Delivers `outcome` to the call waiting on `msgid`. Returns `false` (and
     /// counts a late reply) when no call waits on it any more.
+    #[inline]
     pub(crate) fn complete(&self, msgid: MsgId, outcome: Outcome) -> bool {
         let waker = {
             let mut shard = self.shard(msgid);

@@ -511,13 +511,7 @@ where
 
 /// Opens the call's transaction and queues its request.
 fn send(peer: &Peer, outgoing: &Outgoing, timeout: Option<Duration>) -> Result<Waiting, Error> {
-    let max = peer.max_message_size();
-    if outgoing.max_frame_len() > max {
-        return Err(Error::Codec(CodecError::TooLarge {
-            size: outgoing.max_frame_len() as u64,
-            max,
-        }));
-    }
+    outgoing.check_size(peer.max_message_size())?;
     let link = peer.link();
     let timeout = timeout.or(link.options.call_timeout);
     let pending = link.transactions().open()?;

@@ -14,7 +14,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::codec::CodecError;
-use crate::error::Error;
 use crate::message::Outgoing;
 use crate::peer::Peer;
 
@@ -47,13 +46,7 @@ impl Notify {
     /// (which closes it).
     pub fn send(self) -> crate::Result<()> {
         let outgoing = self.outgoing?;
-        let max = self.peer.max_message_size();
-        if outgoing.max_frame_len() > max {
-            return Err(Error::Codec(CodecError::TooLarge {
-                size: outgoing.max_frame_len() as u64,
-                max,
-            }));
-        }
+        outgoing.check_size(self.peer.max_message_size())?;
         self.peer
             .link()
             .push(|frames| frames.push_notification(&outgoing))

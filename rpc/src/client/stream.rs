@@ -191,13 +191,7 @@ where
         window: u32,
         with_input: bool,
     ) -> Result<(Open, Option<Arc<Credit>>), Error> {
-        let max = peer.max_message_size();
-        if outgoing.max_frame_len() > max {
-            return Err(Error::Codec(CodecError::TooLarge {
-                size: outgoing.max_frame_len() as u64,
-                max,
-            }));
-        }
+        outgoing.check_size(peer.max_message_size())?;
         let link = peer.link();
         let pending = link.transactions().open()?;
         let msgid = pending.msgid();

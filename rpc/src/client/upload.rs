@@ -81,13 +81,7 @@ impl<T, R, E> Upload<T, R, E> {
 
 impl Open {
     fn send(peer: &Peer, outgoing: &Outgoing) -> Result<Open, Error> {
-        let max = peer.max_message_size();
-        if outgoing.max_frame_len() > max {
-            return Err(Error::Codec(CodecError::TooLarge {
-                size: outgoing.max_frame_len() as u64,
-                max,
-            }));
-        }
+        outgoing.check_size(peer.max_message_size())?;
         let link = peer.link();
         let pending = link.transactions().open()?;
         let msgid = pending.msgid();

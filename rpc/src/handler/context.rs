@@ -19,8 +19,8 @@ pub struct CallContext {
     method: Arc<str>,
     peer: Peer,
     deadline: Option<Instant>,
-    /// The first window of items, for a stream call.
-    credit: Option<u32>,
+    /// The first window of items, for a stream call (0 for other calls).
+    credit: u32,
 }
 
 /// The context of one inbound call.
@@ -29,7 +29,7 @@ pub(crate) fn new_context(
     method: Arc<str>,
     peer: Peer,
     deadline: Option<Instant>,
-    credit: Option<u32>,
+    credit: u32,
 ) -> CallContext {
     CallContext {
         msgid,
@@ -93,11 +93,7 @@ impl CallContext {
         let msgid = self.msgid.ok_or(crate::Error::Misuse {
             message: "a notification cannot answer with a stream: only a call can",
         })?;
-        Ok(ItemSink::open(
-            self.peer.link(),
-            msgid,
-            self.credit.unwrap_or(0),
-        ))
+        Ok(ItemSink::open(self.peer.link(), msgid, self.credit))
     }
 
     /// Takes the stream of items this call brings as its input (the caller

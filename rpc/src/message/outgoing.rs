@@ -78,6 +78,18 @@ impl Outgoing {
 
     /// The size of the largest frame this call becomes (a request with a
     /// deadline), to check against the peer's limit before it is sent.
+    /// `TooLarge` if the message may be over `max` bytes.
+    pub(crate) fn check_size(&self, max: usize) -> Result<(), CodecError> {
+        let size = self.max_frame_len();
+        if size > max {
+            return Err(CodecError::TooLarge {
+                size: size as u64,
+                max,
+            });
+        }
+        Ok(())
+    }
+
     pub(crate) fn max_frame_len(&self) -> usize {
         // [0x95, 0, msgid <= 5, str header <= 5, method, params, deadline map <= 22]
         2 + 5 + 5 + self.method.len() + self.params.len() + 22

@@ -84,8 +84,8 @@ pub(crate) struct InboundCall {
     pub(crate) deadline: Option<Instant>,
     /// The caller's span, to continue its trace (dotrpc callers only).
     pub(crate) trace: Option<TraceContext>,
-    /// The first window of items of a stream call.
-    pub(crate) credit: Option<u32>,
+    /// The first window of items of a stream call (0 for other calls).
+    pub(crate) credit: u32,
 }
 
 /// What everyone using one connection shares: its outgoing queue, its
@@ -583,7 +583,7 @@ impl Connection {
                         .deadline_ms
                         .map(|ms| Instant::now() + Duration::from_millis(ms)),
                     trace: metadata.trace,
-                    credit: metadata.credit,
+                    credit: metadata.credit.unwrap_or(0),
                 }
             }
             Message::Notification(notification) => {
@@ -600,7 +600,7 @@ impl Connection {
                     invocation,
                     deadline: None,
                     trace: None,
-                    credit: None,
+                    credit: 0,
                 }
             }
         };
@@ -726,7 +726,7 @@ impl Connection {
             .iter_mut()
             .find(|call| call.msgid == Some(msgid))
         {
-            parked.credit = Some(parked.credit.unwrap_or(0).saturating_add(n));
+            parked.credit = parked.credit.saturating_add(n);
         }
     }
 
