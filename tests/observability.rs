@@ -445,6 +445,57 @@ async fn each_side_counts_its_calls_by_method_and_outcome() {
     support::no_tasks_left().await;
 }
 
+#[tokio::test]
+async fn stream_calls_are_counted_as_calls_are() {
+    use dotrpc::observe::names;
+    let _serial = otel::serial();
+    let (snapshotter, _recording) = record_metrics();
+
+    let router = Arc::new(Router::new());
+    router.set_handler("ping", || async {});
+    router.set_handler("feed", |ctx: dotrpc::CallContext, n: u64| async move {
+        let mut items = ctx.stream::<u64>()?;
+        for i in 0..n {
+            items.send(&i).await?;
+        }
+        Ok::<(), Error>(())
+    });
+    let b = tcp_server(router).await;
+    let client = Peer::builder()
+        .connect_tcp(support::addr(&b))
+        .await
+        .unwrap();
+    let mut whole = client.stream::<u64>("feed", (3,));
+    while let Some(item) = bounded(whole.next()).await {
+        item.unwrap();
+    }
+    let mut dropped = client.stream::<u64>("feed", (1_000_000,)).window(2);
+    bounded(dropped.next()).await.unwrap().unwrap();
+    drop(dropped);
+    // Answered after the cancel was read (in order on one connection), so
+    // the server counts the cancel before it shuts down.
+    bounded(client.call::<()>("ping", ())).await.unwrap();
+    client.close();
+    bounded(client.closed()).await;
+    b.shutdown(Duration::from_secs(1)).await;
+
+    let recorded = snapshotter.snapshot().into_vec();
+    for finished in [names::CLIENT_FINISHED, names::SERVER_FINISHED] {
+        let outcome = |outcome| {
+            counter(
+                &recorded,
+                finished,
+                &[("method", "feed"), ("outcome", outcome)],
+            )
+        };
+        assert_eq!((outcome("ok"), outcome("Cancelled")), (1, 1), "{finished}");
+    }
+    for in_flight in [names::CLIENT_IN_FLIGHT, names::SERVER_IN_FLIGHT] {
+        assert_eq!(counter(&recorded, in_flight, &[]), 0, "{in_flight}");
+    }
+    support::no_tasks_left().await;
+}
+
 #[test]
 fn calls_waited_on_or_given_a_callback_are_children_of_the_callers_span() {
     let traces = otel::capture();

@@ -605,6 +605,28 @@ async fn a_flood_of_streams_holds_back_only_its_own_connection() {
     bounded(flood.until_end()).await;
 }
 
+/// A caller that goes away mid-stream can grant no more room: its
+/// producer, waiting for room, ends at once instead of waiting forever.
+#[tokio::test]
+async fn a_caller_that_hangs_up_ends_the_streams_it_was_sent() {
+    let (server, mut dropped) = tcp_server().await;
+    let mut raw = Raw::connect(&server).await;
+    raw.send(request(1, "forever", vec![], Some(1))).await;
+    assert_eq!(
+        raw.receive_message().await,
+        notification("rpc.item", vec![1.into(), 0.into()])
+    );
+    drop(raw);
+    assert_eq!(bounded(dropped.recv()).await, Some("forever"));
+    bounded(async {
+        while server.connection_count() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test]
 async fn a_foreign_caller_uploads_with_notifications() {
     let (server, _) = tcp_server().await;

@@ -15,7 +15,8 @@ use super::call::{decode_response, lift};
 use crate::codec::CodecError;
 use crate::error::{Error, FromRemote, RemoteError};
 use crate::message::{Metadata, MsgId, Outgoing, Params, Response};
-use crate::peer::protocol;
+use crate::observe::{self, CallMeter, Side};
+use crate::peer::protocol::{self, Feature};
 use crate::peer::{Link, Peer};
 use crate::stream::{Credit, Inbox, MAX_WINDOW, Received, Way};
 use crate::transaction::Pending;
@@ -75,6 +76,10 @@ pub(crate) struct Open {
     end: Option<Result<Response, Error>>,
     /// Whether the answer came (nothing is left to cancel).
     answered: bool,
+    /// The call's span, when `INFO` is enabled.
+    span: Option<tracing::Span>,
+    /// Counts the call; dropped unfinished, it counts `Cancelled`.
+    meter: Option<CallMeter>,
 }
 
 impl<T, E> ItemStream<T, E> {
@@ -195,12 +200,24 @@ where
         let link = peer.link();
         let pending = link.transactions().open()?;
         let msgid = pending.msgid();
+        // Observed as a call is: its span (the trace context sent on is
+        // this span's) and its meter, from here to its end.
+        let span = observe::call_span(peer.id(), outgoing.method());
+        if let Some(span) = &span {
+            span.record("msgid", msgid);
+        }
+        let _entered = span.as_ref().map(tracing::Span::enter);
+        let meter = CallMeter::start(Side::Client, outgoing.method_arc());
         let inbox = link.streams.consume((msgid, Way::Answer), window);
         let input = with_input.then(|| link.streams.produce((msgid, Way::Input), 0));
-        // Only a dotrpc peer serves streams, so the metadata is sent
-        // whether or not its hello has arrived yet.
+        // Only a dotrpc peer serves streams, so the credit is sent whether
+        // or not its hello has arrived yet.
         let metadata = Metadata {
             credit: Some(window),
+            trace: link
+                .remote_has(Feature::Trace)
+                .then(observe::outgoing_trace)
+                .flatten(),
             ..Metadata::default()
         };
         if let Err(error) = link.push(|frames| frames.push_request(outgoing, msgid, &metadata)) {
@@ -208,6 +225,7 @@ where
             link.streams.stop_producing((msgid, Way::Input));
             return Err(error);
         }
+        drop(_entered);
         let open = Open {
             link,
             method: Arc::clone(outgoing.method_arc()),
@@ -216,6 +234,8 @@ where
             taken: 0,
             end: None,
             answered: false,
+            span,
+            meter: Some(meter),
         };
         Ok((open, input))
     }
@@ -293,6 +313,17 @@ where
 }
 
 impl Open {
+    /// The stream ended: `Ok`, or failed with `kind`.
+    fn ended(&mut self, failed: Option<crate::ErrorKind>) {
+        let outcome = failed.map_or("ok", observe::outcome_of);
+        if let Some(meter) = self.meter.take() {
+            meter.finish(outcome);
+        }
+        if let (Some(span), Some(_)) = (&self.span, failed) {
+            observe::failed(span, outcome, &outcome);
+        }
+    }
+
     /// Counts an item taken, and grants room again once half the window
     /// was taken.
     fn took_one(&mut self, window: u32) {
@@ -368,6 +399,14 @@ where
                 this.timer = None;
                 // Ended: an error ends it too (the call is cancelled if it
                 // was still running).
+                if let State::Open(open) = &mut this.state {
+                    open.ended(
+                        other
+                            .as_ref()
+                            .and_then(|r| r.as_ref().err())
+                            .map(Error::kind),
+                    );
+                }
                 this.state = State::Done(None);
                 Poll::Ready(other)
             }
@@ -376,6 +415,9 @@ where
                     && timer.as_mut().poll(cx).is_ready()
                 {
                     this.timer = None;
+                    if let State::Open(open) = &mut this.state {
+                        open.ended(Some(crate::ErrorKind::Timeout));
+                    }
                     this.state = State::Done(None);
                     return Poll::Ready(Some(Err(Error::Timeout)));
                 }

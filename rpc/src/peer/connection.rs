@@ -518,6 +518,9 @@ impl Connection {
                     // fail now; what it sent still runs, and is answered if
                     // it still reads.
                     self.link.transactions.fail_all(DisconnectReason::Eof);
+                    // No credit can come any more: streams this side sends
+                    // end now rather than wait for it.
+                    self.link.streams.close();
                     self.ending = Some(DisconnectReason::Eof);
                     break;
                 }
