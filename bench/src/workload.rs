@@ -15,9 +15,15 @@ use serde::Serialize;
 use crate::systems;
 
 /// The workloads, in table order.
-pub(crate) const ALL: [&str; 8] = [
-    "lat", "pipe", "conns", "bulk", "notify", "stream", "idle", "nested",
+pub(crate) const ALL: [&str; 9] = [
+    "lat", "pipe", "conns", "bulk", "notify", "stream", "slow", "idle", "nested",
 ];
+
+/// `slow`: items of this many bytes, taken this many times at this pace,
+/// then not at all while the server's memory is read.
+pub(crate) const SLOW_ITEM_BYTES: u64 = 64 << 10;
+pub(crate) const SLOW_TAKEN: usize = 50;
+pub(crate) const SLOW_EVERY: Duration = Duration::from_millis(5);
 
 /// How much of each workload to run.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +76,11 @@ pub(crate) trait Rpc: Clone + 'static {
     /// Takes a stream of `n` integers from the server; how many came.
     /// `None` if the system has no streams.
     fn items(&self, n: u64) -> impl Future<Output = Option<Result<u64, String>>>;
+    /// Opens a stream of [`SLOW_ITEM_BYTES`]-byte items far longer than it
+    /// will read, takes [`SLOW_TAKEN`] of them one every [`SLOW_EVERY`],
+    /// and returns it still open, no longer read. `None` if the system has
+    /// no streams.
+    fn slow(&self) -> impl Future<Output = Option<Result<Box<dyn std::any::Any>, String>>>;
 }
 
 /// One measurement, printed by the client as a JSON line.
@@ -298,6 +309,16 @@ where
                 Some(Ok(n)) if n == plan.notes => Ok(measurement.rate(n, started.elapsed())),
                 Some(Ok(n)) => Err(format!("{n} of {} items came", plan.notes)),
                 Some(Err(error)) => Err(error),
+            }
+        }
+        "slow" => {
+            let client = connect().await?;
+            match client.slow().await {
+                None => Ok(Measurement {
+                    unsupported: Some("no streams".into()),
+                    ..measurement
+                }),
+                Some(held) => hold_until_told(vec![(client, held?)]).await,
             }
         }
         "idle" => {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use dotrpc::{Blob, ItemSink, Peer, Server, rpc_api};
 
 use super::Served;
-use crate::workload::{Measurement, Plan, Rpc};
+use crate::workload::{Measurement, Plan, Rpc, SLOW_EVERY, SLOW_ITEM_BYTES, SLOW_TAKEN};
 
 /// The benchmark's API.
 #[rpc_api]
@@ -24,6 +24,8 @@ pub(crate) trait Bench {
     async fn count(&self) -> u64;
     /// The integers `0..n`, as a stream.
     async fn items(&self, n: u64, out: ItemSink<u64>) -> Result<(), String>;
+    /// `n` blobs of `size` bytes, as a stream.
+    async fn blobs(&self, n: u64, size: u64, out: ItemSink<Blob>) -> Result<(), String>;
     /// The first of five nested namespaces.
     #[rpc(nested)]
     fn a(&self) -> &impl A;
@@ -91,6 +93,13 @@ impl Bench for Impl {
     async fn items(&self, n: u64, mut out: ItemSink<u64>) -> Result<(), String> {
         for i in 0..n {
             out.send(&i).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+    async fn blobs(&self, n: u64, size: u64, mut out: ItemSink<Blob>) -> Result<(), String> {
+        let blob = Blob::from(vec![7u8; size as usize]);
+        for _ in 0..n {
+            out.send(&blob).await.map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -164,6 +173,9 @@ fn served(server: Server) -> Result<Served, String> {
 /// The room a stream's consumer grants. Throughput grows with it up to a
 /// point: 256 items ahead reached 0.40x the notify rate, 1 024 0.65x.
 const STREAM_WINDOW: u32 = 1024;
+
+/// The room the slow reader of `slow` grants.
+const SLOW_WINDOW: u32 = 16;
 
 /// A connection's typed client.
 #[derive(Clone, Debug)]
@@ -257,6 +269,21 @@ impl Rpc for Client {
             taken += 1;
         }
         Some(Ok(taken))
+    }
+
+    async fn slow(&self) -> Option<Result<Box<dyn std::any::Any>, String>> {
+        let mut blobs = self
+            .api
+            .blobs(1_000_000, SLOW_ITEM_BYTES)
+            .window(SLOW_WINDOW);
+        for _ in 0..SLOW_TAKEN {
+            match blobs.next().await {
+                Some(Ok(_)) => tokio::time::sleep(SLOW_EVERY).await,
+                Some(Err(error)) => return Some(Err(error.to_string())),
+                None => return Some(Err("the stream ended".into())),
+            }
+        }
+        Some(Ok(Box::new(blobs)))
     }
 
     async fn count(&self) -> Result<u64, String> {

@@ -12,7 +12,7 @@ use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use serde_bytes::ByteBuf;
 
 use super::Served;
-use crate::workload::Rpc;
+use crate::workload::{Rpc, SLOW_EVERY, SLOW_ITEM_BYTES, SLOW_TAKEN};
 
 pub(crate) async fn serve() -> Result<Served, String> {
     let config = ServerConfig::builder()
@@ -59,6 +59,30 @@ pub(crate) async fn serve() -> Result<Served, String> {
                         return;
                     };
                     if sink.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    module
+        .register_subscription(
+            "subscribe_blobs",
+            "blob",
+            "unsubscribe_blobs",
+            |params, pending, _, _| async move {
+                let Ok((n, size)) = params.parse::<(u64, u64)>() else {
+                    return;
+                };
+                let Ok(sink) = pending.accept().await else {
+                    return;
+                };
+                let blob = ByteBuf::from(vec![7u8; size as usize]);
+                let Ok(item) = serde_json::value::to_raw_value(&blob) else {
+                    return;
+                };
+                for _ in 0..n {
+                    if sink.send(item.clone()).await.is_err() {
                         return;
                     }
                 }
@@ -131,6 +155,29 @@ impl Rpc for Client {
             }
         }
         Some(Ok(taken))
+    }
+
+    async fn slow(&self) -> Option<Result<Box<dyn std::any::Any>, String>> {
+        let subscribed = self
+            .0
+            .subscribe::<ByteBuf, _>(
+                "subscribe_blobs",
+                rpc_params![1_000_000u64, SLOW_ITEM_BYTES],
+                "unsubscribe_blobs",
+            )
+            .await;
+        let mut blobs = match subscribed {
+            Ok(blobs) => blobs,
+            Err(error) => return Some(Err(error.to_string())),
+        };
+        for _ in 0..SLOW_TAKEN {
+            match blobs.next().await {
+                Some(Ok(_)) => tokio::time::sleep(SLOW_EVERY).await,
+                Some(Err(error)) => return Some(Err(error.to_string())),
+                None => return Some(Err("the subscription ended".into())),
+            }
+        }
+        Some(Ok(Box::new(blobs)))
     }
 
     async fn count(&self) -> Result<u64, String> {

@@ -103,6 +103,10 @@ impl Rpc for Client {
         None
     }
 
+    async fn slow(&self) -> Option<Result<Box<dyn std::any::Any>, String>> {
+        None
+    }
+
     fn note(&self) -> Option<Result<(), String>> {
         drop(self.0.notify("note", &[]));
         Some(Ok(()))

@@ -273,7 +273,7 @@ pub(crate) async fn run(workload: &str, port: u16, plan: Plan) -> Result<Measure
             }
             workload::hold_until_told(conns).await
         }
-        "stream" => Ok(Measurement {
+        "stream" | "slow" => Ok(Measurement {
             unsupported: Some("no streams".into()),
             ..measurement
         }),

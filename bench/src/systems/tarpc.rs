@@ -92,6 +92,10 @@ impl Rpc for BenchClient {
         None
     }
 
+    async fn slow(&self) -> Option<Result<Box<dyn std::any::Any>, String>> {
+        None
+    }
+
     fn note(&self) -> Option<Result<(), String>> {
         None
     }
