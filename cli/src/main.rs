@@ -260,6 +260,11 @@ async fn call(args: &CallArgs, compact: bool) -> Result<(), Failure> {
             return printed;
         }
         Some(Streams::Input) => upload_stdin(&connection.peer, args, &params).await,
+        Some(Streams::Both) => {
+            let talked = converse(&connection.peer, args, &params).await;
+            connection.close().await;
+            return talked;
+        }
         None => {
             connection
                 .peer
@@ -279,12 +284,14 @@ async fn call(args: &CallArgs, compact: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Which stream a described method has.
+/// Which streams a described method has.
 enum Streams {
     /// It answers with items.
     Answer,
     /// It takes items as its input.
     Input,
+    /// Both: a conversation.
+    Both,
 }
 
 /// What `rpc.describe` says `path` streams, if the peer describes itself
@@ -297,7 +304,8 @@ async fn described_streams(peer: &dotrpc::Peer, path: &str, timeout: Duration) -
         .ok()?;
     let method = methods.into_iter().find(|m| m.path == path)?;
     match (method.stream, method.input) {
-        (Some(_), _) => Some(Streams::Answer),
+        (Some(_), Some(_)) => Some(Streams::Both),
+        (Some(_), None) => Some(Streams::Answer),
         (None, Some(_)) => Some(Streams::Input),
         (None, None) => None,
     }
@@ -332,6 +340,74 @@ async fn print_items(
             }
             Some(Err(error)) => return Err(Failure::call(&args.path, &error)),
         }
+    }
+}
+
+/// A conversation: stdin's lines go out as the input, the answers are
+/// printed as JSON lines as they come, until the handler ends it.
+async fn converse(peer: &dotrpc::Peer, args: &CallArgs, params: &[Value]) -> Result<(), Failure> {
+    use std::io::Write as _;
+    use tokio::io::AsyncBufReadExt as _;
+
+    let failed = |error: dotrpc::Error| Failure::call(&args.path, &error);
+    let mut chat = peer.conversation::<Value, Value>(&args.path, params);
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut input_open = true;
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        tokio::select! {
+            line = lines.next_line(), if input_open => match line {
+                Ok(Some(line)) if line.trim().is_empty() => {}
+                Ok(Some(line)) => {
+                    let item = json::parse_arg(0, &line).map_err(|message| {
+                        Failure::usage(format!("stdin: {message}"))
+                    })?;
+                    // The answers already here are printed first: a handler
+                    // whose answers fill their window takes no more input.
+                    while let Some(answer) = ready_now(&mut chat) {
+                        match answer {
+                            Some(Ok(answer)) => {
+                                let _ = writeln!(stdout, "{}", json::to_json(&answer));
+                            }
+                            Some(Err(error)) => return Err(failed(error)),
+                            None => return Ok(()),
+                        }
+                    }
+                    match chat.send(&item).await {
+                        // It ended the conversation: its answers say how.
+                        Err(dotrpc::Error::Cancelled) => input_open = false,
+                        other => other.map_err(failed)?,
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    chat.end_input();
+                    input_open = false;
+                }
+            },
+            answer = chat.next() => match answer {
+                None => return Ok(()),
+                Some(Ok(answer)) => {
+                    if writeln!(stdout, "{}", json::to_json(&answer)).is_err() || stdout.flush().is_err() {
+                        return Ok(());
+                    }
+                }
+                Some(Err(error)) => return Err(failed(error)),
+            },
+            _ = tokio::signal::ctrl_c() => return Err(Failure::interrupted()),
+        }
+    }
+}
+
+/// The conversation's next answer if it is already here (`Some`), without
+/// waiting.
+fn ready_now(
+    chat: &mut dotrpc::Conversation<Value, Value>,
+) -> Option<Option<Result<Value, dotrpc::Error>>> {
+    let mut next = std::pin::pin!(chat.next());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::future::Future::poll(next.as_mut(), &mut cx) {
+        std::task::Poll::Ready(answer) => Some(answer),
+        std::task::Poll::Pending => None,
     }
 }
 

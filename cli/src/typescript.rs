@@ -85,9 +85,11 @@ fn stream_note(method: &MethodDescription) -> Option<String> {
     let item = |rust: &str| TsType::of(rust).param();
     match (&method.stream, &method.input) {
         (Some(out), Some(input)) => Some(format!(
-            "a stream of {} both ways (of {} in), which the TypeScript client does not call yet",
+            "streams both ways, {} in and {} out: client.conversation<{}, {}>(\"{path}\", [{params}])",
+            item(input),
             item(out),
-            item(input)
+            item(input),
+            item(out)
         )),
         (Some(out), None) => Some(format!(
             "a stream of {}: client.stream<{}>(\"{path}\", [{params}])",

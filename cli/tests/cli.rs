@@ -282,7 +282,7 @@ fn describe_writes_the_typescript_declarations_the_client_is_tested_with() {
 }
 
 #[test]
-fn call_prints_a_streams_items_as_json_lines_and_uploads_stdin() {
+fn call_prints_a_streams_items_uploads_stdin_and_converses() {
     let server = DemoServer::tcp();
     let a = server.addr.as_str();
     let (status, lines, stderr) = run(&["call", a, "count", "4", "0"]);
@@ -301,6 +301,15 @@ fn call_prints_a_streams_items_as_json_lines_and_uploads_stdin() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(6), "refused arguments");
+
+    // Both ways: stdin's lines out, the answers printed as they come.
+    let output = dotrpc(&["call", a, "double"])
+        .write_stdin((1..=100).map(|i| format!("{i}\n")).collect::<String>())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let doubled: String = (1..=100).map(|i| format!("{}\n", i * 2)).collect();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), doubled);
 }
 
 #[test]

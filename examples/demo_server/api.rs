@@ -64,6 +64,22 @@ impl Demo {
         Ok(total)
     }
 
+    /// Both ways: each integer the caller sends, doubled, as it comes.
+    async fn double(
+        &self,
+        mut items: ItemReceiver<i64>,
+        mut doubled: ItemSink<i64>,
+    ) -> Result<(), String> {
+        while let Some(item) = items.next().await {
+            let item = item.map_err(|e| e.to_string())?;
+            doubled
+                .send(&item.wrapping_mul(2))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     /// Counts a log line; one-way.
     #[rpc(event)]
     fn log(&self, _line: Value) {

@@ -24,6 +24,7 @@
 //! | `sleep(ms)` | waits `ms`, returns `ms`; calls on one connection run concurrently |
 //! | `count(n, delay_ms)` | a stream of the integers `0..n`, one every `delay_ms` ms |
 //! | `sum(stream of i64)` | the total of the items the caller sends (wrapping) |
+//! | `double(stream of i64)` | both ways: each item the caller sends, doubled |
 //! | `greet()` | calls the caller's `client.name()` and returns `"hello, NAME"`; its failure → `Application` |
 //! | `stats.notifications()` | how many `log` notifications arrived so far |
 //! | notification `events.subscribe(n)` | sends notifications `events.tick [i]`, i in 0..n, to that connection (over NATS: published for every client) |

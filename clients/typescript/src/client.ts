@@ -106,6 +106,14 @@ interface Outgoing {
   wake: (() => void) | undefined;
 }
 
+/** A call that streams both ways; see {@link Client.conversation}. */
+export interface Conversation<I, O> extends AsyncIterable<O> {
+  /** Sends one item once the handler has room; rejects with `Cancelled` once it answered. */
+  send(item: I): Promise<void>;
+  /** Says there are no more items; the answers go on until the handler ends them. */
+  endInput(): void;
+}
+
 /** A call whose input is a stream of items; see {@link Client.upload}. */
 export interface Upload<T, R> {
   /** Sends one item once the handler has room; rejects with `Cancelled` once it answered. */
@@ -201,11 +209,55 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
   stream<T = unknown>(method: string, params: unknown[] = [], options: StreamOptions = {}): AsyncIterable<T> {
     const window = Math.max(1, Math.min(options.window ?? 32, 65_536));
     return {
-      [Symbol.asyncIterator]: () => this.openStream<T>(method, params, window, options),
+      [Symbol.asyncIterator]: () => this.openStream<T>(method, params, window, options, undefined).items,
     };
   }
 
-  private openStream<T>(method: string, params: unknown[], window: number, options: StreamOptions): AsyncIterator<T> {
+  /**
+   * A call that streams both ways: `send` items (each waits for room the
+   * handler grants), `endInput()` when there are no more, and take the
+   * answers with `for await`. Read the answers while sending: a handler
+   * whose answers fill their window takes no more input until they are read.
+   */
+  conversation<I = unknown, O = unknown>(
+    method: string,
+    params: unknown[] = [],
+    options: StreamOptions = {},
+  ): Conversation<I, O> {
+    const window = Math.max(1, Math.min(options.window ?? 32, 65_536));
+    const room: Outgoing = { granted: 0, used: 0, answered: false, wake: undefined };
+    const { items, msgid } = this.openStream<O>(method, params, window, options, room);
+    let ended = false;
+    return {
+      send: (item: I) => this.sendInput(method, msgid, room, ended, item),
+      endInput: () => {
+        if (!ended && !room.answered) this.send([NOTIFICATION, "rpc.input_end", [msgid]]);
+        ended = true;
+      },
+      [Symbol.asyncIterator]: () => items,
+    };
+  }
+
+  /** Sends one input item of call `msgid`, once there is room. */
+  private async sendInput(method: string, msgid: number, room: Outgoing, ended: boolean, item: unknown): Promise<void> {
+    for (;;) {
+      if (ended || room.answered || this.link === undefined) {
+        throw new RpcError("Cancelled", `${method} takes no more items`);
+      }
+      if (room.used < room.granted) break;
+      await new Promise<void>((resolve) => (room.wake = resolve));
+    }
+    room.used += 1;
+    this.send([NOTIFICATION, "rpc.input", [msgid, item]]);
+  }
+
+  private openStream<T>(
+    method: string,
+    params: unknown[],
+    window: number,
+    options: StreamOptions,
+    room: Outgoing | undefined,
+  ): { items: AsyncIterator<T>; msgid: number } {
     const link = this.link;
     const msgid = this.allocateId();
     const stream: Incoming = { items: [], end: undefined, wake: undefined, onLagged: options.onLagged };
@@ -216,10 +268,24 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
       stream.end = { error: new RpcError("Disconnected", this.isClosed ? "the client is closed" : "not connected") };
     } else {
       this.incoming.set(msgid, stream);
-      // The request is a call: its answer, through `pending`, is the end.
+      if (room !== undefined) this.outgoing.set(msgid, room);
+      // The request is a call: its answer, through `pending`, is the end
+      // (of the input too).
+      const answered = () => {
+        if (room === undefined) return;
+        room.answered = true;
+        this.outgoing.delete(msgid);
+        room.wake?.();
+      };
       this.pending.set(msgid, {
-        resolve: () => this.endStream(msgid, {}),
-        reject: (error) => this.endStream(msgid, { error }),
+        resolve: () => {
+          answered();
+          this.endStream(msgid, {});
+        },
+        reject: (error) => {
+          answered();
+          this.endStream(msgid, { error });
+        },
         timer: undefined,
       });
       link.send([REQUEST, msgid, method, params, { credit: window }]);
@@ -237,7 +303,7 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
       clearTimeout(firstTimer);
       this.incoming.delete(msgid);
     };
-    return {
+    const items: AsyncIterator<T> = {
       next: async (): Promise<IteratorResult<T>> => {
         for (;;) {
           if (done) return { value: undefined, done: true };
@@ -265,6 +331,7 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
         return { value: undefined, done: true };
       },
     };
+    return { items, msgid };
   }
 
   /** Ends stream `msgid` (after the items it has); wakes its reader. */
@@ -327,17 +394,10 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
     answer.catch(() => {});
     let ended = false;
     return {
-      send: async (item: T) => {
-        for (;;) {
-          if (ended || room.answered || msgid === undefined) {
-            throw new RpcError("Cancelled", `${method} takes no more items`);
-          }
-          if (room.used < room.granted) break;
-          await new Promise<void>((resolve) => (room.wake = resolve));
-        }
-        room.used += 1;
-        this.send([NOTIFICATION, "rpc.input", [msgid, item]]);
-      },
+      send: (item: T) =>
+        msgid === undefined
+          ? Promise.reject(new RpcError("Cancelled", `${method} takes no more items`))
+          : this.sendInput(method, msgid, room, ended, item),
       finish: () => {
         if (!ended && !room.answered && msgid !== undefined) {
           ended = true;

@@ -13,6 +13,7 @@
 export { Client, connect } from "./client.js";
 export type {
   ConnectOptions,
+  Conversation,
   EventMap,
   Handler,
   Method,

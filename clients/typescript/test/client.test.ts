@@ -130,6 +130,19 @@ for (const [name, url] of [["TCP", tcp], ["WebSocket", ws]] as const) {
       assert.equal(await sum.finish(), 5050);
     });
 
+    test("a conversation streams both ways on one call", async (t) => {
+      const client = await open<DemoApi>(t, url);
+      const chat = client.conversation<number, number>("double");
+      const answers = chat[Symbol.asyncIterator]();
+      for (const n of [1, 2, 3]) {
+        await chat.send(n);
+        assert.deepEqual(await answers.next(), { value: n * 2, done: false });
+      }
+      chat.endInput();
+      assert.equal((await answers.next()).done, true);
+      await assert.rejects(chat.send(4), (error: unknown) => error instanceof RpcError && error.code === "Cancelled");
+    });
+
     test("closing fails pending calls with Disconnected", async (t) => {
       const client = await open<DemoApi>(t, url);
       const pending = client.api.sleep(5000);

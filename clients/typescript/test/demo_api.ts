@@ -5,6 +5,7 @@ export interface DemoApi {
   /** Adds two integers. */
   add(a: number, b: number): number;
   // count: a stream of number: client.stream<number>("count", [n, delay_ms])
+  // double: streams both ways, number in and number out: client.conversation<number, number>("double", [])
   /**
    * Asks the caller its name (`client.name()`, a call back over the
    * same connection) and greets it.
