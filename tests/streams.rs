@@ -627,6 +627,34 @@ async fn a_caller_that_hangs_up_ends_the_streams_it_was_sent() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// A server that shuts down reads no more, so no more room can come: a
+/// stream that runs out of it ends at once, not at the end of the grace
+/// period.
+#[tokio::test]
+async fn shutting_down_ends_streams_that_run_out_of_room() {
+    let (server, mut dropped) = tcp_server().await;
+    let client = Peer::builder()
+        .connect_tcp(support::addr(&server))
+        .await
+        .unwrap();
+    let mut forever = client.stream::<u64>("forever", ()).window(4);
+    assert_eq!(bounded(forever.next()).await.unwrap().unwrap(), 0);
+    // A grace far longer than the test's bound: the stream must not use it.
+    bounded(server.shutdown(Duration::from_secs(60))).await;
+    assert_eq!(bounded(dropped.recv()).await, Some("forever"));
+    let end = bounded(async {
+        loop {
+            match forever.next().await {
+                Some(Ok(_)) => continue,
+                other => break other,
+            }
+        }
+    })
+    .await;
+    assert!(matches!(end, Some(Err(_))), "{end:?}");
+    client.close();
+}
+
 #[tokio::test]
 async fn a_foreign_caller_uploads_with_notifications() {
     let (server, _) = tcp_server().await;

@@ -80,6 +80,9 @@ pub(crate) const MAX_WINDOW: u32 = 1 << 16;
 /// The streams of one connection, by their call's msgid and way.
 #[derive(Default)]
 pub(crate) struct Streams {
+    /// Set once no more credit can come: streams started after end when
+    /// they run out of room too.
+    draining: AtomicBool,
     /// How many streams this side sends, so that the answer to every call
     /// need not look for an input stream to end (see [`answered`](Streams::answered)).
     producing_count: AtomicUsize,
@@ -99,6 +102,7 @@ impl Streams {
             granted: AtomicU64::new(u64::from(credit)),
             used: AtomicU64::new(0),
             refused: AtomicU8::new(0),
+            no_more: AtomicBool::new(self.draining.load(Ordering::Acquire)),
             waker: AtomicWaker::new(),
             backlog: Mutex::new(Backlog {
                 frames: VecDeque::new(),
@@ -196,6 +200,16 @@ impl Streams {
         true
     }
 
+    /// No more credit can come (the connection reads nothing new): each
+    /// producer may still use the room it has, and ends when it would wait
+    /// for more.
+    pub(crate) fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        for credit in lock(&self.producing).values() {
+            credit.refuse_more();
+        }
+    }
+
     /// The connection closed: producers waiting for credit and consumers
     /// waiting for items stop waiting.
     pub(crate) fn close(&self) {
@@ -242,6 +256,8 @@ pub(crate) struct Credit {
     used: AtomicU64,
     /// Set when sending must stop: a [`Refusal`] as a number, 0 for none.
     refused: AtomicU8,
+    /// Set when no more credit can come: out of room is the end.
+    no_more: AtomicBool,
     waker: AtomicWaker,
     /// What a producer that keeps only the latest items holds back.
     backlog: Mutex<Backlog>,
@@ -269,6 +285,12 @@ pub(crate) enum Refusal {
 }
 
 impl Credit {
+    /// No more credit will come; wakes the producer if it waits for some.
+    fn refuse_more(&self) {
+        self.no_more.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
     /// Stops the producer (the first reason stays), waking it if it waits.
     fn refuse(&self, refusal: Refusal) {
         let _ =
@@ -356,6 +378,7 @@ impl Credit {
         }
         let ahead = self.granted.load(Ordering::Acquire).saturating_sub(sent);
         match ahead {
+            0 if self.no_more.load(Ordering::Acquire) => Some(Err(Refusal::Closed)),
             0 => None,
             ahead if ahead > u64::from(MAX_WINDOW) => Some(Err(Refusal::Overgranted)),
             _ => Some(Ok(())),
@@ -546,6 +569,17 @@ mod tests {
         );
         assert_eq!(answer.poll_room(&mut cx), Poll::Ready(Ok(())));
         assert_eq!(other.poll_room(&mut cx), Poll::Ready(Ok(())));
+    }
+
+    #[test]
+    fn a_draining_connection_lets_producers_use_the_room_they_have() {
+        let streams = Streams::default();
+        let credit = streams.produce((2, Way::Answer), 1);
+        streams.drain();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(credit.poll_room(&mut cx), Poll::Ready(Ok(())));
+        credit.used_one();
+        assert_eq!(credit.poll_room(&mut cx), Poll::Ready(Err(Refusal::Closed)));
     }
 
     #[test]

@@ -439,6 +439,9 @@ impl Connection {
         }
         if self.ending.is_none() && self.link.draining.load(Ordering::Acquire) {
             self.ending = Some(DisconnectReason::Shutdown);
+            // Nothing more is read, so no more room can be granted: streams
+            // end once they have used what they have.
+            self.link.streams.drain();
         }
         self.reap(cx);
         self.start_parked();
