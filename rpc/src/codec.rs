@@ -332,13 +332,31 @@ fn whole_len(buf: &[u8], limits: &Limits) -> Option<usize> {
 /// [`CodecError`] saying what is wrong: too large, too deep, invalid bytes,
 /// a value that ends early, or bytes after the value.
 pub fn check_frame(frame: &[u8], limits: &Limits) -> Result<(), CodecError> {
+    check_with(&mut Scan::default(), frame, limits)
+}
+
+/// Checks frame after frame as [`check_frame`] does, keeping its stack of
+/// open containers between them: once warm, a check allocates nothing. A
+/// connection whose transport hands over whole messages keeps one.
+#[derive(Debug, Default)]
+pub(crate) struct FrameChecker(Scan);
+
+impl FrameChecker {
+    pub(crate) fn check(&mut self, frame: &[u8], limits: &Limits) -> Result<(), CodecError> {
+        self.0.pos = 0;
+        self.0.open.clear();
+        check_with(&mut self.0, frame, limits)
+    }
+}
+
+fn check_with(scan: &mut Scan, frame: &[u8], limits: &Limits) -> Result<(), CodecError> {
     if frame.len() > limits.max_message_size {
         return Err(CodecError::TooLarge {
             size: frame.len() as u64,
             max: limits.max_message_size,
         });
     }
-    match Scan::default().advance(frame, limits)? {
+    match scan.advance(frame, limits)? {
         Some(len) if len == frame.len() => Ok(()),
         Some(len) => Err(CodecError::Malformed(format!(
             "{} bytes after a whole message of {len}",
@@ -502,6 +520,12 @@ mod tests {
         let whole = encode(&request(1, "m", vec![1.into()]));
         assert_eq!(check_frame(&whole, &limits), Ok(()));
         assert!(check_frame(&whole[..whole.len() - 1], &limits).is_err());
+        // A checker kept between frames gives the same verdicts, whatever
+        // the frame before (a half-checked one included).
+        let mut checker = FrameChecker::default();
+        assert!(checker.check(&whole[..whole.len() - 1], &limits).is_err());
+        assert_eq!(checker.check(&whole, &limits), Ok(()));
+        assert_eq!(checker.check(&whole, &limits), Ok(()));
         let mut two = whole.clone();
         two.extend_from_slice(&whole);
         assert!(check_frame(&two, &limits).is_err());

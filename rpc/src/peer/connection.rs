@@ -49,7 +49,7 @@ use super::Peer;
 use super::options::Options;
 use super::protocol::{self, Features};
 use super::session::{ConnectionEvent, Session};
-use crate::codec::check_frame;
+use crate::codec::FrameChecker;
 use crate::error::{DisconnectReason, Error};
 use crate::message::{Frames, Invocation, Message, MsgId, TraceContext};
 use crate::observe::Traffic;
@@ -340,6 +340,8 @@ pub(crate) struct Connection {
     source: Box<dyn FrameSource>,
     /// Whether the source's frames were checked against the limits already.
     source_checked: bool,
+    /// Checks them if not.
+    checker: FrameChecker,
     sink: Box<dyn FrameSink>,
     /// Frames taken from the link's queue and being written.
     sending: Frames,
@@ -392,6 +394,7 @@ impl Connection {
             dispatch,
             source: opened.source,
             source_checked: opened.checked,
+            checker: FrameChecker::default(),
             sink: opened.sink,
             sending: Frames::new(),
             sink_unfinished: false,
@@ -532,7 +535,8 @@ impl Connection {
                     routed += 1;
                     self.traffic.received(frame.len());
                     if !self.source_checked {
-                        check_frame(&frame, &self.link.options.limits)
+                        self.checker
+                            .check(&frame, &self.link.options.limits)
                             .map_err(|error| DisconnectReason::Protocol(error.to_string()))?;
                     }
                     self.route(frame)?;
