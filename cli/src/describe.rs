@@ -59,11 +59,12 @@ fn signature(name: &str, method: &MethodDescription) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use dotrpc::ParamDescription;
 
-    fn method(path: &str, params: &[(&str, &str)], returns: &str) -> MethodDescription {
+    /// A plain method's description, for tests to adjust.
+    pub(crate) fn method(path: &str, params: &[(&str, &str)], returns: &str) -> MethodDescription {
         MethodDescription {
             path: path.into(),
             params: params

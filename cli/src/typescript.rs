@@ -429,7 +429,6 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dotrpc::ParamDescription;
 
     fn ts(rust: &str) -> String {
         TsType::of(rust).returned()
@@ -477,23 +476,7 @@ mod tests {
 
     #[test]
     fn namespaces_nest_with_docs_errors_and_events() {
-        let method = |path: &str, params: &[(&str, &str)], returns: &str| MethodDescription {
-            path: path.into(),
-            params: params
-                .iter()
-                .map(|(name, ty)| ParamDescription {
-                    name: (*name).into(),
-                    ty: (*ty).into(),
-                })
-                .collect(),
-            returns: returns.into(),
-            error: None,
-            event: false,
-            idempotent: false,
-            stream: None,
-            input: None,
-            docs: String::new(),
-        };
+        use crate::describe::tests::method;
         let mut div = method("math.div", &[("a", "f64"), ("b", "f64")], "f64");
         div.error = Some("String".into());
         div.docs = "Divides.\n\nBy zero fails.".into();

@@ -14,11 +14,12 @@ use tokio::time::Sleep;
 use super::call::{decode_response, lift};
 use crate::codec::CodecError;
 use crate::error::{Error, FromRemote, RemoteError};
+use crate::handler::Producer;
 use crate::message::{Metadata, MsgId, Outgoing, Params, Response};
 use crate::observe::{self, CallMeter, Side};
 use crate::peer::protocol::{self, Feature};
 use crate::peer::{Link, Peer};
-use crate::stream::{Credit, Inbox, MAX_WINDOW, Received, Way};
+use crate::stream::{Inbox, MAX_WINDOW, Received, Way};
 use crate::transaction::Pending;
 
 /// The method name of every grant, made once.
@@ -195,7 +196,7 @@ where
         outgoing: &Outgoing,
         window: u32,
         with_input: bool,
-    ) -> Result<(Open, Option<Arc<Credit>>), Error> {
+    ) -> Result<(Open, Option<Producer>), Error> {
         outgoing.check_size(peer.max_message_size())?;
         let link = peer.link();
         let pending = link.transactions().open()?;
@@ -209,7 +210,7 @@ where
         let _entered = span.as_ref().map(tracing::Span::enter);
         let meter = CallMeter::start(Side::Client, outgoing.method_arc());
         let inbox = link.streams.consume((msgid, Way::Answer), window);
-        let input = with_input.then(|| link.streams.produce((msgid, Way::Input), 0));
+        let input = with_input.then(|| Producer::open(Arc::clone(&link), msgid, Way::Input, 0));
         // Only a dotrpc peer serves streams, so the credit is sent whether
         // or not its hello has arrived yet.
         let metadata = Metadata {
@@ -222,7 +223,6 @@ where
         };
         if let Err(error) = link.push(|frames| frames.push_request(outgoing, msgid, &metadata)) {
             link.streams.stop_consuming((msgid, Way::Answer));
-            link.streams.stop_producing((msgid, Way::Input));
             return Err(error);
         }
         drop(_entered);

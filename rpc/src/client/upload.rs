@@ -3,8 +3,7 @@
 use std::fmt;
 use std::future::poll_fn;
 use std::marker::PhantomData;
-use std::sync::{Arc, LazyLock};
-use std::task::Poll;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,14 +11,12 @@ use serde::de::DeserializeOwned;
 use super::call::{decode_response, lift};
 use crate::codec::CodecError;
 use crate::error::{Error, FromRemote, RemoteError};
-use crate::message::{Metadata, MsgId, Outgoing, Response};
+use crate::handler::Producer;
+use crate::message::{Metadata, Outgoing};
+use crate::peer::Peer;
 use crate::peer::protocol;
-use crate::peer::{Link, Peer};
-use crate::stream::{self, Credit, Refusal, Way};
+use crate::stream::Way;
 use crate::transaction::Pending;
-
-/// The method name of the input's end, made once.
-static INPUT_END: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::INPUT_END));
 
 /// A call whose input is a stream of `T`s ([`Peer::upload`]), answered
 /// with an `R` once the handler has taken what it needs.
@@ -48,12 +45,9 @@ pub struct Upload<T, R, E = RemoteError> {
 }
 
 struct Open {
-    link: Arc<Link>,
+    input: Producer,
     method: Arc<str>,
     pending: Pending,
-    credit: Arc<Credit>,
-    /// The answer, if it came before `finish`.
-    answer: Option<Result<Response, Error>>,
     /// Whether the call's answer came: nothing is left to cancel.
     settled: bool,
 }
@@ -80,30 +74,21 @@ impl<T, R, E> Upload<T, R, E> {
 }
 
 impl Open {
+    /// Sends the request, its input's credit registered first (room may be
+    /// granted as soon as it arrives).
     fn send(peer: &Peer, outgoing: &Outgoing) -> Result<Open, Error> {
         outgoing.check_size(peer.max_message_size())?;
         let link = peer.link();
         let pending = link.transactions().open()?;
         let msgid = pending.msgid();
-        let credit = link.streams.produce((msgid, Way::Input), 0);
-        if let Err(error) =
-            link.push(|frames| frames.push_request(outgoing, msgid, &Metadata::default()))
-        {
-            link.streams.stop_producing((msgid, Way::Input));
-            return Err(error);
-        }
+        let input = Producer::open(Arc::clone(&link), msgid, Way::Input, 0);
+        link.push(|frames| frames.push_request(outgoing, msgid, &Metadata::default()))?;
         Ok(Open {
-            link,
+            input,
             method: Arc::clone(outgoing.method_arc()),
             pending,
-            credit,
-            answer: None,
             settled: false,
         })
-    }
-
-    fn msgid(&self) -> MsgId {
-        self.pending.msgid()
     }
 }
 
@@ -119,49 +104,13 @@ where
     ///
     /// `Cancelled` if the handler already answered (take its answer with
     /// [`finish`](Upload::finish)); `Disconnected` if the connection is
-    /// gone (the call may have run); `Codec` if the item does not encode or is too large; the
-    /// error the upload could not be sent with, once.
+    /// gone (the call may have run); `Codec` if the item does not encode or
+    /// is too large; the error the upload could not be sent with, once.
     pub async fn send(&mut self, item: &T) -> Result<(), Error<E>> {
-        let open = match &mut self.state {
-            Ok(open) => open,
-            Err(error) => return Err(error.take().map_or(Error::Cancelled, lift)),
-        };
-        if let Some(answer) = &open.answer {
-            return Err(stopped(answer));
+        match &mut self.state {
+            Ok(open) => open.input.send(item).await.map_err(lift),
+            Err(error) => Err(error.take().map_or(Error::Cancelled, lift)),
         }
-        let room = poll_fn(|cx| {
-            if let Poll::Ready(answer) = open.pending.poll_outcome(cx) {
-                open.settled = true;
-                open.answer = Some(answer);
-                return Poll::Ready(Err(None));
-            }
-            open.credit.poll_room(cx).map_err(Some)
-        })
-        .await;
-        match room {
-            Ok(()) => {}
-            Err(None) => return Err(stopped(open.answer.as_ref().expect("answered"))),
-            // Answered: `finish` takes the answer.
-            Err(Some(Refusal::Answered)) => return Err(Error::Cancelled),
-            Err(Some(Refusal::Closed)) => return Err(lift(open.link.disconnected())),
-            Err(Some(Refusal::Overgranted)) => {
-                return Err(Error::Misuse {
-                    message: "the handler granted more room than a stream may have",
-                });
-            }
-        }
-        if !open.link.has_room() {
-            open.link.room().await;
-        }
-        // Encoded straight into the connection's queue.
-        let (max, msgid) = (open.link.options.limits.max_message_size, open.msgid());
-        let mut encoded = Ok(());
-        open.link
-            .push(|frames| encoded = frames.push_item(stream::INPUT, msgid, item, max))
-            .map_err(lift)?;
-        encoded.map_err(Error::Codec)?;
-        open.credit.used_one();
-        Ok(())
     }
 
     /// Ends the input and waits for the call's answer.
@@ -174,18 +123,11 @@ where
             Ok(open) => open,
             Err(error) => return Err(error.map_or(Error::Cancelled, lift)),
         };
-        if open.answer.is_none() {
-            let end = Outgoing::new(Arc::clone(&INPUT_END), &(open.msgid(),));
-            if let Ok(end) = end {
-                let _ = open.link.push(|frames| frames.push_notification(&end));
-            }
-        }
+        // A handler that answered already drops the end as a stray.
+        open.input.end_input();
         // From here it is an ordinary call: dropped before its answer, it
         // is cancelled.
-        let answer = match open.answer.take() {
-            Some(answer) => answer,
-            None => poll_fn(|cx| open.pending.poll_outcome(cx)).await,
-        };
+        let answer = poll_fn(|cx| open.pending.poll_outcome(cx)).await;
         open.settled = true;
         answer
             .map_err(lift)
@@ -194,26 +136,17 @@ where
 
     /// How many items were sent so far.
     pub fn sent(&self) -> u64 {
-        self.state.as_ref().map_or(0, |open| open.credit.used())
-    }
-}
-
-/// Why no more items may be sent once the call has its outcome: the
-/// connection's end, or (the handler answered) `Cancelled`.
-fn stopped<E>(answer: &Result<Response, Error>) -> Error<E> {
-    match answer {
-        Err(Error::Disconnected { reason }) => Error::Disconnected {
-            reason: reason.clone(),
-        },
-        _ => Error::Cancelled,
+        self.state
+            .as_ref()
+            .map_or(0, |open| open.input.credit.used())
     }
 }
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.link.streams.stop_producing((self.msgid(), Way::Input));
-        if !self.settled && self.link.reason().is_none() {
-            let _ = self.link.push_frame(&protocol::cancel(self.msgid()));
+        let link = &self.input.link;
+        if !self.settled && link.reason().is_none() {
+            let _ = link.push_frame(&protocol::cancel(self.input.msgid));
         }
     }
 }
@@ -223,8 +156,8 @@ impl<T, R, E> fmt::Debug for Upload<T, R, E> {
         let mut debug = f.debug_struct("Upload");
         match &self.state {
             Ok(open) => debug
-                .field("msgid", &open.msgid())
-                .field("sent", &open.credit.used()),
+                .field("msgid", &open.input.msgid)
+                .field("sent", &open.input.credit.used()),
             Err(_) => debug.field("state", &"failed"),
         };
         debug.finish_non_exhaustive()

@@ -7,14 +7,14 @@ use std::sync::{Arc, LazyLock};
 
 use serde::Serialize;
 
-use crate::codec::CodecError;
 use crate::error::Error;
 use crate::message::{MsgId, Outgoing, notification_frame};
 use crate::peer::Link;
 use crate::stream::{self, Credit, Refusal, Way};
 
-/// The method name of every item, made once.
+/// The method names of an answer's items and an input's end, made once.
 static ITEM: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::ITEM));
+static INPUT_END: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::INPUT_END));
 
 /// The sending end of a stream a handler answers with, made by
 /// [`CallContext::stream`](crate::CallContext::stream).
@@ -39,43 +39,15 @@ static ITEM: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::ITEM));
 /// });
 /// ```
 pub struct ItemSink<T> {
-    link: Arc<Link>,
-    msgid: MsgId,
-    credit: Arc<Credit>,
+    producer: Producer,
     _item: PhantomData<fn(T)>,
 }
 
 impl<T: Serialize> ItemSink<T> {
     pub(crate) fn open(link: Arc<Link>, msgid: MsgId, credit: u32) -> Self {
-        let credit = link.streams.produce((msgid, Way::Answer), credit);
         ItemSink {
-            link,
-            msgid,
-            credit,
+            producer: Producer::open(link, msgid, Way::Answer, credit),
             _item: PhantomData,
-        }
-    }
-
-    /// The item as its message, within the maximum message size.
-    fn encode(&self, item: &T) -> crate::Result<Outgoing> {
-        let outgoing = Outgoing::new(Arc::clone(&ITEM), &(self.msgid, item))?;
-        let max = self.link.options.limits.max_message_size;
-        if outgoing.max_frame_len() > max {
-            return Err(Error::Codec(CodecError::TooLarge {
-                size: outgoing.max_frame_len() as u64,
-                max,
-            }));
-        }
-        Ok(outgoing)
-    }
-
-    fn refused(&self, refusal: Refusal) -> Error {
-        match refusal {
-            // An answer stream is never refused for an answer: it is one.
-            Refusal::Closed | Refusal::Answered => self.link.disconnected(),
-            Refusal::Overgranted => Error::Misuse {
-                message: "the caller granted more room than a stream may have",
-            },
         }
     }
 
@@ -89,21 +61,7 @@ impl<T: Serialize> ItemSink<T> {
     /// the caller granted more room than a stream may have (65 536 items
     /// ahead): returning the error ends the stream with it.
     pub async fn send(&mut self, item: &T) -> crate::Result<()> {
-        poll_fn(|cx| self.credit.poll_room(cx))
-            .await
-            .map_err(|refusal| self.refused(refusal))?;
-        if !self.link.has_room() {
-            self.link.room().await;
-        }
-        // Encoded straight into the connection's queue.
-        let max = self.link.options.limits.max_message_size;
-        let mut encoded = Ok(());
-        self.link.push(|frames| {
-            encoded = frames.push_item(stream::ITEM, self.msgid, item, max);
-        })?;
-        encoded?;
-        self.credit.used_one();
-        Ok(())
+        self.producer.send(item).await
     }
 
     /// Sends one item if the caller has room for it, and never waits: for
@@ -119,39 +77,113 @@ impl<T: Serialize> ItemSink<T> {
     ///
     /// As [`send`](ItemSink::send).
     pub fn send_latest(&mut self, item: &T) -> crate::Result<()> {
-        let outgoing = self.encode(item)?;
-        let frames = self
+        let p = &self.producer;
+        let outgoing = Outgoing::new(Arc::clone(&ITEM), &(p.msgid, item))?;
+        outgoing.check_size(p.link.options.limits.max_message_size)?;
+        let frames = p
             .credit
             .offer(notification_frame(&outgoing))
-            .map_err(|refusal| self.refused(refusal))?;
+            .map_err(|refusal| p.refused(refusal))?;
         for frame in &frames {
-            self.link.push_frame(frame)?;
+            p.link.push_frame(frame)?;
         }
         Ok(())
     }
 
     /// How many items were sent so far.
     pub fn sent(&self) -> u64 {
-        self.credit.used()
+        self.producer.credit.used()
     }
 }
 
 impl<T> Drop for ItemSink<T> {
     fn drop(&mut self) {
-        self.link.streams.stop_producing((self.msgid, Way::Answer));
         // Items held by `send_latest` are not sent: the caller is told,
         // before the stream's end.
-        if let Some(lagged) = self.credit.last_word() {
-            let _ = self.link.push_frame(&lagged);
+        if let Some(lagged) = self.producer.credit.last_word() {
+            let _ = self.producer.link.push_frame(&lagged);
         }
+    }
+}
+
+/// The sending side of one stream, either way: the room the other side
+/// granted, and the items sent into it. [`ItemSink`] sends a call's
+/// answer with one; [`Upload`](crate::Upload) and
+/// [`Conversation`](crate::Conversation) send a call's input.
+pub(crate) struct Producer {
+    pub(crate) link: Arc<Link>,
+    pub(crate) msgid: MsgId,
+    way: Way,
+    pub(crate) credit: Arc<Credit>,
+}
+
+impl Producer {
+    /// Starts sending the `way` stream of call `msgid`, with `credit` items
+    /// granted so far.
+    pub(crate) fn open(link: Arc<Link>, msgid: MsgId, way: Way, credit: u32) -> Producer {
+        let credit = link.streams.produce((msgid, way), credit);
+        Producer {
+            link,
+            msgid,
+            way,
+            credit,
+        }
+    }
+
+    /// Sends one item once there is room for it (the other side's and the
+    /// connection's), encoded straight into the connection's queue.
+    pub(crate) async fn send<T: Serialize + ?Sized>(&self, item: &T) -> crate::Result<()> {
+        poll_fn(|cx| self.credit.poll_room(cx))
+            .await
+            .map_err(|refusal| self.refused(refusal))?;
+        if !self.link.has_room() {
+            self.link.room().await;
+        }
+        let method = match self.way {
+            Way::Answer => stream::ITEM,
+            Way::Input => stream::INPUT,
+        };
+        let max = self.link.options.limits.max_message_size;
+        let mut encoded = Ok(());
+        self.link.push(|frames| {
+            encoded = frames.push_item(method, self.msgid, item, max);
+        })?;
+        encoded?;
+        self.credit.used_one();
+        Ok(())
+    }
+
+    /// Ends an input stream: `rpc.input_end`.
+    pub(crate) fn end_input(&self) {
+        if let Ok(end) = Outgoing::new(Arc::clone(&INPUT_END), &(self.msgid,)) {
+            let _ = self.link.push(|frames| frames.push_notification(&end));
+        }
+    }
+
+    /// The error a send that may not go fails with.
+    fn refused(&self, refusal: Refusal) -> Error {
+        match refusal {
+            Refusal::Closed => self.link.disconnected(),
+            // The call was answered, which ends its input.
+            Refusal::Answered => Error::Cancelled,
+            Refusal::Overgranted => Error::Misuse {
+                message: "the other side granted more room than a stream may have",
+            },
+        }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.link.streams.stop_producing((self.msgid, self.way));
     }
 }
 
 impl<T> fmt::Debug for ItemSink<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ItemSink")
-            .field("msgid", &self.msgid)
-            .field("sent", &self.credit.used())
+            .field("msgid", &self.producer.msgid)
+            .field("sent", &self.producer.credit.used())
             .finish_non_exhaustive()
     }
 }
