@@ -1,10 +1,11 @@
 //! One API served by several processes over NATS: the demo server
 //! (`examples/demo_server`) started as real processes behind one prefix on a
 //! real nats-server. The calls are shared, an instance killed with SIGKILL
-//! loses only its own calls (which time out, by kind, at their deadline), a
-//! rolling restart under load loses none, and a client written with a
-//! Python NATS library and plain msgpack calls the API with the payloads
-//! the README documents.
+//! loses only its own calls (which time out, by kind, at their deadline)
+//! and ends its streams (`NoResponders`, found by a ping), a rolling
+//! restart under load loses none, and a client written with a Python NATS
+//! library and plain msgpack calls the API, streams included, with the
+//! payloads the README documents.
 
 mod support;
 
@@ -221,6 +222,41 @@ async fn a_killed_instance_loses_only_its_own_calls_which_time_out() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_instance_is_killed_ends_with_no_responders() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let instance = Instance::start(&nats.url);
+    let timeout = Duration::from_secs(1);
+    let peer = Peer::builder()
+        .call_timeout(Some(timeout))
+        .connect_nats(&nats.url, "demo")
+        .await
+        .unwrap();
+    // An item every 20 ms, for minutes: far longer than the call timeout,
+    // which does not bound a stream.
+    let mut count = peer.stream::<u64>("count", (100_000, 20));
+    for i in 0..3 {
+        assert_eq!(bounded(count.next()).await.unwrap().unwrap(), i);
+    }
+    let killed = Instant::now();
+    instance.kill();
+    // Items already on the way may still come; then the end, by kind,
+    // found by the next ping at the latest (every half call timeout).
+    let error = loop {
+        match bounded(count.next()).await {
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => break error,
+            None => panic!("the stream ended as if the handler ended it"),
+        }
+    };
+    assert_eq!(error.kind(), ErrorKind::NoResponders, "{error}");
+    assert!(killed.elapsed() < timeout * 2, "{:?}", killed.elapsed());
+    assert!(bounded(count.next()).await.is_none());
+    peer.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_under_load_loses_no_call() {
     let Some(nats) = NatsServer::start() else {
         return;
@@ -304,7 +340,7 @@ async fn a_python_nats_client_calls_the_demo_api_with_plain_msgpack() {
     );
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok ")).count(),
-        10,
+        12,
         "{stdout}"
     );
 }

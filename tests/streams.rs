@@ -10,110 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dotrpc::{CallContext, DisconnectReason, Error, ErrorKind, Peer, PeerBuilder, Router};
+use dotrpc::{DisconnectReason, Error, ErrorKind, Peer, PeerBuilder};
 use futures_util::StreamExt;
+use support::streams::router;
 use support::{bounded, no_tasks_left};
 use tokio::sync::mpsc;
-
-/// Sent when dropped: a producer's destructor ran.
-struct DropSignal(mpsc::UnboundedSender<&'static str>, &'static str);
-
-impl Drop for DropSignal {
-    fn drop(&mut self) {
-        let _ = self.0.send(self.1);
-    }
-}
-
-/// A router with the streams the tests call; `dropped` hears of every
-/// producer that is dropped, `sent` counts the slow stream's items.
-fn router(dropped: mpsc::UnboundedSender<&'static str>, sent: Arc<AtomicU64>) -> Arc<Router> {
-    let router = Arc::new(Router::new());
-    router.set_handler("count", |ctx: CallContext, n: u64| async move {
-        let mut items = ctx.stream::<u64>()?;
-        for i in 0..n {
-            items.send(&i).await?;
-        }
-        Ok::<(), Error>(())
-    });
-    router.set_handler("fail_after", |ctx: CallContext, n: u64| async move {
-        let mut items = ctx.stream::<u64>().map_err(|e| e.to_string())?;
-        for i in 0..n {
-            items.send(&i).await.map_err(|e| e.to_string())?;
-        }
-        Err::<(), String>(format!("failed after {n}"))
-    });
-    let on_drop = dropped.clone();
-    router.set_handler("forever", move |ctx: CallContext| {
-        let guard = DropSignal(on_drop.clone(), "forever");
-        async move {
-            let _guard = guard;
-            let mut items = ctx.stream::<u64>()?;
-            for i in 0.. {
-                items.send(&i).await?;
-            }
-            Ok::<(), Error>(())
-        }
-    });
-    router.set_handler("counted", move |ctx: CallContext| {
-        let sent = Arc::clone(&sent);
-        async move {
-            let mut items = ctx.stream::<u64>()?;
-            for i in 0.. {
-                items.send(&i).await?;
-                sent.store(items.sent(), Ordering::SeqCst);
-            }
-            Ok::<(), Error>(())
-        }
-    });
-    router.set_handler("sum", |ctx: CallContext| async move {
-        let mut items = ctx.receive::<i64>(8)?;
-        let mut total = 0i64;
-        while let Some(item) = items.next().await {
-            total += item?;
-        }
-        Ok::<i64, Error>(total)
-    });
-    router.set_handler("take", |ctx: CallContext, n: usize| async move {
-        let items = ctx.receive::<i64>(4)?;
-        let taken: Vec<i64> = items.take(n).map(Result::unwrap).collect().await;
-        Ok::<Vec<i64>, Error>(taken)
-    });
-    let on_drop = dropped.clone();
-    router.set_handler("sum_guarded", move |ctx: CallContext| {
-        let guard = DropSignal(on_drop.clone(), "sum_guarded");
-        async move {
-            let _guard = guard;
-            let mut items = ctx.receive::<i64>(4)?;
-            let mut total = 0i64;
-            while let Some(item) = items.next().await {
-                total += item?;
-            }
-            Ok::<i64, Error>(total)
-        }
-    });
-    router.set_handler("latest", |ctx: CallContext, n: u64| async move {
-        let mut items = ctx.stream::<u64>()?;
-        for i in 0..n {
-            items.send_latest(&i)?;
-            tokio::task::yield_now().await;
-        }
-        Ok::<(), Error>(())
-    });
-    router.set_handler("doubles", |ctx: CallContext| async move {
-        let mut input = ctx.receive::<i64>(4)?;
-        let mut answers = ctx.stream::<i64>()?;
-        while let Some(item) = input.next().await {
-            answers.send(&(item? * 2)).await?;
-        }
-        Ok::<(), Error>(())
-    });
-    router.set_handler("silent", |ctx: CallContext| async move {
-        let _items = ctx.stream::<u64>()?;
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-        Ok::<(), Error>(())
-    });
-    router
-}
 
 struct Fixture {
     client: Peer,
@@ -286,7 +187,6 @@ async fn a_dropped_connection_ends_the_stream_with_disconnected() {
 #[tokio::test]
 async fn a_timeout_bounds_the_wait_for_the_first_item() {
     let mut f = fixture(Peer::builder());
-    let _ = &mut f.dropped;
     let mut silent = f
         .client
         .stream::<u64>("silent", ())
@@ -294,6 +194,7 @@ async fn a_timeout_bounds_the_wait_for_the_first_item() {
     let error = bounded(silent.next()).await.unwrap().unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Timeout);
     assert!(bounded(silent.next()).await.is_none());
+    assert_eq!(bounded(f.dropped.recv()).await, Some("silent"), "cancelled");
     f.client.close();
     no_tasks_left().await;
 }
@@ -732,7 +633,7 @@ async fn rpc_api_methods_answer_with_and_take_streams_through_typed_clients() {
 async fn streams_work_over_tcp_unix_and_websocket() {
     use dotrpc::Server;
     use dotrpc::transport::websocket::Origins;
-    use support::demo::{DemoClient, router};
+    use support::demo::router;
 
     let builder = || Server::builder(Peer::builder().router(router()));
     let socket = std::env::temp_dir().join(format!("dotrpc-streams-{}.sock", std::process::id()));
@@ -754,18 +655,7 @@ async fn streams_work_over_tcp_unix_and_websocket() {
             .unwrap(),
     ];
     for client in &clients {
-        let demo = client.client::<DemoClient>();
-        let mut count = demo.count(100, 0).window(4);
-        let mut items = Vec::new();
-        while let Some(item) = bounded(count.next()).await {
-            items.push(item.unwrap());
-        }
-        assert_eq!(items, (0..100).collect::<Vec<_>>());
-        let mut sum = demo.sum();
-        for i in 1..=50 {
-            bounded(sum.send(&i)).await.unwrap();
-        }
-        assert_eq!(bounded(sum.finish()).await.unwrap(), 1275);
+        support::count_then_sum(client, 100, 50).await;
         client.close();
     }
     for server in [tcp, unix, ws] {

@@ -120,6 +120,26 @@ fn every_subcommand_takes_a_nats_address() {
          {\"method\":\"events.tick\",\"params\":[2]}\n"
     );
 
+    // Streams: items as JSON lines, stdin as the input stream, both.
+    assert_eq!(
+        run(&["call", a, "count", "3", "0"]),
+        (0, "0\n1\n2\n".into(), String::new())
+    );
+    let stdin = |method: &str, input: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_dotrpc"))
+            .args(["call", a, method])
+            .write_stdin(input)
+            .timeout(Duration::from_secs(30))
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+        )
+    };
+    assert_eq!(stdin("sum", "1\n2\n3\n"), (Some(0), "6\n".into()));
+    assert_eq!(stdin("double", "1\n2\n"), (Some(0), "2\n4\n".into()));
+
     let (status, report, stderr) = run(&["bench", a, "add", "1", "2", "--duration", "0.5"]);
     assert_eq!(status, 0, "{stderr}");
     assert!(report.contains("p50"), "{report}");

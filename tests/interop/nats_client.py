@@ -84,6 +84,8 @@ async def main(url, prefix):
     except NoRespondersError:
         check(True, "a subject nobody serves has no responders")
 
+    await streams(nc, prefix)
+
     info = json.loads((await nc.request(f"$SRV.INFO.{prefix}", b"", timeout=5)).data)
     described = json.loads(info["metadata"]["dotrpc.describe"])
     check(
@@ -93,6 +95,73 @@ async def main(url, prefix):
     )
 
     await nc.close()
+
+
+async def streams(nc, prefix):
+    """Streams, as the README's "Streams over NATS" says: the request
+    carries the first window in `Dotrpc-Credit`; the instance's messages
+    come to the reply subject, each with its kind in `Dotrpc-Stream` and
+    its own subject for the call as the NATS reply subject, where credit
+    (a running total) and the input go."""
+    inbox = nc.new_inbox()
+    messages = asyncio.Queue()
+
+    async def received(msg):
+        await messages.put(msg)
+
+    sub = await nc.subscribe(f"{inbox}.*", cb=received)
+
+    async def next_message():
+        return await asyncio.wait_for(messages.get(), 5)
+
+    def kind(msg):
+        return (msg.headers or {}).get("Dotrpc-Stream")
+
+    # count(10, 0) with a window of 3: credit granted as items are taken.
+    reply = f"{inbox}.1"
+    await nc.publish(
+        f"{prefix}.count", msgpack.packb([10, 0]), reply=reply, headers={"Dotrpc-Credit": "3"}
+    )
+    items, granted, seqs = [], 3, []
+    while True:
+        msg = await next_message()
+        if kind(msg) is None:
+            end = msg
+            break
+        if kind(msg) == "item":
+            seq, item = msgpack.unpackb(msg.data)
+            seqs.append(seq)
+            items.append(item)
+            granted += 1
+            await nc.publish(
+                msg.reply, msgpack.packb(granted), reply=reply, headers={"Dotrpc-Stream": "credit"}
+            )
+    check(
+        items == list(range(10)) and seqs == list(range(1, 11)) and msgpack.unpackb(end.data) is None,
+        "a stream over NATS: numbered items against credit totals, then the end",
+    )
+
+    # sum of an input stream: wait for room, send numbered items, end it.
+    reply = f"{inbox}.2"
+    await nc.publish(f"{prefix}.sum", b"", reply=reply, headers={"Dotrpc-Credit": "0"})
+    sent, room, instance = 0, 0, None
+    while sent < 20:
+        msg = await next_message()
+        if kind(msg) in ("input_credit", "ping"):
+            instance = msg.reply
+            room = max(room, msgpack.unpackb(msg.data))
+        while sent < min(room, 20):
+            sent += 1
+            await nc.publish(
+                instance, msgpack.packb([sent, sent]), reply=reply, headers={"Dotrpc-Stream": "input"}
+            )
+    await nc.publish(instance, b"", reply=reply, headers={"Dotrpc-Stream": "input_end"})
+    while True:
+        msg = await next_message()
+        if kind(msg) is None:
+            break
+    check(msgpack.unpackb(msg.data) == 210, "an input stream over NATS: sum(1..=20) == 210")
+    await sub.unsubscribe()
 
 
 if __name__ == "__main__":

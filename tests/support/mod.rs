@@ -14,6 +14,9 @@ pub mod nats;
 #[path = "otel.rs"]
 pub mod otel;
 
+#[path = "streams.rs"]
+pub mod streams;
+
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +32,27 @@ pub async fn bounded<T>(future: impl IntoFuture<Output = T>) -> T {
     tokio::time::timeout(LIMIT, future)
         .await
         .expect("the test timed out")
+}
+
+/// Streams the demo API's way on `client`: `count(n)` with a window of 4,
+/// then an upload of `1..=up_to` to `sum`; checks every item and the total.
+pub async fn count_then_sum(client: &Peer, n: u64, up_to: i64) {
+    let demo = client.client::<demo::DemoClient>();
+    let mut count = demo.count(n, 0).window(4);
+    let mut items = Vec::new();
+    while let Some(item) = bounded(count.next()).await {
+        items.push(item.unwrap());
+    }
+    assert_eq!(items, (0..n).collect::<Vec<_>>());
+    let mut sum = demo.sum();
+    for i in 1..=up_to {
+        bounded(sum.send(&i)).await.unwrap();
+    }
+    assert_eq!(sum.sent(), up_to as u64);
+    assert_eq!(
+        bounded(sum.finish()).await.unwrap(),
+        up_to * (up_to + 1) / 2
+    );
 }
 
 /// Waits (bounded) until no task spawned on this test's runtime is alive:

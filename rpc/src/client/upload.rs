@@ -82,7 +82,13 @@ impl Open {
         let pending = link.transactions().open()?;
         let msgid = pending.msgid();
         let input = Producer::open(Arc::clone(&link), msgid, Way::Input, 0);
-        link.push(|frames| frames.push_request(outgoing, msgid, &Metadata::default()))?;
+        // No room for answer items: the credit only marks a stream call,
+        // for transports that map calls to something else (NATS).
+        let metadata = Metadata {
+            credit: Some(0),
+            ..Metadata::default()
+        };
+        link.push(|frames| frames.push_request(outgoing, msgid, &metadata))?;
         Ok(Open {
             input,
             method: Arc::clone(outgoing.method_arc()),

@@ -8,21 +8,29 @@
 //! "no responders" status becomes `NoResponders` at once; a call to an
 //! instance that dies meanwhile waits for its timeout, which over NATS
 //! every call has (the peer's `call_timeout`, 10 s unless set).
+//!
+//! A stream call also keeps a little state here (see [`super::streams`]):
+//! the subject of the instance that took it, and the counts that make
+//! NATS's at-most-once delivery visible.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use async_nats::StatusCode;
+use async_nats::{StatusCode, Subject};
 use bytes::Bytes;
 use rmpv::Value;
 
 use super::pipes::{OnFailure, Outbound, Publish, Side};
+use super::streams::{self, Arrived, Body, Kind, Tally};
 use super::subject::{self, encoded_error, params_of};
 use crate::codec::{Limits, check_frame};
 use crate::message::{
-    ErrorObject, Message, MsgId, Outgoing, code, notification_frame, raw_notification_frame,
-    response_frame,
+    ErrorObject, Message, MsgId, Notification, Outgoing, code, notification_frame,
+    raw_notification_frame, response_frame,
 };
-use crate::peer::protocol::{CANCEL, HELLO};
+use crate::peer::protocol::HELLO;
+use crate::stream::{INPUT_CREDIT, ITEM, LAGGED};
 
 /// The caller's side of the mapping.
 pub(crate) struct Caller {
@@ -34,9 +42,173 @@ pub(crate) struct Caller {
     /// fallback): only what a service pushed is an event then, not the
     /// other callers' requests.
     pub(crate) everything: bool,
+    /// How long a stream call waits for an instance to take it.
+    pub(crate) call_timeout: Duration,
+    /// The stream calls under way, by msgid.
+    pub(crate) streams: Mutex<HashMap<MsgId, Stream>>,
+}
+
+/// A stream call under way.
+pub(crate) struct Stream {
+    /// The subject of the instance that took the call, once it said.
+    instance: Option<Subject>,
+    tally: Tally,
+    /// Cancelled before the instance said where it is: the cancel goes
+    /// out when it does.
+    cancelled: bool,
+    sent: Instant,
 }
 
 impl Caller {
+    /// The caller's side, for a peer whose replies come to `inbox`.
+    pub(crate) fn new(
+        prefix: Arc<str>,
+        inbox: String,
+        limits: Limits,
+        everything: bool,
+        call_timeout: Duration,
+    ) -> Caller {
+        Caller {
+            prefix,
+            inbox,
+            limits,
+            everything,
+            call_timeout,
+            streams: Mutex::default(),
+        }
+    }
+
+    /// The reply subject of call `msgid`.
+    fn reply_subject(&self, msgid: MsgId) -> Subject {
+        format!("{}{msgid}", self.inbox).into()
+    }
+
+    /// A stream message from the instance that took call `msgid`.
+    fn instance_said(
+        &self,
+        msgid: MsgId,
+        kind: Kind,
+        message: async_nats::Message,
+        out: &mut Vec<Outbound>,
+    ) {
+        let mut streams = lock(&self.streams);
+        // Over (answered, or cancelled), or never a stream of this peer's.
+        let Some(stream) = streams.get_mut(&msgid) else {
+            return;
+        };
+        if stream.instance.is_none() {
+            let Some(instance) = message.reply.clone() else {
+                return;
+            };
+            if stream.cancelled {
+                out.push(Outbound::Publish(Kind::Cancel.publish(
+                    instance,
+                    self.reply_subject(msgid),
+                    Bytes::new(),
+                )));
+                streams.remove(&msgid);
+                return;
+            }
+            stream.instance = Some(instance);
+        }
+        let body = &message.payload;
+        let frame = match kind {
+            Kind::Item => match stream.tally.receive_item(body, &self.limits) {
+                Arrived::Item { lost, item } => {
+                    if lost > 0 {
+                        tracing::warn!(msgid, lost, "stream items lost on NATS");
+                        out.push(Outbound::Answer(streams::peer_frame(
+                            LAGGED,
+                            msgid,
+                            Body::Count(lost),
+                        )));
+                    }
+                    streams::peer_frame(ITEM, msgid, Body::Item(&item))
+                }
+                Arrived::Old => return,
+                Arrived::Malformed(reason) => {
+                    // The stream cannot go on: it ends with the reason, and
+                    // the instance is told to stop.
+                    let instance = stream.instance.clone().expect("set above");
+                    streams.remove(&msgid);
+                    out.push(Outbound::Publish(Kind::Cancel.publish(
+                        instance,
+                        self.reply_subject(msgid),
+                        Bytes::new(),
+                    )));
+                    let error = ErrorObject::internal(format!("the stream was refused: {reason}"));
+                    out.push(Outbound::Answer(response_frame(
+                        msgid,
+                        Err(&encoded_error(&error)),
+                    )));
+                    return;
+                }
+            },
+            Kind::Lagged => match streams::count(body) {
+                Some(n) => streams::peer_frame(LAGGED, msgid, Body::Count(n)),
+                None => return,
+            },
+            Kind::InputCredit | Kind::Ping => match stream.tally.granted_total(body) {
+                Some(n) => streams::peer_frame(INPUT_CREDIT, msgid, Body::Count(n)),
+                None => return,
+            },
+            // The caller's own kinds, sent back at it: nonsense.
+            Kind::Credit | Kind::Input | Kind::InputEnd | Kind::Cancel => return,
+        };
+        match subject::within_limits(frame, &self.limits) {
+            Ok(frame) => out.push(Outbound::Answer(frame)),
+            Err(reason) => tracing::warn!(msgid, %reason, "stream message dropped"),
+        }
+    }
+
+    /// A stream notification of the peer's (credit, input, its end, a
+    /// cancel): sent to the instance that took the call.
+    fn tell_instance(&self, kind: Kind, notification: &Notification) -> Outbound {
+        let params = notification.params();
+        let Some(msgid) = crate::stream::stream_id(params) else {
+            return Outbound::Drop;
+        };
+        let mut streams = lock(&self.streams);
+        let Some(stream) = streams.get_mut(&msgid) else {
+            // Not a stream, or over: a plain call is not cancelled over
+            // NATS (which instance has it is not known).
+            return Outbound::Drop;
+        };
+        let body = match kind {
+            Kind::Credit => match streams::count_of(params) {
+                Some((_, n)) => stream.tally.grant(n),
+                None => return Outbound::Drop,
+            },
+            Kind::Input => match streams::item_of(params) {
+                Some((_, item)) => stream.tally.send_item(item),
+                None => return Outbound::Drop,
+            },
+            Kind::InputEnd => Bytes::new(),
+            Kind::Cancel => {
+                let Some(instance) = stream.instance.clone() else {
+                    // Sent when the instance says where it is.
+                    stream.cancelled = true;
+                    return Outbound::Drop;
+                };
+                streams.remove(&msgid);
+                return Outbound::Publish(Kind::Cancel.publish(
+                    instance,
+                    self.reply_subject(msgid),
+                    Bytes::new(),
+                ));
+            }
+            Kind::Item | Kind::Lagged | Kind::InputCredit | Kind::Ping => {
+                return Outbound::Drop;
+            }
+        };
+        // Credit before the instance said where it is goes with the next
+        // grant or ping, as a total; input waits for the instance's credit.
+        let Some(instance) = stream.instance.clone() else {
+            return Outbound::Drop;
+        };
+        Outbound::Publish(kind.publish(instance, self.reply_subject(msgid), body))
+    }
+
     /// The response a reply to `msgid` becomes.
     fn response(&self, msgid: MsgId, reply: async_nats::Message) -> Bytes {
         let error = |error: ErrorObject| response_frame(msgid, Err(&encoded_error(&error)));
@@ -83,35 +255,79 @@ impl Caller {
 }
 
 impl Side for Caller {
-    fn inbound(&self, message: async_nats::Message) -> Option<Bytes> {
+    fn inbound(&self, message: async_nats::Message, out: &mut Vec<Outbound>) {
         if let Some(token) = message.subject.strip_prefix(self.inbox.as_str()) {
-            let msgid = token.parse().ok()?;
+            let Ok(msgid) = token.parse() else { return };
+            match Kind::of_message(&message) {
+                Some(Some(kind)) => return self.instance_said(msgid, kind, message, out),
+                Some(None) => return tracing::debug!(msgid, "stream message of no known kind"),
+                None => {}
+            }
+            // The answer: a stream call is over.
+            lock(&self.streams).remove(&msgid);
             let response = self.response(msgid, message);
-            return Some(
+            out.push(Outbound::Answer(
                 subject::within_limits(response, &self.limits).unwrap_or_else(|reason| {
                     let error = ErrorObject::internal(format!("the reply was refused: {reason}"));
                     response_frame(msgid, Err(&encoded_error(&error)))
                 }),
-            );
+            ));
+            return;
         }
         // An event the client serves.
         if self.everything && (!subject::is_push(&message) || message.reply.is_some()) {
-            return None;
+            return;
         }
-        let path = message
+        let Some(path) = message
             .subject
-            .strip_prefix(&*self.prefix)?
-            .strip_prefix('.')?;
+            .strip_prefix(&*self.prefix)
+            .and_then(|rest| rest.strip_prefix('.'))
+        else {
+            return;
+        };
         let frame = params_of(&message.payload, &self.limits)
             .map(|params| raw_notification_frame(path, &params))
             .and_then(|frame| subject::within_limits(frame, &self.limits));
         match frame {
-            Ok(frame) => Some(frame),
+            Ok(frame) => out.push(Outbound::Answer(frame)),
             Err(reason) => {
                 tracing::warn!(subject = %message.subject, %reason, "event dropped");
-                None
             }
         }
+    }
+
+    fn tick_every(&self) -> Option<Duration> {
+        Some(streams::ping_every(self.call_timeout))
+    }
+
+    /// Pings the instance of every stream call, and fails those no instance
+    /// took within the call timeout.
+    fn tick(&self, out: &mut Vec<Outbound>) {
+        let mut streams = lock(&self.streams);
+        streams.retain(|&msgid, stream| match &stream.instance {
+            Some(instance) => {
+                out.push(Outbound::Publish(Kind::Ping.publish(
+                    instance.clone(),
+                    self.reply_subject(msgid),
+                    stream.tally.ping(),
+                )));
+                true
+            }
+            None if stream.sent.elapsed() < self.call_timeout => true,
+            None => {
+                if !stream.cancelled {
+                    let error = ErrorObject::new(
+                        code::TIMEOUT,
+                        "no instance took the stream call within the call timeout",
+                    );
+                    out.push(Outbound::Answer(response_frame(
+                        msgid,
+                        Err(&encoded_error(&error)),
+                    )));
+                }
+                false
+            }
+        });
     }
 
     fn outbound(&self, frame: Bytes) -> Outbound {
@@ -128,7 +344,17 @@ impl Side for Caller {
                     ));
                     return Outbound::Answer(response_frame(msgid, Err(&encoded_error(&error))));
                 }
-                let headers = subject::call_headers(request.deadline_ms(), request.trace());
+                let credit = request.credit();
+                if let Some(credit) = credit {
+                    let stream = Stream {
+                        instance: None,
+                        tally: Tally::new(u64::from(credit), 0),
+                        cancelled: false,
+                        sent: Instant::now(),
+                    };
+                    lock(&self.streams).insert(msgid, stream);
+                }
+                let headers = subject::call_headers(request.deadline_ms(), request.trace(), credit);
                 Outbound::Publish(Publish {
                     subject: subject::subject(&self.prefix, request.method()).into(),
                     reply: Some(format!("{}{msgid}", self.inbox).into()),
@@ -142,7 +368,10 @@ impl Side for Caller {
                 // trace context (as headers), not cancels (which instance
                 // ran the call?).
                 HELLO => Outbound::Answer(nats_hello()),
-                CANCEL => Outbound::Drop,
+                method if method.starts_with("rpc.") => match Kind::of_method(method) {
+                    Some(kind) => self.tell_instance(kind, &notification),
+                    None => Outbound::Drop,
+                },
                 path if subject::valid_path(path) => Outbound::Publish(Publish {
                     subject: subject::subject(&self.prefix, path).into(),
                     reply: None,
@@ -161,6 +390,12 @@ impl Side for Caller {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The hello NATS answers a caller's with: it carries deadlines and trace
 /// context.
 fn nats_hello() -> Bytes {
@@ -173,4 +408,148 @@ fn nats_hello() -> Bytes {
     ]);
     let hello = Outgoing::new(Arc::from(HELLO), &[info]).expect("a hello encodes");
     notification_frame(&hello)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Buf;
+
+    use crate::message::{Frames, Metadata};
+
+    fn caller(call_timeout: Duration) -> Caller {
+        let limits = Limits::default();
+        Caller::new(
+            "demo".into(),
+            "_INBOX.me.".into(),
+            limits,
+            false,
+            call_timeout,
+        )
+    }
+
+    /// The frame of a stream request the peer sends: msgid 7, `window`.
+    fn stream_request(window: u32) -> Bytes {
+        let outgoing = Outgoing::new("count".into(), &(3,)).unwrap();
+        let mut frames = Frames::new();
+        let metadata = Metadata {
+            credit: Some(window),
+            ..Metadata::default()
+        };
+        frames.push_request(&outgoing, 7, &metadata);
+        frames.copy_to_bytes(frames.len())
+    }
+
+    /// A stream message from the instance about call 7.
+    fn from_instance(kind: Kind, payload: Bytes) -> async_nats::Message {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(streams::STREAM_HEADER, kind.name());
+        async_nats::Message {
+            subject: "_INBOX.me.7".into(),
+            reply: Some("_INBOX.it.3".into()),
+            payload,
+            headers: Some(headers),
+            status: None,
+            description: None,
+            length: 0,
+        }
+    }
+
+    fn inbound(caller: &Caller, message: async_nats::Message) -> Vec<Outbound> {
+        let mut out = Vec::new();
+        caller.inbound(message, &mut out);
+        out
+    }
+
+    /// What the peer is handed: method and params of each frame.
+    fn frames(out: &[Outbound]) -> Vec<(String, Vec<Value>)> {
+        out.iter()
+            .filter_map(|outbound| match outbound {
+                Outbound::Answer(frame) => Some(frame.clone()),
+                _ => None,
+            })
+            .map(|frame| match Message::parse(frame).unwrap() {
+                Message::Notification(n) => (n.method().to_owned(), n.params().values().unwrap()),
+                Message::Response(r) => ("response".to_owned(), vec![r.msgid().into()]),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn items_lost_on_the_way_reach_the_consumer_as_lag() {
+        let caller = caller(Duration::from_secs(10));
+        let Outbound::Publish(request) = caller.outbound(stream_request(4)) else {
+            panic!("a stream request is published");
+        };
+        let headers = request.headers.unwrap();
+        assert_eq!(headers.get(streams::CREDIT_HEADER).unwrap().as_str(), "4");
+        let mut instance = Tally::default();
+        let first = instance.send_item(&[0x01]);
+        let _lost = instance.send_item(&[0x02]);
+        let third = instance.send_item(&[0x03]);
+        let out = inbound(&caller, from_instance(Kind::Item, first.clone()));
+        assert_eq!(frames(&out), [(ITEM.to_owned(), vec![7.into(), 1.into()])]);
+        let out = inbound(&caller, from_instance(Kind::Item, third));
+        assert_eq!(
+            frames(&out),
+            [
+                (LAGGED.to_owned(), vec![7.into(), 1.into()]),
+                (ITEM.to_owned(), vec![7.into(), 3.into()]),
+            ]
+        );
+        assert!(inbound(&caller, from_instance(Kind::Item, first)).is_empty());
+        // The answer ends it: later messages find no stream.
+        let mut answer = from_instance(Kind::Item, Bytes::from_static(&[0xc0]));
+        answer.headers = None;
+        assert_eq!(frames(&inbound(&caller, answer))[0].0, "response");
+        assert!(lock(&caller.streams).is_empty());
+    }
+
+    #[test]
+    fn a_cancel_before_the_instance_is_known_goes_out_when_it_is() {
+        let caller = caller(Duration::from_secs(10));
+        caller.outbound(stream_request(4));
+        let cancel = crate::peer::protocol::cancel(7);
+        assert!(matches!(caller.outbound(cancel), Outbound::Drop));
+        let ping = Tally::default().ping();
+        let out = inbound(&caller, from_instance(Kind::Ping, ping));
+        let [Outbound::Publish(publish)] = &out[..] else {
+            panic!("the cancel is published");
+        };
+        assert_eq!(publish.subject.as_str(), "_INBOX.it.3");
+        assert_eq!(publish.reply.as_ref().unwrap().as_str(), "_INBOX.me.7");
+        let kind = publish
+            .headers
+            .as_ref()
+            .unwrap()
+            .get(streams::STREAM_HEADER);
+        assert_eq!(kind.unwrap().as_str(), "cancel");
+        assert!(lock(&caller.streams).is_empty(), "nothing left of it");
+    }
+
+    #[test]
+    fn a_stream_call_no_instance_takes_times_out_and_one_taken_is_pinged() {
+        let caller = caller(Duration::ZERO);
+        caller.outbound(stream_request(4));
+        let mut out = Vec::new();
+        caller.tick(&mut out);
+        assert_eq!(frames(&out), [("response".to_owned(), vec![7.into()])]);
+        assert!(lock(&caller.streams).is_empty());
+
+        caller.outbound(stream_request(4));
+        inbound(&caller, from_instance(Kind::Ping, Tally::default().ping()));
+        let credit = streams::peer_frame(crate::stream::CREDIT, 7, Body::Count(2));
+        let Outbound::Publish(grant) = caller.outbound(credit) else {
+            panic!("credit is published");
+        };
+        assert_eq!(grant.payload[..], [6], "the total: the window and 2");
+        out.clear();
+        caller.tick(&mut out);
+        let [Outbound::Publish(ping)] = &out[..] else {
+            panic!("a ping");
+        };
+        assert_eq!(ping.payload[..], [6]);
+        assert_eq!(ping.reply.as_ref().unwrap().as_str(), "_INBOX.me.7");
+    }
 }

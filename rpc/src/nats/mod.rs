@@ -37,11 +37,16 @@
 //!   alone.
 //! * **Callbacks.** A service cannot call its callers (they have no subject
 //!   of their own); such a call fails at once.
+//! * **Streams** work, with the same API: the instance that takes a stream
+//!   call names a subject of its own for it, and both sides make NATS's
+//!   at-most-once delivery and a process dying visible (the README's
+//!   "Streams over NATS").
 
 mod caller;
 mod pipes;
 mod service;
 mod srv;
+mod streams;
 mod subject;
 
 use std::fmt;
@@ -170,7 +175,7 @@ impl PeerBuilder {
         check_prefix(prefix)?;
         let prefix: Arc<str> = prefix.into();
         let options = self.options_mut();
-        options.call_timeout.get_or_insert(DEFAULT_CALL_TIMEOUT);
+        let call_timeout = *options.call_timeout.get_or_insert(DEFAULT_CALL_TIMEOUT);
         cap_message_size(&mut options.limits.max_message_size, &client);
         let limits = options.limits;
         // The events this peer serves; with a fallback, whatever is pushed.
@@ -186,8 +191,7 @@ impl PeerBuilder {
                 .collect()
         };
         self.connect_with(move || {
-            let (client, prefix, events, limits) =
-                (client.clone(), Arc::clone(&prefix), events.clone(), limits);
+            let (client, prefix, events) = (client.clone(), Arc::clone(&prefix), events.clone());
             async move {
                 let inbox = format!("{}.", client.new_inbox());
                 let mut subscribers = vec![
@@ -202,12 +206,7 @@ impl PeerBuilder {
                 }
                 // Subscribed at the server before the first call goes out.
                 round_trip(&client).await?;
-                let caller = Caller {
-                    prefix,
-                    inbox,
-                    limits,
-                    everything,
-                };
+                let caller = Caller::new(prefix, inbox, limits, everything, call_timeout);
                 let inbound = pipes::Inbound::Direct(subscribers);
                 Ok(pipes::transport(client, Arc::new(caller), inbound))
             }
@@ -235,11 +234,16 @@ async fn round_trip(client: &Client) -> io::Result<()> {
     }
 }
 
-/// Lowers `max` to what the NATS server takes in one message.
+/// What a stream message adds to the frame it is made from, at most: its
+/// headers, and its sequence number.
+const STREAM_ENVELOPE: usize = 64;
+
+/// Lowers `max` to what the NATS server takes in one message, less room for
+/// the envelope of a stream item, so that every frame the peer sends fits.
 fn cap_message_size(max: &mut usize, client: &Client) {
     let server_max = client.server_info().max_payload;
-    if server_max > 0 {
-        *max = (*max).min(server_max);
+    if server_max > STREAM_ENVELOPE {
+        *max = (*max).min(server_max - STREAM_ENVELOPE);
     }
 }
 
@@ -329,19 +333,32 @@ impl NatsServiceBuilder {
         let queue_group = queue_group.unwrap_or_else(|| prefix.clone());
         cap_message_size(&mut peer.options_mut().limits.max_message_size, &client);
         let limits = peer.options_mut().limits;
+        let call_timeout = peer
+            .options_mut()
+            .call_timeout
+            .unwrap_or(DEFAULT_CALL_TIMEOUT);
         let router = peer.shared_router();
         let prefix: Arc<str> = prefix.into();
 
-        let service = Arc::new(Service::new(Arc::clone(&prefix), limits, client.clone()));
+        let service = Arc::new(Service::new(
+            Arc::clone(&prefix),
+            limits,
+            client.clone(),
+            call_timeout,
+        ));
         let requests = client
             .queue_subscribe(format!("{prefix}.>"), queue_group.clone())
+            .await
+            .map_err(subscribe_error)?;
+        let streams = client
+            .subscribe(format!("{}*", service.control))
             .await
             .map_err(subscribe_error)?;
         let drain = CancellationToken::new();
         let transport = pipes::transport(
             client.clone(),
             Arc::clone(&service) as Arc<dyn pipes::Side>,
-            pipes::Inbound::Drainable(vec![requests], drain.clone()),
+            pipes::Inbound::Drainable(vec![requests, streams], drain.clone()),
         );
         let peer = peer.spawn(transport);
 

@@ -18,11 +18,13 @@
 //! strain). A publish that fails fails its call, or answers its caller
 //! with an error, rather than vanishing.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use async_nats::{Client, HeaderMap, Subject, Subscriber};
 use bytes::Bytes;
@@ -40,14 +42,23 @@ const INBOUND_CAPACITY: usize = 1024;
 
 /// One side of the mapping between NATS messages and msgpack-rpc frames.
 pub(crate) trait Side: Send + Sync + 'static {
-    /// The frame a message from a subscription becomes, if any.
-    fn inbound(&self, message: async_nats::Message) -> Option<Bytes>;
+    /// What a message from a subscription becomes: frames for the peer
+    /// (`Answer`), in order, and messages to publish.
+    fn inbound(&self, message: async_nats::Message, out: &mut Vec<Outbound>);
 
     /// What a frame the peer sends becomes.
     fn outbound(&self, frame: Bytes) -> Outbound;
+
+    /// How often [`tick`](Side::tick) runs, if the side has periodic work.
+    fn tick_every(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The periodic work: pings, and calls that waited too long.
+    fn tick(&self, _out: &mut Vec<Outbound>) {}
 }
 
-/// What a frame the peer sends becomes.
+/// What a frame the peer sends (or a message, or a tick) becomes.
 pub(crate) enum Outbound {
     /// A message to publish.
     Publish(Publish),
@@ -100,10 +111,22 @@ pub(crate) fn transport(client: Client, side: Arc<dyn Side>, inbound: Inbound) -
         }
     };
     let (answers_tx, answers) = mpsc::unbounded_channel();
+    if let Some(every) = side.tick_every() {
+        tokio::spawn(tick(
+            Arc::clone(&side),
+            every,
+            client.clone(),
+            answers_tx.clone(),
+        ));
+    }
     let source = Source {
         side: Arc::clone(&side),
+        client: client.clone(),
         messages,
         answers,
+        answers_tx: answers_tx.clone(),
+        ready: VecDeque::new(),
+        out: Vec::new(),
     };
     let sink = Sink {
         side,
@@ -139,6 +162,37 @@ async fn pump(
         let Some(message) = message else { return };
         if messages.send(message).await.is_err() {
             return;
+        }
+    }
+}
+
+/// Runs the side's periodic work every `every`, until the peer stops
+/// reading (the source is gone).
+async fn tick(
+    side: Arc<dyn Side>,
+    every: Duration,
+    client: Client,
+    answers: mpsc::UnboundedSender<Bytes>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut out = Vec::new();
+    loop {
+        tokio::select! {
+            () = answers.closed() => return,
+            _ = ticks.tick() => {}
+        }
+        side.tick(&mut out);
+        for outbound in out.drain(..) {
+            match outbound {
+                Outbound::Publish(message) => {
+                    tokio::spawn(publish(client.clone(), message, answers.clone()));
+                }
+                Outbound::Answer(frame) => {
+                    let _ = answers.send(frame);
+                }
+                Outbound::Drop => {}
+            }
         }
     }
 }
@@ -199,8 +253,16 @@ pub(crate) async fn reply_error(
 
 struct Source {
     side: Arc<dyn Side>,
+    /// Publishes what messages make the side send (a cancel, a ping).
+    client: Client,
     messages: Messages,
     answers: mpsc::UnboundedReceiver<Bytes>,
+    /// For failed publishes to fail their calls.
+    answers_tx: mpsc::UnboundedSender<Bytes>,
+    /// Frames a message became, to read before the next message.
+    ready: VecDeque<Bytes>,
+    /// What a message becomes, reused.
+    out: Vec<Outbound>,
 }
 
 enum Messages {
@@ -214,14 +276,25 @@ impl FrameSource for Source {
             return Poll::Ready(Some(Ok(frame)));
         }
         loop {
+            if let Some(frame) = self.ready.pop_front() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
             let message = match &mut self.messages {
                 Messages::Direct(subscribers) => ready!(subscribers.poll_next_unpin(cx)),
                 Messages::Pumped(messages) => ready!(messages.poll_recv(cx)),
             };
             match message {
                 Some(message) => {
-                    if let Some(frame) = self.side.inbound(message) {
-                        return Poll::Ready(Some(Ok(frame)));
+                    self.side.inbound(message, &mut self.out);
+                    for outbound in self.out.drain(..) {
+                        match outbound {
+                            Outbound::Answer(frame) => self.ready.push_back(frame),
+                            Outbound::Publish(message) => {
+                                let answers = self.answers_tx.clone();
+                                tokio::spawn(publish(self.client.clone(), message, answers));
+                            }
+                            Outbound::Drop => {}
+                        }
                     }
                 }
                 // Every subscription has ended (drained, or the client
@@ -299,12 +372,10 @@ impl FrameSink for Sink {
 #[cfg(test)]
 #[path = "../../../tests/support/nats.rs"]
 #[allow(dead_code, unreachable_pub)]
-mod test_server;
+pub(super) mod test_server;
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::test_server::NatsServer;
     use super::*;
     use crate::message::Message;

@@ -3,23 +3,31 @@
 //! own; its responses are published to the requests' reply subjects, its
 //! events on the events' subjects. Every request's outcome is counted per
 //! path, for `$SRV.STATS`.
+//!
+//! A stream call's messages go to its reply subject too, naming a subject
+//! of this instance for the call (`<control>.<msgid>`, subscribed apart
+//! from the queue group) where the caller sends credit, input and cancels;
+//! see [`super::streams`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use async_nats::Client;
+use async_nats::{Client, StatusCode, Subject};
 use bytes::Bytes;
 
 use super::pipes::{OnFailure, Outbound, Publish, Side, reply_error};
+use super::streams::{self, Arrived, Body, Kind, Tally};
 use super::subject::{self, encoded_error, params_of};
 use crate::codec::Limits;
 use crate::message::{
-    ErrorObject, Message, MsgId, raw_notification_frame, request_frame, response_frame,
+    ErrorObject, Message, MsgId, Notification, raw_notification_frame, request_frame,
+    response_frame,
 };
 use crate::observe::{self, CallMeter};
-use crate::peer::protocol::HELLO;
+use crate::peer::protocol;
+use crate::stream::{CREDIT, INPUT, INPUT_END};
 
 /// Paths counted apart in the stats; calls to further paths (a caller
 /// trying names at random, say) are counted together.
@@ -34,6 +42,11 @@ pub(crate) struct Service {
     pub(crate) prefix: Arc<str>,
     pub(crate) limits: Limits,
     pub(crate) client: Client,
+    /// This instance's subjects for its stream calls' messages, with the
+    /// trailing dot: `<control><msgid>`.
+    pub(crate) control: String,
+    /// How often the stream calls are pinged.
+    ping_every: Duration,
     next_msgid: AtomicU32,
     waiting: Mutex<HashMap<MsgId, Waiting>>,
     stats: Mutex<BTreeMap<String, PathStats>>,
@@ -44,6 +57,8 @@ struct Waiting {
     reply: async_nats::Subject,
     path: String,
     since: Instant,
+    /// A stream call's counts.
+    stream: Option<Tally>,
 }
 
 /// The outcomes of the requests to one path.
@@ -56,10 +71,17 @@ pub(crate) struct PathStats {
 }
 
 impl Service {
-    pub(crate) fn new(prefix: Arc<str>, limits: Limits, client: Client) -> Self {
+    pub(crate) fn new(
+        prefix: Arc<str>,
+        limits: Limits,
+        client: Client,
+        call_timeout: Duration,
+    ) -> Self {
         Service {
             prefix,
             limits,
+            control: format!("{}.", client.new_inbox()),
+            ping_every: streams::ping_every(call_timeout),
             client,
             next_msgid: AtomicU32::new(0),
             waiting: Mutex::default(),
@@ -112,22 +134,156 @@ impl Service {
     }
 }
 
+impl Service {
+    /// This instance's subject for call `msgid`'s stream messages.
+    fn control_subject(&self, msgid: MsgId) -> Subject {
+        format!("{}{msgid}", self.control).into()
+    }
+
+    /// A message to this instance's subject for stream call `msgid`: from
+    /// its caller, or NATS saying the caller is gone.
+    fn caller_said(&self, msgid: MsgId, message: async_nats::Message, out: &mut Vec<Outbound>) {
+        let mut waiting = lock(&self.waiting);
+        let Some(call) = waiting.get_mut(&msgid) else {
+            return;
+        };
+        let Some(tally) = &mut call.stream else {
+            return;
+        };
+        let body = &message.payload;
+        let frame = if message.status == Some(StatusCode::NO_RESPONDERS) {
+            // What this instance sent the caller found nobody: it is gone.
+            None
+        } else {
+            match Kind::of_message(&message).flatten() {
+                Some(Kind::Credit | Kind::Ping) => match tally.granted_total(body) {
+                    Some(n) => Some(streams::peer_frame(CREDIT, msgid, Body::Count(n))),
+                    None => return,
+                },
+                Some(Kind::Input) => match tally.receive_item(body, &self.limits) {
+                    Arrived::Item { lost: 0, item } => {
+                        Some(streams::peer_frame(INPUT, msgid, Body::Item(&item)))
+                    }
+                    Arrived::Item { lost, .. } => {
+                        let error = ErrorObject::internal(format!(
+                            "{lost} items of the input were lost on NATS"
+                        ));
+                        return self.end_stream(waiting, msgid, Some(error), out);
+                    }
+                    Arrived::Old => return,
+                    Arrived::Malformed(reason) => {
+                        let error = ErrorObject::invalid_params(reason);
+                        return self.end_stream(waiting, msgid, Some(error), out);
+                    }
+                },
+                Some(Kind::InputEnd) => Some(streams::peer_frame(INPUT_END, msgid, Body::Empty)),
+                Some(Kind::Cancel) => None,
+                _ => return,
+            }
+        };
+        match frame {
+            Some(frame) => match subject::within_limits(frame, &self.limits) {
+                Ok(frame) => out.push(Outbound::Answer(frame)),
+                Err(reason) => {
+                    let error = ErrorObject::invalid_params(reason);
+                    self.end_stream(waiting, msgid, Some(error), out);
+                }
+            },
+            // Cancelled, or the caller is gone.
+            None => self.end_stream(waiting, msgid, None, out),
+        }
+    }
+
+    /// Stops stream call `msgid` here: its handler is dropped (the peer
+    /// sends nothing more for it), and the caller, unless it gave up, is
+    /// answered with `error`.
+    fn end_stream(
+        &self,
+        mut waiting: MutexGuard<'_, HashMap<MsgId, Waiting>>,
+        msgid: MsgId,
+        error: Option<ErrorObject>,
+        out: &mut Vec<Outbound>,
+    ) {
+        let Some(call) = waiting.remove(&msgid) else {
+            return;
+        };
+        drop(waiting);
+        out.push(Outbound::Answer(protocol::cancel(msgid)));
+        let took = call.since.elapsed();
+        let Some(error) = error else {
+            tracing::debug!(path = call.path, "stream call cancelled by its caller");
+            self.record(&call.path, took, None);
+            return;
+        };
+        tracing::debug!(path = call.path, message = %error.message, "stream call ended");
+        let body = encoded_error(&error);
+        let headers = subject::error_headers(&body);
+        self.record(&call.path, took, Some(&headers));
+        out.push(Outbound::Publish(Publish {
+            subject: call.reply,
+            reply: None,
+            headers: Some(headers),
+            payload: body,
+            on_failure: OnFailure::Nothing,
+        }));
+    }
+
+    /// A stream notification of the peer's (an item, word of lag, credit
+    /// for the input): sent to the caller of the call.
+    fn tell_caller(&self, kind: Kind, notification: &Notification) -> Outbound {
+        let params = notification.params();
+        let Some(msgid) = crate::stream::stream_id(params) else {
+            return Outbound::Drop;
+        };
+        let mut waiting = lock(&self.waiting);
+        let Some(call) = waiting.get_mut(&msgid) else {
+            return Outbound::Drop;
+        };
+        let Some(tally) = &mut call.stream else {
+            return Outbound::Drop;
+        };
+        let body = match (kind, streams::count_of(params)) {
+            (Kind::Item, _) => match streams::item_of(params) {
+                Some((_, item)) => tally.send_item(item),
+                None => return Outbound::Drop,
+            },
+            (Kind::Lagged, Some((_, n))) => {
+                let mut body = Vec::with_capacity(9);
+                rmp::encode::write_uint(&mut body, n).expect("writing to a Vec");
+                body.into()
+            }
+            (Kind::InputCredit, Some((_, n))) => tally.grant(n),
+            _ => return Outbound::Drop,
+        };
+        Outbound::Publish(kind.publish(call.reply.clone(), self.control_subject(msgid), body))
+    }
+}
+
 impl Side for Service {
-    fn inbound(&self, message: async_nats::Message) -> Option<Bytes> {
+    fn inbound(&self, message: async_nats::Message, out: &mut Vec<Outbound>) {
+        if let Some(token) = message.subject.strip_prefix(self.control.as_str()) {
+            if let Ok(msgid) = token.parse() {
+                self.caller_said(msgid, message, out);
+            }
+            return;
+        }
         if subject::is_push(&message) {
             // An event some instance published for the clients.
-            return None;
+            return;
         }
-        let path = message
+        let Some(path) = message
             .subject
-            .strip_prefix(&*self.prefix)?
-            .strip_prefix('.')?;
+            .strip_prefix(&*self.prefix)
+            .and_then(|rest| rest.strip_prefix('.'))
+        else {
+            return;
+        };
         let reply = message.reply.clone();
         let params = match params_of(&message.payload, &self.limits) {
             Ok(params) => params,
             Err(reason) => {
                 self.refuse(path, reply, ErrorObject::invalid_params(reason));
-                return None;
+                return;
             }
         };
         let Some(reply) = reply else {
@@ -136,12 +292,14 @@ impl Side for Service {
             // caller's `rpc.cancel` would cancel another's call.
             if path.starts_with(PROTOCOL_PREFIX) {
                 tracing::debug!(path, "protocol notification over NATS ignored");
-                return None;
+                return;
             }
             let frame = raw_notification_frame(path, &params);
-            return subject::within_limits(frame, &self.limits)
-                .inspect_err(|reason| tracing::debug!(path, %reason, "notification dropped"))
-                .ok();
+            match subject::within_limits(frame, &self.limits) {
+                Ok(frame) => out.push(Outbound::Answer(frame)),
+                Err(reason) => tracing::debug!(path, %reason, "notification dropped"),
+            }
+            return;
         };
         let msgid = self.next_msgid.fetch_add(1, Ordering::Relaxed);
         let metadata = subject::metadata_of(message.headers.as_ref());
@@ -150,16 +308,45 @@ impl Side for Service {
             Ok(frame) => frame,
             Err(reason) => {
                 self.refuse(path, Some(reply), ErrorObject::invalid_params(reason));
-                return None;
+                return;
             }
         };
+        // A stream call: the caller learns where this instance is at once.
+        let stream = metadata.credit.map(|credit| {
+            let tally = Tally::new(0, u64::from(credit));
+            out.push(Outbound::Publish(Kind::Ping.publish(
+                reply.clone(),
+                self.control_subject(msgid),
+                tally.ping(),
+            )));
+            tally
+        });
         let waiting = Waiting {
             reply,
             path: path.to_owned(),
             since: Instant::now(),
+            stream,
         };
         lock(&self.waiting).insert(msgid, waiting);
-        Some(frame)
+        out.push(Outbound::Answer(frame));
+    }
+
+    fn tick_every(&self) -> Option<Duration> {
+        Some(self.ping_every)
+    }
+
+    /// Pings the caller of every stream call: one that is gone shows as a
+    /// "no responders" status on the call's subject here.
+    fn tick(&self, out: &mut Vec<Outbound>) {
+        for (&msgid, call) in lock(&self.waiting).iter() {
+            if let Some(tally) = &call.stream {
+                out.push(Outbound::Publish(Kind::Ping.publish(
+                    call.reply.clone(),
+                    self.control_subject(msgid),
+                    tally.ping(),
+                )));
+            }
+        }
     }
 
     fn outbound(&self, frame: Bytes) -> Outbound {
@@ -193,7 +380,13 @@ impl Side for Service {
             }
             Message::Notification(notification) => {
                 let path = notification.method();
-                if path == HELLO || !subject::valid_path(path) {
+                if path.starts_with(PROTOCOL_PREFIX) {
+                    return match Kind::of_method(path) {
+                        Some(kind) => self.tell_caller(kind, &notification),
+                        None => Outbound::Drop,
+                    };
+                }
+                if !subject::valid_path(path) {
                     return Outbound::Drop;
                 }
                 let mut headers = async_nats::HeaderMap::new();
@@ -222,4 +415,147 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use rmpv::Value;
+
+    use super::super::pipes::test_server::NatsServer;
+    use super::*;
+    use crate::stream::{INPUT_CREDIT, ITEM};
+
+    /// A message to the instance's subject for call `msgid`.
+    fn to_instance(
+        service: &Service,
+        msgid: MsgId,
+        kind: Kind,
+        payload: Bytes,
+    ) -> async_nats::Message {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(streams::STREAM_HEADER, kind.name());
+        async_nats::Message {
+            subject: service.control_subject(msgid),
+            reply: Some("_INBOX.caller.1".into()),
+            payload,
+            headers: Some(headers),
+            status: None,
+            description: None,
+            length: 0,
+        }
+    }
+
+    /// A stream request with `credit`, as a caller publishes it.
+    fn request(credit: u32) -> async_nats::Message {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(streams::CREDIT_HEADER, credit.to_string().as_str());
+        async_nats::Message {
+            subject: "demo.sum".into(),
+            reply: Some("_INBOX.caller.1".into()),
+            payload: Bytes::from_static(&[0x90]),
+            headers: Some(headers),
+            status: None,
+            description: None,
+            length: 0,
+        }
+    }
+
+    async fn service(nats: &NatsServer) -> Service {
+        let client = async_nats::connect(&nats.url).await.unwrap();
+        let timeout = Duration::from_secs(10);
+        Service::new("demo".into(), Limits::default(), client, timeout)
+    }
+
+    fn inbound(service: &Service, message: async_nats::Message) -> Vec<Outbound> {
+        let mut out = Vec::new();
+        service.inbound(message, &mut out);
+        out
+    }
+
+    fn notification(outbound: &Outbound) -> (String, Vec<Value>) {
+        let Outbound::Answer(frame) = outbound else {
+            panic!("not a frame for the peer");
+        };
+        match Message::parse(frame.clone()).unwrap() {
+            Message::Notification(n) => (n.method().to_owned(), n.params().values().unwrap()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn lost_input_fails_the_call_and_stops_its_handler() {
+        let Some(nats) = NatsServer::start() else {
+            return;
+        };
+        let service = service(&nats).await;
+        // The request: a ping saying where the instance is, then the frame.
+        let out = inbound(&service, request(0));
+        let [Outbound::Publish(ping), Outbound::Answer(_)] = &out[..] else {
+            panic!("a ping and the request");
+        };
+        assert_eq!(ping.reply.as_ref(), Some(&service.control_subject(0)));
+        // The handler grants room; the caller sends item 1, then item 3.
+        let grant = streams::peer_frame(INPUT_CREDIT, 0, Body::Count(4));
+        let Outbound::Publish(grant) = service.outbound(grant) else {
+            panic!("the grant is published");
+        };
+        assert_eq!(grant.subject.as_str(), "_INBOX.caller.1");
+        let mut caller = Tally::default();
+        let first = caller.send_item(&[0x05]);
+        let _lost = caller.send_item(&[0x06]);
+        let third = caller.send_item(&[0x07]);
+        let out = inbound(&service, to_instance(&service, 0, Kind::Input, first));
+        assert_eq!(
+            notification(&out[0]),
+            (INPUT.to_owned(), vec![0.into(), 5.into()])
+        );
+        let out = inbound(&service, to_instance(&service, 0, Kind::Input, third));
+        assert_eq!(
+            notification(&out[0]),
+            ("rpc.cancel".to_owned(), vec![0.into()])
+        );
+        let Outbound::Publish(error) = &out[1] else {
+            panic!("the caller is answered");
+        };
+        let code = error
+            .headers
+            .as_ref()
+            .unwrap()
+            .get(subject::ERROR_CODE_HEADER);
+        assert_eq!(code.unwrap().as_str(), "500");
+        assert!(lock(&service.waiting).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_caller_that_is_gone_stops_the_handler_and_items_are_numbered() {
+        let Some(nats) = NatsServer::start() else {
+            return;
+        };
+        let service = service(&nats).await;
+        inbound(&service, request(2));
+        let item = streams::peer_frame(ITEM, 0, Body::Item(&[0x2a]));
+        let Outbound::Publish(item) = service.outbound(item) else {
+            panic!("the item is published");
+        };
+        assert_eq!(item.payload[..], [0x92, 0x01, 0x2a], "[seq, item]");
+        // Credit beyond the request's: the peer gets the difference.
+        let out = inbound(
+            &service,
+            to_instance(&service, 0, Kind::Credit, Bytes::from_static(&[5])),
+        );
+        assert_eq!(
+            notification(&out[0]),
+            (CREDIT.to_owned(), vec![0.into(), 3.into()])
+        );
+        let mut gone = to_instance(&service, 0, Kind::Ping, Bytes::new());
+        gone.headers = None;
+        gone.status = Some(StatusCode::NO_RESPONDERS);
+        let out = inbound(&service, gone);
+        assert_eq!(
+            notification(&out[0]),
+            ("rpc.cancel".to_owned(), vec![0.into()])
+        );
+        assert_eq!(out.len(), 1, "nobody to answer");
+        assert!(lock(&service.waiting).is_empty());
+    }
 }

@@ -6,6 +6,7 @@
 //! |------------------------------|-----------------------------------------------------|
 //! | request `math.add [1, 2]`    | on `PREFIX.math.add`, a reply subject, body `[1, 2]` |
 //! | its deadline (dotrpc only)   | header `Dotrpc-Deadline-Ms: n`                       |
+//! | a stream call's first window | header `Dotrpc-Credit: n` (the rest: [`super::streams`]) |
 //! | its trace context            | headers `traceparent`, `tracestate` (W3C Trace Context) |
 //! | notification                 | the same subject, no reply subject                   |
 //! | success                      | body: the msgpack result                             |
@@ -15,6 +16,7 @@
 use async_nats::HeaderMap;
 use bytes::Bytes;
 
+use super::streams::CREDIT_HEADER;
 use crate::codec::{Limits, check_frame};
 use crate::message::{ErrorObject, Metadata, Params, TraceContext, code};
 
@@ -135,13 +137,17 @@ pub(crate) const TRACESTATE_HEADER: &str = "tracestate";
 pub(crate) fn call_headers(
     deadline_ms: Option<u64>,
     trace: Option<&TraceContext>,
+    credit: Option<u32>,
 ) -> Option<HeaderMap> {
-    if deadline_ms.is_none() && trace.is_none() {
+    if deadline_ms.is_none() && trace.is_none() && credit.is_none() {
         return None;
     }
     let mut headers = HeaderMap::new();
     if let Some(ms) = deadline_ms {
         headers.insert(DEADLINE_HEADER, ms.to_string().as_str());
+    }
+    if let Some(credit) = credit {
+        headers.insert(CREDIT_HEADER, credit.to_string().as_str());
     }
     if let Some(trace) = trace {
         headers.insert(TRACEPARENT_HEADER, trace.traceparent());
@@ -153,7 +159,7 @@ pub(crate) fn call_headers(
 }
 
 /// The call metadata a request's headers carry: its deadline in
-/// milliseconds, its trace context.
+/// milliseconds, its trace context, a stream call's first window.
 pub(crate) fn metadata_of(headers: Option<&HeaderMap>) -> Metadata {
     let Some(headers) = headers else {
         return Metadata::default();
@@ -163,8 +169,7 @@ pub(crate) fn metadata_of(headers: Option<&HeaderMap>) -> Metadata {
         deadline_ms: header(DEADLINE_HEADER).and_then(|ms| ms.parse().ok()),
         trace: header(TRACEPARENT_HEADER)
             .and_then(|parent| TraceContext::new(parent, header(TRACESTATE_HEADER))),
-        // Streams do not travel over NATS (yet).
-        credit: None,
+        credit: header(CREDIT_HEADER).and_then(|n| n.parse().ok()),
     }
 }
 
@@ -183,22 +188,23 @@ mod tests {
     #[test]
     fn call_metadata_travels_as_headers() {
         assert!(
-            call_headers(None, None).is_none(),
+            call_headers(None, None, None).is_none(),
             "no metadata, no headers"
         );
         let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let sent = Metadata {
             deadline_ms: Some(1500),
             trace: TraceContext::new(parent, Some("k=v")),
-            credit: None,
+            credit: Some(16),
         };
-        let headers = call_headers(sent.deadline_ms, sent.trace.as_ref()).unwrap();
+        let headers = call_headers(sent.deadline_ms, sent.trace.as_ref(), sent.credit).unwrap();
         assert_eq!(headers.get(TRACEPARENT_HEADER).unwrap().as_str(), parent);
         assert_eq!(metadata_of(Some(&headers)), sent);
 
         let mut foreign = HeaderMap::new();
         foreign.insert(TRACEPARENT_HEADER, "not-a-traceparent");
         foreign.insert(DEADLINE_HEADER, "soon");
+        foreign.insert(CREDIT_HEADER, "-1");
         assert_eq!(metadata_of(Some(&foreign)), Metadata::default());
         assert_eq!(metadata_of(None), Metadata::default());
     }
