@@ -7,6 +7,12 @@
 //!   Beside them, the same call as plain async-nats request and reply (a
 //!   subscriber in the instance that decodes, adds and answers): the floor
 //!   any NATS RPC has on this machine, so what dotrpc adds is visible.
+//! * **stream**: one stream of `STREAM_ITEMS` integers from one instance
+//!   (window `STREAM_WINDOW`), over direct TCP and over NATS, beside plain
+//!   async-nats: a subscriber in the instance that publishes as many
+//!   integers to the requester's inbox as fast as it can, with no flow
+//!   control or numbering (the floor of any stream over NATS; what the
+//!   subscriber could not take in time is lost, and counted).
 //! * **scale**: throughput of `work` (a handler that waits 2 ms, work that
 //!   needs no CPU here) with 1, 2 and 4 instance processes in one queue
 //!   group, each taking `HANDLERS_PER_INSTANCE` calls at once, under more
@@ -37,6 +43,9 @@ const HANDLERS_PER_INSTANCE: usize = 4;
 const WORK: Duration = Duration::from_millis(2);
 /// Callers in the scale runs: more than 4 instances take at once.
 const CALLERS: usize = 64;
+/// The items of one stream run, and the room the consumer grants.
+const STREAM_ITEMS: u64 = 100_000;
+const STREAM_WINDOW: u32 = 1024;
 
 /// A nats-server on a free port; killed when dropped.
 struct Broker {
@@ -148,6 +157,13 @@ pub(crate) fn serve_main(args: &[String]) -> Result<(), String> {
             .set_handler("add", |a: i64, b: i64| async move { a + b })
             .set_handler("work", || async {
                 tokio::time::sleep(WORK).await;
+            })
+            .set_handler("count", |ctx: dotrpc::CallContext, n: u64| async move {
+                let mut items = ctx.stream::<u64>()?;
+                for i in 0..n {
+                    items.send(&i).await?;
+                }
+                Ok::<(), dotrpc::Error>(())
             });
         let builder = || {
             Peer::builder()
@@ -176,6 +192,24 @@ pub(crate) fn serve_main(args: &[String]) -> Result<(), String> {
                     let sum = rmp_serde::to_vec(&(a + b)).expect("an integer encodes");
                     let _ = raw.publish(reply, sum.into()).await;
                 }
+            }
+        });
+        // The floor of a stream: as many publishes as asked for, then an
+        // empty message for the end.
+        let raw = service.nats_client().clone();
+        let mut counts = raw
+            .subscribe(format!("{PREFIX}-raw.count"))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            while let Some(request) = futures::StreamExt::next(&mut counts).await {
+                let n: u64 = rmp_serde::from_slice(&request.payload).unwrap_or_default();
+                let Some(reply) = request.reply else { continue };
+                for i in 0..n {
+                    let item = rmp_serde::to_vec(&i).expect("an integer encodes");
+                    let _ = raw.publish(reply.clone(), item.into()).await;
+                }
+                let _ = raw.publish(reply, bytes::Bytes::new()).await;
             }
         });
         let port = tcp.local_addr().to_string();
@@ -252,6 +286,63 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
     println!(
         "  dotrpc over NATS: {:.2}× plain async-nats request and reply",
         p50(&nats) / p50(&raw)
+    );
+    lines.extend([tcp, nats, raw]);
+
+    // One stream: TCP, NATS and plain NATS runs alternating.
+    let instance = Instance::start(&broker.url)?;
+    let items = if quick {
+        STREAM_ITEMS / 10
+    } else {
+        STREAM_ITEMS
+    };
+    let (tcp, nats, raw) = runtime.block_on(async {
+        let tcp = Peer::builder()
+            .connect_tcp(("127.0.0.1", instance.tcp_port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let nats = Peer::builder()
+            .connect_nats(&broker.url, PREFIX)
+            .await
+            .map_err(|e| e.to_string())?;
+        let raw = dotrpc::nats::async_nats::connect(&broker.url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut tcp_runs, mut nats_runs, mut raw_runs) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..reps {
+            tcp_runs.push(stream(&tcp, "tcp", items).await?);
+            nats_runs.push(stream(&nats, "nats", items).await?);
+            raw_runs.push(raw_stream(&raw, items).await?);
+        }
+        tcp.close();
+        nats.close();
+        Ok::<_, String>((
+            median_by_rate(tcp_runs),
+            median_by_rate(nats_runs),
+            median_by_rate(raw_runs),
+        ))
+    })?;
+    drop(instance);
+    println!(
+        "\none stream of {items} integers, window {STREAM_WINDOW}, one instance ({reps} runs each, medians)"
+    );
+    for (name, m) in [
+        ("direct TCP", &tcp),
+        ("dotrpc over NATS", &nats),
+        ("async-nats publish", &raw),
+    ] {
+        let lost = items - m.calls;
+        let lost = if lost > 0 {
+            format!("   {lost} of {items} lost (nothing holds the publisher back)")
+        } else {
+            String::new()
+        };
+        println!("  {name:<20} {:10.0} items/s{lost}", m.per_second);
+    }
+    println!(
+        "  over NATS: {:.2}× direct TCP, {:.2}× plain publishes with no flow control",
+        nats.per_second / tcp.per_second,
+        nats.per_second / raw.per_second
     );
     lines.extend([tcp, nats, raw]);
 
@@ -355,6 +446,59 @@ async fn raw_latency(
     Ok(Measurement::new("async-nats", "nats-hop")
         .rate(calls as u64, started.elapsed())
         .latencies(latencies))
+}
+
+/// One `count` stream of `items`, taken as it comes.
+async fn stream(peer: &Peer, system: &str, items: u64) -> Result<Measurement, String> {
+    let started = Instant::now();
+    let mut stream = peer.stream::<u64>("count", (items,)).window(STREAM_WINDOW);
+    let mut expected = 0;
+    while let Some(item) = stream.next().await {
+        let item = item.map_err(|e| e.to_string())?;
+        if item != expected {
+            return Err(format!("item {expected} was {item}"));
+        }
+        expected += 1;
+    }
+    if expected != items {
+        return Err(format!("{expected} of {items} items came"));
+    }
+    Ok(Measurement::new(system, "nats-stream").rate(items, started.elapsed()))
+}
+
+/// The raw subscriber's `items` publishes, counted until the empty end.
+async fn raw_stream(
+    client: &dotrpc::nats::async_nats::Client,
+    items: u64,
+) -> Result<Measurement, String> {
+    use futures::StreamExt;
+
+    let inbox = client.new_inbox();
+    let mut received = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    client.flush().await.map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let request = rmp_serde::to_vec(&items).expect("an integer encodes");
+    client
+        .publish_with_reply(format!("{PREFIX}-raw.count"), inbox, request.into())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut counted = 0u64;
+    // Core NATS drops what a subscriber cannot take in time, the end too:
+    // a second of silence ends the run, and what was lost is said.
+    let idle = Duration::from_secs(1);
+    let mut last = started.elapsed();
+    while let Ok(Some(message)) = tokio::time::timeout(idle, received.next()).await {
+        if message.payload.is_empty() {
+            break;
+        }
+        let _: u64 = rmp_serde::from_slice(&message.payload).map_err(|e| e.to_string())?;
+        counted += 1;
+        last = started.elapsed();
+    }
+    Ok(Measurement::new("async-nats", "nats-stream").rate(counted, last))
 }
 
 /// `CALLERS` callers calling `work` for `seconds`, spread by the queue group

@@ -350,6 +350,20 @@ pub(crate) fn raw_notification_frame(method: &str, params: &Params) -> Bytes {
     frames.copy_to_bytes(frames.len())
 }
 
+/// A notification about a stream, `[2, method, [msgid, ..]]`, the values
+/// after the msgid already encoded (`count` of them, at most 14).
+#[cfg(feature = "nats")]
+pub(crate) fn stream_frame(method: &str, msgid: MsgId, count: u8, values: &[u8]) -> Bytes {
+    debug_assert!(count < 15, "a fixarray holds the msgid and 14 more");
+    let mut frames = Frames::new();
+    frames.put(&[0x93, super::NOTIFICATION]);
+    frames.put_str(method);
+    frames.put(&[0x91 + count]);
+    frames.put_uint(u64::from(msgid));
+    frames.put(values);
+    frames.copy_to_bytes(frames.len())
+}
+
 /// A response around a value already encoded: `[1, msgid, nil, result]`
 /// for `Ok(result)`, `[1, msgid, error, nil]` for `Err(error)`. Each must
 /// be exactly one msgpack value.

@@ -50,6 +50,8 @@ pub use error_object::{ErrorFormat, ErrorObject};
 pub use frames::Frames;
 pub(crate) use frames::notification_frame;
 #[cfg(feature = "nats")]
+pub(crate) use frames::stream_frame;
+#[cfg(feature = "nats")]
 pub(crate) use frames::{raw_notification_frame, request_frame, response_frame};
 pub(crate) use metadata::Metadata;
 pub use metadata::TraceContext;

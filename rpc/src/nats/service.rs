@@ -57,8 +57,15 @@ struct Waiting {
     reply: async_nats::Subject,
     path: String,
     since: Instant,
-    /// A stream call's counts.
-    stream: Option<Tally>,
+    /// A stream call's state.
+    stream: Option<Box<StreamCall>>,
+}
+
+/// What this instance keeps of a stream call.
+struct StreamCall {
+    /// Its subject for the call, where the caller sends.
+    subject: Subject,
+    tally: Tally,
 }
 
 /// The outcomes of the requests to one path.
@@ -147,7 +154,7 @@ impl Service {
         let Some(call) = waiting.get_mut(&msgid) else {
             return;
         };
-        let Some(tally) = &mut call.stream else {
+        let Some(StreamCall { tally, .. }) = call.stream.as_deref_mut() else {
             return;
         };
         let body = &message.payload;
@@ -239,7 +246,7 @@ impl Service {
         let Some(call) = waiting.get_mut(&msgid) else {
             return Outbound::Drop;
         };
-        let Some(tally) = &mut call.stream else {
+        let Some(StreamCall { subject, tally }) = call.stream.as_deref_mut() else {
             return Outbound::Drop;
         };
         let body = match (kind, streams::count_of(params)) {
@@ -255,7 +262,7 @@ impl Service {
             (Kind::InputCredit, Some((_, n))) => tally.grant(n),
             _ => return Outbound::Drop,
         };
-        Outbound::Publish(kind.publish(call.reply.clone(), self.control_subject(msgid), body))
+        Outbound::Publish(kind.publish(call.reply.clone(), subject.clone(), body))
     }
 }
 
@@ -313,13 +320,16 @@ impl Side for Service {
         };
         // A stream call: the caller learns where this instance is at once.
         let stream = metadata.credit.map(|credit| {
-            let tally = Tally::new(0, u64::from(credit));
+            let call = StreamCall {
+                subject: self.control_subject(msgid),
+                tally: Tally::new(0, u64::from(credit)),
+            };
             out.push(Outbound::Publish(Kind::Ping.publish(
                 reply.clone(),
-                self.control_subject(msgid),
-                tally.ping(),
+                call.subject.clone(),
+                call.tally.ping(),
             )));
-            tally
+            Box::new(call)
         });
         let waiting = Waiting {
             reply,
@@ -338,12 +348,12 @@ impl Side for Service {
     /// Pings the caller of every stream call: one that is gone shows as a
     /// "no responders" status on the call's subject here.
     fn tick(&self, out: &mut Vec<Outbound>) {
-        for (&msgid, call) in lock(&self.waiting).iter() {
-            if let Some(tally) = &call.stream {
+        for call in lock(&self.waiting).values() {
+            if let Some(stream) = &call.stream {
                 out.push(Outbound::Publish(Kind::Ping.publish(
                     call.reply.clone(),
-                    self.control_subject(msgid),
-                    tally.ping(),
+                    stream.subject.clone(),
+                    stream.tally.ping(),
                 )));
             }
         }

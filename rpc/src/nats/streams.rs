@@ -44,7 +44,7 @@ use bytes::Bytes;
 
 use super::pipes::{OnFailure, Publish};
 use crate::codec::{Limits, check_frame};
-use crate::message::{MsgId, Params, raw_notification_frame};
+use crate::message::{MsgId, Params, stream_frame};
 use crate::peer::protocol::CANCEL;
 use crate::stream::{CREDIT, INPUT, INPUT_CREDIT, INPUT_END, ITEM, LAGGED};
 
@@ -145,26 +145,15 @@ impl Kind {
 /// The notification `method` about call `msgid` a peer takes, its body
 /// (`n`, or an item) already read.
 pub(crate) fn peer_frame(method: &str, msgid: MsgId, body: Body<'_>) -> Bytes {
-    let mut params = Vec::with_capacity(16);
     match body {
-        Body::Empty => {
-            rmp::encode::write_array_len(&mut params, 1).expect("writing to a Vec");
-            rmp::encode::write_uint(&mut params, u64::from(msgid)).expect("writing to a Vec");
-        }
+        Body::Empty => stream_frame(method, msgid, 0, &[]),
         Body::Count(n) => {
-            rmp::encode::write_array_len(&mut params, 2).expect("writing to a Vec");
-            rmp::encode::write_uint(&mut params, u64::from(msgid)).expect("writing to a Vec");
-            rmp::encode::write_uint(&mut params, n).expect("writing to a Vec");
+            let mut count = Vec::with_capacity(9);
+            rmp::encode::write_uint(&mut count, n).expect("writing to a Vec");
+            stream_frame(method, msgid, 1, &count)
         }
-        Body::Item(item) => {
-            params.reserve(item.len());
-            rmp::encode::write_array_len(&mut params, 2).expect("writing to a Vec");
-            rmp::encode::write_uint(&mut params, u64::from(msgid)).expect("writing to a Vec");
-            params.extend_from_slice(item);
-        }
+        Body::Item(item) => stream_frame(method, msgid, 1, item),
     }
-    let params = Params::from_bytes(params.into()).expect("one array, built above");
-    raw_notification_frame(method, &params)
 }
 
 /// What a stream message carries, read.
