@@ -241,8 +241,9 @@ async fn a_stream_whose_instance_is_killed_ends_with_no_responders() {
     }
     let killed = Instant::now();
     instance.kill();
-    // Items already on the way may still come; then the end, by kind,
-    // found by the next ping at the latest (every half call timeout).
+    // Items already on the way may still come; then the end, by kind:
+    // NATS finds nobody for two of the caller's messages a ping interval
+    // (half the call timeout) apart, a call timeout or so after the kill.
     let error = loop {
         match bounded(count.next()).await {
             Some(Ok(_)) => continue,
@@ -251,7 +252,7 @@ async fn a_stream_whose_instance_is_killed_ends_with_no_responders() {
         }
     };
     assert_eq!(error.kind(), ErrorKind::NoResponders, "{error}");
-    assert!(killed.elapsed() < timeout * 2, "{:?}", killed.elapsed());
+    assert!(killed.elapsed() < timeout * 3, "{:?}", killed.elapsed());
     assert!(bounded(count.next()).await.is_none());
     peer.close();
 }

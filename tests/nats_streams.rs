@@ -1,8 +1,9 @@
 //! Streams over NATS, against a real nats-server on 127.0.0.1 (each test
 //! starts its own): every direction through the typed clients, credit per
 //! stream, a cancel that reaches the producer on the instance (even before
-//! the first item), a caller that vanishes, and hostile stream messages.
-//! An instance whose process dies mid-stream is in `nats_scale.rs`.
+//! the first item), a caller that vanishes, a draining instance, a broker
+//! restart in the middle of a stream, and hostile stream messages. An
+//! instance whose process dies mid-stream is in `nats_scale.rs`.
 
 mod support;
 
@@ -30,6 +31,7 @@ fn router(dropped: mpsc::UnboundedSender<&'static str>, sent: Arc<AtomicU64>) ->
 }
 
 struct Fixture {
+    call_timeout: Duration,
     nats: NatsServer,
     service: NatsService,
     dropped: mpsc::UnboundedReceiver<&'static str>,
@@ -37,17 +39,23 @@ struct Fixture {
 }
 
 async fn fixture() -> Option<Fixture> {
+    fixture_with(CALL_TIMEOUT).await
+}
+
+/// With `call_timeout` on both sides.
+async fn fixture_with(call_timeout: Duration) -> Option<Fixture> {
     let nats = NatsServer::start()?;
     let (tell, dropped) = mpsc::unbounded_channel();
     let sent = Arc::new(AtomicU64::new(0));
     let peer = Peer::builder()
         .router(router(tell, Arc::clone(&sent)))
-        .call_timeout(Some(CALL_TIMEOUT));
+        .call_timeout(Some(call_timeout));
     let service = NatsService::builder(peer, "demo")
         .start(&nats.url)
         .await
         .unwrap();
     Some(Fixture {
+        call_timeout,
         nats,
         service,
         dropped,
@@ -58,7 +66,7 @@ async fn fixture() -> Option<Fixture> {
 impl Fixture {
     async fn client(&self) -> Peer {
         Peer::builder()
-            .call_timeout(Some(CALL_TIMEOUT))
+            .call_timeout(Some(self.call_timeout))
             .connect_nats(&self.nats.url, "demo")
             .await
             .unwrap()
@@ -303,4 +311,43 @@ async fn a_draining_instance_ends_its_streams_instead_of_waiting_out_the_grace()
         "{error:?}"
     );
     assert!(items <= 1 + 4, "{items} items with a window of 4");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_a_broker_restart_a_stream_goes_on_and_loses_nothing_silently() {
+    // Pings a second apart: each side's client reconnects within it.
+    let Some(mut fixture) = fixture_with(Duration::from_secs(2)).await else {
+        return;
+    };
+    let client = fixture.client().await;
+    // An item every 5 ms; the broker goes away for a while in the middle.
+    let n = 300;
+    let mut count = client.stream::<u64>("count", (n, 5)).window(16);
+    let (mut expected, mut lost) = (0u64, 0u64);
+    for _ in 0..20 {
+        assert_eq!(bounded(count.next()).await.unwrap().unwrap(), expected);
+        expected += 1;
+    }
+    fixture.nats.pause();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    fixture.nats.resume();
+    // Every item comes in order, or is counted as lost (those on their way
+    // while the broker was down): never a gap nobody hears of, and the
+    // stream goes on to its end.
+    while let Some(item) = bounded(count.next()).await {
+        match item {
+            Ok(item) => {
+                assert_eq!(item, expected, "an item out of its place");
+                expected += 1;
+            }
+            Err(Error::Lagged { skipped }) => {
+                expected += skipped;
+                lost += skipped;
+            }
+            Err(error) => panic!("the stream failed at {expected}: {error}"),
+        }
+    }
+    assert_eq!(expected, n, "every item came or was counted as lost");
+    assert!(lost <= 16 + 1, "at most a window lost: {lost}");
+    fixture.service.drain(Duration::from_secs(1)).await;
 }

@@ -147,9 +147,12 @@ async def streams(nc, prefix):
     sent, room, instance = 0, 0, None
     while sent < 20:
         msg = await next_message()
-        if kind(msg) in ("input_credit", "ping"):
+        if kind(msg) == "input_credit":
             instance = msg.reply
             room = max(room, msgpack.unpackb(msg.data))
+        elif kind(msg) == "ping":  # [input credit granted, items sent]
+            instance = msg.reply
+            room = max(room, msgpack.unpackb(msg.data)[0])
         while sent < min(room, 20):
             sent += 1
             await nc.publish(

@@ -96,6 +96,7 @@ impl Caller {
         let Some(stream) = streams.get_mut(&msgid) else {
             return;
         };
+        stream.tally.heard();
         if stream.instance.is_none() {
             let Some(instance) = message.reply.clone() else {
                 return;
@@ -115,14 +116,7 @@ impl Caller {
         let frame = match kind {
             Kind::Item => match stream.tally.receive_item(body, &self.limits) {
                 Arrived::Item { lost, item } => {
-                    if lost > 0 {
-                        tracing::warn!(msgid, lost, "stream items lost on NATS");
-                        out.push(Outbound::Answer(streams::peer_frame(
-                            LAGGED,
-                            msgid,
-                            Body::Count(lost),
-                        )));
-                    }
+                    self.lost(msgid, stream, lost, out);
                     streams::peer_frame(ITEM, msgid, Body::Item(&item))
                 }
                 Arrived::Old => return,
@@ -148,16 +142,63 @@ impl Caller {
                 Some(n) => streams::peer_frame(LAGGED, msgid, Body::Count(n)),
                 None => return,
             },
-            Kind::InputCredit | Kind::Ping => match stream.tally.granted_total(body) {
+            Kind::InputCredit => match stream.tally.granted_total(body) {
                 Some(n) => streams::peer_frame(INPUT_CREDIT, msgid, Body::Count(n)),
                 None => return,
             },
+            Kind::Ping => {
+                let Some(pinged) = stream.tally.read_ping(body) else {
+                    return;
+                };
+                self.lost(msgid, stream, pinged.lost, out);
+                if pinged.credit == 0 {
+                    return;
+                }
+                streams::peer_frame(INPUT_CREDIT, msgid, Body::Count(pinged.credit))
+            }
             // The caller's own kinds, sent back at it: nonsense.
             Kind::Credit | Kind::Input | Kind::InputEnd | Kind::Cancel => return,
         };
         match subject::within_limits(frame, &self.limits) {
             Ok(frame) => out.push(Outbound::Answer(frame)),
             Err(reason) => tracing::warn!(msgid, %reason, "stream message dropped"),
+        }
+    }
+
+    /// Items of stream `msgid` lost on NATS: the consumer is told, and the
+    /// instance gets their credit back (the consumer, which never took
+    /// them, will not grant it).
+    fn lost(&self, msgid: MsgId, stream: &mut Stream, lost: u64, out: &mut Vec<Outbound>) {
+        if lost == 0 {
+            return;
+        }
+        tracing::warn!(msgid, lost, "stream items lost on NATS");
+        out.push(Outbound::Answer(streams::peer_frame(
+            LAGGED,
+            msgid,
+            Body::Count(lost),
+        )));
+        if let Some(instance) = stream.instance.clone() {
+            let total = stream.tally.grant(lost);
+            out.push(Outbound::Publish(Kind::Credit.publish(
+                instance,
+                self.reply_subject(msgid),
+                total,
+            )));
+        }
+    }
+
+    /// Whether "no responders" to call `msgid` means no instance has it: a
+    /// plain call, or a stream call no instance took, at once; a stream
+    /// call's instance, only when it is gone for good (see
+    /// [`Tally::nobody`]).
+    fn instance_gone(&self, msgid: MsgId) -> bool {
+        let mut streams = lock(&self.streams);
+        match streams.get_mut(&msgid) {
+            Some(stream) if stream.instance.is_some() => {
+                stream.tally.nobody(streams::ping_every(self.call_timeout))
+            }
+            _ => true,
         }
     }
 
@@ -183,7 +224,7 @@ impl Caller {
                 Some((_, item)) => stream.tally.send_item(item),
                 None => return Outbound::Drop,
             },
-            Kind::InputEnd => Bytes::new(),
+            Kind::InputEnd => streams::count_body(stream.tally.sent()),
             Kind::Cancel => {
                 let Some(instance) = stream.instance.clone() else {
                     // Sent when the instance says where it is.
@@ -263,8 +304,27 @@ impl Side for Caller {
                 Some(None) => return tracing::debug!(msgid, "stream message of no known kind"),
                 None => {}
             }
-            // The answer: a stream call is over.
-            lock(&self.streams).remove(&msgid);
+            if message.status == Some(StatusCode::NO_RESPONDERS) && !self.instance_gone(msgid) {
+                return;
+            }
+            // The answer: a stream call is over, after the items it says
+            // it sent.
+            if let Some(stream) = lock(&self.streams).remove(&msgid) {
+                let sent = message
+                    .headers
+                    .as_ref()
+                    .and_then(|headers| headers.get(streams::ITEMS_HEADER))
+                    .and_then(|n| n.as_str().parse().ok());
+                let lost = sent.map_or(0, |sent| stream.tally.lost_of(sent));
+                if lost > 0 {
+                    tracing::warn!(msgid, lost, "the last items of a stream were lost on NATS");
+                    out.push(Outbound::Answer(streams::peer_frame(
+                        LAGGED,
+                        msgid,
+                        Body::Count(lost),
+                    )));
+                }
+            }
             let response = self.response(msgid, message);
             out.push(Outbound::Answer(
                 subject::within_limits(response, &self.limits).unwrap_or_else(|reason| {
@@ -499,11 +559,19 @@ mod tests {
             ]
         );
         assert!(inbound(&caller, from_instance(Kind::Item, first)).is_empty());
-        // The answer ends it: later messages find no stream.
+        // The answer ends it, saying 4 items were sent: the last was lost.
         let mut answer = from_instance(Kind::Item, Bytes::from_static(&[0xc0]));
-        answer.headers = None;
-        assert_eq!(frames(&inbound(&caller, answer))[0].0, "response");
-        assert!(lock(&caller.streams).is_empty());
+        let mut items = async_nats::HeaderMap::new();
+        items.insert(streams::ITEMS_HEADER, "4");
+        answer.headers = Some(items);
+        assert_eq!(
+            frames(&inbound(&caller, answer)),
+            [
+                (LAGGED.to_owned(), vec![7.into(), 1.into()]),
+                ("response".to_owned(), vec![7.into()]),
+            ]
+        );
+        assert!(lock(&caller.streams).is_empty(), "later messages find none");
     }
 
     #[test]
@@ -549,7 +617,7 @@ mod tests {
         let [Outbound::Publish(ping)] = &out[..] else {
             panic!("a ping");
         };
-        assert_eq!(ping.payload[..], [6]);
+        assert_eq!(ping.payload[..], [0x92, 6, 0], "[granted, sent]");
         assert_eq!(ping.reply.as_ref().unwrap().as_str(), "_INBOX.me.7");
     }
 }

@@ -152,20 +152,41 @@ impl Service {
     fn caller_said(&self, msgid: MsgId, message: async_nats::Message, out: &mut Vec<Outbound>) {
         let mut waiting = lock(&self.waiting);
         let Some(call) = waiting.get_mut(&msgid) else {
-            return;
+            drop(waiting);
+            return self.no_such_stream(message, out);
         };
         let Some(StreamCall { tally, .. }) = call.stream.as_deref_mut() else {
             return;
         };
         let body = &message.payload;
         let frame = if message.status == Some(StatusCode::NO_RESPONDERS) {
-            // What this instance sent the caller found nobody: it is gone.
+            // What this instance sent the caller found nobody: it is gone,
+            // if it stays so (see `Tally::nobody`).
+            if !tally.nobody(self.ping_every) {
+                return;
+            }
             None
         } else {
+            tally.heard();
             match Kind::of_message(&message).flatten() {
-                Some(Kind::Credit | Kind::Ping) => match tally.granted_total(body) {
+                Some(Kind::Credit) => match tally.granted_total(body) {
                     Some(n) => Some(streams::peer_frame(CREDIT, msgid, Body::Count(n))),
                     None => return,
+                },
+                Some(Kind::Ping) => match tally.read_ping(body) {
+                    Some(pinged) if pinged.lost > 0 => {
+                        let error = ErrorObject::internal(format!(
+                            "{} items of the input were lost on NATS",
+                            pinged.lost
+                        ));
+                        return self.end_stream(waiting, msgid, Some(error), out);
+                    }
+                    Some(pinged) if pinged.credit > 0 => Some(streams::peer_frame(
+                        CREDIT,
+                        msgid,
+                        Body::Count(pinged.credit),
+                    )),
+                    _ => return,
                 },
                 Some(Kind::Input) => match tally.receive_item(body, &self.limits) {
                     Arrived::Item { lost: 0, item } => {
@@ -183,7 +204,16 @@ impl Service {
                         return self.end_stream(waiting, msgid, Some(error), out);
                     }
                 },
-                Some(Kind::InputEnd) => Some(streams::peer_frame(INPUT_END, msgid, Body::Empty)),
+                Some(Kind::InputEnd) => match streams::count(body).map(|n| tally.lost_of(n)) {
+                    Some(0) => Some(streams::peer_frame(INPUT_END, msgid, Body::Empty)),
+                    Some(lost) => {
+                        let error = ErrorObject::internal(format!(
+                            "the last {lost} items of the input were lost on NATS"
+                        ));
+                        return self.end_stream(waiting, msgid, Some(error), out);
+                    }
+                    None => return,
+                },
                 Some(Kind::Cancel) => None,
                 _ => return,
             }
@@ -199,6 +229,27 @@ impl Service {
             // Cancelled, or the caller is gone.
             None => self.end_stream(waiting, msgid, None, out),
         }
+    }
+
+    /// A caller's ping for a call this instance no longer has: its end went
+    /// out and was lost on the way, or the caller pings a made-up call.
+    /// Either way, an error reply ends it rather than leaving it waiting.
+    fn no_such_stream(&self, message: async_nats::Message, out: &mut Vec<Outbound>) {
+        if Kind::of_message(&message).flatten() != Some(Kind::Ping) {
+            return;
+        }
+        let Some(reply) = message.reply else { return };
+        let error = ErrorObject::internal(
+            "the instance has no such stream call: it ended, and its end was lost on NATS",
+        );
+        let body = encoded_error(&error);
+        out.push(Outbound::Publish(Publish {
+            subject: reply,
+            reply: None,
+            headers: Some(subject::error_headers(&body)),
+            payload: body,
+            on_failure: OnFailure::Nothing,
+        }));
     }
 
     /// Stops stream call `msgid` here: its handler is dropped (the peer
@@ -254,11 +305,7 @@ impl Service {
                 Some((_, item)) => tally.send_item(item),
                 None => return Outbound::Drop,
             },
-            (Kind::Lagged, Some((_, n))) => {
-                let mut body = Vec::with_capacity(9);
-                rmp::encode::write_uint(&mut body, n).expect("writing to a Vec");
-                body.into()
-            }
+            (Kind::Lagged, Some((_, n))) => streams::count_body(n),
             (Kind::InputCredit, Some((_, n))) => tally.grant(n),
             _ => return Outbound::Drop,
         };
@@ -369,7 +416,7 @@ impl Side for Service {
                     return Outbound::Drop;
                 };
                 let took = waiting.since.elapsed();
-                let (headers, payload) = match response.outcome() {
+                let (mut headers, payload) = match response.outcome() {
                     Ok(result) => {
                         self.record(&waiting.path, took, None);
                         (None, result)
@@ -380,6 +427,15 @@ impl Side for Service {
                         (Some(headers), error)
                     }
                 };
+                // The end of a stream says how many items came before it.
+                if let Some(stream) = waiting.stream.as_deref().filter(|s| s.tally.sent() > 0) {
+                    headers
+                        .get_or_insert_with(async_nats::HeaderMap::new)
+                        .insert(
+                            streams::ITEMS_HEADER,
+                            stream.tally.sent().to_string().as_str(),
+                        );
+                }
                 Outbound::Publish(Publish {
                     subject: waiting.reply,
                     reply: None,
@@ -472,7 +528,8 @@ mod tests {
 
     async fn service(nats: &NatsServer) -> Service {
         let client = async_nats::connect(&nats.url).await.unwrap();
-        let timeout = Duration::from_secs(10);
+        // Pings every 10 ms.
+        let timeout = Duration::from_millis(20);
         Service::new("demo".into(), Limits::default(), client, timeout)
     }
 
@@ -534,10 +591,45 @@ mod tests {
             .get(subject::ERROR_CODE_HEADER);
         assert_eq!(code.unwrap().as_str(), "500");
         assert!(lock(&service.waiting).is_empty());
+
+        // The last items lost: the end says how many there were.
+        inbound(&service, request(0));
+        let mut caller = Tally::default();
+        let first = caller.send_item(&[0x05]);
+        let _lost = caller.send_item(&[0x06]);
+        inbound(&service, to_instance(&service, 1, Kind::Input, first));
+        let end = streams::count_body(caller.sent());
+        let out = inbound(&service, to_instance(&service, 1, Kind::InputEnd, end));
+        assert_eq!(
+            notification(&out[0]),
+            ("rpc.cancel".to_owned(), vec![1.into()])
+        );
+        assert!(matches!(out[1], Outbound::Publish(_)), "the caller is told");
+
+        // A ping for a call this instance no longer has: an error reply.
+        let out = inbound(&service, to_instance(&service, 1, Kind::Ping, end_ping()));
+        let [Outbound::Publish(error)] = &out[..] else {
+            panic!("an error reply");
+        };
+        assert_eq!(error.subject.as_str(), "_INBOX.caller.1");
+        assert!(
+            error
+                .headers
+                .as_ref()
+                .unwrap()
+                .get(subject::ERROR_CODE_HEADER)
+                .is_some()
+        );
+        let out = inbound(&service, to_instance(&service, 1, Kind::Credit, end_ping()));
+        assert!(out.is_empty(), "only a ping is answered");
+    }
+
+    fn end_ping() -> Bytes {
+        Tally::default().ping()
     }
 
     #[tokio::test]
-    async fn a_caller_that_is_gone_stops_the_handler_and_items_are_numbered() {
+    async fn items_are_numbered_and_counted_and_a_caller_that_is_gone_stops_its_handler() {
         let Some(nats) = NatsServer::start() else {
             return;
         };
@@ -548,6 +640,7 @@ mod tests {
             panic!("the item is published");
         };
         assert_eq!(item.payload[..], [0x92, 0x01, 0x2a], "[seq, item]");
+
         // Credit beyond the request's: the peer gets the difference.
         let out = inbound(
             &service,
@@ -557,13 +650,29 @@ mod tests {
             notification(&out[0]),
             (CREDIT.to_owned(), vec![0.into(), 3.into()])
         );
-        let mut gone = to_instance(&service, 0, Kind::Ping, Bytes::new());
-        gone.headers = None;
-        gone.status = Some(StatusCode::NO_RESPONDERS);
-        let out = inbound(&service, gone);
+        // The end says how many items came before it.
+        let Outbound::Publish(end) = service.outbound(response_frame(0, Ok(&[0xc0]))) else {
+            panic!("the end is published");
+        };
+        let items = end.headers.unwrap();
+        assert_eq!(items.get(streams::ITEMS_HEADER).unwrap().as_str(), "1");
+
+        inbound(&service, request(2));
+        let gone = || {
+            let mut gone = to_instance(&service, 1, Kind::Ping, Bytes::new());
+            gone.headers = None;
+            gone.status = Some(StatusCode::NO_RESPONDERS);
+            gone
+        };
+        assert!(
+            inbound(&service, gone()).is_empty(),
+            "maybe a broker restart"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let out = inbound(&service, gone());
         assert_eq!(
             notification(&out[0]),
-            ("rpc.cancel".to_owned(), vec![0.into()])
+            ("rpc.cancel".to_owned(), vec![1.into()])
         );
         assert_eq!(out.len(), 1, "nobody to answer");
         assert!(lock(&service.waiting).is_empty());

@@ -18,26 +18,37 @@
 //! | `item`         | instance | `[seq, item]`                          |
 //! | `lagged`       | instance | `n`, items dropped to keep up          |
 //! | `input_credit` | instance | the input credit granted so far, total |
-//! | `ping`         | instance | the same total                         |
+//! | `ping`         | instance | `[input credit total, items sent]`     |
 //! | `credit`       | caller   | the answer credit granted so far, total (the request's `Dotrpc-Credit` included) |
-//! | `ping`         | caller   | the same total                         |
+//! | `ping`         | caller   | `[answer credit total, input items sent]` |
 //! | `input`        | caller   | `[seq, item]`                          |
-//! | `input_end`    | caller   | empty                                  |
+//! | `input_end`    | caller   | `n`, the items of the input, in all    |
 //! | `cancel`       | caller   | empty                                  |
+//!
+//! The reply that ends the call says how many items the instance sent, in
+//! the header `Dotrpc-Items`.
 //!
 //! Core NATS delivers at most once, which is why the counts are what they
 //! are. Credit is sent as running totals, and both sides repeat theirs in
 //! a ping every half call timeout, so a lost grant costs a little time, not
-//! the stream. Items are numbered from 1, so a lost item is seen: lost
-//! answers reach the consumer as [`Error::Lagged`](crate::Error::Lagged),
-//! lost input fails the call. Every message either side sends carries the
-//! other side's subject for the call as its reply subject: if that side is
-//! gone (its process died), NATS answers at once with "no responders",
-//! which ends the stream on the caller (`NoResponders`) or cancels the
-//! handler on the instance. The pings make sure this is noticed even on a
-//! stream where nothing else moves.
+//! the stream. Items are numbered from 1, and pings and ends say how many
+//! were sent, so a lost item is seen, the last ones too: lost answers reach
+//! the consumer as [`Error::Lagged`](crate::Error::Lagged) (and the caller
+//! grants their credit again, which the consumer never will), lost input
+//! fails the call. An instance answers a ping for a call it no longer has
+//! (its end was lost) with an error reply, so that call ends rather than
+//! waits.
+//!
+//! Every message either side sends goes to the other side's subject for
+//! the call with its own as the reply subject: if the other side is gone
+//! (its process died), NATS answers there with "no responders". Twice, a
+//! ping interval apart, with nothing heard in between (once may be a broker
+//! restarting, before the other side subscribes again), and the stream
+//! ends on the caller (`NoResponders`), or its handler is cancelled on the
+//! instance. The pings make sure this is noticed even on a stream where
+//! nothing else moves.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
@@ -53,6 +64,8 @@ pub(crate) const STREAM_HEADER: &str = "Dotrpc-Stream";
 /// A request for a stream call: the first window of answer items (0 for a
 /// call that streams only its input).
 pub(crate) const CREDIT_HEADER: &str = "Dotrpc-Credit";
+/// The reply that ends a stream: how many items the instance sent.
+pub(crate) const ITEMS_HEADER: &str = "Dotrpc-Items";
 
 /// How often each side pings the streams it takes part in, as a share of
 /// the call timeout.
@@ -196,6 +209,21 @@ pub(crate) struct Tally {
     granted: u64,
     /// Credit the other side said it granted, in total, as far as known.
     granted_seen: u64,
+    /// How many items the other side's last ping said it had sent.
+    claimed: u64,
+    /// Since when NATS has found nobody on the other side's subject, with
+    /// nothing heard from it since.
+    nobody_since: Option<Instant>,
+}
+
+/// What a ping from the other side says.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Pinged {
+    /// Credit granted beyond what was known (a grant was lost).
+    pub(crate) credit: u64,
+    /// Items sent that never came: the ping before this one said they were
+    /// sent, and every message sent before this ping has come.
+    pub(crate) lost: u64,
 }
 
 /// An item that arrived, read.
@@ -233,14 +261,66 @@ impl Tally {
     /// Grants `n` more: the body saying the new total.
     pub(crate) fn grant(&mut self, n: u64) -> Bytes {
         self.granted += n;
-        self.ping()
+        count_body(self.granted)
     }
 
-    /// The body of a ping: the credit granted so far.
+    /// The body of a ping: `[granted, sent]`, the credit this side granted
+    /// and the items it sent, so far.
     pub(crate) fn ping(&self) -> Bytes {
-        let mut body = Vec::with_capacity(9);
+        let mut body = Vec::with_capacity(19);
+        rmp::encode::write_array_len(&mut body, 2).expect("writing to a Vec");
         rmp::encode::write_uint(&mut body, self.granted).expect("writing to a Vec");
+        rmp::encode::write_uint(&mut body, self.sent).expect("writing to a Vec");
         body.into()
+    }
+
+    /// Reads a ping from the other side. Items it says it sent may still be
+    /// on their way (the ping and the items go out from different tasks),
+    /// so they are counted lost only at the next ping, an interval later.
+    pub(crate) fn read_ping(&mut self, body: &[u8]) -> Option<Pinged> {
+        let mut reader = body;
+        if rmp::decode::read_array_len(&mut reader).ok()? != 2 {
+            return None;
+        }
+        let granted: u64 = rmp::decode::read_int(&mut reader).ok()?;
+        let sent: u64 = rmp::decode::read_int(&mut reader).ok()?;
+        let credit = granted.saturating_sub(self.granted_seen);
+        self.granted_seen = self.granted_seen.max(granted);
+        let lost = self.claimed.saturating_sub(self.received);
+        self.received = self.received.max(self.claimed);
+        self.claimed = self.claimed.max(sent);
+        Some(Pinged { credit, lost })
+    }
+
+    /// Something came from the other side: it is there.
+    pub(crate) fn heard(&mut self) {
+        self.nobody_since = None;
+    }
+
+    /// NATS answered a message of this side's with "no responders": whether
+    /// the other side is gone. One such answer may be a broker restarting
+    /// (the other side subscribes again when it reconnects); a second one at
+    /// least a ping interval (`every`) later, with nothing heard in between,
+    /// is not.
+    pub(crate) fn nobody(&mut self, every: Duration) -> bool {
+        match self.nobody_since {
+            Some(since) => since.elapsed() >= every,
+            None => {
+                self.nobody_since = Some(Instant::now());
+                false
+            }
+        }
+    }
+
+    /// How many items this side sent.
+    pub(crate) fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// How many items the other side sent that never came, if it sent
+    /// `sent` in all.
+    pub(crate) fn lost_of(&self, sent: u64) -> u64 {
+        sent.saturating_sub(self.received)
     }
 
     /// Reads an item that arrived.
@@ -277,6 +357,13 @@ impl Tally {
 /// The number a count message carries.
 pub(crate) fn count(body: &[u8]) -> Option<u64> {
     rmp::decode::read_int(&mut &body[..]).ok()
+}
+
+/// The body of a count message.
+pub(crate) fn count_body(n: u64) -> Bytes {
+    let mut body = Vec::with_capacity(9);
+    rmp::encode::write_uint(&mut body, n).expect("writing to a Vec");
+    body.into()
 }
 
 #[cfg(test)]
@@ -335,10 +422,53 @@ mod tests {
         let kept = granter.grant(3);
         assert_eq!(producer.granted_total(&kept), Some(5), "2 lost + 3");
         assert_eq!(producer.granted_total(&lost), None, "old news");
-        assert_eq!(producer.granted_total(&granter.ping()), None);
-        granter.grant(1);
-        assert_eq!(producer.granted_total(&granter.ping()), Some(1));
+        let pinged = producer.read_ping(&granter.ping()).unwrap();
+        assert_eq!(pinged, Pinged { credit: 0, lost: 0 });
+        let _lost = granter.grant(1);
+        let pinged = producer.read_ping(&granter.ping()).unwrap();
+        assert_eq!(pinged, Pinged { credit: 1, lost: 0 });
         assert_eq!(producer.granted_total(b"\xa1x"), None);
+        assert_eq!(producer.read_ping(b"\x05"), None);
+    }
+
+    #[test]
+    fn items_a_ping_claims_are_lost_if_they_have_not_come_by_the_next() {
+        let limits = Limits::default();
+        let (mut sender, mut receiver) = (Tally::default(), Tally::default());
+        let first = sender.send_item(&[0x01]);
+        let second = sender.send_item(&[0x02]);
+        let _third = sender.send_item(&[0x03]);
+        // The ping overtakes the items: nothing is lost yet.
+        let ping = sender.ping();
+        assert_eq!(receiver.read_ping(&ping).unwrap().lost, 0);
+        assert!(matches!(
+            receiver.receive_item(&first, &limits),
+            Arrived::Item { lost: 0, .. }
+        ));
+        assert!(matches!(
+            receiver.receive_item(&second, &limits),
+            Arrived::Item { lost: 0, .. }
+        ));
+        // The next ping: the third never came.
+        assert_eq!(receiver.read_ping(&sender.ping()).unwrap().lost, 1);
+        assert_eq!(
+            receiver.read_ping(&sender.ping()).unwrap().lost,
+            0,
+            "told once"
+        );
+    }
+
+    #[test]
+    fn the_other_side_is_gone_after_two_no_responders_a_ping_apart() {
+        let every = Duration::from_millis(20);
+        let mut tally = Tally::default();
+        assert!(!tally.nobody(every), "once may be a broker restarting");
+        assert!(!tally.nobody(every), "too soon to tell");
+        tally.heard();
+        std::thread::sleep(every * 2);
+        assert!(!tally.nobody(every), "heard from since: a new first");
+        std::thread::sleep(every * 2);
+        assert!(tally.nobody(every));
     }
 
     #[test]
