@@ -158,7 +158,9 @@ async def streams(nc, prefix):
             await nc.publish(
                 instance, msgpack.packb([sent, sent]), reply=reply, headers={"Dotrpc-Stream": "input"}
             )
-    await nc.publish(instance, b"", reply=reply, headers={"Dotrpc-Stream": "input_end"})
+    await nc.publish(
+        instance, msgpack.packb(sent), reply=reply, headers={"Dotrpc-Stream": "input_end"}
+    )
     while True:
         msg = await next_message()
         if kind(msg) is None:

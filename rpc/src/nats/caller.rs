@@ -120,23 +120,7 @@ impl Caller {
                     streams::peer_frame(ITEM, msgid, Body::Item(&item))
                 }
                 Arrived::Old => return,
-                Arrived::Malformed(reason) => {
-                    // The stream cannot go on: it ends with the reason, and
-                    // the instance is told to stop.
-                    let instance = stream.instance.clone().expect("set above");
-                    streams.remove(&msgid);
-                    out.push(Outbound::Publish(Kind::Cancel.publish(
-                        instance,
-                        self.reply_subject(msgid),
-                        Bytes::new(),
-                    )));
-                    let error = ErrorObject::internal(format!("the stream was refused: {reason}"));
-                    out.push(Outbound::Answer(response_frame(
-                        msgid,
-                        Err(&encoded_error(&error)),
-                    )));
-                    return;
-                }
+                Arrived::Malformed(reason) => return self.refuse(streams, msgid, &reason, out),
             },
             Kind::Lagged => match streams::count(body) {
                 Some(n) => streams::peer_frame(LAGGED, msgid, Body::Count(n)),
@@ -161,8 +145,36 @@ impl Caller {
         };
         match subject::within_limits(frame, &self.limits) {
             Ok(frame) => out.push(Outbound::Answer(frame)),
-            Err(reason) => tracing::warn!(msgid, %reason, "stream message dropped"),
+            Err(reason) => self.refuse(streams, msgid, &reason, out),
         }
+    }
+
+    /// Ends stream call `msgid`, which brought what this peer cannot take:
+    /// the consumer gets the reason as the stream's error, and the instance
+    /// is told to stop.
+    fn refuse(
+        &self,
+        mut streams: MutexGuard<'_, HashMap<MsgId, Stream>>,
+        msgid: MsgId,
+        reason: &str,
+        out: &mut Vec<Outbound>,
+    ) {
+        let Some(stream) = streams.remove(&msgid) else {
+            return;
+        };
+        drop(streams);
+        if let Some(instance) = stream.instance {
+            out.push(Outbound::Publish(Kind::Cancel.publish(
+                instance,
+                self.reply_subject(msgid),
+                Bytes::new(),
+            )));
+        }
+        let error = ErrorObject::internal(format!("the stream was refused: {reason}"));
+        out.push(Outbound::Answer(response_frame(
+            msgid,
+            Err(&encoded_error(&error)),
+        )));
     }
 
     /// Items of stream `msgid` lost on NATS: the consumer is told, and the
@@ -572,6 +584,37 @@ mod tests {
             ]
         );
         assert!(lock(&caller.streams).is_empty(), "later messages find none");
+    }
+
+    #[test]
+    fn an_item_this_peer_cannot_take_ends_its_stream_out_loud() {
+        let limits = Limits {
+            max_depth: 3,
+            ..Limits::default()
+        };
+        let caller = Caller::new(
+            "demo".into(),
+            "_INBOX.me.".into(),
+            limits,
+            false,
+            Duration::from_secs(10),
+        );
+        caller.outbound(stream_request(4));
+        // [seq, [[1]]] is within the depth; the frame around it is not.
+        let out = inbound(
+            &caller,
+            from_instance(
+                Kind::Item,
+                Bytes::from_static(&[0x92, 0x01, 0x91, 0x91, 0x01]),
+            ),
+        );
+        let [Outbound::Publish(cancel), Outbound::Answer(_)] = &out[..] else {
+            panic!("a cancel and the end");
+        };
+        let kind = cancel.headers.as_ref().unwrap().get(streams::STREAM_HEADER);
+        assert_eq!(kind.unwrap().as_str(), "cancel");
+        assert_eq!(frames(&out), [("response".to_owned(), vec![7.into()])]);
+        assert!(lock(&caller.streams).is_empty());
     }
 
     #[test]

@@ -204,15 +204,16 @@ impl Service {
                         return self.end_stream(waiting, msgid, Some(error), out);
                     }
                 },
+                // An end without a count (a peer that does not say) is
+                // taken as it is.
                 Some(Kind::InputEnd) => match streams::count(body).map(|n| tally.lost_of(n)) {
-                    Some(0) => Some(streams::peer_frame(INPUT_END, msgid, Body::Empty)),
-                    Some(lost) => {
+                    Some(lost @ 1..) => {
                         let error = ErrorObject::internal(format!(
                             "the last {lost} items of the input were lost on NATS"
                         ));
                         return self.end_stream(waiting, msgid, Some(error), out);
                     }
-                    None => return,
+                    _ => Some(streams::peer_frame(INPUT_END, msgid, Body::Empty)),
                 },
                 Some(Kind::Cancel) => None,
                 _ => return,
@@ -605,6 +606,17 @@ mod tests {
             ("rpc.cancel".to_owned(), vec![1.into()])
         );
         assert!(matches!(out[1], Outbound::Publish(_)), "the caller is told");
+
+        // An end that does not count (an empty body) is taken as it is.
+        inbound(&service, request(0));
+        let out = inbound(
+            &service,
+            to_instance(&service, 2, Kind::InputEnd, Bytes::new()),
+        );
+        assert_eq!(
+            notification(&out[0]),
+            (INPUT_END.to_owned(), vec![2.into()])
+        );
 
         // A ping for a call this instance no longer has: an error reply.
         let out = inbound(&service, to_instance(&service, 1, Kind::Ping, end_ping()));
