@@ -466,7 +466,7 @@ async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
 }
 
 /// Streams are calls: a peer that opens thousands holds back its own
-/// connection (its handlers are bounded, then reading stops) and nothing
+/// connection (its handlers are bounded, the rest refused) and nothing
 /// else; shutting down drops every stream it opened.
 #[tokio::test]
 async fn a_flood_of_streams_holds_back_only_its_own_connection() {
@@ -504,6 +504,55 @@ async fn a_flood_of_streams_holds_back_only_its_own_connection() {
     // The flood's connection was closed with its handlers: its end is read
     // (within the bound).
     bounded(flood.until_end()).await;
+}
+
+/// More streams than a connection runs and queues: were reading to stop,
+/// the credit the running ones wait for would never be read. It reads on
+/// and refuses the streams beyond the queue at once, and the others run
+/// to their end.
+#[tokio::test]
+async fn streams_beyond_the_queue_are_refused_rather_than_stall_the_others() {
+    let (tell, _dropped) = mpsc::unbounded_channel();
+    let server = dotrpc::Server::builder(
+        Peer::builder()
+            .router(router(tell, Arc::new(AtomicU64::new(0))))
+            .max_concurrent_handlers(2)
+            .max_queued_calls(2),
+    )
+    .bind_tcp("127.0.0.1:0")
+    .await
+    .unwrap();
+    let client = Peer::builder()
+        .connect_tcp(support::addr(&server))
+        .await
+        .unwrap();
+    // Two run, two wait; each runs out of room long before its end.
+    let streams: Vec<_> = (0..5)
+        .map(|_| {
+            client
+                .stream::<u64>("count", (100,))
+                .window(4)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let ends = bounded(futures_util::future::join_all(streams)).await;
+    let (mut complete, mut refused) = (0, 0);
+    for items in ends {
+        match &items[..] {
+            [Err(error)] => {
+                assert_eq!(error.kind(), ErrorKind::Overloaded, "{error}");
+                refused += 1;
+            }
+            items => {
+                assert_eq!(items.len(), 100);
+                assert!(items.iter().all(Result::is_ok));
+                complete += 1;
+            }
+        }
+    }
+    assert_eq!((complete, refused), (4, 1));
+    client.close();
+    bounded(server.shutdown(Duration::from_secs(1))).await;
 }
 
 /// A caller that goes away mid-stream can grant no more room: its

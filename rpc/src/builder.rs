@@ -95,7 +95,10 @@ impl PeerBuilder {
     /// How many calls may wait, in arrival order, while every handler slot
     /// is taken (default 256). While calls wait the connection keeps reading,
     /// so replies still arrive (a handler calling back its caller gets its
-    /// answer); when this many wait, it stops reading.
+    /// answer); when this many wait, it stops reading. Unless streams are
+    /// open on it: their credit and items come behind whatever else was
+    /// sent, so it reads on, answers further requests `Overloaded` at once
+    /// and drops further events.
     ///
     /// # Panics
     ///

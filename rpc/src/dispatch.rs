@@ -116,6 +116,10 @@ impl Dispatch for Dispatcher {
     fn as_any(&self) -> &dyn Any {
         self
     }
+
+    fn error_format(&self) -> ErrorFormat {
+        self.error_format
+    }
 }
 
 impl Dispatcher {

@@ -200,6 +200,11 @@ impl Streams {
         true
     }
 
+    /// Whether any stream is open on the connection, either way.
+    pub(crate) fn any_open(&self) -> bool {
+        self.producing_count.load(Ordering::Acquire) != 0 || !lock(&self.consuming).is_empty()
+    }
+
     /// No more credit can come (the connection reads nothing new): each
     /// producer may still use the room it has, and ends when it would wait
     /// for more.

@@ -8,7 +8,9 @@
 //! task of this connection (at most `max_concurrent_handlers` at once; calls
 //! beyond that wait, parked in arrival order, up to `max_queued_calls`, and
 //! past that the task stops reading, which pushes back on the sender through
-//! the transport).
+//! the transport; unless streams are open on the connection, whose credit
+//! and items must get through whatever waits: then it reads on, and answers
+//! further requests `Overloaded` at once).
 //!
 //! Outbound, callers and handlers encode their messages straight into the
 //! link's queue ([`Frames`]) and wake the task if it sleeps; the task writes
@@ -51,8 +53,10 @@ use super::protocol::{self, Features};
 use super::session::{ConnectionEvent, Session};
 use crate::codec::FrameChecker;
 use crate::error::{DisconnectReason, Error};
-use crate::message::{Frames, Invocation, Message, MsgId, TraceContext};
-use crate::observe::Traffic;
+use crate::message::{
+    ErrorFormat, ErrorObject, Frames, Invocation, Message, MsgId, TraceContext, code,
+};
+use crate::observe::{self, CallMeter, Traffic};
 use crate::stream::{self, Streams, Way};
 use crate::transaction::Transactions;
 use crate::transport::{FrameSink, FrameSource, Opened};
@@ -73,6 +77,11 @@ pub(crate) trait Dispatch: Send + Sync + 'static {
 
     /// The dispatcher itself, for the module that knows its type.
     fn as_any(&self) -> &dyn Any;
+
+    /// How errors are answered.
+    fn error_format(&self) -> ErrorFormat {
+        ErrorFormat::Object
+    }
 }
 
 /// A request (with a msgid) or a notification, ready to dispatch.
@@ -503,11 +512,24 @@ impl Connection {
         }
     }
 
-    /// Reads and routes what the source has, while calls can be parked.
+    /// Whether as many calls wait as may.
+    fn queue_full(&self) -> bool {
+        self.parked.len() >= self.link.options.max_queued_calls
+    }
+
+    /// Whether to read: while calls can be parked, or while streams are
+    /// open (the credit and items they wait for come behind whatever else
+    /// was sent; with the queue full, further requests are refused).
+    fn reading(&self) -> bool {
+        self.ending.is_none() && (!self.queue_full() || self.link.streams.any_open())
+    }
+
+    /// Reads and routes what the source has, while it should (see
+    /// [`reading`](Connection::reading); the caller saw it is not ending).
     fn read(&mut self, cx: &mut Context<'_>) -> Result<(), DisconnectReason> {
         let mut routed = 0;
         let max_parked = self.link.options.max_queued_calls;
-        while self.parked.len() < max_parked {
+        while self.parked.len() < max_parked || self.link.streams.any_open() {
             // Closed meanwhile (a reply overran the queue limit, say): what
             // is still buffered is moot.
             if self.link.reason.get().is_some() {
@@ -617,10 +639,36 @@ impl Connection {
         // Earlier parked calls go first.
         if self.parked.is_empty() && self.has_free_slot() {
             self.start(call);
-        } else {
+        } else if !self.queue_full() {
             self.parked.push_back(call);
+        } else {
+            self.refuse(call);
         }
         Ok(())
+    }
+
+    /// A call that finds the queue full while streams keep the connection
+    /// reading: a request is answered `Overloaded` at once, an event is
+    /// dropped (there is no one to tell).
+    fn refuse(&mut self, call: InboundCall) {
+        let method = call.invocation.method_str();
+        let Some(msgid) = call.msgid else {
+            tracing::warn!(
+                peer = self.link.id,
+                method,
+                "event dropped: the call queue is full"
+            );
+            return;
+        };
+        CallMeter::refused(observe::Side::Server, method, code::OVERLOADED);
+        let error = ErrorObject::overloaded(format!(
+            "{} calls wait on this connection, the most it queues, while its streams run",
+            self.parked.len()
+        ));
+        let format = self.dispatch.error_format();
+        let _ = self
+            .link
+            .push(|frames| frames.push_response(msgid, Err(&error), format));
     }
 
     /// Dispatches one call: most are answered right here; one that has to
@@ -782,11 +830,10 @@ impl Connection {
 
     /// Watches the idle and message timeouts (only while reading).
     fn poll_timers(&mut self, cx: &mut Context<'_>) -> Poll<DisconnectReason> {
-        let options = &self.link.options;
-        let reading = self.ending.is_none() && self.parked.len() < options.max_queued_calls;
-        if !reading {
+        if !self.reading() {
             return Poll::Pending;
         }
+        let options = &self.link.options;
         let idle = options
             .idle_timeout
             .map(|t| (self.last_activity + t, DisconnectReason::Idle { after: t }));
