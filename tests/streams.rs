@@ -379,6 +379,24 @@ async fn tcp_server() -> (dotrpc::Server, mpsc::UnboundedReceiver<&'static str>)
     (server, dropped)
 }
 
+/// A server that runs `handlers` calls per connection and queues `queued`.
+async fn limited_tcp_server(
+    handlers: usize,
+    queued: usize,
+) -> (dotrpc::Server, mpsc::UnboundedReceiver<&'static str>) {
+    let (tell, dropped) = mpsc::unbounded_channel();
+    let server = dotrpc::Server::builder(
+        Peer::builder()
+            .router(router(tell, Arc::new(AtomicU64::new(0))))
+            .max_concurrent_handlers(handlers)
+            .max_queued_calls(queued),
+    )
+    .bind_tcp("127.0.0.1:0")
+    .await
+    .unwrap();
+    (server, dropped)
+}
+
 #[tokio::test]
 async fn a_foreign_consumer_grants_credit_with_notifications() {
     let (server, _) = tcp_server().await;
@@ -470,16 +488,7 @@ async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
 /// else; shutting down drops every stream it opened.
 #[tokio::test]
 async fn a_flood_of_streams_holds_back_only_its_own_connection() {
-    let (tell, _dropped) = mpsc::unbounded_channel();
-    let server = dotrpc::Server::builder(
-        Peer::builder()
-            .router(router(tell, Arc::new(AtomicU64::new(0))))
-            .max_concurrent_handlers(4)
-            .max_queued_calls(8),
-    )
-    .bind_tcp("127.0.0.1:0")
-    .await
-    .unwrap();
+    let (server, _) = limited_tcp_server(4, 8).await;
     let mut flood = Raw::connect(&server).await;
     for msgid in 0..2_000 {
         flood
@@ -512,16 +521,7 @@ async fn a_flood_of_streams_holds_back_only_its_own_connection() {
 /// to their end.
 #[tokio::test]
 async fn streams_beyond_the_queue_are_refused_rather_than_stall_the_others() {
-    let (tell, _dropped) = mpsc::unbounded_channel();
-    let server = dotrpc::Server::builder(
-        Peer::builder()
-            .router(router(tell, Arc::new(AtomicU64::new(0))))
-            .max_concurrent_handlers(2)
-            .max_queued_calls(2),
-    )
-    .bind_tcp("127.0.0.1:0")
-    .await
-    .unwrap();
+    let (server, _) = limited_tcp_server(2, 2).await;
     let client = Peer::builder()
         .connect_tcp(support::addr(&server))
         .await
@@ -553,6 +553,53 @@ async fn streams_beyond_the_queue_are_refused_rather_than_stall_the_others() {
     assert_eq!((complete, refused), (4, 1));
     client.close();
     bounded(server.shutdown(Duration::from_secs(1))).await;
+}
+
+/// The same, in plain msgpack-rpc: with a stream open and the queue full,
+/// an event is dropped (never run, not even once the queue empties) and a
+/// request is answered `Overloaded` at once.
+#[tokio::test]
+async fn with_streams_open_a_full_queue_drops_events_and_refuses_requests() {
+    let (server, mut dropped) = limited_tcp_server(1, 1).await;
+    let mut raw = Raw::connect(&server).await;
+    // One stream runs (its first item shows it is open), one waits.
+    raw.send(request(1, "forever", vec![], Some(1))).await;
+    assert_eq!(
+        raw.receive_message().await,
+        notification("rpc.item", vec![1.into(), 0.into()])
+    );
+    raw.send(request(2, "forever", vec![], Some(1))).await;
+    // Neither of these fits. Were the event ever run, `silent` would say
+    // so when dropped.
+    raw.send(notification("silent", vec![])).await;
+    raw.send(request(3, "count", vec![1.into()], Some(1))).await;
+    let refused = raw.receive_message().await;
+    assert_eq!(
+        (refused[0].as_u64(), refused[1].as_u64()),
+        (Some(1), Some(3)),
+        "{refused}"
+    );
+    assert_eq!(refused[2]["code"].as_str(), Some("Overloaded"), "{refused}");
+    // Cancelling the running stream lets the waiting one start.
+    raw.send(notification("rpc.cancel", vec![1.into()])).await;
+    assert_eq!(bounded(dropped.recv()).await, Some("forever"));
+    assert_eq!(
+        raw.receive_message().await,
+        notification("rpc.item", vec![2.into(), 0.into()])
+    );
+    raw.send(notification("rpc.cancel", vec![2.into()])).await;
+    assert_eq!(bounded(dropped.recv()).await, Some("forever"));
+    // Calls start in arrival order: once a later call is answered, nothing
+    // waits any more, and the event never ran.
+    raw.send(request(4, "count", vec![1.into()], Some(1))).await;
+    assert_eq!(
+        raw.receive_message().await,
+        notification("rpc.item", vec![4.into(), 0.into()])
+    );
+    let end = raw.receive_message().await;
+    assert_eq!((end[1].as_u64(), end[2].is_nil()), (Some(4), true), "{end}");
+    assert!(dropped.try_recv().is_err(), "the dropped event never ran");
+    server.shutdown(Duration::from_secs(1)).await;
 }
 
 /// A caller that goes away mid-stream can grant no more room: its
