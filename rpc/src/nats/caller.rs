@@ -224,7 +224,16 @@ impl Caller {
         let mut streams = lock(&self.streams);
         let Some(stream) = streams.get_mut(&msgid) else {
             // Not a stream, or over: a plain call is not cancelled over
-            // NATS (which instance has it is not known).
+            // NATS (which instance has it is not known). One given up
+            // unanswered is worth a word: if its instance never answers,
+            // this says which request it was.
+            if kind == Kind::Cancel {
+                tracing::debug!(
+                    msgid,
+                    reply = %self.reply_subject(msgid),
+                    "call given up unanswered (timed out or dropped)"
+                );
+            }
             return Outbound::Drop;
         };
         let body = match kind {
@@ -470,12 +479,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The hello NATS answers a caller's with: it carries deadlines and trace
 /// context.
+/// What NATS stands in for: deadlines and trace context travel as
+/// headers; a cancel reaches a stream's instance, and for a plain call only
+/// this side (which logs it).
 fn nats_hello() -> Bytes {
     let info = Value::Map(vec![
         ("dotrpc".into(), 1.into()),
         (
             "features".into(),
-            Value::Array(vec!["deadline".into(), "trace".into()]),
+            Value::Array(vec!["cancel".into(), "deadline".into(), "trace".into()]),
         ),
     ]);
     let hello = Outgoing::new(Arc::from(HELLO), &[info]).expect("a hello encodes");

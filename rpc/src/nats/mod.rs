@@ -43,16 +43,19 @@
 //!   "Streams over NATS").
 
 mod caller;
+mod intake;
 mod pipes;
 mod service;
 mod srv;
 mod streams;
 mod subject;
+mod wire;
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::str::FromStr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -288,27 +291,23 @@ impl NatsServiceBuilder {
         self
     }
 
-    /// Connects to the NATS server at `url` (`nats://host:port`) and starts
-    /// serving. Returns once subscribed: calls published from then on reach
-    /// this instance or another.
+    /// Connects to the NATS server at `url` (`nats://host:port`, with
+    /// credentials as `nats://user:password@host:port` or
+    /// `nats://token@host:port`) and starts serving. Returns once
+    /// subscribed: calls published from then on reach this instance or
+    /// another.
+    ///
+    /// The instance takes its calls on a connection of its own, its intake,
+    /// so that a [drain](NatsService::drain) can leave the queue group
+    /// without losing a call NATS routed to it; replies, events, streams
+    /// and `$SRV` go over a second connection.
     ///
     /// # Errors
     ///
-    /// `Transport` if the server cannot be reached, subscribing fails, or
-    /// the prefix or the name is not valid.
+    /// `Transport` if the server cannot be reached or refuses the
+    /// credentials or a subscription (saying why), or if the prefix or the
+    /// name is not valid.
     pub async fn start(self, url: &str) -> crate::Result<NatsService> {
-        check_prefix(&self.prefix)?;
-        let client = connect(url).await?;
-        self.start_with(client).await
-    }
-
-    /// As [`start`](NatsServiceBuilder::start), over a NATS client the
-    /// program already has.
-    ///
-    /// # Errors
-    ///
-    /// As [`start`](NatsServiceBuilder::start).
-    pub async fn start_with(self, client: Client) -> crate::Result<NatsService> {
         let NatsServiceBuilder {
             mut peer,
             prefix,
@@ -330,6 +329,8 @@ impl NatsServiceBuilder {
             )
             .into());
         }
+        let servers = intake::Servers::new(vec![url.parse()?])?;
+        let client = connect(url).await?;
         let queue_group = queue_group.unwrap_or_else(|| prefix.clone());
         cap_message_size(&mut peer.options_mut().limits.max_message_size, &client);
         let limits = peer.options_mut().limits;
@@ -346,10 +347,12 @@ impl NatsServiceBuilder {
             client.clone(),
             call_timeout,
         ));
-        let requests = client
-            .queue_subscribe(format!("{prefix}.>"), queue_group.clone())
-            .await
-            .map_err(subscribe_error)?;
+        let calls = intake::Interest {
+            subject: format!("{prefix}.>"),
+            queue: Some(queue_group.clone()),
+        };
+        let intake =
+            intake::Intake::connect(servers, vec![calls], &format!("{name} intake")).await?;
         let streams = client
             .subscribe(format!("{}*", service.control))
             .await
@@ -358,7 +361,7 @@ impl NatsServiceBuilder {
         let transport = pipes::transport(
             client.clone(),
             Arc::clone(&service) as Arc<dyn pipes::Side>,
-            pipes::Inbound::Drainable(vec![requests, streams], drain.clone()),
+            pipes::Inbound::Intake(Box::new(intake), streams, drain.clone()),
         );
         let peer = peer.spawn(transport);
 
@@ -385,7 +388,7 @@ impl NatsServiceBuilder {
         let responder = srv::Responder {
             client: client.clone(),
             identity,
-            service,
+            service: Arc::clone(&service),
             router: Arc::clone(&router),
         };
         let srv = tokio::spawn(responder.run(verbs, stop.clone()));
@@ -399,6 +402,7 @@ impl NatsServiceBuilder {
             prefix,
             name,
             id,
+            service,
             drain,
             tasks: Mutex::new(Some(Tasks { srv, stop })),
         })
@@ -431,6 +435,7 @@ pub struct NatsService {
     prefix: Arc<str>,
     name: String,
     id: String,
+    service: Arc<Service>,
     drain: CancellationToken,
     tasks: Mutex<Option<Tasks>>,
 }
@@ -502,9 +507,26 @@ impl NatsService {
     /// Leaves gracefully: stops taking calls (the queue group's other
     /// instances get them from now on), answers the calls it already has,
     /// giving them up to `grace`, publishes the answers, and stops
-    /// answering `$SRV`. A rolling restart that drains each instance loses
-    /// no call.
+    /// answering `$SRV`.
+    ///
+    /// "The calls it already has" are every call NATS routed to this
+    /// instance before it took the unsubscription: the intake waits for
+    /// the server's answer to a PING, which comes after them. So a rolling
+    /// restart that drains each instance in turn loses no call. Calls still
+    /// running when `grace` ends are stopped, and their callers time out.
+    /// With `RUST_LOG=dotrpc::nats=debug` the drain logs the calls in hand,
+    /// every call that arrived after the unsubscription, and the answers
+    /// published.
     pub async fn drain(self, grace: Duration) {
+        let began = std::time::Instant::now();
+        self.service.draining.store(true, Ordering::Relaxed);
+        // One line, before the drain: a line per call while it runs would
+        // slow the very window it describes.
+        tracing::debug!(
+            prefix = %self.prefix,
+            in_hand = ?self.service.in_hand(),
+            "draining: the calls in hand are answered before the instance leaves"
+        );
         self.drain.cancel();
         let closed = self.peer.closed();
         if tokio::time::timeout(grace, closed).await.is_err() {
@@ -513,8 +535,15 @@ impl NatsService {
             self.peer.closed().await;
         }
         self.stop_tasks().await;
-        if let Err(error) = self.client.flush().await {
-            tracing::warn!(%error, "flushing to NATS failed");
+        let answered = self.service.answered_draining.load(Ordering::Relaxed);
+        match self.client.flush().await {
+            Ok(()) => tracing::debug!(
+                prefix = %self.prefix,
+                answered,
+                took = ?began.elapsed(),
+                "drained: every answer published and flushed to NATS"
+            ),
+            Err(error) => tracing::warn!(%error, answered, "flushing to NATS failed"),
         }
     }
 

@@ -2,15 +2,16 @@
 //! out, each side of the mapping ([`Side`]: the caller's or the service's)
 //! deciding what a message or a frame becomes.
 //!
-//! Inbound, the source polls the subscriptions itself, unless they must be
-//! drained (a service leaving): then one task per subscription ([`pump`])
-//! forwards its messages into a bounded channel the source reads, and when
-//! asked to drain, unsubscribes, forwards what NATS had already sent, and
-//! ends; once every pump has ended the source reads the end of the stream,
-//! and the peer answers what it read and closes. Either way a peer that
-//! stops reading (its handlers all busy) holds messages back in NATS's own
-//! buffers. Frames a side answers itself (a hello, a call that cannot be
-//! sent) come back through an unbounded channel of their own.
+//! Inbound, a caller's source polls its subscriptions itself. A service's
+//! reads a bounded channel that two tasks fill: its [intake](super::intake),
+//! with the calls, and a [`pump`] with the messages of its stream calls
+//! (subscribed on the connection that publishes, as NATS answers "no
+//! responders" only there); when the service leaves, both drain, and once
+//! both have ended the peer answers what it read and closes. Either way a
+//! peer that stops reading (its handlers all busy) holds messages back in
+//! NATS's buffers or the server's. Frames a side answers itself (a hello, a
+//! call that cannot be sent) come back through an unbounded channel of their
+//! own.
 //!
 //! Outbound, the sink turns each frame into a [`Publish`] and hands it to
 //! the NATS client right there (its queue has room nearly always; when it
@@ -33,12 +34,13 @@ use futures_util::stream::{SelectAll, select_all};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::intake::Intake;
 use super::subject::{self, encoded_error};
 use crate::message::{ErrorObject, Frames, MsgId, response_frame};
 use crate::transport::{FrameSink, FrameSource, Transport};
 
-/// Messages the pumps hold for the peer to read.
-const INBOUND_CAPACITY: usize = 1024;
+/// Messages the intake hands over ahead of the peer's reading.
+const INBOUND_CAPACITY: usize = 64;
 
 /// One side of the mapping between NATS messages and msgpack-rpc frames.
 pub(crate) trait Side: Send + Sync + 'static {
@@ -93,8 +95,9 @@ pub(crate) enum OnFailure {
 pub(crate) enum Inbound {
     /// Polled by the source itself.
     Direct(Vec<Subscriber>),
-    /// Through pumps that drain the subscriptions when the token fires.
-    Drainable(Vec<Subscriber>, CancellationToken),
+    /// From an intake and a subscription of the publishing connection's,
+    /// which both drain when the token fires.
+    Intake(Box<Intake>, Subscriber, CancellationToken),
 }
 
 /// A transport over `client`: messages from the subscriptions in,
@@ -102,11 +105,10 @@ pub(crate) enum Inbound {
 pub(crate) fn transport(client: Client, side: Arc<dyn Side>, inbound: Inbound) -> Transport {
     let messages = match inbound {
         Inbound::Direct(subscribers) => Messages::Direct(select_all(subscribers)),
-        Inbound::Drainable(subscribers, drain) => {
+        Inbound::Intake(intake, subscriber, drain) => {
             let (messages_tx, messages) = mpsc::channel(INBOUND_CAPACITY);
-            for subscriber in subscribers {
-                tokio::spawn(pump(subscriber, messages_tx.clone(), drain.clone()));
-            }
+            tokio::spawn(pump(subscriber, messages_tx.clone(), drain.clone()));
+            tokio::spawn(intake.run(messages_tx, drain));
             Messages::Pumped(messages)
         }
     };
@@ -140,7 +142,10 @@ pub(crate) fn transport(client: Client, side: Arc<dyn Side>, inbound: Inbound) -
 
 /// Forwards the messages of `subscriber` until it ends or the source is
 /// gone; when `drain` fires, unsubscribes first and forwards what NATS had
-/// already sent.
+/// already sent. (async-nats forgets the subscription before the server has
+/// taken the UNSUB, so a message on its way may be lost: for a stream's
+/// messages, which the stream protocol counts, that is a loss it sees; calls
+/// come through the intake, which waits for the server.)
 async fn pump(
     mut subscriber: Subscriber,
     messages: mpsc::Sender<async_nats::Message>,

@@ -10,7 +10,7 @@
 //! see [`super::streams`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,10 @@ pub(crate) struct Service {
     /// How often the stream calls are pinged.
     ping_every: Duration,
     next_msgid: AtomicU32,
+    /// Set when the instance begins to drain: from then on each answer is
+    /// counted in `answered_draining`.
+    pub(crate) draining: AtomicBool,
+    pub(crate) answered_draining: AtomicU64,
     waiting: Mutex<HashMap<MsgId, Waiting>>,
     stats: Mutex<BTreeMap<String, PathStats>>,
 }
@@ -91,9 +95,19 @@ impl Service {
             ping_every: streams::ping_every(call_timeout),
             client,
             next_msgid: AtomicU32::new(0),
+            draining: AtomicBool::new(false),
+            answered_draining: AtomicU64::new(0),
             waiting: Mutex::default(),
             stats: Mutex::default(),
         }
+    }
+
+    /// The calls in hand, as `path reply-subject`, for a drain's log.
+    pub(crate) fn in_hand(&self) -> Vec<String> {
+        lock(&self.waiting)
+            .values()
+            .map(|call| format!("{} {}", call.path, call.reply))
+            .collect()
     }
 
     /// The stats so far, by path.
@@ -417,6 +431,9 @@ impl Side for Service {
                     return Outbound::Drop;
                 };
                 let took = waiting.since.elapsed();
+                if self.draining.load(Ordering::Relaxed) {
+                    self.answered_draining.fetch_add(1, Ordering::Relaxed);
+                }
                 let (mut headers, payload) = match response.outcome() {
                     Ok(result) => {
                         self.record(&waiting.path, took, None);
