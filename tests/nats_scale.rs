@@ -35,7 +35,8 @@ fn demo_server() -> PathBuf {
     path
 }
 
-/// One demo-server process serving on NATS; killed when dropped.
+/// One demo-server process serving on NATS; killed when dropped. Its
+/// debug log (its drain, call by call) goes to a file of the test's.
 struct Instance {
     child: Child,
 }
@@ -43,10 +44,16 @@ struct Instance {
 impl Instance {
     /// Starts one and waits (bounded) for its `NATS demo` line.
     fn start(url: &str) -> Instance {
+        Instance::start_logging(url, Stdio::null())
+    }
+
+    /// As [`start`](Instance::start), logging to `log`.
+    fn start_logging(url: &str, log: impl Into<Stdio>) -> Instance {
         let mut child = Command::new(demo_server())
             .args(["--nats", url, "--prefix", "demo"])
+            .env("RUST_LOG", "dotrpc::nats=debug")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("demo_server starts");
         let stdout = child.stdout.take().unwrap();
@@ -257,56 +264,144 @@ async fn a_stream_whose_instance_is_killed_ends_with_no_responders() {
     peer.close();
 }
 
+/// Where each instance of a test logs: a scratch folder, removed when the
+/// test passes and printed when it fails.
+struct Logs {
+    dir: PathBuf,
+    started: Instant,
+}
+
+impl Logs {
+    fn new(test: &str) -> Logs {
+        let dir = std::env::temp_dir().join(format!("dotrpc-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Logs {
+            dir,
+            started: Instant::now(),
+        }
+    }
+
+    /// A log file for instance `n`.
+    fn file(&self, n: usize) -> std::fs::File {
+        std::fs::File::create(self.dir.join(format!("instance-{n}.log"))).unwrap()
+    }
+
+    /// Milliseconds since the test began, for the timeline.
+    fn at(&self) -> u128 {
+        self.started.elapsed().as_millis()
+    }
+
+    /// Every instance's log, for a failure's message.
+    fn story(&self) -> String {
+        let mut files: Vec<_> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|file| {
+                let text = std::fs::read_to_string(file).unwrap_or_default();
+                format!("--- {}\n{text}", file.display())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Logs {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A rolling restart as a deploy does it, under load: each of three
+/// instances in turn is drained (SIGTERM) and replaced. No call may fail.
+/// If one does, the failure tells its story: the caller's log (captured by
+/// the test harness) names each call given up unanswered by its reply
+/// subject, and each instance's log says when it drained and every call it
+/// took after its unsubscription and answered while draining.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_under_load_loses_no_call() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("dotrpc::nats=debug")
+        .with_test_writer()
+        .try_init();
     let Some(nats) = NatsServer::start() else {
         return;
     };
-    let mut instances: Vec<_> = (0..3).map(|_| Instance::start(&nats.url)).collect();
+    let logs = Arc::new(Logs::new("rolling-restart"));
+    let mut instances: Vec<_> = (0..3)
+        .map(|n| Instance::start_logging(&nats.url, logs.file(n)))
+        .collect();
     let peer = Peer::builder()
         .connect_nats(&nats.url, "demo")
         .await
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let (done, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let done = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
     // Steady load: 16 callers, each call taking 20 ms in its handler.
     let load: Vec<_> = (0..16)
         .map(|_| {
-            let (peer, stop, done, failed) =
-                (peer.clone(), stop.clone(), done.clone(), failed.clone());
+            let (peer, stop, done, failures, logs) = (
+                peer.clone(),
+                stop.clone(),
+                done.clone(),
+                failures.clone(),
+                logs.clone(),
+            );
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
+                    let sent = logs.at();
                     match peer.call::<u64>("sleep", (20,)).await {
-                        Ok(20) => done.fetch_add(1, Ordering::Relaxed),
-                        other => {
-                            eprintln!("failed: {other:?}");
-                            failed.fetch_add(1, Ordering::Relaxed)
+                        Ok(20) => {
+                            done.fetch_add(1, Ordering::Relaxed);
                         }
-                    };
+                        other => failures.lock().unwrap().push(format!(
+                            "sent at {sent} ms, ended at {} ms: {other:?}",
+                            logs.at()
+                        )),
+                    }
                 }
             })
         })
         .collect();
-    for _ in 0..3 {
+    let mut timeline = Vec::new();
+    for n in 3..6 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let old = instances.remove(0);
+        timeline.push(format!("{} ms: SIGTERM to instance {}", logs.at(), n - 3));
         tokio::task::spawn_blocking(move || old.terminate())
             .await
             .unwrap();
-        let url = nats.url.clone();
+        timeline.push(format!("{} ms: instance {} exited", logs.at(), n - 3));
+        let (url, log) = (nats.url.clone(), logs.file(n));
         instances.push(
-            tokio::task::spawn_blocking(move || Instance::start(&url))
+            tokio::task::spawn_blocking(move || Instance::start_logging(&url, log))
                 .await
                 .unwrap(),
         );
+        timeline.push(format!("{} ms: instance {n} serving", logs.at()));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     for task in load {
         bounded(task).await.unwrap();
     }
-    let (done, failed) = (done.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
-    assert_eq!(failed, 0, "{failed} of {} calls failed", done + failed);
+    let done = done.load(Ordering::Relaxed);
+    let failures = failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} calls failed:\n{}\n\ntimeline:\n{}\n\n{}",
+        failures.len(),
+        done + failures.len(),
+        failures.join("\n"),
+        timeline.join("\n"),
+        logs.story()
+    );
     assert!(done > 500, "the load went on throughout: {done} calls");
     peer.close();
 }

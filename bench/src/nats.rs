@@ -18,6 +18,11 @@
 //!   group, each taking `HANDLERS_PER_INSTANCE` calls at once, under more
 //!   callers than all of them take; the target is at least 0.85 × N of one
 //!   instance's throughput at N = 2 and 4.
+//! * **rolling**: a deploy under load. Three instances serve
+//!   `ROLLING_CALLERS` callers (`work` in a loop) and `ROLLING_STREAMS`
+//!   consumers of slow streams (`ticks`); one instance at a time is drained
+//!   and replaced, `ROLLING_RESTARTS` times. Every call must succeed; a
+//!   stream whose instance leaves ends early, by kind, and is counted so.
 //!
 //! ```text
 //! cargo run --release -p dotrpc-bench -- nats [--quick] [--json FILE]
@@ -46,6 +51,13 @@ const CALLERS: usize = 64;
 /// The items of one stream run, and the room the consumer grants.
 const STREAM_ITEMS: u64 = 100_000;
 const STREAM_WINDOW: u32 = 1024;
+/// The rolling restart: callers in a loop, stream consumers, restarts.
+const ROLLING_CALLERS: usize = 28;
+const ROLLING_STREAMS: usize = 4;
+const ROLLING_RESTARTS: usize = 10;
+/// A `ticks` stream of the rolling restart: items, and the pause between.
+const TICKS: u64 = 50;
+const TICK_EVERY_MS: u64 = 10;
 
 /// A nats-server on a free port; killed when dropped.
 struct Broker {
@@ -164,7 +176,18 @@ pub(crate) fn serve_main(args: &[String]) -> Result<(), String> {
                     items.send(&i).await?;
                 }
                 Ok::<(), dotrpc::Error>(())
-            });
+            })
+            .set_handler(
+                "ticks",
+                |ctx: dotrpc::CallContext, n: u64, every_ms: u64| async move {
+                    let mut items = ctx.stream::<u64>()?;
+                    for i in 0..n {
+                        tokio::time::sleep(Duration::from_millis(every_ms)).await;
+                        items.send(&i).await?;
+                    }
+                    Ok::<(), dotrpc::Error>(())
+                },
+            );
         let builder = || {
             Peer::builder()
                 .router(Arc::clone(&router))
@@ -377,6 +400,22 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
         lines.push(run);
     }
 
+    // A deploy: three instances replaced one at a time, under load.
+    let restarts = if quick { 3 } else { ROLLING_RESTARTS };
+    let report = runtime.block_on(rolling(&broker.url, restarts))?;
+    println!(
+        "\nrolling restart: 3 instances, {restarts} restarts (drain, replace), {ROLLING_CALLERS} callers, \
+         {ROLLING_STREAMS} stream consumers"
+    );
+    println!("{report}");
+    if report.calls_failed() > 0 {
+        return Err(format!(
+            "{} calls failed in the rolling restart",
+            report.calls_failed()
+        ));
+    }
+    lines.push(Measurement::new("nats x3", "nats-rolling").rate(report.calls_ok, report.elapsed));
+
     let text: Vec<String> = lines
         .iter()
         .map(|m| serde_json::to_string(m).expect("measurements serialize"))
@@ -542,6 +581,124 @@ async fn throughput(url: &str, instances: usize, seconds: f64) -> Result<Measure
     }
     peer.close();
     Ok(Measurement::new(&format!("nats x{instances}"), "nats-scale").rate(counted, elapsed))
+}
+
+/// What a rolling restart did to the calls and streams under way.
+#[derive(Debug, Default)]
+struct Rolling {
+    calls_ok: u64,
+    /// Failed calls, by error kind.
+    calls_failed: std::collections::BTreeMap<String, u64>,
+    streams_completed: u64,
+    /// Streams that ended early, by error kind.
+    streams_ended: std::collections::BTreeMap<String, u64>,
+    elapsed: Duration,
+}
+
+impl Rolling {
+    fn calls_failed(&self) -> u64 {
+        self.calls_failed.values().sum()
+    }
+}
+
+impl std::fmt::Display for Rolling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds = |map: &std::collections::BTreeMap<String, u64>| {
+            if map.is_empty() {
+                "none".to_owned()
+            } else {
+                let kinds: Vec<_> = map.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                kinds.join(", ")
+            }
+        };
+        writeln!(
+            f,
+            "  calls:   {} answered, {} failed ({}) in {:.1} s",
+            self.calls_ok,
+            self.calls_failed(),
+            kinds(&self.calls_failed),
+            self.elapsed.as_secs_f64()
+        )?;
+        write!(
+            f,
+            "  streams: {} completed, {} ended early by their instance leaving ({})",
+            self.streams_completed,
+            self.streams_ended.values().sum::<u64>(),
+            kinds(&self.streams_ended)
+        )
+    }
+}
+
+/// Three instances, `restarts` times one of them drained and replaced,
+/// under `ROLLING_CALLERS` callers and `ROLLING_STREAMS` stream consumers.
+async fn rolling(url: &str, restarts: usize) -> Result<Rolling, String> {
+    let spawn = |url: String| tokio::task::spawn_blocking(move || Instance::start(&url));
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        instances.push(spawn(url.to_owned()).await.map_err(|e| e.to_string())??);
+    }
+    let peer = Peer::builder()
+        .connect_nats(url, PREFIX)
+        .await
+        .map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let report = Arc::new(std::sync::Mutex::new(Rolling::default()));
+    let kind = |error: &dotrpc::Error| format!("{:?}", error.kind());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..ROLLING_CALLERS {
+        let (peer, stop, report) = (peer.clone(), Arc::clone(&stop), Arc::clone(&report));
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let outcome = peer.call::<()>("work", ()).await;
+                let mut report = report.lock().expect("not poisoned");
+                match outcome {
+                    Ok(()) => report.calls_ok += 1,
+                    Err(error) => *report.calls_failed.entry(kind(&error)).or_default() += 1,
+                }
+            }
+        }));
+    }
+    for _ in 0..ROLLING_STREAMS {
+        let (peer, stop, report) = (peer.clone(), Arc::clone(&stop), Arc::clone(&report));
+        tasks.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let mut ticks = peer.stream::<u64>("ticks", (TICKS, TICK_EVERY_MS));
+                let mut ended = None;
+                while let Some(item) = futures::StreamExt::next(&mut ticks).await {
+                    if let Err(error) = item {
+                        ended = Some(kind(&error));
+                        break;
+                    }
+                }
+                let mut report = report.lock().expect("not poisoned");
+                match ended {
+                    None => report.streams_completed += 1,
+                    Some(kind) => *report.streams_ended.entry(kind).or_default() += 1,
+                }
+            }
+        }));
+    }
+    for _ in 0..restarts {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let old = instances.remove(0);
+        tokio::task::spawn_blocking(move || drop(old))
+            .await
+            .map_err(|e| e.to_string())?;
+        instances.push(spawn(url.to_owned()).await.map_err(|e| e.to_string())??);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())?;
+    }
+    peer.close();
+    tokio::task::spawn_blocking(move || drop(instances))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut report = std::mem::take(&mut *report.lock().expect("not poisoned"));
+    report.elapsed = started.elapsed();
+    Ok(report)
 }
 
 fn median(mut runs: Vec<Measurement>) -> Measurement {

@@ -31,6 +31,9 @@
 //! | notification `log(msg)` | counted; never answered |
 //!
 //! Unknown methods get `UnknownApi`; wrong params get `InvalidParams`.
+//!
+//! With `RUST_LOG` set (`RUST_LOG=dotrpc=debug`), it logs to stderr: a
+//! NATS instance tells its drain there, call by call.
 
 mod api;
 
@@ -43,6 +46,13 @@ use dotrpc::{Peer, Server};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let router = api::router();
     let server = match &args.listen {
         Some(listen) => {
