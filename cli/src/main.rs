@@ -36,6 +36,8 @@ ADDR is one of:
   unix:///path/to/socket       a Unix socket
   exec:COMMAND ARGS            a child process over its stdin and stdout (run with sh -c)
   nats://host:port/prefix      the service under prefix on a NATS server
+  nats://a:4222,b:4222/prefix  the same, through the first server of a seed list that answers
+                               (credentials in the URL: nats://user:password@host:port/prefix)
   ws://host:port/path          a WebSocket server
 
 Arguments are JSON values: 42, 1.5, '\"text\"', '[1, 2]', '{\"k\": null}';

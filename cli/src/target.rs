@@ -6,6 +6,7 @@
 //! | `unix:///path/to/socket` | a Unix socket |
 //! | `exec:COMMAND ARGS` | a child process over its stdin and stdout, started with `sh -c` |
 //! | `nats://host:port/prefix` | the service under `prefix` on a NATS server |
+//! | `nats://a:4222,b:4222/prefix` | the same, through the first server of a seed list that answers |
 //! | `ws://host:port/path` | a WebSocket server (one message per binary message) |
 
 use std::fmt;
@@ -173,6 +174,13 @@ mod tests {
             Target::Nats(NatsAddr {
                 url: "nats://127.0.0.1:4222".into(),
                 prefix: "demo.v1".into()
+            })
+        );
+        assert_eq!(
+            Target::parse("nats://127.0.0.1:4222,127.0.0.1:4223/demo").unwrap(),
+            Target::Nats(NatsAddr {
+                url: "nats://127.0.0.1:4222,127.0.0.1:4223".into(),
+                prefix: "demo".into()
             })
         );
     }

@@ -13,7 +13,7 @@
 //! the subject of the instance that took it, and the counts that make
 //! NATS's at-most-once delivery visible.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use async_nats::{StatusCode, Subject};
 use bytes::Bytes;
 use rmpv::Value;
 
+use super::options::ServerWord;
 use super::pipes::{OnFailure, Outbound, Publish, Side};
 use super::streams::{self, Arrived, Body, Kind, Tally};
 use super::subject::{self, encoded_error, params_of};
@@ -30,6 +31,7 @@ use crate::message::{
     raw_notification_frame, response_frame,
 };
 use crate::peer::protocol::HELLO;
+use crate::router::Router;
 use crate::stream::{INPUT_CREDIT, ITEM, LAGGED};
 
 /// The caller's side of the mapping.
@@ -38,6 +40,8 @@ pub(crate) struct Caller {
     /// The reply subjects' prefix, with its trailing dot.
     pub(crate) inbox: String,
     pub(crate) limits: Limits,
+    /// The events it receives are those this router serves.
+    router: Arc<Router>,
     /// Subscribed to every subject under the prefix (the router has a
     /// fallback): only what a service pushed is an event then, not the
     /// other callers' requests.
@@ -46,7 +50,15 @@ pub(crate) struct Caller {
     pub(crate) call_timeout: Duration,
     /// The stream calls under way, by msgid.
     pub(crate) streams: Mutex<HashMap<MsgId, Stream>>,
+    /// The last requests sent, with their subjects: when the server refuses
+    /// to carry a subject (its permissions), those calls fail at once.
+    /// Answered ones are not taken out; failing them again is a no-op.
+    recent: Mutex<VecDeque<(MsgId, Subject)>>,
 }
+
+/// Requests remembered for a refusal, at most: a refusal comes within a
+/// round trip of its request.
+const RECENT: usize = 4096;
 
 /// A stream call under way.
 pub(crate) struct Stream {
@@ -65,16 +77,18 @@ impl Caller {
         prefix: Arc<str>,
         inbox: String,
         limits: Limits,
-        everything: bool,
+        router: Arc<Router>,
         call_timeout: Duration,
     ) -> Caller {
         Caller {
             prefix,
             inbox,
             limits,
-            everything,
+            everything: router.has_fallback(),
+            router,
             call_timeout,
             streams: Mutex::default(),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT)),
         }
     }
 
@@ -317,6 +331,45 @@ impl Caller {
 }
 
 impl Side for Caller {
+    /// The subjects of the events the router serves; with a fallback,
+    /// everything under the prefix.
+    fn subjects(&self) -> Vec<String> {
+        if self.everything {
+            return vec![subject::subject(&self.prefix, ">")];
+        }
+        self.router
+            .paths()
+            .into_iter()
+            .filter(|path| !path.starts_with("rpc.") && subject::valid_path(path))
+            .map(|path| subject::subject(&self.prefix, &path))
+            .collect()
+    }
+
+    /// A refused publish fails the calls sent on its subject, at once and
+    /// by kind, rather than at their timeout.
+    fn heard(&self, word: &ServerWord, out: &mut Vec<Outbound>) {
+        match word {
+            ServerWord::MayNotPublish(refused) => {
+                let error = ErrorObject::unauthorized(format!(
+                    "the NATS server does not let this client publish on `{refused}`"
+                ));
+                let error = encoded_error(&error);
+                lock(&self.recent).retain(|(msgid, subject)| {
+                    if subject.as_str() != refused {
+                        return true;
+                    }
+                    out.push(Outbound::Answer(response_frame(*msgid, Err(&error))));
+                    false
+                });
+            }
+            ServerWord::MayNotSubscribe(refused) => tracing::warn!(
+                subject = %refused,
+                "the NATS server does not let this client subscribe: what comes there is lost"
+            ),
+            ServerWord::Reconnected => {}
+        }
+    }
+
     fn inbound(&self, message: async_nats::Message, out: &mut Vec<Outbound>) {
         if let Some(token) = message.subject.strip_prefix(self.inbox.as_str()) {
             let Ok(msgid) = token.parse() else { return };
@@ -436,8 +489,16 @@ impl Side for Caller {
                     lock(&self.streams).insert(msgid, stream);
                 }
                 let headers = subject::call_headers(request.deadline_ms(), request.trace(), credit);
+                let subject: Subject = subject::subject(&self.prefix, request.method()).into();
+                {
+                    let mut recent = lock(&self.recent);
+                    if recent.len() == RECENT {
+                        recent.pop_front();
+                    }
+                    recent.push_back((msgid, subject.clone()));
+                }
                 Outbound::Publish(Publish {
-                    subject: subject::subject(&self.prefix, request.method()).into(),
+                    subject,
                     reply: Some(format!("{}{msgid}", self.inbox).into()),
                     headers,
                     payload: request.params().to_bytes(),
@@ -507,7 +568,7 @@ mod tests {
             "demo".into(),
             "_INBOX.me.".into(),
             limits,
-            false,
+            Arc::new(Router::new()),
             call_timeout,
         )
     }
@@ -608,7 +669,7 @@ mod tests {
             "demo".into(),
             "_INBOX.me.".into(),
             limits,
-            false,
+            Arc::new(Router::new()),
             Duration::from_secs(10),
         );
         caller.outbound(stream_request(4));

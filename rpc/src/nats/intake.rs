@@ -28,13 +28,14 @@ use std::time::{Duration, Instant};
 
 use async_nats::{ServerAddr, ServerInfo};
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::wire::{self, Auth, ServerOp};
+use super::options::{Credentials, NatsOptions, Tls};
+use super::tls::Io;
+use super::wire::{self, ServerOp};
 
 /// Messages read and not yet taken by the peer, at most.
 const BUFFERED: usize = 1024;
@@ -56,49 +57,24 @@ pub(crate) struct Interest {
     pub(crate) queue: Option<String>,
 }
 
-/// The servers to connect to, in turn, and the credentials for them.
+/// The servers to connect to, in turn, and how.
 #[derive(Debug, Clone)]
 pub(crate) struct Servers {
     list: Vec<ServerAddr>,
-    auth: Auth,
+    credentials: Credentials,
+    tls: Tls,
     /// The one to try next.
     next: usize,
 }
 
 impl Servers {
-    /// Servers from a list of URLs; the credentials are the first URL's
-    /// that has any (`nats://user:password@host`, `nats://token@host`).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for an empty list, and for `tls://`, which the
-    /// intake does not speak yet.
-    pub(crate) fn new(list: Vec<ServerAddr>) -> io::Result<Servers> {
-        if list.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no NATS server given",
-            ));
-        }
-        // TODO(#28): TLS and the other credentials NATS deployments use.
-        if let Some(tls) = list.iter().find(|server| server.tls_required()) {
-            return Err(unsupported_tls(tls));
-        }
-        let auth = list
-            .iter()
-            .find_map(|server| match (server.username(), server.password()) {
-                (Some(user), Some(password)) => {
-                    Some(Auth::UserPassword(user.to_owned(), password.to_owned()))
-                }
-                (Some(token), None) => Some(Auth::Token(token.to_owned())),
-                _ => None,
-            })
-            .unwrap_or(Auth::None);
-        Ok(Servers {
-            list,
-            auth,
+    pub(crate) fn new(options: &NatsOptions) -> Servers {
+        Servers {
+            list: options.servers.clone(),
+            credentials: options.credentials.clone(),
+            tls: options.tls.clone(),
             next: 0,
-        })
+        }
     }
 
     /// Adds the servers a server says its cluster has.
@@ -125,21 +101,10 @@ impl Servers {
     }
 }
 
-fn unsupported_tls(server: &ServerAddr) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!(
-            "{}:{} wants TLS, which a dotrpc service does not speak to NATS yet",
-            server.host(),
-            server.port()
-        ),
-    )
-}
-
 /// One connection to a server.
 struct Connection {
-    reader: OwnedReadHalf,
-    writer: OwnedWriteHalf,
+    reader: ReadHalf<Box<dyn Io>>,
+    writer: WriteHalf<Box<dyn Io>>,
     /// Bytes read and not yet parsed.
     buffer: BytesMut,
     max_payload: usize,
@@ -281,7 +246,7 @@ impl Intake {
                     }
                 }
                 read = self.connection.fill(), if room => match read {
-                    Ok(()) => self.take_ops(&mut pings, leaving.as_mut()).await.err(),
+                    Ok(()) => self.take_ops(&out, &mut pings, leaving.as_mut()).await.err(),
                     Err(error) => Some(error),
                 },
             };
@@ -313,6 +278,7 @@ impl Intake {
     /// Handles every whole operation read so far.
     async fn take_ops(
         &mut self,
+        out: &mpsc::Sender<async_nats::Message>,
         pings: &mut VecDeque<Ping>,
         mut leaving: Option<&mut Leaving>,
     ) -> io::Result<()> {
@@ -331,7 +297,19 @@ impl Intake {
                             "taken after the unsubscription, before the fence"
                         );
                     }
-                    self.pending.push_back(message);
+                    // Handed over at once where it can be: no turn of the
+                    // loop between a call's arrival and the peer.
+                    if self.pending.is_empty() {
+                        match out.try_send(message) {
+                            Err(mpsc::error::TrySendError::Full(message)) => {
+                                self.pending.push_back(message);
+                            }
+                            // The peer is gone: the loop sees it next.
+                            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                        }
+                    } else {
+                        self.pending.push_back(message);
+                    }
                 }
                 ServerOp::Ping => self.connection.write(wire::PONG).await?,
                 ServerOp::Pong => {
@@ -431,38 +409,48 @@ async fn open(
     name: &str,
     pending: &mut VecDeque<async_nats::Message>,
 ) -> io::Result<Connection> {
-    let stream = tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        TcpStream::connect((server.host(), server.port())),
-    )
-    .await
-    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connecting took too long"))??;
-    stream.set_nodelay(true)?;
-    let (reader, writer) = stream.into_split();
-    let mut connection = Connection {
-        reader,
-        writer,
-        buffer: BytesMut::with_capacity(64 * 1024),
-        max_payload: DEFAULT_MAX_PAYLOAD,
-    };
     let handshake = async {
-        let info = match connection.next().await? {
-            ServerOp::Info(info) => info,
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("the NATS server began with {other:?}, not INFO"),
-                ));
+        let stream = TcpStream::connect((server.host(), server.port())).await?;
+        stream.set_nodelay(true)?;
+        // The server speaks first, in the clear: its INFO says whether TLS
+        // follows.
+        let mut stream: Box<dyn Io> = Box::new(stream);
+        let mut buffer = BytesMut::with_capacity(64 * 1024);
+        let info = loop {
+            if let Some(op) = wire::next_op(&mut buffer, DEFAULT_MAX_PAYLOAD)
+                .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error))?
+            {
+                match op {
+                    ServerOp::Info(info) => break info,
+                    other => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("the NATS server began with {other:?}, not INFO"),
+                        ));
+                    }
+                }
+            }
+            if stream.read_buf(&mut buffer).await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
             }
         };
-        if info.tls_required {
-            return Err(unsupported_tls(server));
+        let tls = info.tls_required || servers.tls.required;
+        if tls {
+            stream = super::tls::connect(stream, server.host(), &servers.tls).await?;
         }
-        if info.max_payload > 0 {
-            connection.max_payload = info.max_payload;
-        }
+        let (reader, writer) = tokio::io::split(stream);
+        let mut connection = Connection {
+            reader,
+            writer,
+            buffer,
+            max_payload: if info.max_payload > 0 {
+                info.max_payload
+            } else {
+                DEFAULT_MAX_PAYLOAD
+            },
+        };
         servers.learn(&info);
-        let mut hello = wire::connect_line(name, &servers.auth);
+        let mut hello = wire::connect_line(name, &servers.credentials, &info.nonce, tls)?;
         for (sid, interest) in (1..).zip(interests) {
             let line = wire::sub_line(&interest.subject, interest.queue.as_deref(), sid);
             hello.extend_from_slice(line.as_bytes());
@@ -471,33 +459,44 @@ async fn open(
         connection.write(&hello).await?;
         let mut refused = None;
         loop {
-            match connection.next().await? {
-                ServerOp::Pong => break,
-                ServerOp::Ping => connection.write(wire::PONG).await?,
-                ServerOp::Msg { message, .. } => pending.push_back(message),
-                ServerOp::Err(text) => refused = Some(text),
-                ServerOp::Ok => {}
-                ServerOp::Info(info) => servers.learn(&info),
+            match connection.next().await {
+                Ok(ServerOp::Pong) => break,
+                Ok(ServerOp::Ping) => connection.write(wire::PONG).await?,
+                Ok(ServerOp::Msg { message, .. }) => pending.push_back(message),
+                Ok(ServerOp::Err(text)) => refused = Some(text),
+                Ok(ServerOp::Ok) => {}
+                Ok(ServerOp::Info(info)) => servers.learn(&info),
+                // Refused credentials: the server says why, then closes.
+                Err(error) => {
+                    return Err(match refused {
+                        Some(text) => refusal(&text),
+                        None => error,
+                    });
+                }
             }
         }
         match refused {
-            Some(text) => Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("the NATS server refused: {text}"),
-            )),
-            None => Ok(()),
+            Some(text) => Err(refusal(&text)),
+            None => Ok(connection),
         }
     };
-    // A server that refuses the credentials says why and closes at once;
-    // one that says nothing within the time is taken as unreachable.
-    match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
-        Ok(Ok(())) => Ok(connection),
-        Ok(Err(error)) => Err(error),
-        Err(_) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the NATS server did not answer the handshake",
-        )),
-    }
+    // A server that says nothing within the time is taken as unreachable.
+    tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+        .await
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the NATS server did not answer the handshake in time",
+            )
+        })?
+}
+
+/// What the server refused, in its words.
+fn refusal(text: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!("the NATS server refused: {text}"),
+    )
 }
 
 #[cfg(test)]
@@ -511,7 +510,7 @@ mod tests {
     use super::*;
 
     fn servers(url: &str) -> Servers {
-        Servers::new(vec![url.parse().unwrap()]).unwrap()
+        Servers::new(&NatsOptions::new(url).unwrap())
     }
 
     fn queue(subject: &str) -> Vec<Interest> {
@@ -642,21 +641,5 @@ mod tests {
             .await
             .expect("the drain ends")
             .unwrap();
-    }
-
-    #[test]
-    fn credentials_come_from_the_url_and_tls_is_refused_clearly() {
-        let auth = |url: &str| servers(url).auth;
-        assert_eq!(auth("nats://127.0.0.1:4222"), Auth::None);
-        assert_eq!(
-            auth("nats://u:p@127.0.0.1:4222"),
-            Auth::UserPassword("u".into(), "p".into())
-        );
-        assert_eq!(
-            auth("nats://s3cret@127.0.0.1:4222"),
-            Auth::Token("s3cret".into())
-        );
-        let error = Servers::new(vec!["tls://127.0.0.1:4222".parse().unwrap()]).unwrap_err();
-        assert!(error.to_string().contains("TLS"), "{error}");
     }
 }

@@ -44,11 +44,13 @@
 
 mod caller;
 mod intake;
+mod options;
 mod pipes;
 mod service;
 mod srv;
 mod streams;
 mod subject;
+mod tls;
 mod wire;
 
 use std::fmt;
@@ -61,6 +63,7 @@ use std::time::Duration;
 
 pub use async_nats;
 use async_nats::Client;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -69,21 +72,29 @@ use crate::client::{ApiBroadcast, ApiClient, Members};
 use crate::peer::Peer;
 use crate::router::Router;
 use caller::Caller;
+use options::ServerWord;
+pub use options::{IntoNatsOptions, NatsOptions};
 use service::Service;
 
 /// The timeout of calls over NATS that set none.
 const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where a service is on NATS: the server's URL and the service's subject
-/// prefix, written `nats://host:port/prefix`.
+/// Where a service is on NATS: the server's URL (or a comma-separated seed
+/// list of them) and the service's subject prefix, written
+/// `nats://host:port/prefix` or `nats://a:4222,b:4222/prefix`.
 ///
 /// ```
 /// let addr: dotrpc::nats::NatsAddr = "nats://127.0.0.1:4222/demo".parse().unwrap();
 /// assert_eq!((addr.url.as_str(), addr.prefix.as_str()), ("nats://127.0.0.1:4222", "demo"));
+/// let seeds: dotrpc::nats::NatsAddr = "nats://a:4222,b:4222/acme.billing".parse().unwrap();
+/// assert_eq!(seeds.url, "nats://a:4222,b:4222");
+/// # let options: dotrpc::nats::NatsOptions = seeds.url.parse().unwrap();
+/// # assert_eq!(options.servers(), "nats://a:4222,nats://b:4222");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatsAddr {
-    /// The NATS server, `nats://host:port`.
+    /// The NATS servers, `nats://host:port[,host:port...]`: what
+    /// [`PeerBuilder::connect_nats`] and [`NatsServiceBuilder::start`] take.
     pub url: String,
     /// The service's subject prefix, such as `demo` or `acme.billing`.
     pub prefix: String,
@@ -124,13 +135,6 @@ impl fmt::Display for NatsAddr {
     }
 }
 
-/// Connects to the NATS server at `url`.
-async fn connect(url: &str) -> crate::Result<Client> {
-    async_nats::connect(url)
-        .await
-        .map_err(|error| io::Error::new(io::ErrorKind::ConnectionRefused, error).into())
-}
-
 fn check_prefix(prefix: &str) -> crate::Result<()> {
     if subject::valid_path(prefix) {
         Ok(())
@@ -147,94 +151,167 @@ fn subscribe_error(error: impl std::error::Error + Send + Sync + 'static) -> io:
     io::Error::other(error)
 }
 
+/// What a server said that is waiting to be acted on, at most.
+const WORDS: usize = 256;
+
 impl PeerBuilder {
-    /// Connects to the service under `prefix` through the NATS server at
-    /// `url` (`nats://host:port`). Calls go to `prefix.<path>`; the events
-    /// this builder's router serves (when it connects) are received from
-    /// the same subjects, and with a fallback on the router, every event a
-    /// service under `prefix` pushes.
+    /// Connects to the service under `prefix` through NATS: `nats` is a
+    /// server's URL (`nats://host:port`), a comma-separated list of them
+    /// (a seed list: the first that answers is taken), or [`NatsOptions`]
+    /// (credentials, TLS). Calls go to `prefix.<path>`; the events this
+    /// builder's router serves are received from the same subjects, and
+    /// with a fallback on the router, every event a service under `prefix`
+    /// pushes.
+    ///
     /// Calls without a timeout get the builder's
     /// [`call_timeout`](PeerBuilder::call_timeout), 10 s unless set. The
-    /// NATS client reconnects by itself; calls made while it is away time
-    /// out.
+    /// NATS client reconnects by itself, to any server of the cluster;
+    /// calls made while it is away time out; once back, it subscribes
+    /// again to the events the router serves, handlers added since
+    /// included. A call the NATS server refuses to carry (its permissions
+    /// do not let this client publish on the subject) fails at once with
+    /// `Unauthorized`, naming the subject.
     ///
     /// # Errors
     ///
-    /// `Transport` if the NATS server cannot be reached or `prefix` is not
-    /// a subject prefix.
-    pub async fn connect_nats(self, url: &str, prefix: &str) -> crate::Result<Peer> {
+    /// `Transport` if no server can be reached, the server refuses the
+    /// credentials (`PermissionDenied`, in its words) or TLS, or `prefix`
+    /// is not a subject prefix.
+    pub async fn connect_nats(
+        self,
+        nats: impl IntoNatsOptions,
+        prefix: &str,
+    ) -> crate::Result<Peer> {
         check_prefix(prefix)?;
-        let client = connect(url).await?;
-        self.connect_nats_with(client, prefix).await
+        let options = nats.into_nats_options()?;
+        let (words_tx, words) = mpsc::channel(WORDS);
+        let client = options.connect(Some(words_tx)).await?;
+        self.connect_nats_client(client, prefix, Some(words)).await
     }
 
     /// As [`connect_nats`](PeerBuilder::connect_nats), over a NATS client
-    /// the program already has (with its own options: credentials, TLS).
+    /// the program already has, with options of its own. What the server
+    /// says on the way (a refused publish, a reconnect) is not heard over
+    /// such a client: refused calls time out.
     ///
     /// # Errors
     ///
     /// `Transport` if subscribing fails or `prefix` is not a subject prefix.
-    pub async fn connect_nats_with(mut self, client: Client, prefix: &str) -> crate::Result<Peer> {
+    pub async fn connect_nats_with(self, client: Client, prefix: &str) -> crate::Result<Peer> {
+        self.connect_nats_client(client, prefix, None).await
+    }
+
+    async fn connect_nats_client(
+        mut self,
+        client: Client,
+        prefix: &str,
+        words: Option<mpsc::Receiver<ServerWord>>,
+    ) -> crate::Result<Peer> {
         check_prefix(prefix)?;
         let prefix: Arc<str> = prefix.into();
         let options = self.options_mut();
         let call_timeout = *options.call_timeout.get_or_insert(DEFAULT_CALL_TIMEOUT);
         cap_message_size(&mut options.limits.max_message_size, &client);
         let limits = options.limits;
-        // The events this peer serves; with a fallback, whatever is pushed.
         let router = self.shared_router();
-        let everything = router.has_fallback();
-        let events: Vec<String> = if everything {
-            vec![">".to_owned()]
-        } else {
-            router
-                .paths()
-                .into_iter()
-                .filter(|path| !path.starts_with("rpc.") && subject::valid_path(path))
-                .collect()
-        };
+        // Taken by the first transport: the only one, unless the client is
+        // closed and the peer reconnects over it.
+        let words = Arc::new(Mutex::new(words));
         self.connect_with(move || {
-            let (client, prefix, events) = (client.clone(), Arc::clone(&prefix), events.clone());
+            let (client, prefix, router) =
+                (client.clone(), Arc::clone(&prefix), Arc::clone(&router));
+            let mut words = words
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .take();
             async move {
                 let inbox = format!("{}.", client.new_inbox());
+                let caller = Caller::new(prefix, inbox.clone(), limits, router, call_timeout);
                 let mut subscribers = vec![
                     client
                         .subscribe(format!("{inbox}*"))
                         .await
                         .map_err(subscribe_error)?,
                 ];
-                for path in &events {
-                    let subject = subject::subject(&prefix, path);
-                    subscribers.push(client.subscribe(subject).await.map_err(subscribe_error)?);
+                let events = pipes::Side::subjects(&caller);
+                for subject in &events {
+                    subscribers.push(
+                        client
+                            .subscribe(subject.clone())
+                            .await
+                            .map_err(subscribe_error)?,
+                    );
                 }
                 // Subscribed at the server before the first call goes out.
-                round_trip(&client).await?;
-                let caller = Caller::new(prefix, inbox, limits, everything, call_timeout);
-                let inbound = pipes::Inbound::Direct(subscribers);
-                Ok(pipes::transport(client, Arc::new(caller), inbound))
+                if let Some(refused) = fence(&client, &mut words).await {
+                    return Err(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!("the NATS server does not let this client subscribe to {refused}"),
+                    ));
+                }
+                let inbound = pipes::Inbound::Direct(subscribers, events.into_iter().collect());
+                Ok(pipes::transport(client, Arc::new(caller), inbound, words))
             }
         })
         .await
     }
 }
 
+/// How long a fence waits for its answer.
+const FENCE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Returns once the NATS server has taken every subscription this client
-/// made so far. async-nats's `flush` only empties the client's buffer, and a
-/// subscription the server has not processed yet misses what others publish
-/// meanwhile (an event pushed, a call to a service that said it is up). The
-/// server handles one connection's messages in order, so the answer to a
-/// request comes after them: a request to a fresh inbox, which nobody
-/// serves, is answered at once with "no responders".
-async fn round_trip(client: &Client) -> io::Result<()> {
+/// made so far, with the first it refused, if any. async-nats's `flush`
+/// only empties the client's buffer, and a subscription the server has not
+/// processed yet misses what others publish meanwhile (an event pushed, a
+/// call to a service that said it is up). The server handles one
+/// connection's messages in order, so what it answers to a request comes
+/// after them: a request to a fresh inbox, which nobody serves, is answered
+/// at once with "no responders", or, for a client that may not publish
+/// there, refused (which `words` hears, after any refused subscription).
+async fn fence(client: &Client, words: &mut Option<mpsc::Receiver<ServerWord>>) -> Option<String> {
     use async_nats::RequestErrorKind;
-    match client
-        .request(client.new_inbox(), bytes::Bytes::new())
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(error) if error.kind() == RequestErrorKind::NoResponders => Ok(()),
-        Err(error) => Err(io::Error::other(error)),
+    let inbox = client.new_inbox();
+    let request = async_nats::Request::new().timeout(Some(FENCE_TIMEOUT));
+    let answer = client.send_request(inbox.clone(), request);
+    tokio::pin!(answer);
+    let mut refused = None;
+    loop {
+        let word = async {
+            match words.as_mut() {
+                Some(words) => words.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            answer = &mut answer => {
+                match answer {
+                    Ok(_) => {}
+                    Err(error) if error.kind() == RequestErrorKind::NoResponders => {}
+                    Err(error) => tracing::debug!(%error, "no fence for the subscriptions"),
+                }
+                break;
+            }
+            word = word => match word {
+                Some(ServerWord::MayNotPublish(subject)) if subject == inbox => break,
+                Some(ServerWord::MayNotSubscribe(subject)) => {
+                    refused.get_or_insert(subject);
+                }
+                Some(_) => {}
+                None => *words = None,
+            },
+        }
     }
+    // What the server said before the answer may still be on its way to
+    // the event callback, on a task of async-nats's: a turn for it.
+    tokio::task::yield_now().await;
+    let words = words.as_mut()?;
+    refused.or_else(|| {
+        std::iter::from_fn(|| words.try_recv().ok()).find_map(|word| match word {
+            ServerWord::MayNotSubscribe(subject) => Some(subject),
+            _ => None,
+        })
+    })
 }
 
 /// What a stream message adds to the frame it is made from, at most: its
@@ -291,23 +368,24 @@ impl NatsServiceBuilder {
         self
     }
 
-    /// Connects to the NATS server at `url` (`nats://host:port`, with
-    /// credentials as `nats://user:password@host:port` or
-    /// `nats://token@host:port`) and starts serving. Returns once
-    /// subscribed: calls published from then on reach this instance or
-    /// another.
+    /// Connects to NATS and starts serving: `nats` is a server's URL
+    /// (`nats://host:port`), a comma-separated list of them (a seed list:
+    /// the first that answers is taken), or [`NatsOptions`] (credentials,
+    /// TLS). Returns once subscribed: calls published from then on reach
+    /// this instance or another.
     ///
     /// The instance takes its calls on a connection of its own, its intake,
     /// so that a [drain](NatsService::drain) can leave the queue group
     /// without losing a call NATS routed to it; replies, events, streams
-    /// and `$SRV` go over a second connection.
+    /// and `$SRV` go over a second connection. Both use the same options.
     ///
     /// # Errors
     ///
-    /// `Transport` if the server cannot be reached or refuses the
-    /// credentials or a subscription (saying why), or if the prefix or the
-    /// name is not valid.
-    pub async fn start(self, url: &str) -> crate::Result<NatsService> {
+    /// `Transport` if no server can be reached, the server refuses the
+    /// credentials or a subscription (`PermissionDenied`, in its words:
+    /// permissions that do not let the instance subscribe to `PREFIX.>`),
+    /// TLS fails, or the prefix or the name is not valid.
+    pub async fn start(self, nats: impl IntoNatsOptions) -> crate::Result<NatsService> {
         let NatsServiceBuilder {
             mut peer,
             prefix,
@@ -329,8 +407,9 @@ impl NatsServiceBuilder {
             )
             .into());
         }
-        let servers = intake::Servers::new(vec![url.parse()?])?;
-        let client = connect(url).await?;
+        let options = nats.into_nats_options()?;
+        let (words_tx, words) = mpsc::channel(WORDS);
+        let client = options.connect(Some(words_tx)).await?;
         let queue_group = queue_group.unwrap_or_else(|| prefix.clone());
         cap_message_size(&mut peer.options_mut().limits.max_message_size, &client);
         let limits = peer.options_mut().limits;
@@ -351,20 +430,13 @@ impl NatsServiceBuilder {
             subject: format!("{prefix}.>"),
             queue: Some(queue_group.clone()),
         };
+        let servers = intake::Servers::new(&options);
         let intake =
             intake::Intake::connect(servers, vec![calls], &format!("{name} intake")).await?;
         let streams = client
             .subscribe(format!("{}*", service.control))
             .await
             .map_err(subscribe_error)?;
-        let drain = CancellationToken::new();
-        let transport = pipes::transport(
-            client.clone(),
-            Arc::clone(&service) as Arc<dyn pipes::Side>,
-            pipes::Inbound::Intake(Box::new(intake), streams, drain.clone()),
-        );
-        let peer = peer.spawn(transport);
-
         let id = client
             .new_inbox()
             .rsplit('.')
@@ -382,7 +454,22 @@ impl NatsServiceBuilder {
         let verbs = srv::subscribe(&client, &identity)
             .await
             .map_err(subscribe_error)?;
-        round_trip(&client).await?;
+        let mut words = Some(words);
+        if let Some(refused) = fence(&client, &mut words).await {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("the NATS server does not let this instance subscribe to {refused}"),
+            )
+            .into());
+        }
+        let drain = CancellationToken::new();
+        let transport = pipes::transport(
+            client.clone(),
+            Arc::clone(&service) as Arc<dyn pipes::Side>,
+            pipes::Inbound::Intake(Box::new(intake), streams, drain.clone()),
+            words,
+        );
+        let peer = peer.spawn(transport);
         let (name, id) = (identity.name.clone(), identity.id.clone());
         let stop = CancellationToken::new();
         let responder = srv::Responder {

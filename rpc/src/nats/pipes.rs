@@ -19,7 +19,7 @@
 //! strain). A publish that fails fails its call, or answers its caller
 //! with an error, rather than vanishing.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -35,6 +35,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::intake::Intake;
+use super::options::ServerWord;
 use super::subject::{self, encoded_error};
 use crate::message::{ErrorObject, Frames, MsgId, response_frame};
 use crate::transport::{FrameSink, FrameSource, Transport};
@@ -58,6 +59,16 @@ pub(crate) trait Side: Send + Sync + 'static {
 
     /// The periodic work: pings, and calls that waited too long.
     fn tick(&self, _out: &mut Vec<Outbound>) {}
+
+    /// What the server said (a refused publish or subscription).
+    fn heard(&self, _word: &ServerWord, _out: &mut Vec<Outbound>) {}
+
+    /// The subjects this side wants subscribed, besides those it was
+    /// given: asked again when the connection to NATS is back, and those
+    /// not yet subscribed are (event paths the router took since).
+    fn subjects(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What a frame the peer sends (or a message, or a tick) becomes.
@@ -93,8 +104,9 @@ pub(crate) enum OnFailure {
 
 /// How the source gets the subscriptions' messages.
 pub(crate) enum Inbound {
-    /// Polled by the source itself.
-    Direct(Vec<Subscriber>),
+    /// Polled by the source itself; the side's [`subjects`](Side::subjects)
+    /// among them, named.
+    Direct(Vec<Subscriber>, HashSet<String>),
     /// From an intake and a subscription of the publishing connection's,
     /// which both drain when the token fires.
     Intake(Box<Intake>, Subscriber, CancellationToken),
@@ -102,9 +114,18 @@ pub(crate) enum Inbound {
 
 /// A transport over `client`: messages from the subscriptions in,
 /// publishes out.
-pub(crate) fn transport(client: Client, side: Arc<dyn Side>, inbound: Inbound) -> Transport {
+pub(crate) fn transport(
+    client: Client,
+    side: Arc<dyn Side>,
+    inbound: Inbound,
+    words: Option<mpsc::Receiver<ServerWord>>,
+) -> Transport {
+    let mut subscribed = HashSet::new();
     let messages = match inbound {
-        Inbound::Direct(subscribers) => Messages::Direct(select_all(subscribers)),
+        Inbound::Direct(subscribers, subjects) => {
+            subscribed = subjects;
+            Messages::Direct(select_all(subscribers))
+        }
         Inbound::Intake(intake, subscriber, drain) => {
             let (messages_tx, messages) = mpsc::channel(INBOUND_CAPACITY);
             tokio::spawn(pump(subscriber, messages_tx.clone(), drain.clone()));
@@ -121,12 +142,17 @@ pub(crate) fn transport(client: Client, side: Arc<dyn Side>, inbound: Inbound) -
             answers_tx.clone(),
         ));
     }
+    let (added_tx, added) = mpsc::channel(16);
     let source = Source {
         side: Arc::clone(&side),
         client: client.clone(),
         messages,
         answers,
         answers_tx: answers_tx.clone(),
+        words,
+        subscribed,
+        added,
+        added_tx,
         ready: VecDeque::new(),
         out: Vec::new(),
     };
@@ -264,6 +290,13 @@ struct Source {
     answers: mpsc::UnboundedReceiver<Bytes>,
     /// For failed publishes to fail their calls.
     answers_tx: mpsc::UnboundedSender<Bytes>,
+    /// What the server says, if the side hears it.
+    words: Option<mpsc::Receiver<ServerWord>>,
+    /// The side's subjects subscribed so far.
+    subscribed: HashSet<String>,
+    /// Subscriptions made since, on their way in.
+    added: mpsc::Receiver<Subscriber>,
+    added_tx: mpsc::Sender<Subscriber>,
     /// Frames a message became, to read before the next message.
     ready: VecDeque<Bytes>,
     /// What a message becomes, reused.
@@ -275,10 +308,76 @@ enum Messages {
     Pumped(mpsc::Receiver<async_nats::Message>),
 }
 
+impl Source {
+    /// Acts on what the server said.
+    fn hear(&mut self, word: &ServerWord) {
+        if *word == ServerWord::Reconnected {
+            return self.subscribe_new();
+        }
+        self.side.heard(word, &mut self.out);
+        self.take_out();
+    }
+
+    /// Subscribes to the side's subjects not subscribed yet, on a task of
+    /// their own; the subscriptions come in through `added`.
+    fn subscribe_new(&mut self) {
+        if !matches!(self.messages, Messages::Direct(_)) {
+            return;
+        }
+        let new: Vec<String> = self
+            .side
+            .subjects()
+            .into_iter()
+            .filter(|subject| self.subscribed.insert(subject.clone()))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        tracing::debug!(?new, "subscribing to events served since connecting");
+        let (client, added) = (self.client.clone(), self.added_tx.clone());
+        tokio::spawn(async move {
+            for subject in new {
+                match client.subscribe(subject.clone()).await {
+                    Ok(subscriber) => {
+                        if added.send(subscriber).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, subject, "cannot subscribe"),
+                }
+            }
+        });
+    }
+
+    /// Queues the frames of `out`; publishes its messages.
+    fn take_out(&mut self) {
+        for outbound in self.out.drain(..) {
+            match outbound {
+                Outbound::Answer(frame) => self.ready.push_back(frame),
+                Outbound::Publish(message) => {
+                    let answers = self.answers_tx.clone();
+                    tokio::spawn(publish(self.client.clone(), message, answers));
+                }
+                Outbound::Drop => {}
+            }
+        }
+    }
+}
+
 impl FrameSource for Source {
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
         if let Poll::Ready(Some(frame)) = self.answers.poll_recv(cx) {
             return Poll::Ready(Some(Ok(frame)));
+        }
+        while let Some(Poll::Ready(Some(word))) =
+            self.words.as_mut().map(|words| words.poll_recv(cx))
+        {
+            self.hear(&word);
+        }
+        while let Poll::Ready(Some(subscriber)) = self.added.poll_recv(cx) {
+            if let Messages::Direct(subscribers) = &mut self.messages {
+                subscribers.push(subscriber);
+            }
         }
         loop {
             if let Some(frame) = self.ready.pop_front() {
@@ -291,16 +390,7 @@ impl FrameSource for Source {
             match message {
                 Some(message) => {
                     self.side.inbound(message, &mut self.out);
-                    for outbound in self.out.drain(..) {
-                        match outbound {
-                            Outbound::Answer(frame) => self.ready.push_back(frame),
-                            Outbound::Publish(message) => {
-                                let answers = self.answers_tx.clone();
-                                tokio::spawn(publish(self.client.clone(), message, answers));
-                            }
-                            Outbound::Drop => {}
-                        }
-                    }
+                    self.take_out();
                 }
                 // Every subscription has ended (drained, or the client
                 // closed): the end of the stream.

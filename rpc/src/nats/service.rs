@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use async_nats::{Client, StatusCode, Subject};
 use bytes::Bytes;
 
+use super::options::ServerWord;
 use super::pipes::{OnFailure, Outbound, Publish, Side, reply_error};
 use super::streams::{self, Arrived, Body, Kind, Tally};
 use super::subject::{self, encoded_error, params_of};
@@ -329,6 +330,22 @@ impl Service {
 }
 
 impl Side for Service {
+    /// A refusal is the deployment's mistake, not a caller's: said loudly.
+    fn heard(&self, word: &ServerWord, _out: &mut Vec<Outbound>) {
+        match word {
+            ServerWord::MayNotPublish(subject) => tracing::warn!(
+                subject = %subject,
+                "the NATS server does not let this instance publish there: \
+                 answers and events to it are lost (check the instance's permissions)"
+            ),
+            ServerWord::MayNotSubscribe(subject) => tracing::warn!(
+                subject = %subject,
+                "the NATS server does not let this instance subscribe there"
+            ),
+            ServerWord::Reconnected => {}
+        }
+    }
+
     fn inbound(&self, message: async_nats::Message, out: &mut Vec<Outbound>) {
         if let Some(token) = message.subject.strip_prefix(self.control.as_str()) {
             if let Ok(msgid) = token.parse() {

@@ -12,6 +12,8 @@
 use std::str::FromStr;
 
 use async_nats::{HeaderMap, HeaderName, HeaderValue, ServerInfo, StatusCode, Subject};
+
+use super::options::{Credentials, sign_nonce};
 use bytes::{Buf, BytesMut};
 
 /// The longest control line taken (`MSG subject sid reply size`): NATS
@@ -220,12 +222,18 @@ fn headers(block: &[u8]) -> Result<Parsed, WireError> {
 }
 
 /// The `CONNECT` line: protocol 1 (cluster updates and lame duck mode),
-/// headers and "no responders" on, and the credentials a URL carries.
-pub(crate) fn connect_line(name: &str, auth: &Auth) -> Vec<u8> {
+/// headers and "no responders" on, and the credentials: NKeys and JWTs
+/// sign the server's `nonce`.
+pub(crate) fn connect_line(
+    name: &str,
+    credentials: &Credentials,
+    nonce: &str,
+    tls: bool,
+) -> std::io::Result<Vec<u8>> {
     let mut options = serde_json::json!({
         "verbose": false,
         "pedantic": false,
-        "tls_required": false,
+        "tls_required": tls,
         "name": name,
         "lang": "rust-dotrpc",
         "version": env!("CARGO_PKG_VERSION"),
@@ -234,34 +242,25 @@ pub(crate) fn connect_line(name: &str, auth: &Auth) -> Vec<u8> {
         "headers": true,
         "no_responders": true,
     });
-    match auth {
-        Auth::None => {}
-        Auth::UserPassword(user, password) => {
+    match credentials {
+        Credentials::None => {}
+        Credentials::UserPassword(user, password) => {
             options["user"] = user.as_str().into();
             options["pass"] = password.as_str().into();
         }
-        Auth::Token(token) => options["auth_token"] = token.as_str().into(),
+        Credentials::Token(token) => options["auth_token"] = token.as_str().into(),
+        Credentials::NKey(seed) => {
+            let (public, signature) = sign_nonce(seed, nonce)?;
+            options["nkey"] = public.into();
+            options["sig"] = signature.into();
+        }
+        Credentials::Jwt { jwt, seed } => {
+            let (_, signature) = sign_nonce(seed, nonce)?;
+            options["jwt"] = jwt.as_str().into();
+            options["sig"] = signature.into();
+        }
     }
-    format!("CONNECT {options}\r\n").into_bytes()
-}
-
-/// The credentials a connection presents.
-#[derive(Clone, PartialEq, Eq)]
-pub(crate) enum Auth {
-    None,
-    UserPassword(String, String),
-    Token(String),
-}
-
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the secrets themselves.
-        f.write_str(match self {
-            Auth::None => "None",
-            Auth::UserPassword(..) => "UserPassword",
-            Auth::Token(_) => "Token",
-        })
-    }
+    Ok(format!("CONNECT {options}\r\n").into_bytes())
 }
 
 /// `SUB <subject> [queue] <sid>`.
@@ -392,16 +391,27 @@ mod tests {
         assert_eq!(sub_line("demo.>", Some("demo"), 1), "SUB demo.> demo 1\r\n");
         assert_eq!(sub_line("_INBOX.x.*", None, 2), "SUB _INBOX.x.* 2\r\n");
         assert_eq!(unsub_line(2), "UNSUB 2\r\n");
-        let connect = connect_line("demo", &Auth::UserPassword("u".into(), "p".into()));
-        let connect = String::from_utf8(connect).unwrap();
-        let json: serde_json::Value =
-            serde_json::from_str(connect.strip_prefix("CONNECT ").unwrap().trim()).unwrap();
+        let line = |credentials: &Credentials| {
+            let line = connect_line("demo", credentials, "nonce", false).unwrap();
+            let line = String::from_utf8(line).unwrap();
+            let json = line.strip_prefix("CONNECT ").unwrap().trim().to_owned();
+            serde_json::from_str::<serde_json::Value>(&json).unwrap()
+        };
+        let json = line(&Credentials::UserPassword("u".into(), "p".into()));
         assert_eq!(json["user"], "u");
         assert_eq!(json["pass"], "p");
         assert_eq!(json["headers"], true);
         assert_eq!(json["no_responders"], true);
-        let token = String::from_utf8(connect_line("demo", &Auth::Token("t".into()))).unwrap();
-        assert!(token.contains("\"auth_token\":\"t\""));
-        assert_eq!(format!("{:?}", Auth::Token("secret".into())), "Token");
+        assert_eq!(line(&Credentials::Token("t".into()))["auth_token"], "t");
+        let user = nkeys::KeyPair::new_user();
+        let json = line(&Credentials::NKey(user.seed().unwrap()));
+        assert_eq!(json["nkey"], user.public_key());
+        assert!(json["sig"].as_str().is_some_and(|sig| !sig.is_empty()));
+        let json = line(&Credentials::Jwt {
+            jwt: "a.b.c".into(),
+            seed: user.seed().unwrap(),
+        });
+        assert_eq!(json["jwt"], "a.b.c");
+        assert!(json.get("nkey").is_none() && json["sig"].is_string());
     }
 }
