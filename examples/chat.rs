@@ -51,8 +51,9 @@ impl Room for MyRoom {
         // Typed: checked against the `Member` API every client serves, and
         // encoded once for the whole room.
         self.members
-            .client::<MemberClient>()
+            .broadcast::<MemberClient>()
             .line(from, text)
+            .await
             .map_err(|e| e.to_string())
     }
 

@@ -88,7 +88,7 @@ async fn calls_events_and_broadcasts_go_over_the_route_beside_a_page() {
     let client = builder.connect_ws(&app.url()).await.unwrap();
     exercise(&client, &mut pongs).await;
     assert_eq!(server.connection_count(), 1);
-    assert_eq!(server.broadcast("pong", (9,)).unwrap(), 1);
+    assert_eq!(server.notify("pong", (9,)).send().unwrap(), 1);
     assert_eq!(bounded(pongs.recv()).await, Some(9), "a broadcast arrives");
 
     // The application's other routes are served by the same listener.

@@ -220,6 +220,59 @@ async fn an_awaited_send_waits_for_room_and_goes_on_when_there_is() {
     peer.close();
 }
 
+/// Awaited, an event to a group waits for room in each member's queue, as
+/// one peer's does: a slow member holds the broadcast back instead of being
+/// cut off for a queue past its limit.
+#[tokio::test]
+async fn an_awaited_broadcast_waits_for_room_in_every_members_queue() {
+    let (fast, slow) = (Arc::new(Pace::default()), Arc::new(Pace::default()));
+    let ((fast_peer, fast_reason), (slow_peer, slow_reason)) =
+        (peer_reading(&fast), peer_reading(&slow));
+    let group = dotrpc::Group::new();
+    group.insert(&fast_peer);
+    group.insert(&slow_peer);
+    let reader = tokio::spawn({
+        let (fast, slow) = (Arc::clone(&fast), Arc::clone(&slow));
+        async move {
+            loop {
+                fast.allow(64);
+                slow.allow(4);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    });
+    const SENT: u64 = 3_000;
+    for i in 0..SENT {
+        let reached = bounded(group.notify("tick", (i, "padding to fill the queue faster")))
+            .await
+            .unwrap();
+        assert_eq!(reached, 2);
+        for peer in [&fast_peer, &slow_peer] {
+            assert!(peer.queued_bytes() <= 16 * 1024 + 128);
+        }
+    }
+    assert!(
+        fast_peer.is_connected(),
+        "{:?}",
+        fast_reason.lock().unwrap()
+    );
+    assert!(
+        slow_peer.is_connected(),
+        "{:?}",
+        slow_reason.lock().unwrap()
+    );
+    bounded(async {
+        while slow.taken.load(Ordering::SeqCst) < SENT {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    assert_eq!(fast.taken.load(Ordering::SeqCst), SENT);
+    reader.abort();
+    fast_peer.close();
+    slow_peer.close();
+}
+
 #[tokio::test]
 async fn sends_that_do_not_wait_close_a_slow_reader_saying_it_reads_slowly() {
     let pace = Arc::new(Pace::default());

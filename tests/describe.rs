@@ -4,7 +4,7 @@
 
 mod support;
 
-use dotrpc::{ApiClient, CallContext, MethodDescription, ParamDescription, Peer, rpc_api};
+use dotrpc::{CallContext, MethodDescription, ParamDescription, Peer, rpc_api};
 use support::bounded;
 
 /// A shop.

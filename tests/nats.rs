@@ -323,9 +323,9 @@ async fn events_pushed_by_a_service_reach_every_client_in_order() {
         );
         receivers.push(rx);
     }
-    let ui = service.client::<UiClient>();
+    let ui = service.broadcast::<UiClient>();
     for n in 0..100 {
-        assert_eq!(ui.tick(n).unwrap(), 1);
+        assert_eq!(bounded(ui.tick(n)).await.unwrap(), 1);
     }
     for rx in &mut receivers {
         for n in 0..100 {

@@ -110,13 +110,12 @@ async fn streams_go_every_way_over_nats_through_the_typed_clients() {
     // From a plain thread.
     let blocking = client.stream::<u64>("count", (20, 0)).window(2);
     let items = tokio::task::spawn_blocking(move || {
-        blocking
-            .blocking_iter()
-            .unwrap()
-            .map(Result::unwrap)
-            .collect::<Vec<_>>()
+        blocking.blocking_iter().collect::<dotrpc::Result<Vec<_>>>()
     });
-    assert_eq!(bounded(items).await.unwrap(), (0..20).collect::<Vec<u64>>());
+    assert_eq!(
+        bounded(items).await.unwrap().unwrap(),
+        (0..20).collect::<Vec<u64>>()
+    );
 
     // No instance at all: at once, as for a call.
     let lonely = Peer::builder()

@@ -72,13 +72,13 @@ async fn broadcast_reaches_every_client_and_departed_clients_are_forgotten() {
     let (bob, mut bob_news) = client(&server, "bob").await;
     wait_for_connections(&server, 2).await;
 
-    assert_eq!(server.broadcast("news", ("hello all",)).unwrap(), 2);
+    assert_eq!(server.notify("news", ("hello all",)).send().unwrap(), 2);
     assert_eq!(bounded(alice_news.recv()).await.unwrap(), "hello all");
     assert_eq!(bounded(bob_news.recv()).await.unwrap(), "hello all");
 
     drop(bob);
     wait_for_connections(&server, 1).await;
-    assert_eq!(server.broadcast("news", ("just you",)).unwrap(), 1);
+    assert_eq!(server.notify("news", ("just you",)).send().unwrap(), 1);
     assert_eq!(bounded(alice_news.recv()).await.unwrap(), "just you");
 
     let names: Vec<String> = {
@@ -139,7 +139,7 @@ async fn a_group_notifies_its_members_and_forgets_those_who_leave() {
     }
     assert_eq!(group.len(), 2);
 
-    assert_eq!(group.notify("news", ("to the group",)).unwrap(), 2);
+    assert_eq!(group.notify("news", ("to the group",)).send().unwrap(), 2);
     assert_eq!(bounded(alice_news.recv()).await.unwrap(), "to the group");
     assert_eq!(bounded(bob_news.recv()).await.unwrap(), "to the group");
 
@@ -150,7 +150,7 @@ async fn a_group_notifies_its_members_and_forgets_those_who_leave() {
         }
     })
     .await;
-    assert_eq!(group.notify("news", ("fewer",)).unwrap(), 1);
+    assert_eq!(group.notify("news", ("fewer",)).send().unwrap(), 1);
     assert_eq!(bounded(alice_news.recv()).await.unwrap(), "fewer");
     alice.close();
     server.shutdown(Duration::from_secs(1)).await;
@@ -174,7 +174,7 @@ async fn broadcasting_while_clients_leave_reaches_everyone_who_stays() {
     let broadcaster = Arc::clone(&server);
     let broadcasts = tokio::spawn(async move {
         for i in 0..200 {
-            broadcaster.broadcast("news", (i.to_string(),)).unwrap();
+            broadcaster.notify("news", (i.to_string(),)).send().unwrap();
             if i % 10 == 0 {
                 tokio::task::yield_now().await;
             }
@@ -332,11 +332,16 @@ async fn typed_events_reach_every_member_of_a_group_and_every_client_of_a_server
         }
     }
 
-    let room = group.client::<FeedClient>();
-    assert_eq!(room.news("to the group".into()).unwrap(), 2);
-    assert_eq!(room.ui.notice("x".into(), "nested".into()).unwrap(), 2);
-    let everyone = server.client::<FeedClient>();
-    assert_eq!(everyone.news("to all".into()).unwrap(), 3);
+    let room = group.broadcast::<FeedClient>();
+    assert_eq!(room.news("to the group".into()).send().unwrap(), 2);
+    assert_eq!(
+        bounded(room.ui.notice("x".into(), "nested".into()))
+            .await
+            .unwrap(),
+        2
+    );
+    let everyone = server.broadcast::<FeedClient>();
+    assert_eq!(bounded(everyone.news("to all".into())).await.unwrap(), 3);
 
     for (i, (_, hears)) in readers.iter_mut().enumerate() {
         let mut expected = vec!["to the group", "x: nested", "to all"];

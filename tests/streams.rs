@@ -161,6 +161,31 @@ async fn a_producer_keeping_the_latest_drops_the_oldest_and_says_how_many() {
     no_tasks_left().await;
 }
 
+/// A handler that keeps the latest items and returns at once delivers the
+/// freshest ones when it flushes before returning: the stream ends with the
+/// last item, not with word that it was dropped.
+#[tokio::test]
+async fn a_flushed_latest_stream_ends_with_its_freshest_items() {
+    let f = fixture(Peer::builder());
+    let n = 1_000;
+    let mut latest = f.client.stream::<u64>("latest_flushed", (n,)).window(4);
+    let first = bounded(latest.next()).await.unwrap().unwrap();
+    // The handler has sent all it will, and waits in `flush`.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (mut last, mut skipped) = (first, 0);
+    while let Some(item) = bounded(latest.next()).await {
+        match item {
+            Ok(item) => last = item,
+            Err(Error::Lagged { skipped: n }) => skipped += n,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(last, n - 1, "the freshest item came last");
+    assert!(skipped > 0, "older ones were dropped, and counted");
+    f.client.close();
+    no_tasks_left().await;
+}
+
 #[tokio::test]
 async fn a_dropped_connection_ends_the_stream_with_disconnected() {
     let f = fixture(Peer::builder());
@@ -213,6 +238,40 @@ async fn an_upload_sends_its_items_as_the_handler_takes_them() {
     assert_eq!(bounded(empty.finish()).await.unwrap(), 0);
     f.client.close();
     no_tasks_left().await;
+}
+
+/// Made and not used, an upload or a conversation sends nothing (as a call
+/// or an `ItemStream`): no handler starts until the first send or read.
+#[tokio::test]
+async fn uploads_and_conversations_are_sent_when_first_used() {
+    let started = Arc::new(AtomicU64::new(0));
+    let router = Arc::new(dotrpc::Router::new());
+    for path in ["upload", "talk"] {
+        let started = Arc::clone(&started);
+        router.set_handler(path, move |ctx: dotrpc::CallContext| {
+            started.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let mut input = ctx.receive::<i64>(4)?;
+                let mut total = 0;
+                while let Some(item) = input.next().await {
+                    total += item?;
+                }
+                Ok::<i64, Error>(total)
+            }
+        });
+    }
+    let (client, _server) = dotrpc::memory_pair(Peer::builder(), Peer::builder().router(router));
+    let mut upload = client.upload::<i64, i64>("upload", ());
+    let mut talk = client.conversation::<i64, i64>("talk", ());
+    // A round trip: anything sent before it has been handled by now.
+    bounded(client.call::<()>("rpc.describe", ())).await.ok();
+    assert_eq!(started.load(Ordering::SeqCst), 0, "nothing sent yet");
+    bounded(upload.send(&2)).await.unwrap();
+    talk.end_input();
+    assert_eq!(bounded(upload.finish()).await.unwrap(), 2);
+    assert!(bounded(talk.next()).await.is_none(), "answered, no items");
+    assert_eq!(started.load(Ordering::SeqCst), 2);
+    client.close();
 }
 
 #[tokio::test]
@@ -759,6 +818,13 @@ async fn streams_work_over_tcp_unix_and_websocket() {
     }
 }
 
+/// Runs `f` on a worker thread of the current runtime.
+fn runtime_worker<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> tokio::task::JoinHandle<R> {
+    tokio::spawn(async move { f() })
+}
+
 /// A plain thread (no async) takes a stream's items one blocking `next()`
 /// at a time; dropping the iterator cancels the call.
 #[test]
@@ -771,19 +837,130 @@ fn a_plain_thread_iterates_a_stream_and_drops_it_midway() {
             Peer::builder().router(router(tell, Arc::new(AtomicU64::new(0)))),
         )
     });
-    let items: Vec<u64> = client
+    // Flat items: collected into one Result.
+    let items: dotrpc::Result<Vec<u64>> = client
         .stream::<u64>("count", (50,))
         .blocking_iter()
-        .unwrap()
-        .map(Result::unwrap)
         .collect();
-    assert_eq!(items, (0..50).collect::<Vec<_>>());
+    assert_eq!(items.unwrap(), (0..50).collect::<Vec<_>>());
 
-    let mut forever = client.stream::<u64>("forever", ()).blocking_iter().unwrap();
+    let mut forever = client.stream::<u64>("forever", ()).blocking_iter();
     assert_eq!(forever.next().unwrap().unwrap(), 0);
     assert_eq!(forever.next().unwrap().unwrap(), 1);
     drop(forever);
     let seen = runtime.block_on(async move { bounded(dropped.recv()).await });
     assert_eq!(seen, Some("forever"));
+    // On a runtime's worker thread, where it may not block, its one item
+    // says so.
+    let client_in = client.clone();
+    let refused = runtime.block_on(async move {
+        let on_a_worker = runtime_worker(move || {
+            client_in
+                .stream::<u64>("count", (5,))
+                .blocking_iter()
+                .map(|item| item.map_err(|error| error.kind()))
+                .collect::<Vec<_>>()
+        });
+        bounded(on_a_worker).await.unwrap()
+    });
+    assert_eq!(refused, [Err(dotrpc::ErrorKind::Misuse)]);
     client.close();
+}
+
+/// An API's own error type holds a `StreamError`, so stream errors
+/// propagate with `?` in its methods (no `if send(..).is_err()`, no
+/// `while let Some(Ok(..))` that takes a broken input for its end).
+mod typed_errors {
+    use dotrpc::{ItemReceiver, ItemSink, StreamError, rpc_api};
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(crate) enum TallyError {
+        Negative(i64),
+        Stream(StreamError),
+    }
+
+    impl std::fmt::Display for TallyError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{self:?}")
+        }
+    }
+
+    impl From<dotrpc::Error> for TallyError {
+        fn from(error: dotrpc::Error) -> Self {
+            TallyError::Stream(error.into())
+        }
+    }
+
+    #[rpc_api]
+    pub(crate) trait Tally {
+        /// Echoes the items while they are positive.
+        async fn positive(
+            &self,
+            items: ItemReceiver<i64>,
+            echo: ItemSink<i64>,
+        ) -> Result<(), TallyError>;
+    }
+
+    struct Tallier;
+
+    impl Tally for Tallier {
+        async fn positive(
+            &self,
+            mut items: ItemReceiver<i64>,
+            mut echo: ItemSink<i64>,
+        ) -> Result<(), TallyError> {
+            while let Some(item) = items.next().await {
+                let item = item?;
+                if item < 0 {
+                    return Err(TallyError::Negative(item));
+                }
+                echo.send(&item).await?;
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn stream_errors_propagate_with_question_marks_into_an_apis_own_error() {
+        let (client, _server) = dotrpc::memory_pair(
+            Peer::builder(),
+            Peer::builder().serve(TallyService(Tallier)),
+        );
+        // Items that do not decode as the handler's: its `item?` ends the
+        // call with the API's error, saying why.
+        let mut talk = client
+            .conversation::<&str, i64>("positive", ())
+            .typed_error::<TallyError>();
+        bounded(talk.send(&"seven")).await.unwrap();
+        talk.end_input();
+        let ended = loop {
+            match bounded(talk.next()).await {
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => break error,
+                None => panic!("the stream ended without the error"),
+            }
+        };
+        match ended {
+            Error::Remote(TallyError::Stream(broken)) => {
+                assert_eq!(broken.kind(), ErrorKind::Codec, "{broken}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The typed client, as usual.
+        let tally = client.client::<TallyClient>();
+        let mut talk = tally.positive();
+        for i in [3, 4] {
+            bounded(talk.send(&i)).await.unwrap();
+            assert_eq!(bounded(talk.next()).await.unwrap().unwrap(), i);
+        }
+        bounded(talk.send(&-1)).await.unwrap();
+        match bounded(talk.next()).await {
+            Some(Err(Error::Remote(TallyError::Negative(-1)))) => {}
+            other => panic!("{other:?}"),
+        }
+        client.close();
+    }
 }

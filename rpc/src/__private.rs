@@ -16,7 +16,7 @@ pub use std::vec::Vec;
 
 pub use crate::client::{
     ApiBroadcast, ApiClient, Args, BroadcastBase, Call, ClientBase, Conversation, ItemStream,
-    Members, Notify, Upload,
+    Members, Notify, NotifyAll, Upload,
 };
 pub use crate::error::{Error, RemoteError};
 pub use crate::handler::{CallContext, ItemReceiver, ItemSink, Reply};

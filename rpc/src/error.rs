@@ -130,7 +130,7 @@ pub enum Error<E = RemoteError> {
 ///
 /// Kinds that cross the wire have a [`code`](ErrorKind::code) that is fixed once
 /// released; the wording of messages may improve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// See [`Error::UnknownApi`].

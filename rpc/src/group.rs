@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::client::{ApiBroadcast, ApiClient, Members};
+use crate::client::{ApiBroadcast, ApiClient, Members, NotifyAll};
 use crate::peer::Peer;
 
 /// A set of peers to notify together, such as the subscribers of a topic or
@@ -21,7 +21,7 @@ use crate::peer::Peer;
 /// moment its connection closes, so a notification never waits on, or
 /// counts, a client that is gone.
 ///
-/// Events go out typed through [`client`](Group::client), which checks them
+/// Events go out typed through [`broadcast`](Group::broadcast), which checks them
 /// against the API the members serve, or by path with
 /// [`notify`](Group::notify).
 #[derive(Clone, Debug, Default)]
@@ -84,7 +84,9 @@ impl Group {
 
     /// The events of the API `C` (a generated `XxxClient`), under its own
     /// namespace, sent to every member: each event method encodes its event
-    /// once and returns how many members it was queued for.
+    /// once and returns a [`NotifyAll`] to await (waiting for room in each
+    /// member's queue) or `send` at once; both give how many members it was
+    /// queued for.
     ///
     /// ```
     /// #[dotrpc::rpc_api(namespace = "ui")]
@@ -94,29 +96,26 @@ impl Group {
     ///     async fn notice(&self, topic: String, text: String);
     /// }
     ///
-    /// # fn main() -> dotrpc::Result<()> {
+    /// # #[tokio::main] async fn main() -> dotrpc::Result<()> {
     /// let room = dotrpc::Group::new();
-    /// let reached = room.client::<UiClient>().notice("news".into(), "hello".into())?;
+    /// let reached = room.broadcast::<UiClient>().notice("news".into(), "hello".into()).await?;
     /// assert_eq!(reached, 0, "nobody joined yet");
     /// # Ok(()) }
     /// ```
-    pub fn client<C: ApiClient>(&self) -> C::Broadcast {
-        self.client_at::<C>(C::NAMESPACE.unwrap_or(""))
+    pub fn broadcast<C: ApiClient>(&self) -> C::Broadcast {
+        self.broadcast_at::<C>(C::NAMESPACE.unwrap_or(""))
     }
 
-    /// As [`client`](Group::client), with the API's paths under `prefix`.
-    pub fn client_at<C: ApiClient>(&self, prefix: &str) -> C::Broadcast {
+    /// As [`broadcast`](Group::broadcast), with the API's paths under
+    /// `prefix`.
+    pub fn broadcast_at<C: ApiClient>(&self, prefix: &str) -> C::Broadcast {
         C::Broadcast::with_members(self.members.clone(), prefix)
     }
 
-    /// Sends the notification `method(params)` to every member, encoded once;
-    /// returns how many it was queued for. Members whose connection is gone
-    /// are dropped from the group.
-    ///
-    /// # Errors
-    ///
-    /// `Codec` if `params` do not serialize as an array.
-    pub fn notify(&self, method: &str, params: impl Serialize) -> crate::Result<usize> {
+    /// The notification `method(params)` to every member, encoded once: to
+    /// await (waiting for room) or `send` at once. Members whose connection
+    /// is gone are dropped from the group.
+    pub fn notify(&self, method: &str, params: impl Serialize) -> NotifyAll {
         self.members.notify(method, params)
     }
 }

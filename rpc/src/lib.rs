@@ -220,7 +220,7 @@ pub use blob::Blob;
 pub use builder::{PeerBuilder, memory_pair};
 pub use client::{
     ApiBroadcast, ApiClient, AsyncResult, BlockingItems, Call, CallFuture, CallStatus,
-    Conversation, DEFAULT_WINDOW, ItemStream, Notify, NotifyFuture, Upload,
+    Conversation, DEFAULT_WINDOW, ItemStream, Notify, NotifyAll, NotifyFuture, Upload,
 };
 /// Turns a trait or an inherent impl block into a dot-namespaced remote API.
 ///
@@ -279,7 +279,7 @@ pub use ext::Ext;
 pub use group::Group;
 pub use handler::{
     Blocking, CallContext, Handler, Handling, IntoHandler, IntoReply, ItemReceiver, ItemSink,
-    Reply, blocking,
+    Reply, StreamError, blocking,
 };
 pub use message::{Encoded, ErrorFormat, ErrorObject, Params};
 pub use peer::{ConnectionEvent, Peer, Reconnect, WhileDown};

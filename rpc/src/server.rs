@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::builder::PeerBuilder;
-use crate::client::{ApiBroadcast, ApiClient, Members};
+use crate::client::{ApiBroadcast, ApiClient, Members, NotifyAll};
 use crate::dispatch::Dispatcher;
 use crate::error::DisconnectReason;
 use crate::peer::{Options, Peer};
@@ -512,25 +512,23 @@ impl Server {
         &self.shared
     }
 
-    /// Sends the notification `method(params)` to every connected client;
-    /// returns how many it was queued for. The message is encoded once.
-    ///
-    /// # Errors
-    ///
-    /// `Codec` if `params` do not serialize as an array.
-    pub fn broadcast(&self, method: &str, params: impl Serialize) -> crate::Result<usize> {
+    /// The notification `method(params)` to every connected client, encoded
+    /// once: to await (waiting for room in each client's queue) or `send`
+    /// at once; both give how many clients it was queued for.
+    pub fn notify(&self, method: &str, params: impl Serialize) -> NotifyAll {
         self.shared.peers.notify(method, params)
     }
 
     /// The events of the API `C` (a generated `XxxClient`), under its own
     /// namespace, sent to every connected client: each event method encodes
-    /// its event once and returns how many clients it was queued for.
-    pub fn client<C: ApiClient>(&self) -> C::Broadcast {
-        self.client_at::<C>(C::NAMESPACE.unwrap_or(""))
+    /// its event once and returns a [`NotifyAll`] (await it, or `send` it).
+    pub fn broadcast<C: ApiClient>(&self) -> C::Broadcast {
+        self.broadcast_at::<C>(C::NAMESPACE.unwrap_or(""))
     }
 
-    /// As [`client`](Server::client), with the API's paths under `prefix`.
-    pub fn client_at<C: ApiClient>(&self, prefix: &str) -> C::Broadcast {
+    /// As [`broadcast`](Server::broadcast), with the API's paths under
+    /// `prefix`.
+    pub fn broadcast_at<C: ApiClient>(&self, prefix: &str) -> C::Broadcast {
         C::Broadcast::with_members(self.shared.peers.clone(), prefix)
     }
 

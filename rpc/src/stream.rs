@@ -144,11 +144,26 @@ impl Streams {
     /// The consumer of `key` grants `n` more items: the producer may go on,
     /// and items it kept for want of room (see [`Credit::offer`]) are
     /// returned, to be sent now. `None` if no such stream is being produced.
-    pub(crate) fn grant(&self, key: Key, n: u32) -> Option<Vec<Bytes>> {
+    ///
+    /// The held items released are handed to `push` before the producer is
+    /// woken: a producer waiting for its held items to go
+    /// ([`Credit::poll_flushed`]) finds them queued, not on their way.
+    pub(crate) fn grant(
+        &self,
+        key: Key,
+        n: u32,
+        mut push: impl FnMut(&Bytes),
+    ) -> Option<Vec<Bytes>> {
         let credit = lock(&self.producing).get(&key).cloned()?;
         credit.granted.fetch_add(u64::from(n), Ordering::AcqRel);
+        let released = {
+            let mut backlog = lock(&credit.backlog);
+            let released = credit.flush(&mut backlog).unwrap_or_default();
+            released.iter().for_each(&mut push);
+            released
+        };
         credit.waker.wake();
-        Some(credit.release())
+        Some(released)
     }
 
     /// Starts consuming the stream of call `msgid`, taking at most `window`
@@ -341,12 +356,6 @@ impl Credit {
         self.flush(&mut backlog)
     }
 
-    /// What [`grant`](Streams::grant) releases: held items there is room for now.
-    fn release(&self) -> Vec<Bytes> {
-        let mut backlog = lock(&self.backlog);
-        self.flush(&mut backlog).unwrap_or_default()
-    }
-
     fn flush(&self, backlog: &mut Backlog) -> Result<Vec<Bytes>, Refusal> {
         let mut out = Vec::new();
         while !backlog.frames.is_empty() {
@@ -363,6 +372,29 @@ impl Credit {
             self.used_one();
         }
         Ok(out)
+    }
+
+    /// Ready once no item is held any more (every one sent as room came),
+    /// or sending must stop.
+    pub(crate) fn poll_flushed(&self, cx: &mut Context<'_>) -> Poll<Result<(), Refusal>> {
+        let flushed = || {
+            let backlog = lock(&self.backlog);
+            if backlog.frames.is_empty() {
+                return Some(Ok(()));
+            }
+            match self.room() {
+                Some(Err(refusal)) => Some(Err(refusal)),
+                _ => None,
+            }
+        };
+        if let Some(ready) = flushed() {
+            return Poll::Ready(ready);
+        }
+        self.waker.register(cx.waker());
+        match flushed() {
+            Some(ready) => Poll::Ready(ready),
+            None => Poll::Pending,
+        }
     }
 
     /// The stream is ending: word of every item dropped or still held,
@@ -520,19 +552,31 @@ mod tests {
             credit.used_one();
         }
         assert_eq!(credit.poll_room(&mut cx), Poll::Pending);
-        assert_eq!(streams.grant((7, Way::Answer), 1), Some(vec![]));
+        assert_eq!(streams.grant((7, Way::Answer), 1, |_| {}), Some(vec![]));
         assert_eq!(credit.poll_room(&mut cx), Poll::Ready(Ok(())));
         credit.used_one();
-        assert_eq!(streams.grant((8, Way::Answer), 1), None, "no such stream");
-        assert_eq!(streams.grant((7, Way::Input), 1), None, "the other way");
+        assert_eq!(
+            streams.grant((8, Way::Answer), 1, |_| {}),
+            None,
+            "no such stream"
+        );
+        assert_eq!(
+            streams.grant((7, Way::Input), 1, |_| {}),
+            None,
+            "the other way"
+        );
 
-        assert!(streams.grant((7, Way::Answer), MAX_WINDOW + 1).is_some());
+        assert!(
+            streams
+                .grant((7, Way::Answer), MAX_WINDOW + 1, |_| {})
+                .is_some()
+        );
         assert_eq!(
             credit.poll_room(&mut cx),
             Poll::Ready(Err(Refusal::Overgranted))
         );
         streams.stop_producing((7, Way::Answer));
-        assert_eq!(streams.grant((7, Way::Answer), 1), None, "stopped");
+        assert_eq!(streams.grant((7, Way::Answer), 1, |_| {}), None, "stopped");
     }
 
     #[test]
@@ -548,7 +592,7 @@ mod tests {
         for n in 2..6 {
             assert_eq!(credit.offer(frame(n)), Ok(vec![]));
         }
-        let released = streams.grant(key, 1).unwrap();
+        let released = streams.grant(key, 1, |_| {}).unwrap();
         assert_eq!(released, [lagged_frame(4, 2), frame(4)]);
         assert_eq!(credit.used(), 3);
         assert_eq!(
@@ -556,7 +600,7 @@ mod tests {
             Some(lagged_frame(4, 1)),
             "one still held when the stream ends"
         );
-        assert_eq!(streams.grant(key, 5).unwrap(), [frame(5)]);
+        assert_eq!(streams.grant(key, 5, |_| {}).unwrap(), [frame(5)]);
         assert_eq!(credit.last_word(), None);
     }
 

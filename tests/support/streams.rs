@@ -65,6 +65,14 @@ pub fn router(dropped: mpsc::UnboundedSender<&'static str>, sent: Arc<AtomicU64>
         }
         Ok::<(), Error>(())
     });
+    // As `latest`, returning at once after its last item, flushed.
+    router.set_handler("latest_flushed", |ctx: CallContext, n: u64| async move {
+        let mut items = ctx.stream::<u64>()?;
+        for i in 0..n {
+            items.send_latest(&i)?;
+        }
+        items.flush().await
+    });
     router.set_handler("doubles", |ctx: CallContext| async move {
         let mut input = ctx.receive::<i64>(4)?;
         let mut answers = ctx.stream::<i64>()?;

@@ -119,7 +119,7 @@ fn broadcast(api: &Api) -> TokenStream {
     let (vis, client, broadcast) = (&api.vis, api.client_ident(), api.broadcast_ident());
     let doc = format!(
         "The events of the [`{0}`] API, sent to every member of a group or every \
-         connection of a server, each encoded once: `group.client::<{1}>()`.",
+         connection of a server, each encoded once: `group.broadcast::<{1}>()`.",
         api.ident, client
     );
     let fields = api.nested.iter().map(|n| {
@@ -173,23 +173,24 @@ fn broadcast_stub(api: &Api, index: usize, method: &Method) -> TokenStream {
     let doc = with_note(
         &method.docs,
         &format!(
-            "Sends the `{wire}` event to every peer, encoded once; returns how many it \
-             was queued for. Fails only if a param does not serialize."
+            "The `{wire}` event to every peer, encoded once: `.await` it to wait for \
+             room in each peer's queue, or `.send()` it at once; both give how many \
+             peers it was queued for, and fail only if a param does not serialize."
         ),
     );
     quote! {
         #[doc = #doc]
-        pub fn #ident(&self, #(#params),*) -> #krate::__private::Result<usize, #krate::__private::Error> {
+        pub fn #ident(&self, #(#params),*) -> #krate::__private::NotifyAll {
             let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, #count);
             #(#args)*
-            __dotrpc_args.send()
+            __dotrpc_args.notify_all()
         }
     }
 }
 
-/// `with_timeout` and `peer` as inherent methods, so that they need no
-/// import of `ApiClient`; skipped where the API has a method of that name
-/// (which the stub then is; the trait's stays reachable).
+/// `with_timeout`, `peer` and `describe` as inherent methods, so that they
+/// need no import of `ApiClient`; skipped where the API has a method of that
+/// name (which the stub then is; the trait's stays reachable).
 fn inherent_helpers(api: &Api) -> TokenStream {
     let krate = &api.krate;
     let taken = |name: &str| api.methods.iter().any(|m| m.ident == name);
@@ -210,7 +211,16 @@ fn inherent_helpers(api: &Api) -> TokenStream {
             }
         }
     });
-    quote!(#with_timeout #peer)
+    let describe = (!taken("describe")).then(|| {
+        quote! {
+            /// Every method of the API, nested ones included, as `rpc.describe`
+            /// reports it, with paths under `prefix` (`""` for the API's own).
+            pub fn describe(prefix: &str) -> #krate::__private::Vec<#krate::__private::MethodDescription> {
+                <Self as #krate::__private::ApiClient>::describe(prefix)
+            }
+        }
+    });
+    quote!(#with_timeout #peer #describe)
 }
 
 /// The client type of a nested API: the trait's or type's path, its last

@@ -20,7 +20,10 @@ use crate::peer::Peer;
 /// A call that sends a stream of `I`s and answers with a stream of `O`s
 /// ([`Peer::conversation`]): a chat, a query refined as results come.
 ///
-/// [`send`](Conversation::send) waits until the handler has room for the
+/// Nothing is sent until the conversation is used, as for a
+/// [`Call`](crate::Call) or an [`ItemStream`]: the request goes out with the
+/// first [`send`](Conversation::send), [`end_input`](Conversation::end_input)
+/// or read of an answer. `send` waits until the handler has room for the
 /// item, then queues it; [`end_input`](Conversation::end_input) says there
 /// is no more. The answers are a [`Stream`](futures_util::Stream) of
 /// `Result<O, Error<E>>` (and an inherent [`next`](Conversation::next)),
@@ -32,10 +35,25 @@ use crate::peer::Peer;
 /// too (bounded buffers both ways, as in any streaming RPC).
 #[must_use = "a conversation is cancelled when dropped"]
 pub struct Conversation<I, O, E = RemoteError> {
+    /// What to send, until the conversation is first used.
+    unsent: Option<(Peer, Result<Outgoing, CodecError>)>,
+    /// The answers (an ended stream until the call is sent).
     answers: ItemStream<O, E>,
     /// The input, unless the call could not be sent or its input ended.
     input: Option<Producer>,
     _input: PhantomData<fn(I)>,
+}
+
+impl<I, O, E> Conversation<I, O, E> {
+    /// The same conversation, with its application error decoded as `F`.
+    pub fn typed_error<F>(self) -> Conversation<I, O, F> {
+        Conversation {
+            unsent: self.unsent,
+            answers: self.answers.typed_error(),
+            input: self.input,
+            _input: PhantomData,
+        }
+    }
 }
 
 impl<I, O, E> Conversation<I, O, E>
@@ -44,18 +62,29 @@ where
     E: FromRemote,
 {
     pub(crate) fn new(peer: &Peer, outgoing: Result<Outgoing, CodecError>, window: u32) -> Self {
+        Conversation {
+            answers: ItemStream::opened(Err(Error::Cancelled), peer.runtime().clone(), window),
+            unsent: Some((peer.clone(), outgoing)),
+            input: None,
+            _input: PhantomData,
+        }
+    }
+
+    /// Sends the call, if it was not sent yet.
+    fn open(&mut self) {
+        let Some((peer, outgoing)) = self.unsent.take() else {
+            return;
+        };
+        let window = self.answers.window_granted();
         let opened = outgoing
             .map_err(Error::Codec)
-            .and_then(|outgoing| ItemStream::<O, E>::open(peer, &outgoing, window, true));
+            .and_then(|outgoing| ItemStream::<O, E>::open(&peer, &outgoing, window, true));
         let (open, input) = match opened {
             Ok((open, input)) => (Ok(open), input),
             Err(error) => (Err(error), None),
         };
-        Conversation {
-            answers: ItemStream::opened(open, peer.runtime().clone(), window),
-            input,
-            _input: PhantomData,
-        }
+        self.answers = ItemStream::opened(open, peer.runtime().clone(), window);
+        self.input = input;
     }
 }
 
@@ -73,6 +102,7 @@ where
     /// `Disconnected` if the connection is gone; `Codec` if the item does
     /// not encode or is too large.
     pub async fn send(&mut self, item: &I) -> Result<(), Error<E>> {
+        self.open();
         match &self.input {
             Some(input) => input.send(item).await.map_err(lift),
             None => Err(Error::Cancelled),
@@ -82,6 +112,7 @@ where
     /// Says the input is over; the answers go on until the handler ends
     /// them. Later sends fail with `Cancelled`.
     pub fn end_input(&mut self) {
+        self.open();
         if let Some(input) = self.input.take() {
             input.end_input();
         }
@@ -89,6 +120,7 @@ where
 
     /// The next answer; `None` once the handler ended the conversation.
     pub async fn next(&mut self) -> Option<Result<O, Error<E>>> {
+        self.open();
         self.answers.next().await
     }
 }
@@ -101,13 +133,16 @@ where
     type Item = Result<O, Error<E>>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.get_mut().answers).poll_next(cx)
+        let this = self.get_mut();
+        this.open();
+        Pin::new(&mut this.answers).poll_next(cx)
     }
 }
 
 impl<I, O, E> fmt::Debug for Conversation<I, O, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Conversation")
+            .field("sent", &self.unsent.is_none())
             .field("answers", &self.answers)
             .field("input_ended", &self.input.is_none())
             .finish()

@@ -173,26 +173,40 @@ impl<R, E> AsyncResult<R, E> {
         self.slot.take()
     }
 
-    /// Blocks this (non-async) thread until the outcome or `timeout`; `None`
-    /// if the call is still pending then (it keeps running).
+    /// Blocks this (non-async) thread until the outcome or `timeout`, as
+    /// [`Call::wait_timeout`](crate::Call::wait_timeout) does: the outcome,
+    /// or `Err(Error::Timeout)` if the call is still pending then. Unlike a
+    /// `Call`'s, this call goes on (its [`status`](AsyncResult::status)
+    /// stays `Pending`): wait again, [`cancel`](AsyncResult::cancel) it, or
+    /// drop the handle. A call that timed out by its own timeout gives
+    /// `Timeout` too, with the status `TimedOut`.
     ///
-    /// Returns `Some(Err(Error::Misuse))` on a tokio runtime's worker thread,
-    /// where blocking would stall or deadlock the runtime: `.await` the
-    /// handle there instead. Plain threads and `spawn_blocking` closures may
-    /// wait.
-    pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<R, Error<E>>> {
-        if let Err(misuse) = super::may_block() {
-            return Some(Err(misuse));
-        }
+    /// # Errors
+    ///
+    /// The call's own error; `Timeout` as above; `Misuse` on a tokio
+    /// runtime's worker thread, where blocking would stall or deadlock the
+    /// runtime (`.await` the handle there instead; plain threads and
+    /// `spawn_blocking` closures may wait), and once the outcome was taken
+    /// (by `try_take` or an earlier wait).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<R, Error<E>> {
+        super::may_block()?;
         let deadline = Instant::now() + timeout;
         let mut state = self.slot.lock();
         loop {
             if let Some(outcome) = take_from(&mut state) {
-                return Some(outcome);
+                return outcome;
             }
-            let left = deadline
+            if matches!(*state, State::Taken(_)) {
+                return Err(Error::Misuse {
+                    message: "the outcome of this call was taken already",
+                });
+            }
+            let Some(left) = deadline
                 .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())?;
+                .filter(|d| !d.is_zero())
+            else {
+                return Err(Error::Timeout);
+            };
             state = self
                 .slot
                 .ready

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::error::Error;
 use crate::peer::Peer;
 
-pub use broadcast::{ApiBroadcast, BroadcastBase, Members};
+pub use broadcast::{ApiBroadcast, BroadcastBase, Members, NotifyAll};
 pub use call::{Call, CallFuture};
 pub use conversation::Conversation;
 pub use handle::{AsyncResult, CallStatus};

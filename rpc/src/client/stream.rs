@@ -141,14 +141,18 @@ where
 {
     /// The items as a blocking iterator, for plain threads: the stream runs
     /// on the peer's runtime, and each `next()` waits for an item. Dropping
-    /// the iterator cancels the call, as dropping the stream does.
+    /// the iterator cancels the call, as dropping the stream does. Items
+    /// are flat: `let all: Vec<T> = stream.blocking_iter().collect::<Result<_, _>>()?;`.
     ///
-    /// # Errors
-    ///
-    /// [`Error::Misuse`] on a tokio runtime's worker thread, where
-    /// blocking would stall the runtime: use the stream there.
-    pub fn blocking_iter(self) -> Result<BlockingItems<T, E>, Error<E>> {
-        super::may_block()?;
+    /// On a tokio runtime's worker thread, where blocking would stall the
+    /// runtime, its one item is `Err(Error::Misuse)`: use the stream there.
+    pub fn blocking_iter(self) -> BlockingItems<T, E> {
+        if let Err(misuse) = super::may_block() {
+            return BlockingItems {
+                received: None,
+                refused: Some(misuse),
+            };
+        }
         // Room for one item here: the stream's window does the rest.
         let (items, received) = tokio::sync::mpsc::channel(1);
         let mut stream = self;
@@ -159,21 +163,31 @@ where
                 }
             }
         });
-        Ok(BlockingItems { received })
+        BlockingItems {
+            received: Some(received),
+            refused: None,
+        }
     }
 }
 
 /// The items of an [`ItemStream`], one blocking `next()` at a time; made by
-/// [`ItemStream::blocking_iter`].
+/// [`ItemStream::blocking_iter`]. Each is `Ok(item)`, or the error that
+/// ends the stream (then `None`): collect them with
+/// `.collect::<Result<Vec<_>, _>>()`.
 pub struct BlockingItems<T, E = RemoteError> {
-    received: tokio::sync::mpsc::Receiver<Result<T, Error<E>>>,
+    received: Option<tokio::sync::mpsc::Receiver<Result<T, Error<E>>>>,
+    /// Why there are no items: the iterator was made where it may not block.
+    refused: Option<Error<E>>,
 }
 
 impl<T, E> Iterator for BlockingItems<T, E> {
     type Item = Result<T, Error<E>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.received.blocking_recv()
+        if let Some(refused) = self.refused.take() {
+            return Some(Err(refused));
+        }
+        self.received.as_mut()?.blocking_recv()
     }
 }
 
@@ -257,6 +271,11 @@ where
             timer: None,
             _item: PhantomData,
         }
+    }
+
+    /// The room the stream grants its handler.
+    pub(crate) fn window_granted(&self) -> u32 {
+        self.window
     }
 
     /// The next item, word of items dropped, the end, or `Pending`.

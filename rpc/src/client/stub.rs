@@ -39,8 +39,8 @@ pub trait ApiClient: Clone + Sized {
     fn describe(prefix: &str) -> Vec<MethodDescription>;
 
     /// The stub that sends this API's events to many peers at once
-    /// (`XxxBroadcast`): what [`Group::client`](crate::Group::client) and
-    /// [`Server::client`](crate::Server::client) return.
+    /// (`XxxBroadcast`): what [`Group::broadcast`](crate::Group::broadcast) and
+    /// [`Server::broadcast`](crate::Server::broadcast) return.
     type Broadcast: ApiBroadcast;
 }
 

@@ -21,11 +21,13 @@ use crate::transaction::Pending;
 /// A call whose input is a stream of `T`s ([`Peer::upload`]), answered
 /// with an `R` once the handler has taken what it needs.
 ///
-/// The request goes out when the upload is made. [`send`](Upload::send)
-/// waits until the handler has room for the item (it grants a window and
-/// more as it takes them: a slow handler holds back this upload only), then
-/// queues it; [`finish`](Upload::finish) ends the input and waits for the
-/// answer. If the handler answers before the input ends, `send` fails with
+/// Nothing is sent until the upload is used, as for a [`Call`](crate::Call)
+/// or an [`ItemStream`](crate::ItemStream): the request goes out with the
+/// first [`send`](Upload::send) (or [`finish`](Upload::finish), for an empty
+/// input), so making one starts no handler. `send` waits until the handler
+/// has room for the item (it grants a window and more as it takes them: a
+/// slow handler holds back this upload only), then queues it; `finish` ends
+/// the input and waits for the answer. If the handler answers before the input ends, `send` fails with
 /// [`Error::Cancelled`] and `finish` gives the answer. Dropping an unfinished
 /// upload cancels the call.
 ///
@@ -40,8 +42,17 @@ use crate::transaction::Pending;
 /// ```
 #[must_use = "an upload is cancelled when dropped unfinished"]
 pub struct Upload<T, R, E = RemoteError> {
-    state: Result<Open, Option<Error>>,
+    state: State,
     _types: PhantomData<fn(T) -> (R, E)>,
+}
+
+/// Where an upload stands.
+enum State {
+    /// Made, not used yet: nothing sent.
+    Unsent(Peer, Result<Outgoing, CodecError>),
+    Open(Open),
+    /// It could not be sent, or it is over; the error is given once.
+    Failed(Option<Error>),
 }
 
 struct Open {
@@ -54,13 +65,32 @@ struct Open {
 
 impl<T, R, E> Upload<T, R, E> {
     pub(crate) fn new(peer: &Peer, outgoing: Result<Outgoing, CodecError>) -> Self {
-        let state = outgoing
-            .map_err(Error::Codec)
-            .and_then(|outgoing| Open::send(peer, &outgoing))
-            .map_err(Some);
         Upload {
-            state,
+            state: State::Unsent(peer.clone(), outgoing),
             _types: PhantomData,
+        }
+    }
+
+    /// The open call, sending its request first if it was not sent yet.
+    fn open(&mut self) -> Result<&mut Open, Error> {
+        if let State::Unsent(..) = self.state {
+            let State::Unsent(peer, outgoing) =
+                std::mem::replace(&mut self.state, State::Failed(None))
+            else {
+                unreachable!("matched above");
+            };
+            self.state = match outgoing
+                .map_err(Error::Codec)
+                .and_then(|outgoing| Open::send(&peer, &outgoing))
+            {
+                Ok(open) => State::Open(open),
+                Err(error) => State::Failed(Some(error)),
+            };
+        }
+        match &mut self.state {
+            State::Open(open) => Ok(open),
+            State::Failed(error) => Err(error.take().unwrap_or(Error::Cancelled)),
+            State::Unsent(..) => unreachable!("sent above"),
         }
     }
 
@@ -113,10 +143,8 @@ where
     /// gone (the call may have run); `Codec` if the item does not encode or
     /// is too large; the error the upload could not be sent with, once.
     pub async fn send(&mut self, item: &T) -> Result<(), Error<E>> {
-        match &mut self.state {
-            Ok(open) => open.input.send(item).await.map_err(lift),
-            Err(error) => Err(error.take().map_or(Error::Cancelled, lift)),
-        }
+        let open = self.open().map_err(lift)?;
+        open.input.send(item).await.map_err(lift)
     }
 
     /// Ends the input and waits for the call's answer.
@@ -125,9 +153,9 @@ where
     ///
     /// As a call: the handler's error, `Disconnected`, and so on.
     pub async fn finish(mut self) -> Result<R, Error<E>> {
-        let mut open = match std::mem::replace(&mut self.state, Err(None)) {
-            Ok(open) => open,
-            Err(error) => return Err(error.map_or(Error::Cancelled, lift)),
+        self.open().map_err(lift)?;
+        let State::Open(mut open) = std::mem::replace(&mut self.state, State::Failed(None)) else {
+            unreachable!("opened above");
         };
         // A handler that answered already drops the end as a stray.
         open.input.end_input();
@@ -142,9 +170,10 @@ where
 
     /// How many items were sent so far.
     pub fn sent(&self) -> u64 {
-        self.state
-            .as_ref()
-            .map_or(0, |open| open.input.credit.used())
+        match &self.state {
+            State::Open(open) => open.input.credit.used(),
+            State::Unsent(..) | State::Failed(_) => 0,
+        }
     }
 }
 
@@ -161,10 +190,11 @@ impl<T, R, E> fmt::Debug for Upload<T, R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("Upload");
         match &self.state {
-            Ok(open) => debug
+            State::Open(open) => debug
                 .field("msgid", &open.input.msgid)
                 .field("sent", &open.input.credit.used()),
-            Err(_) => debug.field("state", &"failed"),
+            State::Unsent(..) => debug.field("state", &"not sent yet"),
+            State::Failed(_) => debug.field("state", &"failed"),
         };
         debug.finish_non_exhaustive()
     }

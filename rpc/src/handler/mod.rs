@@ -14,6 +14,7 @@
 //! Handlers know nothing of connections: the dispatcher runs them, catches
 //! their panics (an `Internal` reply), enforces deadlines and writes replies.
 
+mod broken;
 mod context;
 mod params;
 mod receiver;
@@ -25,6 +26,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::message::{Encoded, ErrorObject, Params};
+pub use broken::StreamError;
 pub use context::CallContext;
 pub(crate) use context::new_context;
 pub(crate) use params::{FromParams, ParamReader};

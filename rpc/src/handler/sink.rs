@@ -73,6 +73,11 @@ impl<T: Serialize> ItemSink<T> {
     /// stream) before the items held. A stream is sent either with this or
     /// with [`send`](ItemSink::send), not both.
     ///
+    /// Items still held when the stream ends (the handler returns, or the
+    /// sink is dropped) are not sent: the caller is told how many, as lag.
+    /// To deliver the freshest ones first, [`flush`](ItemSink::flush)
+    /// before returning.
+    ///
     /// # Errors
     ///
     /// As [`send`](ItemSink::send).
@@ -88,6 +93,35 @@ impl<T: Serialize> ItemSink<T> {
             p.link.push_frame(frame)?;
         }
         Ok(())
+    }
+
+    /// Waits until the items [`send_latest`](ItemSink::send_latest) holds
+    /// for want of room have gone, as the caller makes room: what a
+    /// handler awaits before it returns, so that its stream ends with the
+    /// latest items rather than word that they were dropped. Nothing to do
+    /// for a stream sent with [`send`](ItemSink::send).
+    ///
+    /// ```
+    /// # use dotrpc::{CallContext, Router};
+    /// let router = Router::new();
+    /// router.set_handler("prices", |ctx: CallContext, ticks: u64| async move {
+    ///     let mut items = ctx.stream::<u64>()?;
+    ///     for price in 0..ticks {
+    ///         items.send_latest(&price)?;
+    ///     }
+    ///     items.flush().await // the last prices reach the caller
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Disconnected` if the connection is gone; `Cancelled` if the caller
+    /// cancelled the stream.
+    pub async fn flush(&mut self) -> crate::Result<()> {
+        let p = &self.producer;
+        poll_fn(|cx| p.credit.poll_flushed(cx))
+            .await
+            .map_err(|refusal| p.refused(refusal))
     }
 
     /// How many items were sent so far.

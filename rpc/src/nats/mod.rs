@@ -29,7 +29,7 @@
 //! * **No instance.** A call on a subject nobody serves fails at once with
 //!   [`Error::NoResponders`](crate::Error::NoResponders).
 //! * **Events.** A client's one-way calls reach one instance. A service
-//!   pushes events to every client with [`NatsService::client`], a typed
+//!   pushes events to every client with [`NatsService::broadcast`], a typed
 //!   broadcast; a client receives the events its router serves (subscribed
 //!   when it connects).
 //! * **Size.** Messages are bounded by the NATS server's `max_payload` as
@@ -577,17 +577,18 @@ impl NatsService {
     }
 
     /// The events of the API `C` (a generated `XxxClient`), under its own
-    /// namespace, published for every client: `service.client::<UiClient>()
+    /// namespace, published for every client: `service.broadcast::<UiClient>()
     /// .tick(n)` publishes on `PREFIX.ui.tick` (for an API in namespace
-    /// `ui`), and every client serving `ui.tick` receives it. Each returns
-    /// 1 once the event is queued for publishing.
-    pub fn client<C: ApiClient>(&self) -> C::Broadcast {
-        self.client_at::<C>(C::NAMESPACE.unwrap_or(""))
+    /// `ui`), and every client serving `ui.tick` receives it. Each returns a
+    /// [`NotifyAll`](crate::NotifyAll): awaited, it waits for room in the
+    /// instance's queue to NATS; either way it gives 1 once queued.
+    pub fn broadcast<C: ApiClient>(&self) -> C::Broadcast {
+        self.broadcast_at::<C>(C::NAMESPACE.unwrap_or(""))
     }
 
-    /// As [`client`](NatsService::client), with the API's paths under
+    /// As [`broadcast`](NatsService::broadcast), with the API's paths under
     /// `prefix`.
-    pub fn client_at<C: ApiClient>(&self, prefix: &str) -> C::Broadcast {
+    pub fn broadcast_at<C: ApiClient>(&self, prefix: &str) -> C::Broadcast {
         C::Broadcast::with_members(self.members.clone(), prefix)
     }
 

@@ -770,10 +770,11 @@ impl Connection {
             tracing::debug!(peer = self.link.id, "malformed stream credit dropped");
             return;
         };
-        if let Some(released) = self.link.streams.grant((msgid, way), n) {
-            for frame in &released {
-                let _ = self.link.push_frame(frame);
-            }
+        let link = &self.link;
+        let granted = link.streams.grant((msgid, way), n, |frame| {
+            let _ = link.push_frame(frame);
+        });
+        if granted.is_some() {
             return;
         }
         if way == Way::Input {

@@ -10,6 +10,6 @@ pub trait Feed {
 
 fn main() {
     let group = dotrpc::Group::new();
-    let _ = group.client::<FeedClient>().news("fine".into());
-    let _ = group.client::<FeedClient>().subscribers();
+    let _ = group.broadcast::<FeedClient>().news("fine".into());
+    let _ = group.broadcast::<FeedClient>().subscribers();
 }

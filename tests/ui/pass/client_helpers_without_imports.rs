@@ -1,6 +1,6 @@
-//! A generated client's `with_timeout` and `peer` need no import of
-//! `dotrpc::ApiClient`; an API whose own methods have those names keeps them
-//! (the helpers stay reachable through the trait).
+//! A generated client's `with_timeout`, `peer` and `describe` need no
+//! import of `dotrpc::ApiClient`; an API whose own methods have those names
+//! keeps them (the helpers stay reachable through the trait).
 #![deny(warnings)]
 
 use std::time::Duration;
@@ -14,6 +14,7 @@ pub trait Store {
 pub trait Odd {
     async fn peer(&self) -> String;
     async fn with_timeout(&self, ms: u64) -> u64;
+    async fn describe(&self) -> String;
 }
 
 pub fn store(peer: &dotrpc::Peer) -> StoreClient {
@@ -21,13 +22,23 @@ pub fn store(peer: &dotrpc::Peer) -> StoreClient {
         .client::<StoreClient>()
         .with_timeout(Duration::from_secs(1));
     let _: &dotrpc::Peer = store.peer();
+    let described: Vec<dotrpc::MethodDescription> = StoreClient::describe("");
+    assert_eq!(described[0].path, "get");
     store
 }
 
-pub fn odd(peer: &dotrpc::Peer) -> (dotrpc::Call<String>, dotrpc::Call<u64>, OddClient) {
+pub fn odd(
+    peer: &dotrpc::Peer,
+) -> (
+    dotrpc::Call<String>,
+    dotrpc::Call<u64>,
+    dotrpc::Call<String>,
+    OddClient,
+) {
     let odd = peer.client::<OddClient>();
     let timed = dotrpc::ApiClient::with_timeout(odd.clone(), Duration::from_secs(1));
-    (odd.peer(), odd.with_timeout(5), timed)
+    let _ = <OddClient as dotrpc::ApiClient>::describe("");
+    (odd.peer(), odd.with_timeout(5), odd.describe(), timed)
 }
 
 fn main() {}
