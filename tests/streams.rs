@@ -538,6 +538,128 @@ async fn hostile_credit_and_stray_items_close_nothing_but_their_stream() {
     };
     assert_eq!(end[1], rmpv::Value::from(3));
     assert!(end[2].is_map(), "an error ends it: {end}");
+    // It says what was wrong, by kind: the caller overran its room.
+    assert_eq!(end[2]["code"].as_str(), Some("InvalidParams"), "{end}");
+    assert!(
+        end[2]["message"]
+            .as_str()
+            .unwrap()
+            .contains("beyond the room"),
+        "{end}"
+    );
+    assert_eq!(server.connection_count(), 1);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// What can be pinned on one call ends only that call, with an answer that
+/// says what was wrong; the connection, and every other call on it, go on:
+/// a first window out of range or not a number, a fifth item that is not a
+/// map (nil is none), params that are not an array, and stream messages
+/// whose params are not an array.
+#[tokio::test]
+async fn malformed_calls_and_events_end_only_themselves() {
+    let (server, _dropped) = tcp_server().await;
+    let mut raw = Raw::connect(&server).await;
+    let with_metadata = |msgid: u32, method: &str, params: Vec<rmpv::Value>, fifth| {
+        let mut items = request(msgid, method, params, None)
+            .as_array()
+            .unwrap()
+            .clone();
+        items.push(fifth);
+        rmpv::Value::Array(items)
+    };
+    let refused = |answer: &rmpv::Value, msgid: u32, words: &str| {
+        assert_eq!(answer[0], rmpv::Value::from(1), "{answer}");
+        assert_eq!(answer[1], rmpv::Value::from(msgid), "{answer}");
+        assert_eq!(
+            answer[2]["code"].as_str(),
+            Some("InvalidParams"),
+            "{answer}"
+        );
+        let message = answer[2]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{answer}");
+    };
+    // First windows that cannot be one.
+    let windows: Vec<rmpv::Value> = vec![
+        65_537.into(),
+        4_294_967_296u64.into(),
+        "lots".into(),
+        (-1).into(),
+        1.5.into(),
+        rmpv::Value::Nil,
+    ];
+    for (msgid, window) in (10..).zip(windows) {
+        let credit = rmpv::Value::Map(vec![("credit".into(), window)]);
+        raw.send(with_metadata(msgid, "count", vec![3.into()], credit))
+            .await;
+        refused(&raw.receive_message().await, msgid, "credit");
+    }
+    // Stream messages and events whose params are not an array: dropped.
+    raw.send(rmpv::Value::Array(vec![
+        2.into(),
+        "rpc.credit".into(),
+        "garbage".into(),
+    ]))
+    .await;
+    raw.send(rmpv::Value::Array(vec![
+        2.into(),
+        "rpc.input".into(),
+        rmpv::Value::Map(vec![("a".into(), 1.into())]),
+    ]))
+    .await;
+    raw.send(rmpv::Value::Array(vec![
+        2.into(),
+        "rpc.cancel".into(),
+        "x".into(),
+    ]))
+    .await;
+    raw.send(rmpv::Value::Array(vec![
+        2.into(),
+        "no.such.event".into(),
+        "garbage".into(),
+    ]))
+    .await;
+    // A fifth item of nil is no metadata (the stream starts with no room,
+    // as without a fifth item); another fifth item that is not a map, or
+    // params that are not an array, refuse their call.
+    raw.send(with_metadata(20, "count", vec![1.into()], rmpv::Value::Nil))
+        .await;
+    raw.send(notification("rpc.credit", vec![20.into(), 1.into()]))
+        .await;
+    assert_eq!(
+        raw.receive_message().await,
+        notification("rpc.item", vec![20.into(), 0.into()])
+    );
+    let end = raw.receive_message().await;
+    assert_eq!(
+        (end[1].as_u64(), end[2].is_nil()),
+        (Some(20), true),
+        "{end}"
+    );
+    raw.send(with_metadata(21, "count", vec![2.into()], "x".into()))
+        .await;
+    refused(&raw.receive_message().await, 21, "fifth item");
+    raw.send(rmpv::Value::Array(vec![
+        0.into(),
+        22.into(),
+        "count".into(),
+        "not an array".into(),
+    ]))
+    .await;
+    refused(&raw.receive_message().await, 22, "params must be an array");
+    // The connection went on throughout.
+    raw.send(request(23, "count", vec![1.into()], Some(4)))
+        .await;
+    assert_eq!(
+        raw.receive_message().await,
+        notification("rpc.item", vec![23.into(), 0.into()])
+    );
+    let end = raw.receive_message().await;
+    assert_eq!(
+        (end[1].as_u64(), end[2].is_nil()),
+        (Some(23), true),
+        "{end}"
+    );
     assert_eq!(server.connection_count(), 1);
     server.shutdown(Duration::from_secs(1)).await;
 }

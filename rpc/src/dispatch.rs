@@ -301,7 +301,7 @@ mod tests {
             invocation: Invocation::new(method, &params),
             deadline: None,
             trace: None,
-            credit: 0,
+            credit: None,
         };
         let rest = dispatcher.start(call, testing::detached(), &link);
         (link, rest)

@@ -71,11 +71,23 @@ pub(crate) enum Way {
     Input,
 }
 
+/// What became of an item that arrived for a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    Taken,
+    /// No such stream is being consumed (cancelled a moment ago, or never).
+    NoStream,
+    /// The producer sent beyond the `window` it was granted.
+    Overrun {
+        window: usize,
+    },
+}
+
 /// A stream: its call's msgid, and which way it goes.
 type Key = (MsgId, Way);
 
 /// The most items a consumer may have asked for and not yet received.
-pub(crate) const MAX_WINDOW: u32 = 1 << 16;
+pub(crate) const MAX_WINDOW: u32 = crate::message::MAX_CREDIT;
 
 /// The streams of one connection, by their call's msgid and way.
 #[derive(Default)]
@@ -186,12 +198,17 @@ impl Streams {
 
     /// An item of stream `key` arrived; `false` if no such stream is being
     /// consumed (it was cancelled, or never was).
-    pub(crate) fn deliver(&self, key: Key, item: Params) -> bool {
+    pub(crate) fn deliver(&self, key: Key, item: Params) -> Delivery {
         let Some(inbox) = lock(&self.consuming).get(&key).cloned() else {
-            return false;
+            return Delivery::NoStream;
         };
-        inbox.push(item);
-        true
+        if inbox.push(item) {
+            Delivery::Taken
+        } else {
+            Delivery::Overrun {
+                window: inbox.window,
+            }
+        }
     }
 
     /// Stream `key`'s producer dropped `n` items to keep it current;
@@ -466,17 +483,22 @@ impl Held {
 }
 
 impl Inbox {
-    fn push(&self, item: Params) {
-        {
+    /// `false` if the item is beyond the room granted (it is dropped, and
+    /// the stream is marked overflowed).
+    fn push(&self, item: Params) -> bool {
+        let taken = {
             let mut held = lock(&self.items);
             if held.items >= self.window {
                 self.overflowed.store(true, Ordering::Release);
+                false
             } else {
                 held.received.push_back(Received::Item(item));
                 held.items += 1;
+                true
             }
-        }
+        };
         self.waker.wake();
+        taken
     }
 
     /// Word of dropped items: joined to the word before it if no item came
@@ -646,10 +668,14 @@ mod tests {
         let streams = Streams::default();
         let key = (3, Way::Input);
         let inbox = streams.consume(key, 2);
-        assert!(streams.deliver(key, item(0)));
-        assert!(streams.deliver(key, item(1)));
+        assert_eq!(streams.deliver(key, item(0)), Delivery::Taken);
+        assert_eq!(streams.deliver(key, item(1)), Delivery::Taken);
         assert!(!inbox.overflowed());
-        assert!(streams.deliver(key, item(2)), "beyond the window");
+        assert_eq!(
+            streams.deliver(key, item(2)),
+            Delivery::Overrun { window: 2 },
+            "beyond the window"
+        );
         assert!(inbox.overflowed());
         let mut cx = Context::from_waker(Waker::noop());
         assert_eq!(
@@ -665,7 +691,11 @@ mod tests {
         assert!(streams.end(key));
         assert!(inbox.ended());
         streams.stop_consuming(key);
-        assert!(!streams.deliver(key, item(3)), "not consumed any more");
+        assert_eq!(
+            streams.deliver(key, item(3)),
+            Delivery::NoStream,
+            "not consumed any more"
+        );
         assert!(!streams.end(key));
     }
 }

@@ -19,8 +19,8 @@ pub struct CallContext {
     method: Arc<str>,
     peer: Peer,
     deadline: Option<Instant>,
-    /// The first window of items, for a stream call (0 for other calls).
-    credit: u32,
+    /// The first window of items the call's metadata granted, if any.
+    credit: Option<u32>,
 }
 
 /// The context of one inbound call.
@@ -29,7 +29,7 @@ pub(crate) fn new_context(
     method: Arc<str>,
     peer: Peer,
     deadline: Option<Instant>,
-    credit: u32,
+    credit: Option<u32>,
 ) -> CallContext {
     CallContext {
         msgid,
@@ -93,7 +93,13 @@ impl CallContext {
         let msgid = self.msgid.ok_or(crate::Error::Misuse {
             message: "a notification cannot answer with a stream: only a call can",
         })?;
-        Ok(ItemSink::open(self.peer.link(), msgid, self.credit))
+        // Without a first window the stream starts with no room: a foreign
+        // caller may grant it with `rpc.credit` alone.
+        Ok(ItemSink::open(
+            self.peer.link(),
+            msgid,
+            self.credit.unwrap_or(0),
+        ))
     }
 
     /// Takes the stream of items this call brings as its input (the caller

@@ -10,10 +10,14 @@
 //!
 //! `deadline_ms` and the trace context are sent only to a peer whose
 //! `rpc.hello` listed the feature (`deadline`, `trace`), and only when they
-//! have a value; a request with none has four items. `credit` opens a
-//! stream call (see `crate::stream`), which only a dotrpc peer serves. Unknown keys are skipped, and a trace context that is not
-//! well formed is dropped (the call then starts a new trace, as the W3C
-//! spec asks), never refused.
+//! have a value; a request with none has four items (or a fifth item of
+//! nil). `credit` opens a stream call (see `crate::stream`), which only a
+//! dotrpc peer serves. Unknown keys are skipped, and a trace context that is
+//! not well formed is dropped (the call then starts a new trace, as the W3C
+//! spec asks), never refused. A fifth item that is not a map, or a
+//! `deadline_ms` or `credit` that is not a whole number in range, is refused:
+//! the call is answered with the reason (see `message::Parsed`), and the
+//! connection goes on.
 
 use crate::codec::{CodecError, value_len};
 
@@ -23,6 +27,10 @@ pub(super) const DEADLINE_KEY: &str = "deadline_ms";
 pub(super) const TRACEPARENT_KEY: &str = "traceparent";
 pub(super) const TRACESTATE_KEY: &str = "tracestate";
 pub(super) const CREDIT_KEY: &str = "credit";
+
+/// The most items a stream's consumer may grant ahead, the first window
+/// included.
+pub(crate) const MAX_CREDIT: u32 = 1 << 16;
 
 /// The longest `tracestate` passed on; the W3C spec asks for at least 512
 /// bytes to be kept and lets longer ones be dropped.
@@ -44,8 +52,9 @@ impl Metadata {
 
     /// Reads the map of a five-item request.
     pub(super) fn read(mut reader: &[u8]) -> Result<Metadata, CodecError> {
-        let entries = rmp::decode::read_map_len(&mut reader)
-            .map_err(|_| malformed("call metadata must be a map"))?;
+        let entries = rmp::decode::read_map_len(&mut reader).map_err(|_| {
+            malformed("call metadata (a request's fifth item) must be a map or nil")
+        })?;
         let mut metadata = Metadata::default();
         let (mut traceparent, mut tracestate) = (None, None);
         for _ in 0..entries {
@@ -58,12 +67,23 @@ impl Metadata {
             let key = read_str_len(&mut key_reader).and_then(|len| key_reader.get(..len));
             match key {
                 Some(key) if key == DEADLINE_KEY.as_bytes() => {
-                    metadata.deadline_ms = rmp::decode::read_int(&mut &value[..]).ok();
+                    let ms = rmp::decode::read_int(&mut &value[..]).map_err(|_| {
+                        malformed("`deadline_ms` must be a whole number of milliseconds")
+                    })?;
+                    metadata.deadline_ms = Some(ms);
                 }
                 Some(key) if key == TRACEPARENT_KEY.as_bytes() => traceparent = str_of(value),
                 Some(key) if key == TRACESTATE_KEY.as_bytes() => tracestate = str_of(value),
                 Some(key) if key == CREDIT_KEY.as_bytes() => {
-                    metadata.credit = rmp::decode::read_int(&mut &value[..]).ok();
+                    let credit = rmp::decode::read_int::<u64, _>(&mut &value[..])
+                        .ok()
+                        .filter(|&n| n <= u64::from(MAX_CREDIT));
+                    let credit = credit.ok_or_else(|| {
+                        malformed(&format!(
+                            "`credit` must be a whole number of items from 0 to {MAX_CREDIT}"
+                        ))
+                    })?;
+                    metadata.credit = Some(credit as u32);
                 }
                 _ => {}
             }

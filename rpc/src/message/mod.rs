@@ -53,9 +53,9 @@ pub(crate) use frames::notification_frame;
 pub(crate) use frames::stream_frame;
 #[cfg(feature = "nats")]
 pub(crate) use frames::{raw_notification_frame, request_frame, response_frame};
-pub(crate) use metadata::Metadata;
 pub use metadata::TraceContext;
 use metadata::{CREDIT_KEY, DEADLINE_KEY, TRACEPARENT_KEY, TRACESTATE_KEY};
+pub(crate) use metadata::{MAX_CREDIT, Metadata};
 pub(crate) use outgoing::{Outgoing, ParamsWriter};
 pub use params::Params;
 pub(crate) use splice::lend;
@@ -254,6 +254,43 @@ impl Message {
     /// [`CodecError::Malformed`] naming what is wrong when the frame is not one
     /// of the three message shapes.
     pub fn parse(frame: Bytes) -> Result<Message, CodecError> {
+        match Parsed::from_frame(frame)? {
+            Parsed::Message(message) => Ok(message),
+            Parsed::Defect(defect) => Err(CodecError::Malformed(defect.reason)),
+        }
+    }
+}
+
+/// What a frame is: a message, or one whose shape is right but whose params
+/// or call metadata are wrong, which is pinned on that one call or event
+/// rather than on the connection.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    Message(Message),
+    Defect(Defect),
+}
+
+/// A request or a notification that names itself but cannot be taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Defect {
+    /// The request's msgid, to answer; `None` for a notification, which is
+    /// dropped.
+    pub(crate) msgid: Option<MsgId>,
+    pub(crate) method: String,
+    /// What is wrong, for the answer.
+    pub(crate) reason: String,
+}
+
+impl Parsed {
+    /// Parses one frame; what the frame's first items pin on one call
+    /// (a request's msgid and method, an event's method) makes any later
+    /// fault a [`Defect`] of that call.
+    ///
+    /// # Errors
+    ///
+    /// [`CodecError::Malformed`] when the frame cannot be pinned on a call:
+    /// not an array, an unknown type or shape, no msgid or method.
+    pub(crate) fn from_frame(frame: Bytes) -> Result<Parsed, CodecError> {
         let mut reader: &[u8] = &frame;
         // Every dotrpc message, and nearly every other peer's, starts with a
         // fixarray and a fixint type: two bytes, read as such.
@@ -275,17 +312,35 @@ impl Message {
             (REQUEST, 4 | 5) => {
                 let msgid = read_msgid(&mut reader)?;
                 let method = read_method(&frame, &mut reader)?;
+                let defect = |reason: String| {
+                    let method = String::from_utf8_lossy(&frame[method.clone()]).into_owned();
+                    Parsed::Defect(Defect {
+                        msgid: Some(msgid),
+                        method,
+                        reason,
+                    })
+                };
                 let params_at = at(reader);
                 // Four items: the params are the rest of the frame.
                 let params_len = match len {
                     5 => value_len(reader)?,
                     _ => reader.len(),
                 };
+                // A fifth item of nil is no metadata, as four items are.
                 let metadata = match len {
-                    5 => Metadata::read(&reader[params_len..])?,
+                    5 if reader[params_len..] != [0xc0] => {
+                        match Metadata::read(&reader[params_len..]) {
+                            Ok(metadata) => metadata,
+                            Err(error) => return Ok(defect(reason(error))),
+                        }
+                    }
                     _ => Metadata::default(),
                 };
-                let params = Params::within(frame, params_at..params_at + params_len)?;
+                let params = match Params::within(frame.clone(), params_at..params_at + params_len)
+                {
+                    Ok(params) => params,
+                    Err(error) => return Ok(defect(reason(error))),
+                };
                 Message::Request(Request {
                     msgid,
                     invocation: Invocation { method, params },
@@ -313,7 +368,16 @@ impl Message {
                 let method = read_method(&frame, &mut reader)?;
                 let params_at = at(reader);
                 let end = frame.len();
-                let params = Params::within(frame, params_at..end)?;
+                let params = match Params::within(frame.clone(), params_at..end) {
+                    Ok(params) => params,
+                    Err(error) => {
+                        return Ok(Parsed::Defect(Defect {
+                            msgid: None,
+                            method: String::from_utf8_lossy(&frame[method]).into_owned(),
+                            reason: reason(error),
+                        }));
+                    }
+                };
                 Message::Notification(Notification {
                     invocation: Invocation { method, params },
                 })
@@ -329,7 +393,16 @@ impl Message {
                 )));
             }
         };
-        Ok(message)
+        Ok(Parsed::Message(message))
+    }
+}
+
+/// What a defect's answer says: the fault itself, without the words that
+/// would call the whole message malformed.
+fn reason(error: CodecError) -> String {
+    match error {
+        CodecError::Malformed(reason) => reason,
+        other => other.to_string(),
     }
 }
 
@@ -413,6 +486,53 @@ mod tests {
         let mut frames = Frames::new();
         frames.push_request(&outgoing, msgid, &Metadata::default());
         drain(&mut frames)
+    }
+
+    #[test]
+    fn what_one_call_names_is_pinned_on_it_and_nil_metadata_is_none() {
+        let parse = |value: Value| Parsed::from_frame(frame(value)).unwrap();
+        let call = |params: Value, fifth: Option<Value>| {
+            let mut items = vec![0.into(), 9.into(), "add".into(), params];
+            items.extend(fifth);
+            parse(Value::Array(items))
+        };
+        let Parsed::Message(Message::Request(request)) =
+            call(Value::Array(vec![1.into()]), Some(Value::Nil))
+        else {
+            panic!("a fifth item of nil is no metadata");
+        };
+        assert!(request.into_parts().2.is_empty());
+        let defect = |parsed: Parsed| match parsed {
+            Parsed::Defect(defect) => defect,
+            other => panic!("{other:?}"),
+        };
+        let refused = defect(call(Value::Array(vec![]), Some("x".into())));
+        assert_eq!((refused.msgid, refused.method.as_str()), (Some(9), "add"));
+        assert!(refused.reason.contains("map or nil"), "{refused:?}");
+        let refused = defect(call("x".into(), None));
+        assert!(
+            refused.reason.contains("params must be an array"),
+            "{refused:?}"
+        );
+        for window in [
+            Value::from(65_537),
+            "lots".into(),
+            Value::from(-1),
+            1.5.into(),
+        ] {
+            let metadata = Value::Map(vec![("credit".into(), window)]);
+            let refused = defect(call(Value::Array(vec![]), Some(metadata)));
+            assert!(refused.reason.contains("`credit`"), "{refused:?}");
+        }
+        let event = defect(parse(Value::Array(vec![
+            2.into(),
+            "rpc.credit".into(),
+            "garbage".into(),
+        ])));
+        assert_eq!((event.msgid, event.method.as_str()), (None, "rpc.credit"));
+        // What names no call is still the connection's to refuse.
+        assert!(Parsed::from_frame(frame(Value::Array(vec![0.into(), "x".into()]))).is_err());
+        assert!(Message::parse(frame(Value::Array(vec![2.into(), "e".into(), 1.into()]))).is_err());
     }
 
     #[test]

@@ -54,10 +54,11 @@ use super::session::{ConnectionEvent, Session};
 use crate::codec::FrameChecker;
 use crate::error::{DisconnectReason, Error};
 use crate::message::{
-    ErrorFormat, ErrorObject, Frames, Invocation, Message, MsgId, TraceContext, code,
+    Defect, ErrorFormat, ErrorObject, Frames, Invocation, Message, MsgId, Parsed, TraceContext,
+    code,
 };
 use crate::observe::{self, CallMeter, Traffic};
-use crate::stream::{self, Streams, Way};
+use crate::stream::{self, Delivery, Streams, Way};
 use crate::transaction::Transactions;
 use crate::transport::{FrameSink, FrameSource, Opened};
 
@@ -93,8 +94,8 @@ pub(crate) struct InboundCall {
     pub(crate) deadline: Option<Instant>,
     /// The caller's span, to continue its trace (dotrpc callers only).
     pub(crate) trace: Option<TraceContext>,
-    /// The first window of items of a stream call (0 for other calls).
-    pub(crate) credit: u32,
+    /// The first window of items of a stream call; `None` for other calls.
+    pub(crate) credit: Option<u32>,
 }
 
 /// What everyone using one connection shares: its outgoing queue, its
@@ -591,8 +592,15 @@ impl Connection {
     }
 
     fn route(&mut self, frame: Bytes) -> Result<(), DisconnectReason> {
-        let message =
-            Message::parse(frame).map_err(|error| DisconnectReason::Protocol(error.to_string()))?;
+        let parsed = Parsed::from_frame(frame)
+            .map_err(|error| DisconnectReason::Protocol(error.to_string()))?;
+        let message = match parsed {
+            Parsed::Message(message) => message,
+            Parsed::Defect(defect) => {
+                self.refuse_defect(defect);
+                return Ok(());
+            }
+        };
         let call = match message {
             Message::Response(response) => {
                 let msgid = response.msgid();
@@ -615,7 +623,7 @@ impl Connection {
                         .deadline_ms
                         .map(|ms| Instant::now() + Duration::from_millis(ms)),
                     trace: metadata.trace,
-                    credit: metadata.credit.unwrap_or(0),
+                    credit: metadata.credit,
                 }
             }
             Message::Notification(notification) => {
@@ -632,7 +640,7 @@ impl Connection {
                     invocation,
                     deadline: None,
                     trace: None,
-                    credit: 0,
+                    credit: None,
                 }
             }
         };
@@ -665,6 +673,28 @@ impl Connection {
             "{} calls wait on this connection, the most it queues, while its streams run",
             self.parked.len()
         ));
+        let format = self.dispatch.error_format();
+        let _ = self
+            .link
+            .push(|frames| frames.push_response(msgid, Err(&error), format));
+    }
+
+    /// A call whose params or metadata cannot be taken: a request is
+    /// answered `InvalidParams` with the reason, an event dropped (there is
+    /// no one to tell); the connection and its other calls go on.
+    fn refuse_defect(&mut self, defect: Defect) {
+        let Defect {
+            msgid,
+            method,
+            reason,
+        } = defect;
+        let Some(msgid) = msgid else {
+            tracing::debug!(peer = self.link.id, method, %reason, "malformed event dropped");
+            return;
+        };
+        tracing::debug!(peer = self.link.id, method, %reason, "malformed request refused");
+        CallMeter::refused(observe::Side::Server, &method, code::INVALID_PARAMS);
+        let error = ErrorObject::invalid_params(format!("{method}: {reason}"));
         let format = self.dispatch.error_format();
         let _ = self
             .link
@@ -754,12 +784,31 @@ impl Connection {
             );
             return;
         };
-        if !self.link.streams.deliver((msgid, way), params.clone()) {
-            tracing::debug!(
-                peer = self.link.id,
-                msgid,
-                "an item of no open stream dropped"
-            );
+        match self.link.streams.deliver((msgid, way), params.clone()) {
+            Delivery::Taken => {}
+            Delivery::NoStream => {
+                tracing::debug!(
+                    peer = self.link.id,
+                    msgid,
+                    "an item of no open stream dropped"
+                );
+            }
+            // A caller that sends more input than it was granted breaks
+            // the protocol on that call: the call ends, saying so. (Answer
+            // items beyond their room end their stream at the consumer.)
+            Delivery::Overrun { window } if way == Way::Input => {
+                if let Some(task) = self.running.remove(&msgid) {
+                    task.abort();
+                    let error = ErrorObject::invalid_params(format!(
+                        "the caller sent input items beyond the room it was given (a window of {window})"
+                    ));
+                    let format = self.dispatch.error_format();
+                    let _ = self
+                        .link
+                        .push(|frames| frames.push_response(msgid, Err(&error), format));
+                }
+            }
+            Delivery::Overrun { .. } => {}
         }
     }
 
@@ -785,7 +834,7 @@ impl Connection {
             .iter_mut()
             .find(|call| call.msgid == Some(msgid))
         {
-            parked.credit = parked.credit.saturating_add(n);
+            parked.credit = Some(parked.credit.unwrap_or(0).saturating_add(n));
         }
     }
 
