@@ -22,11 +22,18 @@
 //! the connection's [`Frames`] queue, where responses are encoded too; no
 //! other module writes or patches message bytes.
 //!
-//! Between two dotrpc peers that agreed on it (the `rpc.hello` handshake), a
-//! request may carry a fifth item, a map of call metadata (its deadline, its
-//! trace context: see [`metadata`]):
-//! `[0, msgid, method, params, {"deadline_ms": n, "traceparent": s}]`. It is
-//! never sent to other peers, and unknown keys in it are ignored.
+//! A request may carry a fifth item, a map of call metadata (its deadline,
+//! its trace context, a stream call's first window: see [`metadata`]):
+//! `[0, msgid, method, params, {"deadline_ms": n, "traceparent": s}]`.
+//! Deadlines and trace context are sent only to dotrpc peers that said, in
+//! the `rpc.hello` handshake, that they take them; a first window goes with
+//! every stream call; unknown keys are ignored, and nil is no metadata.
+//!
+//! A frame whose first items name a call (a request's msgid and method, a
+//! notification's method) but whose params or metadata are wrong is a
+//! [`Defect`] of that call ([`Parsed`]): the connection answers or drops
+//! that call alone. Only a frame that names no call is an error here, which
+//! closes the connection.
 //!
 //! Errors travel as [`ErrorObject`]s, `{"code", "message", "data"?}`, or as
 //! plain strings for peers that show nothing else ([`ErrorFormat`]).
