@@ -13,7 +13,9 @@
 //! instance of the service under `--prefix` (default `demo`): `add` is
 //! answered on `demo.add`. Once subscribed it prints `NATS demo` (the
 //! prefix); on SIGTERM it drains (stops taking calls, answers those it has).
-//! With `--nats` and no `--listen`, it serves on NATS alone.
+//! With `--nats` and no `--listen`, it serves on NATS alone. With `--ws
+//! HOST:PORT` it also serves the API over WebSocket (any path; one
+//! msgpack-rpc message per binary message) and prints `WS ws://HOST:PORT/`.
 //!
 //! | call | result / error |
 //! |---|---|
@@ -64,6 +66,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
+    let ws = match &args.ws {
+        Some(addr) => {
+            let server = Server::builder(Peer::builder().router(Arc::clone(&router)))
+                .bind_ws(addr, dotrpc::transport::websocket::Origins::same_origin())
+                .await?;
+            println!("WS ws://{}/", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
     let nats = match &args.nats {
         Some(url) => {
             let service = NatsService::builder(Peer::builder().router(router), &args.prefix)
@@ -91,20 +103,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             server.shutdown(grace).await;
         }
     };
-    tokio::join!(stop_nats, stop_tcp);
+    let stop_ws = async {
+        if let Some(server) = ws {
+            server.shutdown(grace).await;
+        }
+    };
+    tokio::join!(stop_nats, stop_tcp, stop_ws);
     Ok(())
 }
 
 /// What the command line asks for.
 struct Args {
     listen: Option<String>,
+    ws: Option<String>,
     nats: Option<String>,
     prefix: String,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let (mut listen, mut nats, mut prefix) = (None, None, "demo".to_owned());
+    let (mut listen, mut ws, mut nats, mut prefix) = (None, None, None, "demo".to_owned());
     while let Some(arg) = args.next() {
         let mut value = |example: &str| {
             args.next()
@@ -112,11 +130,12 @@ fn parse_args() -> Result<Args, String> {
         };
         match arg.as_str() {
             "--listen" => listen = Some(value("127.0.0.1:0")?),
+            "--ws" => ws = Some(value("127.0.0.1:0")?),
             "--nats" => nats = Some(value("nats://127.0.0.1:4222")?),
             "--prefix" => prefix = value("demo")?,
             "--help" | "-h" => {
                 println!(
-                    "usage: demo_server [--listen HOST:PORT] [--nats nats://HOST:PORT [--prefix P]]\n\
+                    "usage: demo_server [--listen HOST:PORT] [--ws HOST:PORT] [--nats nats://HOST:PORT [--prefix P]]\n\
                      (default: --listen 127.0.0.1:9000; --prefix demo)"
                 );
                 std::process::exit(0);
@@ -124,11 +143,12 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument `{other}`; try --help")),
         }
     }
-    if listen.is_none() && nats.is_none() {
+    if listen.is_none() && nats.is_none() && ws.is_none() {
         listen = Some("127.0.0.1:9000".to_owned());
     }
     Ok(Args {
         listen,
+        ws,
         nats,
         prefix,
     })

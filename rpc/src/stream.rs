@@ -184,6 +184,8 @@ impl Streams {
         let inbox = Arc::new(Inbox {
             items: Mutex::new(Held::default()),
             window: window as usize,
+            granted: (key.1 == Way::Input).then(|| AtomicU64::new(u64::from(window))),
+            received: AtomicU64::new(0),
             overflowed: AtomicBool::new(false),
             ended: AtomicBool::new(false),
             waker: AtomicWaker::new(),
@@ -457,7 +459,14 @@ pub(crate) enum Received {
 pub(crate) struct Inbox {
     items: Mutex<Held>,
     window: usize,
-    /// The producer sent more than the window.
+    /// For an input: every item granted to the producer since the stream
+    /// opened (the first window included), and every item it sent; one
+    /// more sent than granted is an overrun, however fast the consumer
+    /// takes them. (An answer stream is held to its window only: over NATS
+    /// the caller grants lost items' room again below the inbox.)
+    granted: Option<AtomicU64>,
+    received: AtomicU64,
+    /// The producer sent more than it was granted.
     overflowed: AtomicBool,
     /// The producer ended the stream (input streams; an answer stream ends
     /// with the call's answer).
@@ -486,9 +495,14 @@ impl Inbox {
     /// `false` if the item is beyond the room granted (it is dropped, and
     /// the stream is marked overflowed).
     fn push(&self, item: Params) -> bool {
+        let received = self.received.fetch_add(1, Ordering::AcqRel) + 1;
+        let overrun = self
+            .granted
+            .as_ref()
+            .is_some_and(|granted| received > granted.load(Ordering::Acquire));
         let taken = {
             let mut held = lock(&self.items);
-            if held.items >= self.window {
+            if overrun || held.items >= self.window {
                 self.overflowed.store(true, Ordering::Release);
                 false
             } else {
@@ -499,6 +513,14 @@ impl Inbox {
         };
         self.waker.wake();
         taken
+    }
+
+    /// The consumer grants `n` more items (beyond the first window, which
+    /// opening the stream counted).
+    pub(crate) fn grant(&self, n: u32) {
+        if let Some(granted) = &self.granted {
+            granted.fetch_add(u64::from(n), Ordering::AcqRel);
+        }
     }
 
     /// Word of dropped items: joined to the word before it if no item came

@@ -67,7 +67,8 @@ impl<T> ItemReceiver<T> {
             done: false,
             _item: PhantomData,
         };
-        receiver.grant(window);
+        // The first window: the inbox counted it when it opened.
+        receiver.send_grant(window);
         receiver
     }
 
@@ -80,7 +81,13 @@ impl<T> ItemReceiver<T> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
+    /// Grants the caller `n` more items.
     fn grant(&self, n: u32) {
+        self.inbox.grant(n);
+        self.send_grant(n);
+    }
+
+    fn send_grant(&self, n: u32) {
         if let Ok(grant) = Outgoing::new(Arc::clone(&INPUT_CREDIT), &(self.msgid, n)) {
             let _ = self.link.push(|frames| frames.push_notification(&grant));
         }

@@ -388,7 +388,13 @@ impl Side for Service {
             return;
         };
         let msgid = self.next_msgid.fetch_add(1, Ordering::Relaxed);
-        let metadata = subject::metadata_of(message.headers.as_ref());
+        let metadata = match subject::metadata_of(message.headers.as_ref()) {
+            Ok(metadata) => metadata,
+            Err(reason) => {
+                self.refuse(path, Some(reply), ErrorObject::invalid_params(reason));
+                return;
+            }
+        };
         let frame = request_frame(msgid, path, &params, &metadata);
         let frame = match subject::within_limits(frame, &self.limits) {
             Ok(frame) => frame,

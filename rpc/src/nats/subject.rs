@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use super::streams::CREDIT_HEADER;
 use crate::codec::{Limits, check_frame};
-use crate::message::{ErrorObject, Metadata, Params, TraceContext, code};
+use crate::message::{ErrorObject, MAX_CREDIT, Metadata, Params, TraceContext, code};
 
 /// The deadline of a call, in milliseconds from when it was sent.
 pub(crate) const DEADLINE_HEADER: &str = "Dotrpc-Deadline-Ms";
@@ -160,17 +160,38 @@ pub(crate) fn call_headers(
 
 /// The call metadata a request's headers carry: its deadline in
 /// milliseconds, its trace context, a stream call's first window.
-pub(crate) fn metadata_of(headers: Option<&HeaderMap>) -> Metadata {
+pub(crate) fn metadata_of(headers: Option<&HeaderMap>) -> Result<Metadata, String> {
     let Some(headers) = headers else {
-        return Metadata::default();
+        return Ok(Metadata::default());
     };
     let header = |name| headers.get(name).map(|value| value.as_str());
-    Metadata {
-        deadline_ms: header(DEADLINE_HEADER).and_then(|ms| ms.parse().ok()),
+    // As in a request's metadata map: a deadline or a first window that is
+    // not a whole number in range refuses the call; a malformed trace
+    // context is dropped.
+    let deadline_ms = header(DEADLINE_HEADER)
+        .map(|ms| {
+            ms.trim().parse::<u64>().map_err(|_| {
+                format!("`{DEADLINE_HEADER}: {ms}` must be a whole number of milliseconds")
+            })
+        })
+        .transpose()?;
+    let credit = header(CREDIT_HEADER)
+        .map(|n| {
+            n.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n <= MAX_CREDIT)
+                .ok_or_else(|| {
+                    format!("`{CREDIT_HEADER}: {n}` must be a whole number of items from 0 to {MAX_CREDIT}")
+                })
+        })
+        .transpose()?;
+    Ok(Metadata {
+        deadline_ms,
         trace: header(TRACEPARENT_HEADER)
             .and_then(|parent| TraceContext::new(parent, header(TRACESTATE_HEADER))),
-        credit: header(CREDIT_HEADER).and_then(|n| n.parse().ok()),
-    }
+        credit,
+    })
 }
 
 #[cfg(test)]
@@ -199,14 +220,25 @@ mod tests {
         };
         let headers = call_headers(sent.deadline_ms, sent.trace.as_ref(), sent.credit).unwrap();
         assert_eq!(headers.get(TRACEPARENT_HEADER).unwrap().as_str(), parent);
-        assert_eq!(metadata_of(Some(&headers)), sent);
+        assert_eq!(metadata_of(Some(&headers)), Ok(sent));
 
+        // A malformed trace context is dropped; a deadline or a first
+        // window that cannot be one refuses the call.
         let mut foreign = HeaderMap::new();
         foreign.insert(TRACEPARENT_HEADER, "not-a-traceparent");
-        foreign.insert(DEADLINE_HEADER, "soon");
-        foreign.insert(CREDIT_HEADER, "-1");
-        assert_eq!(metadata_of(Some(&foreign)), Metadata::default());
-        assert_eq!(metadata_of(None), Metadata::default());
+        assert_eq!(metadata_of(Some(&foreign)), Ok(Metadata::default()));
+        assert_eq!(metadata_of(None), Ok(Metadata::default()));
+        for (header, value) in [
+            (DEADLINE_HEADER, "soon"),
+            (CREDIT_HEADER, "-1"),
+            (CREDIT_HEADER, "65537"),
+            (CREDIT_HEADER, "lots"),
+        ] {
+            let mut bad = HeaderMap::new();
+            bad.insert(header, value);
+            let refused = metadata_of(Some(&bad)).unwrap_err();
+            assert!(refused.contains(header), "{refused}");
+        }
     }
 
     #[test]
