@@ -805,6 +805,32 @@ async fn a_caller_that_hangs_up_ends_the_streams_it_was_sent() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// A caller that stops sending (a half-close, or a WebSocket close) in the
+/// middle of an upload can send no more input: the handler's input ends
+/// with `Disconnected`, at once (its answer says so, if anyone reads it), and the connection closes rather than wait
+/// for input that cannot come.
+#[tokio::test]
+async fn a_caller_that_stops_sending_mid_upload_ends_the_upload() {
+    use tokio::io::AsyncWriteExt;
+    let (server, mut dropped) = tcp_server().await;
+    let mut raw = Raw::connect(&server).await;
+    raw.send(request(1, "sum_guarded", vec![], Some(0))).await;
+    assert_eq!(
+        raw.receive_message().await,
+        notification("rpc.input_credit", vec![1.into(), 4.into()])
+    );
+    raw.send(notification("rpc.input", vec![1.into(), 5.into()]))
+        .await;
+    raw.0.shutdown().await.unwrap();
+    assert_eq!(bounded(dropped.recv()).await, Some("sum_guarded"));
+    let answer = raw.receive_message().await;
+    assert_eq!(answer[1], 1.into(), "{answer}");
+    let message = answer[2]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("closed by the peer"), "{answer}");
+    bounded(raw.until_end()).await;
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
 /// A server that shuts down reads no more, so no more room can come: a
 /// stream that runs out of it ends at once, not at the end of the grace
 /// period.
@@ -830,6 +856,25 @@ async fn shutting_down_ends_streams_that_run_out_of_room() {
     })
     .await;
     assert!(matches!(end, Some(Err(_))), "{end:?}");
+    client.close();
+}
+
+/// Nor can more input: an upload whose input has not ended by the
+/// shutdown ends then, with an error, rather than at the end of the grace.
+#[tokio::test]
+async fn shutting_down_ends_uploads_that_wait_for_input() {
+    let (server, mut dropped) = tcp_server().await;
+    let client = Peer::builder()
+        .connect_tcp(support::addr(&server))
+        .await
+        .unwrap();
+    let mut upload = client.upload::<i64, i64>("sum_guarded", ());
+    // Sent once the handler grants room: it waits for more.
+    bounded(upload.send(&1)).await.unwrap();
+    bounded(server.shutdown(Duration::from_secs(60))).await;
+    assert_eq!(bounded(dropped.recv()).await, Some("sum_guarded"));
+    let answer = bounded(upload.finish()).await;
+    assert!(answer.is_err(), "{answer:?}");
     client.close();
 }
 

@@ -14,23 +14,11 @@ use dotrpc::transport::websocket::Origins;
 use dotrpc::{Peer, Server};
 use support::demo;
 
-/// Builds the client with the project's script; returns its folder.
-fn build_client() -> String {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let output = std::process::Command::new(format!("{root}/scripts/typescript.sh"))
-        .output()
-        .expect("run scripts/typescript.sh");
-    assert!(
-        output.status.success(),
-        "scripts/typescript.sh failed; the TypeScript client needs node and npm:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_typescript_clients_suite_passes_against_the_demo_server() {
-    let client = tokio::task::spawn_blocking(build_client).await.unwrap();
+    let client = tokio::task::spawn_blocking(support::typescript_client)
+        .await
+        .unwrap();
     let router = demo::router();
     let tcp = Server::builder(Peer::builder().router(Arc::clone(&router)))
         .bind_tcp("127.0.0.1:0")

@@ -1,6 +1,8 @@
 """PROTOCOL.md §11.4-§11.5 (a call whose input is a stream, and both ways)."""
 
-from suite import NOTIFICATION, REQUEST, RESPONSE, case, check, error_code, require
+import asyncio
+
+from suite import NOTIFICATION, REQUEST, RESPONSE, Failed, case, check, error_code, require
 
 
 async def grant(c, msgid):
@@ -23,6 +25,27 @@ async def answer_after_grants(c, msgid):
 async def _(c):
     await c.send([REQUEST, 1, "sum", []])
     require("some room", await grant(c, 1) > 0)
+
+
+@case("§11.3", "a caller that stops sending mid-input gets its call answered with an error", ("stream",))
+async def _(c):
+    await c.send([REQUEST, 1, "sum", [], {"credit": 0}])
+    await grant(c, 1)
+    await c.send([NOTIFICATION, "rpc.input", [1, 5]])
+    c.end_sending()
+    answer = await answer_after_grants(c, 1)
+    require(f"an error answer: {answer}", answer[2] is not None and answer[3] is None)
+    await c.closed()
+
+
+@case("§11.3", "a WebSocket close mid-input is answered at once", ("message",))
+async def _(c):
+    await c.send([REQUEST, 1, "sum", [], {"credit": 0}])
+    await grant(c, 1)
+    try:
+        await asyncio.wait_for(c.socket.close(), 3.0)
+    except asyncio.TimeoutError:
+        raise Failed("the server did not answer the close within 3 s: it waits for input that cannot come") from None
 
 
 @case("§11.4", "items within the room, then the end, are answered")

@@ -43,12 +43,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
 
+use crate::error::DisconnectReason;
 use crate::message::{MsgId, Outgoing, Params, notification_frame};
 
 /// An item of a call's answer: `[id, item]`.
@@ -184,10 +185,11 @@ impl Streams {
         let inbox = Arc::new(Inbox {
             items: Mutex::new(Held::default()),
             window: window as usize,
-            granted: (key.1 == Way::Input).then(|| AtomicU64::new(u64::from(window))),
+            granted: AtomicU64::new(u64::from(window)),
             received: AtomicU64::new(0),
             overflowed: AtomicBool::new(false),
             ended: AtomicBool::new(false),
+            cut: OnceLock::new(),
             waker: AtomicWaker::new(),
         });
         lock(&self.consuming).insert(key, Arc::clone(&inbox));
@@ -242,20 +244,29 @@ impl Streams {
     /// No more credit can come (the connection reads nothing new): each
     /// producer may still use the room it has, and ends when it would wait
     /// for more.
+    /// So are consumers: an input not ended by now never will be.
     pub(crate) fn drain(&self) {
         self.draining.store(true, Ordering::Release);
         for credit in lock(&self.producing).values() {
             credit.refuse_more();
         }
+        self.cut(&DisconnectReason::Shutdown);
     }
 
-    /// The connection closed: producers waiting for credit and consumers
-    /// waiting for items stop waiting.
-    pub(crate) fn close(&self) {
+    /// Nothing more is read (the other side closed, or the connection
+    /// did): producers waiting for credit and consumers waiting for items
+    /// stop waiting.
+    pub(crate) fn close(&self, reason: &DisconnectReason) {
         for credit in lock(&self.producing).values() {
             credit.refuse(Refusal::Closed);
         }
+        self.cut(reason);
+    }
+
+    /// Every stream being consumed gets nothing more, for `reason`.
+    fn cut(&self, reason: &DisconnectReason) {
         for inbox in lock(&self.consuming).values() {
+            let _ = inbox.cut.set(reason.clone());
             inbox.waker.wake();
         }
     }
@@ -459,18 +470,21 @@ pub(crate) enum Received {
 pub(crate) struct Inbox {
     items: Mutex<Held>,
     window: usize,
-    /// For an input: every item granted to the producer since the stream
-    /// opened (the first window included), and every item it sent; one
-    /// more sent than granted is an overrun, however fast the consumer
-    /// takes them. (An answer stream is held to its window only: over NATS
-    /// the caller grants lost items' room again below the inbox.)
-    granted: Option<AtomicU64>,
+    /// Every item granted to the producer since the stream opened (the
+    /// first window included), and every item it sent; one more sent than
+    /// granted is an overrun, however fast the consumer takes them. Word
+    /// of lag counts as room granted: over NATS the caller grants the room
+    /// of lost items again below the inbox, and a producer that keeps only
+    /// the latest items is owed nothing for those it dropped unsent.
+    granted: AtomicU64,
     received: AtomicU64,
     /// The producer sent more than it was granted.
     overflowed: AtomicBool,
     /// The producer ended the stream (input streams; an answer stream ends
     /// with the call's answer).
     ended: AtomicBool,
+    /// Why nothing more can arrive, if the connection stopped reading.
+    cut: OnceLock<DisconnectReason>,
     waker: AtomicWaker,
 }
 
@@ -496,10 +510,7 @@ impl Inbox {
     /// the stream is marked overflowed).
     fn push(&self, item: Params) -> bool {
         let received = self.received.fetch_add(1, Ordering::AcqRel) + 1;
-        let overrun = self
-            .granted
-            .as_ref()
-            .is_some_and(|granted| received > granted.load(Ordering::Acquire));
+        let overrun = received > self.granted.load(Ordering::Acquire);
         let taken = {
             let mut held = lock(&self.items);
             if overrun || held.items >= self.window {
@@ -518,15 +529,14 @@ impl Inbox {
     /// The consumer grants `n` more items (beyond the first window, which
     /// opening the stream counted).
     pub(crate) fn grant(&self, n: u32) {
-        if let Some(granted) = &self.granted {
-            granted.fetch_add(u64::from(n), Ordering::AcqRel);
-        }
+        self.granted.fetch_add(u64::from(n), Ordering::AcqRel);
     }
 
     /// Word of dropped items: joined to the word before it if no item came
     /// between, so however often it comes, it takes no more room than the
     /// items do.
     fn push_lagged(&self, dropped: u64) {
+        self.granted.fetch_add(dropped, Ordering::AcqRel);
         {
             let mut held = lock(&self.items);
             match held.received.back_mut() {
@@ -562,6 +572,12 @@ impl Inbox {
     /// Whether the producer ended the stream (it may have items left).
     pub(crate) fn ended(&self) -> bool {
         self.ended.load(Ordering::Acquire)
+    }
+
+    /// Why nothing more will arrive, if the connection stopped reading
+    /// before the producer ended the stream.
+    pub(crate) fn cut(&self) -> Option<&DisconnectReason> {
+        self.cut.get()
     }
 }
 
@@ -681,7 +697,7 @@ mod tests {
         let credit = streams.produce((1, Way::Input), 0);
         let mut cx = Context::from_waker(Waker::noop());
         assert_eq!(credit.poll_room(&mut cx), Poll::Pending);
-        streams.close();
+        streams.close(&DisconnectReason::Closed);
         assert_eq!(credit.poll_room(&mut cx), Poll::Ready(Err(Refusal::Closed)));
     }
 
@@ -719,5 +735,43 @@ mod tests {
             "not consumed any more"
         );
         assert!(!streams.end(key));
+    }
+
+    #[test]
+    fn an_answer_stream_holds_its_producer_to_the_credit_granted() {
+        let streams = Streams::default();
+        let key = (4, Way::Answer);
+        let inbox = streams.consume(key, 2);
+        assert_eq!(streams.deliver(key, item(0)), Delivery::Taken);
+        assert_eq!(streams.deliver(key, item(1)), Delivery::Taken);
+        assert_eq!(inbox.pop(), Some(Received::Item(item(0))));
+        assert_eq!(
+            streams.deliver(key, item(2)),
+            Delivery::Overrun { window: 2 },
+            "room in the inbox is not credit"
+        );
+
+        let inbox = streams.consume(key, 2);
+        for n in 0..2 {
+            assert_eq!(streams.deliver(key, item(n)), Delivery::Taken);
+        }
+        assert_eq!(inbox.pop(), Some(Received::Item(item(0))));
+        inbox.grant(1);
+        assert_eq!(streams.deliver(key, item(2)), Delivery::Taken, "granted");
+        assert!(streams.lagged(key, 2));
+        for _ in 0..3 {
+            inbox.pop();
+        }
+        for n in 3..5 {
+            assert_eq!(
+                streams.deliver(key, item(n)),
+                Delivery::Taken,
+                "lost items' room"
+            );
+        }
+        assert_eq!(
+            streams.deliver(key, item(5)),
+            Delivery::Overrun { window: 2 }
+        );
     }
 }

@@ -24,6 +24,21 @@ use std::time::Duration;
 use dotrpc::{Peer, Router, Server};
 use tokio::sync::mpsc;
 
+/// Builds the TypeScript client (`clients/typescript`) with the project's
+/// script; returns its folder.
+pub fn typescript_client() -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let output = std::process::Command::new(format!("{root}/scripts/typescript.sh"))
+        .output()
+        .expect("run scripts/typescript.sh");
+    assert!(
+        output.status.success(),
+        "scripts/typescript.sh failed; the TypeScript client needs node and npm:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 /// Every await that could hang in a test is bounded by this.
 pub const LIMIT: Duration = Duration::from_secs(10);
 

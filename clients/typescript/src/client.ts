@@ -90,6 +90,10 @@ export interface StreamOptions {
 /** The receiving end of one stream call. */
 interface Incoming {
   items: unknown[];
+  /** Items the server was given room for so far (the window, then grants). */
+  granted: number;
+  /** Items the server sent; one more than granted ends the stream. */
+  received: number;
   /** Set once the call is answered: its end, or the error it ended with. */
   end: { error?: RpcError } | undefined;
   /** Wakes a reader waiting for an item or the end. */
@@ -260,7 +264,14 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
   ): { items: AsyncIterator<T>; msgid: number } {
     const link = this.link;
     const msgid = this.allocateId();
-    const stream: Incoming = { items: [], end: undefined, wake: undefined, onLagged: options.onLagged };
+    const stream: Incoming = {
+      items: [],
+      granted: window,
+      received: 0,
+      end: undefined,
+      wake: undefined,
+      onLagged: options.onLagged,
+    };
     let taken = 0;
     let firstTimer: ReturnType<typeof setTimeout> | undefined;
     let done = false;
@@ -313,6 +324,7 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
             taken += 1;
             if (taken >= Math.ceil(window / 2) && stream.end === undefined) {
               this.send([NOTIFICATION, "rpc.credit", [msgid, taken]]);
+              stream.granted += taken;
               taken = 0;
             }
             return { value, done: false };
@@ -388,7 +400,9 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
         },
         timer: undefined,
       });
-      link.send([REQUEST, id, method, params]);
+      // A stream call with no room for answer items (brokers route it as
+      // one).
+      link.send([REQUEST, id, method, params, { credit: 0 }]);
     });
     // Its rejection is told by `finish` (and by `send`).
     answer.catch(() => {});
@@ -530,8 +544,15 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
     this.resolveClosed(`gave up after ${attempts} attempts`);
   }
 
+  /**
+   * Takes one message. What cannot be pinned on one call (a frame of the
+   * wrong shape, a bad msgid or path) closes the connection; what can is
+   * that call's alone (PROTOCOL.md §3).
+   */
   private receive(message: unknown): void {
     if (!Array.isArray(message)) return this.protocolError("a message that is not an array");
+    const fault = shapeFault(message);
+    if (fault !== undefined) return this.protocolError(fault);
     switch (message[0]) {
       case RESPONSE: {
         const [, msgid, error, result] = message;
@@ -544,29 +565,46 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
         return;
       }
       case REQUEST: {
-        const [, msgid, method, params] = message;
-        void this.answer(msgid, method, Array.isArray(params) ? params : []);
+        const [, msgid, method, params, metadata] = message;
+        if (!Array.isArray(params)) {
+          this.send([RESPONSE, msgid, { code: "InvalidParams", message: `${method}: params are not an array` }, null]);
+        } else if (metadata !== undefined && metadata !== null && !isMap(metadata)) {
+          this.send([RESPONSE, msgid, { code: "InvalidParams", message: `${method}: metadata is not a map` }, null]);
+        } else {
+          void this.answer(msgid, method, params);
+        }
         return;
       }
       case NOTIFICATION: {
         const [, method, params] = message;
-        const values: unknown[] = Array.isArray(params) ? params : [];
+        // No one to answer: a notification it cannot take is dropped.
+        if (!Array.isArray(params)) return;
+        const values: unknown[] = params;
         if (method === HELLO) {
           this.speaksDotrpc = true;
         } else if (method === CANCEL) {
           this.running.delete(values[0] as number);
         } else if (method === "rpc.item") {
-          const stream = this.incoming.get(values[0] as number);
-          if (stream !== undefined && stream.end === undefined) {
-            stream.items.push(values[1]);
-            stream.wake?.();
+          const msgid = values[0] as number;
+          const stream = this.incoming.get(msgid);
+          if (stream === undefined || stream.end !== undefined) return;
+          stream.received += 1;
+          if (stream.received > stream.granted) {
+            // The server broke the stream's flow control: it ends here, alone.
+            this.cancelCall(msgid);
+            this.endStream(msgid, {
+              error: new RpcError("Codec", `the server sent more than the ${stream.granted} items it was given room for`),
+            });
+            return;
           }
+          stream.items.push(values[1]);
+          stream.wake?.();
         } else if (method === "rpc.lagged") {
-          this.incoming.get(values[0] as number)?.onLagged?.(values[1] as number);
+          if (isCount(values[1])) this.incoming.get(values[0] as number)?.onLagged?.(values[1]);
         } else if (method === "rpc.input_credit") {
           const room = this.outgoing.get(values[0] as number);
-          if (room !== undefined) {
-            room.granted += values[1] as number;
+          if (room !== undefined && isCount(values[1])) {
+            room.granted += values[1];
             room.wake?.();
           }
         } else {
@@ -576,8 +614,6 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
         }
         return;
       }
-      default:
-        return this.protocolError(`a message of type ${String(message[0])}`);
     }
   }
 
@@ -646,4 +682,56 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
       },
     });
   }
+}
+
+/**
+ * What makes `message` one to close the connection over (PROTOCOL.md §3),
+ * if anything. A path sent as bin (old peers do) is made a string in place.
+ */
+function shapeFault(message: unknown[]): string | undefined {
+  switch (message[0]) {
+    case REQUEST:
+      if (message.length !== 4 && message.length !== 5) return `a request of ${message.length} items`;
+      if (!isMsgid(message[1])) return `a request whose msgid is ${String(message[1])}`;
+      return pathFault(message, 2);
+    case RESPONSE:
+      if (message.length !== 4) return `a response of ${message.length} items`;
+      if (!isMsgid(message[1])) return `a response whose msgid is ${String(message[1])}`;
+      return undefined;
+    case NOTIFICATION:
+      if (message.length !== 3) return `a notification of ${message.length} items`;
+      return pathFault(message, 1);
+    default:
+      return `a message of type ${String(message[0])}`;
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Whether `message[index]` is a path: a string, or bin of valid UTF-8 (made a string). */
+function pathFault(message: unknown[], index: number): string | undefined {
+  const path = message[index];
+  if (typeof path === "string") return undefined;
+  if (path instanceof Uint8Array) {
+    try {
+      message[index] = utf8.decode(path);
+      return undefined;
+    } catch {
+      return "a path that is not UTF-8";
+    }
+  }
+  return "a path that is not a string";
+}
+
+function isMsgid(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 && value <= 0xffff_ffff;
+}
+
+/** A count of items: a whole number from 0. */
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0;
+}
+
+function isMap(value: unknown): boolean {
+  return typeof value === "object" && !Array.isArray(value) && !(value instanceof Uint8Array);
 }

@@ -348,6 +348,7 @@ impl Open {
     fn took_one(&mut self, window: u32) {
         self.taken += 1;
         if self.taken >= window.div_ceil(2) && !self.answered {
+            self.inbox.grant(self.taken);
             let grant = Outgoing::new(Arc::clone(&CREDIT), &(self.pending.msgid(), self.taken));
             if let Ok(grant) = grant {
                 let _ = self.link.push(|frames| frames.push_notification(&grant));

@@ -128,6 +128,10 @@ impl<T: DeserializeOwned> Stream for ItemReceiver<T> {
                     ))))
                 } else if this.inbox.ended() {
                     None
+                } else if let Some(reason) = this.inbox.cut() {
+                    Some(Err(Error::Disconnected {
+                        reason: reason.clone(),
+                    }))
                 } else if this.link.reason().is_some() {
                     Some(Err(this.link.disconnected()))
                 } else {

@@ -180,7 +180,7 @@ impl Link {
             _ => tracing::warn!(peer = self.id, %reason, "connection closed"),
         }
         self.transactions.fail_all(reason.clone());
-        self.streams.close();
+        self.streams.close(&reason);
         self.outbox.room.notify_waiters();
         self.outbox.task.wake();
         self.options.emit(&ConnectionEvent::Disconnected { reason });
@@ -547,9 +547,10 @@ impl Connection {
                     // fail now; what it sent still runs, and is answered if
                     // it still reads.
                     self.link.transactions.fail_all(DisconnectReason::Eof);
-                    // No credit can come any more: streams this side sends
-                    // end now rather than wait for it.
-                    self.link.streams.close();
+                    // No credit or input can come any more: streams this
+                    // side sends, and inputs it takes, end now rather than
+                    // wait for it.
+                    self.link.streams.close(&DisconnectReason::Eof);
                     self.ending = Some(DisconnectReason::Eof);
                     break;
                 }
