@@ -24,6 +24,7 @@ scenario, then `conformance (client): N passed, M failed`.
 | closed_mid_stream | reads `count(10, 0)` (window 8), prints its items and the error | the server closes after two items: the stream ends with `Disconnected` |
 | stream_stop | reads two items of `count(100, 0)` (window 4), stops, prints `stopped`; then `add(1, 2)`, prints it | `rpc.cancel [id]` for the stream, before the next call |
 | stream_overrun | opens `count(10, 0)` with a window of 4, takes one item, waits 1.5 s, reads the rest; then `add(1, 2)`, prints it | the server sends the window, notes the credit the client grants for the item it took, then sends two items past all it was granted: the client ends the stream with an error after the items it had room for, and cancels it before the next call |
+| resend_idempotent | with reconnection on, `sleep(300)` and `add(5, 5)` marked idempotent at once; prints both | the connection drops with both sent; on the next connection `add` alone is sent again, and answered 10 |
 | no_resend | with reconnection on, `sleep(300)`, prints the error; then `add(1, 1)` once connected again | the connection drops with the call sent; on the next connection the call is not sent again |
 """
 
@@ -45,6 +46,7 @@ SCENARIO_LIMIT = 20.0
 # Matches any error line (`error:KIND`): where what the client calls the
 # error is its own business.
 ANY_ERROR = "error:*"
+ANY_METHOD = None
 
 
 class Peer:
@@ -85,8 +87,12 @@ class Peer:
             self.pending.extend(self.unpacker)
 
     async def request(self, method, timeout=5.0):
+        """The next message, a request of `method` (`ANY_METHOD`: any)."""
         message = await self.receive(timeout)
-        require(f"a request of {method}: {message}", message[0] == REQUEST and message[2] == method)
+        require(
+            f"a request of {method}: {message}",
+            message[0] == REQUEST and method in (ANY_METHOD, message[2]),
+        )
         require(f"params are an array: {message}", isinstance(message[3], list))
         return message
 
@@ -310,6 +316,23 @@ async def no_resend(server):
     return ["error:Disconnected", "2"]
 
 
+async def resend_idempotent(server):
+    first = await server.next()
+    sent = {}
+    while len(sent) < 2:
+        request = await first.request(ANY_METHOD)
+        sent[request[2]] = request
+    require(f"the calls: {sorted(sent)}", sorted(sent) == ["add", "sleep"])
+    first.close()
+    second = await server.next(10)
+    again = await second.request("add", timeout=10)
+    require(f"the same params: {again}", again[3] == [5, 5])
+    await second.send([RESPONSE, again[1], None, 10])
+    later = await second.quiet(0.5)
+    require(f"nothing else sent again: {later}", all(m[0] != REQUEST for m in later))
+    return ["error:Disconnected", "10"]
+
+
 SCENARIOS = [
     ("§15", "call", call),
     ("§15", "timeout_cancel", timeout_cancel),
@@ -321,6 +344,7 @@ SCENARIOS = [
     ("§15", "closed_mid_stream", closed_mid_stream),
     ("§15", "stream_stop", stream_stop),
     ("§3", "stream_overrun", stream_overrun),
+    ("§15", "resend_idempotent", resend_idempotent),
     ("§15", "no_resend", no_resend),
 ]
 

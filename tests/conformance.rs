@@ -106,7 +106,7 @@ async fn a_service_on_nats_passes_every_case() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_client_passes_every_client_case() {
-    client_conformance(&[env!("CARGO_BIN_EXE_dotrpc-conformance-client")], 11).await;
+    client_conformance(&[env!("CARGO_BIN_EXE_dotrpc-conformance-client")], 12).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,5 +118,5 @@ async fn the_typescript_client_passes_every_client_case() {
         env!("CARGO_MANIFEST_DIR"),
         "/conformance/drivers/typescript.mjs"
     );
-    client_conformance(&["node", driver], 11).await;
+    client_conformance(&["node", driver], 12).await;
 }

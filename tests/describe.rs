@@ -84,6 +84,8 @@ fn expected() -> Vec<MethodDescription> {
             stream: None,
             input: None,
             docs: "Something happened.".into(),
+            aliases: Vec::new(),
+            deprecated: None,
         },
         MethodDescription {
             path: "shop.price".into(),
@@ -95,6 +97,8 @@ fn expected() -> Vec<MethodDescription> {
             stream: None,
             input: None,
             docs: "Looks up a price.\n\nPrices are in cents.".into(),
+            aliases: Vec::new(),
+            deprecated: None,
         },
         MethodDescription {
             path: "shop.stock.level".into(),
@@ -106,6 +110,8 @@ fn expected() -> Vec<MethodDescription> {
             stream: None,
             input: None,
             docs: String::new(),
+            aliases: Vec::new(),
+            deprecated: None,
         },
     ]
 }

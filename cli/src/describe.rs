@@ -51,10 +51,20 @@ fn signature(name: &str, method: &MethodDescription) -> String {
         Some(error) => format!("{name}({params}) -> Result<{returns}, {error}>"),
         None => format!("{name}({params}) -> {returns}"),
     };
+    let mut notes = Vec::new();
     if method.idempotent {
-        format!("{signature}  [idempotent]")
-    } else {
+        notes.push("idempotent".to_owned());
+    }
+    if let Some(note) = &method.deprecated {
+        notes.push(format!("deprecated: {note}"));
+    }
+    if !method.aliases.is_empty() {
+        notes.push(format!("also at {}", method.aliases.join(", ")));
+    }
+    if notes.is_empty() {
         signature
+    } else {
+        format!("{signature}  [{}]", notes.join("; "))
     }
 }
 
@@ -81,6 +91,8 @@ pub(crate) mod tests {
             stream: None,
             input: None,
             docs: String::new(),
+            aliases: Vec::new(),
+            deprecated: None,
         }
     }
 
@@ -94,6 +106,18 @@ pub(crate) mod tests {
         assert_eq!(
             tree(&[count, sum]),
             "count(n: u64) -> Result<stream of u64, String>\nsum(stream of i64) -> i64\n"
+        );
+    }
+
+    #[test]
+    fn notes_say_idempotent_deprecated_and_old_paths() {
+        let mut add = method("add", &[], "()");
+        add.idempotent = true;
+        add.deprecated = Some("use sum".into());
+        add.aliases = vec!["plus".into(), "old.add".into()];
+        assert_eq!(
+            tree(&[add]),
+            "add() -> ()  [idempotent; deprecated: use sum; also at plus, old.add]\n"
         );
     }
 

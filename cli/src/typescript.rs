@@ -50,10 +50,24 @@ impl Namespace<'_> {
                 continue;
             }
             doc_comment(out, &indent, method);
+            // Trailing `Option`s may be left out (the server reads `None`).
+            let required = method
+                .params
+                .iter()
+                .rposition(|p| !p.ty.starts_with("Option<"))
+                .map_or(0, |last| last + 1);
             let params: Vec<String> = method
                 .params
                 .iter()
-                .map(|p| format!("{}: {}", identifier(&p.name), TsType::of(&p.ty).param()))
+                .enumerate()
+                .map(|(i, p)| {
+                    let optional = if i >= required { "?" } else { "" };
+                    format!(
+                        "{}{optional}: {}",
+                        identifier(&p.name),
+                        TsType::of(&p.ty).param()
+                    )
+                })
                 .collect();
             let returns = if method.event {
                 "void".to_owned()
@@ -125,6 +139,15 @@ fn doc_comment(out: &mut String, indent: &str, method: &MethodDescription) {
     }
     if method.idempotent {
         lines.push("Safe to repeat.".into());
+    }
+    if !method.aliases.is_empty() {
+        lines.push(format!(
+            "Also answers at its old paths: {}.",
+            method.aliases.join(", ")
+        ));
+    }
+    if let Some(note) = &method.deprecated {
+        lines.push(format!("@deprecated {}", note.replace("*/", "*\\/")));
     }
     match lines.as_slice() {
         [] => {}
@@ -484,10 +507,22 @@ mod tests {
         log.event = true;
         let mut add = method("add", &[("a", "i64"), ("b", "i64")], "i64");
         add.docs = "Adds.".into();
+        let mut page = method(
+            "page",
+            &[
+                ("query", "Option<String>"),
+                ("n", "u32"),
+                ("size", "Option<u32>"),
+            ],
+            "u32",
+        );
+        page.deprecated = Some("use list".into());
+        page.aliases = vec!["paged".into()];
         let methods = [
             div,
             log,
             add,
+            page,
             method("math.stats.mean", &[("values", "Vec<f64>")], "f64"),
             method("rpc.describe", &[], "Vec<MethodDescription>"),
         ];
@@ -500,6 +535,11 @@ export interface Demo {
   add(a: number, b: number): number;
   /** One-way: send it with `.notify(...)`; nothing is answered. */
   log(line: unknown /* Value */): void;
+  /**
+   * Also answers at its old paths: paged.
+   * @deprecated use list
+   */
+  page(query: string | null, n: number, size?: number | null): number;
   math: {
     /**
      * Divides.

@@ -227,7 +227,7 @@ fn describe_prints_the_namespace_tree_or_json() {
     let (status, tree, _) = run(&["describe", a]);
     assert_eq!(status, 0);
     assert!(
-        tree.contains("math\n  div(a: f64, b: f64) -> Result<f64, String>\n      Divides; by zero is an application error.\n  stats\n    mean(values: Vec<f64>) -> Result<f64, String>\n"),
+        tree.contains("math\n  div(a: f64, b: f64) -> Result<f64, String>\n      Divides; by zero is an application error.\n  round(x: f64, digits: Option<u8>) -> f64\n      Rounds `x` to `digits` decimal places; `digits` may be left out (0),\n  stats\n    mean(values: Vec<f64>) -> Result<f64, String>\n"),
         "{tree}"
     );
     assert!(

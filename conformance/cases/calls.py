@@ -116,6 +116,15 @@ async def _(c):
     check("the code", error_code(await c.call(1, "add", [1, 2, 3])), "InvalidParams")
 
 
+@case("§4.4", "a trailing param that may be missing may be left out")
+async def _(c):
+    check("digits left out", await c.call(1, "math.round", [2.567]), [RESPONSE, 1, None, 3.0])
+    check("digits given", await c.call(2, "math.round", [2.567, 2]), [RESPONSE, 2, None, 2.57])
+    answer = await c.call(3, "math.round", [])
+    check("a param that may not be missing", error_code(answer), "InvalidParams")
+    require(f"it says 2 were expected: {answer}", "expects 2 params, got 0" in answer[2]["message"])
+
+
 @case("§4.4", "params of the wrong type are InvalidParams")
 async def _(c):
     check("the code", error_code(await c.call(1, "add", ["a", "b"])), "InvalidParams")

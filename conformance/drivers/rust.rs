@@ -20,7 +20,8 @@ async fn main() {
         std::process::exit(2);
     };
     let builder = Peer::builder();
-    let builder = if scenario == "no_resend" {
+    let reconnects = ["no_resend", "resend_idempotent"].contains(&scenario.as_str());
+    let builder = if reconnects {
         builder.reconnect(
             Reconnect::new()
                 .initial_backoff(Duration::from_millis(50))
@@ -101,6 +102,16 @@ async fn main() {
                 Err(_) => println!("no item"),
             }
             print(peer.call::<i64>("add", (1, 2)).await);
+        }
+        "resend_idempotent" => {
+            let once = peer.call::<u64>("sleep", (300,));
+            let again = peer
+                .call::<i64>("add", (5, 5))
+                .idempotent()
+                .timeout(Duration::from_secs(10));
+            let (once, again) = tokio::join!(once, again);
+            print(once);
+            print(again);
         }
         "no_resend" => {
             print(peer.call::<u64>("sleep", (300,)).await);

@@ -41,7 +41,8 @@ async function readAll(iterator) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const client = await connect(address, scenario === "no_resend" ? { reconnect: { initialDelayMs: 50 } } : {});
+const reconnects = ["no_resend", "resend_idempotent"].includes(scenario);
+const client = await connect(address, reconnects ? { reconnect: { initialDelayMs: 50 } } : {});
 switch (scenario) {
   case "call":
   case "server_junk":
@@ -99,6 +100,13 @@ switch (scenario) {
     await sleep(1500);
     await readAll(items);
     await print(client.call("add", [1, 2]));
+    break;
+  }
+  case "resend_idempotent": {
+    const once = client.call("sleep", [300]);
+    const again = client.call("add", [5, 5], 10_000, { idempotent: true });
+    await print(once);
+    await print(again);
     break;
   }
   case "no_resend": {

@@ -122,6 +122,13 @@ impl Math {
         }
     }
 
+    /// Rounds `x` to `digits` decimal places; `digits` may be left out (0),
+    /// as a param added to a method later would be.
+    fn round(&self, x: f64, digits: Option<u8>) -> f64 {
+        let scale = 10f64.powi(i32::from(digits.unwrap_or(0)));
+        (x * scale).round() / scale
+    }
+
     /// `math.stats.*`
     #[rpc(nested)]
     fn stats(&self) -> &MathStats {

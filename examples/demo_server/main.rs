@@ -21,6 +21,7 @@
 //! |---|---|
 //! | `add(a, b)` (i64) | `a + b` |
 //! | `math.div(a, b)` (f64) | `a / b`; `b == 0` → `{"code": "Application", "message": "division by zero"}` |
+//! | `math.round(x, digits?)` (f64) | `x` rounded to `digits` places; `digits` may be left out (0) |
 //! | `math.stats.mean(values)` | the mean, a float |
 //! | `echo(x)` | `x`, byte-exact for any msgpack value |
 //! | `sleep(ms)` | waits `ms`, returns `ms`; calls on one connection run concurrently |

@@ -1,6 +1,6 @@
 //! The attributes: `#[rpc_api(namespace = "..", crate = "..")]` on the item
-//! and `#[rpc(name = "..", nested, event, blocking, idempotent, skip)]` on
-//! its members.
+//! and `#[rpc(name = "..", alias = "..", deprecated = "..", nested, event,
+//! blocking, idempotent, skip)]` on its members.
 //!
 //! Unknown keys and repeated keys are errors on the key itself.
 
@@ -44,6 +44,9 @@ impl ApiAttr {
 #[derive(Default)]
 pub(crate) struct MemberAttr {
     pub(crate) name: Option<LitStr>,
+    /// Old paths the member still answers at; `alias` may be given again.
+    pub(crate) aliases: Vec<LitStr>,
+    pub(crate) deprecated: Option<LitStr>,
     pub(crate) nested: Option<Span>,
     pub(crate) event: Option<Span>,
     pub(crate) blocking: Option<Span>,
@@ -60,6 +63,10 @@ impl MemberAttr {
                 let span = meta.path.get_ident().map_or_else(Span::call_site, |i| i.span());
                 if meta.path.is_ident("name") {
                     set_once(cx, &meta, &mut attr.name, meta.value()?.parse()?);
+                } else if meta.path.is_ident("alias") {
+                    attr.aliases.push(meta.value()?.parse()?);
+                } else if meta.path.is_ident("deprecated") {
+                    set_once(cx, &meta, &mut attr.deprecated, meta.value()?.parse()?);
                 } else if meta.path.is_ident("nested") {
                     set_once(cx, &meta, &mut attr.nested, span);
                 } else if meta.path.is_ident("event") {
@@ -72,7 +79,7 @@ impl MemberAttr {
                     set_once(cx, &meta, &mut attr.skip, span);
                 } else {
                     return Err(meta.error(
-                        "unknown rpc attribute; expected `name = \"..\"`, `nested`, `event`, `blocking`, `idempotent` or `skip`",
+                        "unknown rpc attribute; expected `name = \"..\"`, `alias = \"..\"`, `deprecated = \"..\"`, `nested`, `event`, `blocking`, `idempotent` or `skip`",
                     ));
                 }
                 Ok(())

@@ -38,6 +38,10 @@ pub(crate) struct Method {
     pub(crate) event: bool,
     /// Safe to send again on a new connection (`#[rpc(idempotent)]`).
     pub(crate) idempotent: bool,
+    /// Old paths it still answers at, relative to the API.
+    pub(crate) aliases: Vec<String>,
+    /// Why it is deprecated, and what to call instead.
+    pub(crate) deprecated: Option<String>,
     /// Takes a `CallContext` first (not sent on the wire).
     pub(crate) context: bool,
     /// The params the wire carries, in order.
@@ -83,6 +87,8 @@ pub(crate) struct Output {
 pub(crate) struct Nested {
     pub(crate) ident: Ident,
     pub(crate) wire: String,
+    /// Old paths of the whole namespace, relative to the API.
+    pub(crate) aliases: Vec<String>,
     pub(crate) docs: String,
     /// The nested API: its trait (trait form) or its type (impl form).
     pub(crate) target: syn::Path,
@@ -131,6 +137,11 @@ impl Api {
                 .as_ref()
                 .map_or_else(|| sig.ident.span(), syn::LitStr::span);
             names.push((wire.clone(), span));
+            for alias in &member_attr.aliases {
+                validate::check_alias(cx, alias);
+                names.push((alias.value(), alias.span()));
+            }
+            let aliases: Vec<String> = member_attr.aliases.iter().map(syn::LitStr::value).collect();
             let docs = attr::docs(member.attrs);
             if member_attr.nested.is_some() {
                 validate::check_nested(cx, sig, item);
@@ -138,6 +149,7 @@ impl Api {
                     nested.push(Nested {
                         ident: sig.ident.clone(),
                         wire,
+                        aliases,
                         docs,
                         target: target.clone(),
                         assoc: format_ident!(
@@ -153,7 +165,7 @@ impl Api {
             validate::check_return(cx, sig, &member_attr);
             validate::check_blocking(cx, sig, &member_attr);
             validate::check_streams(cx, sig, &member_attr);
-            methods.push(method(sig, &member_attr, wire, docs));
+            methods.push(method(sig, &member_attr, wire, aliases, docs));
         }
         validate::check_duplicates(cx, &names);
         Some(Api {
@@ -184,7 +196,13 @@ impl Api {
     }
 }
 
-fn method(sig: &syn::Signature, attr: &MemberAttr, wire: String, docs: String) -> Method {
+fn method(
+    sig: &syn::Signature,
+    attr: &MemberAttr,
+    wire: String,
+    aliases: Vec<String>,
+    docs: String,
+) -> Method {
     let mut context = false;
     let mut params = Vec::new();
     let mut args = Vec::new();
@@ -232,6 +250,8 @@ fn method(sig: &syn::Signature, attr: &MemberAttr, wire: String, docs: String) -
         call,
         event: attr.event.is_some(),
         idempotent: attr.idempotent.is_some(),
+        aliases,
+        deprecated: attr.deprecated.as_ref().map(syn::LitStr::value),
         context,
         params,
         args,

@@ -227,6 +227,12 @@ pub(crate) fn check_member_attr(cx: &Ctxt, attr: &MemberAttr) {
                 ));
             }
         }
+        if let Some(deprecated) = &attr.deprecated {
+            cx.error_spanned_by(
+                deprecated,
+                "`deprecated` applies to methods, not to a `#[rpc(nested)]` accessor; deprecate its methods",
+            );
+        }
     } else if let (Some(_), Some(span)) = (attr.event, attr.idempotent) {
         cx.syn_error(syn::Error::new(
             span,
@@ -301,7 +307,7 @@ pub(crate) fn check_duplicates(cx: &Ctxt, names: &[(String, proc_macro2::Span)])
             let mut error = syn::Error::new(
                 *span,
                 format!(
-                    "the wire name `{name}` is used twice in this API; rename one with #[rpc(name = \"..\")]"
+                    "the wire name `{name}` is used twice in this API (names and aliases share its paths); rename one with #[rpc(name = \"..\")] or drop the alias"
                 ),
             );
             error.combine(syn::Error::new(
@@ -310,6 +316,17 @@ pub(crate) fn check_duplicates(cx: &Ctxt, names: &[(String, proc_macro2::Span)])
             ));
             cx.syn_error(error);
         }
+    }
+}
+
+/// An alias: the old path, relative to the API the member is in (`old_name`,
+/// or `stats.mean` for a method that moved up out of `stats`).
+pub(crate) fn check_alias(cx: &Ctxt, alias: &syn::LitStr) {
+    if !is_path(&alias.value()) {
+        cx.error_spanned_by(
+            alias,
+            "an alias is the old path, relative to this API: `old_name` or `old.path`",
+        );
     }
 }
 
@@ -325,15 +342,18 @@ pub(crate) fn check_wire_name(cx: &Ctxt, name: &syn::LitStr) {
 }
 
 pub(crate) fn check_namespace(cx: &Ctxt, namespace: &syn::LitStr) {
-    let value = namespace.value();
-    if value.is_empty()
-        || value
-            .split('.')
-            .any(|s| s.is_empty() || s.chars().any(char::is_whitespace))
-    {
+    if !is_path(&namespace.value()) {
         cx.error_spanned_by(
             namespace,
             "a namespace is a dot-joined path such as `head` or `tools.fs`",
         );
     }
+}
+
+/// Dot-joined segments, none empty or with spaces.
+fn is_path(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .split('.')
+            .all(|s| !s.is_empty() && !s.chars().any(char::is_whitespace))
 }

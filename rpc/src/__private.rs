@@ -30,6 +30,13 @@ pub fn join(prefix: &str, name: &str) -> String {
     crate::router::join(prefix, name)
 }
 
+/// Lists `old` (and what lies under it) among the aliases of each of
+/// `described`, the methods of a namespace at `path` that also answers at
+/// `old`.
+pub fn alias_described(described: &mut [MethodDescription], old: &str, path: &str) {
+    crate::router::alias_described(described, old, path);
+}
+
 /// Serves a plain `fn` method at `path`: answered at once, no future.
 pub fn serve_sync<F>(router: &Router, path: &str, method: F)
 where

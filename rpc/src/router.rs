@@ -178,6 +178,58 @@ impl Router {
         self
     }
 
+    /// Makes `old` answer as `path` does, so that callers of a method that
+    /// moved or was renamed keep working: the handler at `path` answers at
+    /// `old` too, and so does every handler under `path` (`old.x` as
+    /// `path.x`), which moves a whole namespace. The handlers see the new
+    /// path; `rpc.describe` lists `old` among the aliases of each method.
+    /// What is registered at `path` later is not aliased. Returns how many
+    /// paths now answer at their old place.
+    ///
+    /// ```
+    /// let router = dotrpc::Router::new();
+    /// router.set_handler("math.stats.mean", |xs: Vec<f64>| async move {
+    ///     xs.iter().sum::<f64>() / xs.len() as f64
+    /// });
+    /// assert_eq!(router.alias("stats", "math.stats"), 1);
+    /// assert!(router.contains("stats.mean"));
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `old` or `path` is not a well-formed path.
+    pub fn alias(&self, old: &str, path: &str) -> usize {
+        check_path(old);
+        check_path(path);
+        let under = format!("{path}.");
+        let moved: Vec<(String, Route)> = self
+            .handlers
+            .iter()
+            .filter_map(|entry| {
+                let at = std::str::from_utf8(entry.key()).ok()?;
+                let alias = if at == path {
+                    old.to_owned()
+                } else {
+                    join(old, at.strip_prefix(under.as_str())?)
+                };
+                Some((alias, entry.value().clone()))
+            })
+            .collect();
+        let count = moved.len();
+        alias_described(
+            &mut self
+                .descriptions
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            old,
+            path,
+        );
+        for (at, route) in moved {
+            self.handlers.insert(Box::from(at.as_bytes()), route);
+        }
+        count
+    }
+
     /// Removes the handler at `path`; returns whether there was one.
     pub fn remove_handler(&self, path: &str) -> bool {
         self.handlers.remove(path.as_bytes()).is_some()
@@ -241,12 +293,12 @@ impl Router {
             .is_some()
     }
 
-    /// The paths that have a handler, sorted.
+    /// The paths that have a handler (aliases included), sorted.
     pub fn paths(&self) -> Vec<String> {
         let mut paths: Vec<String> = self
             .handlers
             .iter()
-            .map(|entry| entry.value().path.to_string())
+            .map(|entry| String::from_utf8_lossy(entry.key()).into_owned())
             .collect();
         paths.sort_unstable();
         paths
@@ -325,8 +377,10 @@ impl Router {
         }
         let mut descriptions = Vec::new();
         A::describe(prefix, &mut descriptions);
-        Arc::new(api).register(self, prefix);
+        // Described first: registering makes the aliases, which the
+        // descriptions list.
         self.add_descriptions(descriptions);
+        Arc::new(api).register(self, prefix);
         self
     }
 }
@@ -441,6 +495,14 @@ pub struct MethodDescription {
     pub input: Option<String>,
     /// The method's doc comment.
     pub docs: String,
+    /// Other paths the method answers at (its old ones: `#[rpc(alias)]`,
+    /// [`Router::alias`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Why not to call it any more, and what to call instead, if it is
+    /// deprecated (`#[rpc(deprecated = "..")]`). Calls still work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
 }
 
 /// One param of a described method.
@@ -450,6 +512,27 @@ pub struct ParamDescription {
     pub name: String,
     /// Its Rust type, as written.
     pub ty: String,
+}
+
+/// Lists `old` among the aliases of the method at `path`, and `old.x` among
+/// those of each method at `path.x`.
+pub(crate) fn alias_described(described: &mut [MethodDescription], old: &str, path: &str) {
+    for description in described {
+        let alias = if description.path == path {
+            old.to_owned()
+        } else if let Some(rest) = description
+            .path
+            .strip_prefix(path)
+            .and_then(|rest| rest.strip_prefix('.'))
+        {
+            join(old, rest)
+        } else {
+            continue;
+        };
+        if !description.aliases.contains(&alias) {
+            description.aliases.push(alias);
+        }
+    }
 }
 
 /// Joins a namespace prefix and a name: `join("math", "div") == "math.div"`,

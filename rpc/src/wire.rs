@@ -92,7 +92,8 @@ impl<E: Serialize + DeserializeOwned + Display> ApplicationError for E {
 pub struct ParamReader<'p>(handler::ParamReader<'p>);
 
 impl<'p> ParamReader<'p> {
-    /// Checks that `params` holds exactly `arity` values.
+    /// Checks that `params` holds at most `arity` values (trailing params
+    /// that may be missing may be left out).
     ///
     /// # Errors
     ///

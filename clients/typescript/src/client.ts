@@ -75,7 +75,23 @@ interface Pending {
   resolve(result: unknown): void;
   reject(error: RpcError): void;
   timer: ReturnType<typeof setTimeout> | undefined;
+  /** A call safe to repeat: what to send again, and how often it was sent. */
+  repeat?: { request: unknown[]; sends: number };
 }
+
+/** How a call is made; see {@link Client.call}. */
+export interface CallOptions {
+  /**
+   * The call is safe to repeat: if the connection drops before its answer
+   * and the client reconnects, it is sent again on the next connection
+   * (within its timeout, three times in all at most). Any other call that
+   * was sent fails with `Disconnected`, as it may have run.
+   */
+  idempotent?: boolean;
+}
+
+/** How many times in all a call safe to repeat is sent, at most. */
+const MAX_SENDS = 3;
 
 /** How a stream call is opened; see {@link Client.stream}. */
 export interface StreamOptions {
@@ -151,6 +167,8 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
   private link: Link | undefined;
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
+  /** Calls safe to repeat whose connection dropped: sent again on the next. */
+  private repeating: Pending[] = [];
   /** Stream calls this side made, by msgid: their items. */
   private readonly incoming = new Map<number, Incoming>();
   /** Uploads this side is sending, by msgid: their room. */
@@ -179,26 +197,43 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
   }
 
   /** Calls `method` by its dot-joined path. */
-  call<R = unknown>(method: string, params: unknown[] = [], timeoutMs = this.options.timeoutMs): Promise<R> {
+  call<R = unknown>(
+    method: string,
+    params: unknown[] = [],
+    timeoutMs = this.options.timeoutMs,
+    options: CallOptions = {},
+  ): Promise<R> {
     const link = this.link;
     if (link === undefined) {
       return Promise.reject(new RpcError("Disconnected", this.isClosed ? "the client is closed" : "not connected"));
     }
-    const msgid = this.allocateId();
     return new Promise<R>((resolve, reject) => {
       const pending: Pending = { resolve: resolve as (result: unknown) => void, reject, timer: undefined };
+      const request: unknown[] = [REQUEST, 0, method, params];
+      if (timeoutMs !== undefined && this.speaksDotrpc) request.push({ deadline_ms: timeoutMs });
+      if (options.idempotent) pending.repeat = { request, sends: 0 };
       if (timeoutMs !== undefined) {
         pending.timer = setTimeout(() => {
-          this.pending.delete(msgid);
-          if (this.speaksDotrpc) this.send([NOTIFICATION, CANCEL, [msgid]]);
+          this.repeating = this.repeating.filter((waiting) => waiting !== pending);
+          const msgid = request[1] as number;
+          if (this.pending.get(msgid) === pending) {
+            this.pending.delete(msgid);
+            if (this.speaksDotrpc) this.send([NOTIFICATION, CANCEL, [msgid]]);
+          }
           reject(new RpcError("Timeout", `${method} timed out after ${timeoutMs} ms`));
         }, timeoutMs);
       }
-      this.pending.set(msgid, pending);
-      const request: unknown[] = [REQUEST, msgid, method, params];
-      if (timeoutMs !== undefined && this.speaksDotrpc) request.push({ deadline_ms: timeoutMs });
-      link.send(request);
+      this.sendCall(link, pending, request);
     });
+  }
+
+  /** Sends `request` under a fresh msgid, `pending` waiting for its answer. */
+  private sendCall(link: Link, pending: Pending, request: unknown[]): void {
+    const msgid = this.allocateId();
+    request[1] = msgid;
+    if (pending.repeat) pending.repeat.sends++;
+    this.pending.set(msgid, pending);
+    link.send(request);
   }
 
   /**
@@ -501,6 +536,9 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
     this.link = link;
     link.send([NOTIFICATION, HELLO, [{ dotrpc: 1, features: ["cancel", "deadline"] }]]);
     this.emit({ type: "connected" });
+    const repeating = this.repeating;
+    this.repeating = [];
+    for (const pending of repeating) this.sendCall(link, pending, pending.repeat!.request);
   }
 
   /** The connection dropped under us. */
@@ -540,6 +578,7 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
       if (this.isClosed) return;
     }
     this.isClosed = true;
+    this.failPending(`gave up after ${attempts} attempts`);
     this.emit({ type: "gaveUp", attempts });
     this.resolveClosed(`gave up after ${attempts} attempts`);
   }
@@ -646,13 +685,22 @@ export class Client<Api = Record<string, any>, Events extends EventMap = EventMa
     this.link?.send(message);
   }
 
+  /**
+   * Fails the calls waiting for an answer on a connection that is gone, and
+   * the streams; keeps calls safe to repeat for the next connection, if one
+   * may come.
+   */
   private failPending(reason: string): void {
-    const pending = [...this.pending.values()];
+    const mayRepeat = (call: Pending) =>
+      !this.isClosed && this.options.reconnect && call.repeat !== undefined && call.repeat.sends < MAX_SENDS;
+    const pending = [...this.repeating, ...this.pending.values()];
     this.pending.clear();
+    this.repeating = pending.filter(mayRepeat);
     for (const msgid of [...this.incoming.keys()]) {
       this.endStream(msgid, { error: new RpcError("Disconnected", `disconnected: ${reason}`) });
     }
     for (const call of pending) {
+      if (this.repeating.includes(call)) continue;
       clearTimeout(call.timer);
       call.reject(new RpcError("Disconnected", `disconnected: ${reason}`));
     }

@@ -12,6 +12,7 @@
  */
 export { Client, connect } from "./client.js";
 export type {
+  CallOptions,
   ConnectOptions,
   Conversation,
   EventMap,

@@ -45,6 +45,8 @@ for (const [name, url] of [["TCP", tcp], ["WebSocket", ws]] as const) {
       assert.equal(await client.api.add(40, 2), 42);
       assert.equal(await client.api.math.stats.mean([1, 2, 6]), 3);
       assert.equal(await client.api.math.div(1, 4), 0.25);
+      assert.equal(await client.api.math.round(2.567), 3, "a trailing optional param left out");
+      assert.equal(await client.api.math.round(2.567, 2), 2.57);
       assert.equal(await client.call("add", [1, 2]), 3, "by path too");
       const bytes = new Uint8Array([0, 1, 2, 255]);
       const echoed = await client.call("echo", [bytes]);

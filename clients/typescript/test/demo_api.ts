@@ -33,6 +33,11 @@ export interface DemoApi {
      * @throws {RpcError} code `Application`, `data` a Rust `String`
      */
     div(a: number, b: number): number;
+    /**
+     * Rounds `x` to `digits` decimal places; `digits` may be left out (0),
+     * as a param added to a method later would be.
+     */
+    round(x: number, digits?: number | null): number;
     stats: {
       /**
        * The mean of the values.

@@ -50,7 +50,16 @@ pub(super) fn expand(api: &Api) -> TokenStream {
     let describe_methods = api.methods.iter().map(|m| describe(api, m));
     let describe_nested = api.nested.iter().map(|n| {
         let (ty, wire) = (nested_client(n), &n.wire);
-        quote!(<#ty>::__dotrpc_describe(&#krate::__private::join(prefix, #wire), out);)
+        let aliases = &n.aliases;
+        quote! {
+            let __dotrpc_from = out.len();
+            <#ty>::__dotrpc_describe(&#krate::__private::join(prefix, #wire), out);
+            #(#krate::__private::alias_described(
+                &mut out[__dotrpc_from..],
+                &#krate::__private::join(prefix, #aliases),
+                &#krate::__private::join(prefix, #wire),
+            );)*
+        }
     });
     let inherent = inherent_helpers(api);
     let broadcast_ident = api.broadcast_ident();
@@ -178,14 +187,23 @@ fn broadcast_stub(api: &Api, index: usize, method: &Method) -> TokenStream {
              peers it was queued for, and fail only if a param does not serialize."
         ),
     );
+    let deprecated = deprecated(method);
     quote! {
         #[doc = #doc]
+        #deprecated
         pub fn #ident(&self, #(#params),*) -> #krate::__private::NotifyAll {
             let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, #count);
             #(#args)*
             __dotrpc_args.notify_all()
         }
     }
+}
+
+/// `#[deprecated]` on the stubs of a method marked `#[rpc(deprecated)]`, so
+/// that Rust callers are told as TypeScript's are.
+fn deprecated(method: &Method) -> Option<TokenStream> {
+    let note = method.deprecated.as_ref()?;
+    Some(quote!(#[deprecated(note = #note)]))
 }
 
 /// `with_timeout`, `peer` and `describe` as inherent methods, so that they
@@ -285,8 +303,10 @@ fn stub(api: &Api, index: usize, method: &Method) -> TokenStream {
                  wait for room in the connection's queue first, or `.send()` it at once."
             ),
         );
+        let deprecated = deprecated(method);
         return quote! {
             #[doc = #doc]
+            #deprecated
             pub fn #ident(&self, #(#params),*) -> #krate::__private::Notify {
                 let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, #count);
                 #(#args)*
@@ -338,8 +358,10 @@ fn stub(api: &Api, index: usize, method: &Method) -> TokenStream {
     };
     let streams = method.answer.is_some() || method.input.is_some();
     let idempotent = (method.idempotent && !streams).then(|| quote!(.idempotent()));
+    let deprecated = deprecated(method);
     quote! {
         #[doc = #doc]
+        #deprecated
         pub fn #ident(&self, #(#params),*) -> #returns {
             let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, #count);
             #(#args)*
@@ -380,6 +402,11 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
         item_of(method.answer.as_ref()),
         item_of(method.input.as_ref()),
     );
+    let aliases = &method.aliases;
+    let deprecated = match &method.deprecated {
+        None => quote!(::core::option::Option::None),
+        Some(note) => quote!(::core::option::Option::Some(::core::convert::From::from(#note))),
+    };
     quote! {
         out.push(#krate::__private::MethodDescription {
             path: #krate::__private::join(prefix, #wire),
@@ -391,6 +418,8 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
             stream: #stream,
             input: #input,
             docs: ::core::convert::From::from(#docs),
+            aliases: ::core::convert::From::from([#(#krate::__private::join(prefix, #aliases)),*]),
+            deprecated: #deprecated,
         });
     }
 }

@@ -267,12 +267,25 @@ fn register_method(api: &Api, method: &Method) -> TokenStream {
             }
         }
     };
+    let aliases = alias(api, &method.wire, &method.aliases);
     quote! {
         {
             let __dotrpc_root = ::core::clone::Clone::clone(&__dotrpc_root);
             let __dotrpc_get = ::core::clone::Clone::clone(&__dotrpc_get);
             #glue
+            #aliases
         }
+    }
+}
+
+/// Answers at each old path as at `wire`: a method, or a whole namespace.
+fn alias(api: &Api, wire: &str, aliases: &[String]) -> TokenStream {
+    let krate = &api.krate;
+    quote! {
+        #(__dotrpc_router.alias(
+            &#krate::__private::join(__dotrpc_prefix, #aliases),
+            &#krate::__private::join(__dotrpc_prefix, #wire),
+        );)*
     }
 }
 
@@ -287,6 +300,7 @@ fn register_nested(api: &Api, nested: &Nested) -> TokenStream {
         Form::Impl { .. } => quote!(<#target>::__dotrpc_register),
     };
     let r = format_ident!("__dotrpc_reach");
+    let aliases = alias(api, wire, &nested.aliases);
     quote! {
         {
             let __dotrpc_get = ::core::clone::Clone::clone(&__dotrpc_get);
@@ -296,6 +310,7 @@ fn register_nested(api: &Api, nested: &Nested) -> TokenStream {
                 ::core::clone::Clone::clone(&__dotrpc_root),
                 move |#r: &__DotrpcRoot| (__dotrpc_get)(#r).#ident(),
             );
+            #aliases
         }
     }
 }

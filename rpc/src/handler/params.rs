@@ -1,6 +1,11 @@
 //! Typed params: the arity checked first, then each param decoded straight
 //! into its type, in place (strings and [`Blob`](crate::Blob)s borrow from
 //! the frame while they are decoded).
+//!
+//! A call may leave out trailing params that may be missing: an `Option`
+//! reads as `None`, `()` as itself. So a method can gain an optional last
+//! param without breaking callers that predate it; a param that is really
+//! missing is still `InvalidParams`, in the same words as before.
 
 use serde::de::DeserializeOwned;
 
@@ -25,21 +30,25 @@ fn short(method: &str) -> &str {
     method.rsplit('.').next().unwrap_or(method)
 }
 
-/// Checks that `params` holds exactly `expected` values.
+/// Checks that `params` holds no more than `expected` values (those left
+/// out are checked as they are read).
 pub(crate) fn check_arity(
     method: &str,
     expected: usize,
     params: &Params,
 ) -> Result<(), ErrorObject> {
-    if params.len() == expected {
+    if params.len() <= expected {
         return Ok(());
     }
+    Err(arity_error(method, expected, params.len()))
+}
+
+fn arity_error(method: &str, expected: usize, given: usize) -> ErrorObject {
     let plural = if expected == 1 { "" } else { "s" };
-    Err(ErrorObject::invalid_params(format!(
-        "{} expects {expected} param{plural}, got {}",
+    ErrorObject::invalid_params(format!(
+        "{} expects {expected} param{plural}, got {given}",
         short(method),
-        params.len()
-    )))
+    ))
 }
 
 /// Reads a method's params in order, after checking how many there are.
@@ -51,12 +60,15 @@ pub(crate) struct ParamReader<'p> {
     method: &'p str,
     de: rmp_serde::Deserializer<rmp_serde::decode::ReadRefReader<'p, [u8]>>,
     position: usize,
+    /// How many params the call has, and may have.
+    given: usize,
+    arity: usize,
     /// Set while a large params array is read, so its `Blob`s share it.
     _frame: Option<FrameGuard>,
 }
 
 impl<'p> ParamReader<'p> {
-    /// Checks that `params` holds exactly `arity` values.
+    /// Checks that `params` holds at most `arity` values.
     pub(crate) fn new(
         method: &'p str,
         params: &'p Params,
@@ -67,13 +79,21 @@ impl<'p> ParamReader<'p> {
             method,
             de: rmp_serde::Deserializer::from_read_ref(params.items()),
             position: 0,
+            given: params.len(),
+            arity,
             _frame: (params.as_bytes().len() >= SHARE_AT).then(|| FrameGuard::set(params.buffer())),
         })
     }
 
-    /// Decodes the next param.
+    /// Decodes the next param; one left out must be one that may be
+    /// missing.
     pub(crate) fn read<T: DeserializeOwned>(&mut self) -> Result<T, ErrorObject> {
         self.position += 1;
+        if self.position > self.given {
+            return T::deserialize(Missing).map_err(|_: serde::de::value::Error| {
+                arity_error(self.method, self.arity, self.given)
+            });
+        }
         T::deserialize(&mut self.de).map_err(|e| {
             ErrorObject::invalid_params(format!(
                 "{}: param {}: {e}",
@@ -81,6 +101,38 @@ impl<'p> ParamReader<'p> {
                 self.position
             ))
         })
+    }
+}
+
+/// A param the call left out: what may be missing reads from it (`None`,
+/// `()`), nothing else does.
+struct Missing;
+
+impl<'de> serde::Deserializer<'de> for Missing {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("missing"))
+    }
+
+    fn deserialize_option<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_none()
+    }
+
+    fn deserialize_unit<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_unit()
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit_struct newtype_struct seq tuple tuple_struct map
+        struct enum identifier ignored_any
     }
 }
 
@@ -141,6 +193,29 @@ mod tests {
         );
         let error = <(String,)>::from_params("log", &params(vec![])).unwrap_err();
         assert_eq!(error.message, "log expects 1 param, got 0");
+        let error = <(i64,)>::from_params("m", &params(vec![1.into(), 2.into()])).unwrap_err();
+        assert_eq!(error.message, "m expects 1 param, got 2");
+    }
+
+    #[test]
+    fn trailing_params_that_may_be_missing_may_be_left_out() {
+        let decoded =
+            <(i64, Option<String>, ())>::from_params("m", &params(vec![1.into()])).unwrap();
+        assert_eq!(decoded, (1, None, ()));
+        let decoded =
+            <(i64, Option<String>)>::from_params("m", &params(vec![1.into(), "x".into()])).unwrap();
+        assert_eq!(decoded, (1, Some("x".to_owned())));
+        // A param that may not be missing is still missing, behind one that
+        // may: the message is the arity's.
+        let error = <(Option<i64>, i64)>::from_params("m", &params(vec![])).unwrap_err();
+        assert_eq!(error.message, "m expects 2 params, got 0");
+        let error = <(i64, Vec<i64>)>::from_params("m", &params(vec![1.into()])).unwrap_err();
+        assert_eq!(error.message, "m expects 2 params, got 1");
+        let error = <(i64, Value)>::from_params("m", &params(vec![1.into()])).unwrap_err();
+        assert_eq!(
+            error.message, "m expects 2 params, got 1",
+            "any value is not an absent one"
+        );
     }
 
     #[test]
