@@ -66,10 +66,7 @@ impl Shop for MyShop {
 }
 
 fn param(name: &str, ty: &str) -> ParamDescription {
-    ParamDescription {
-        name: name.into(),
-        ty: ty.into(),
-    }
+    ParamDescription::new(name, ty)
 }
 
 fn expected() -> Vec<MethodDescription> {

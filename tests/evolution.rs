@@ -78,8 +78,13 @@ mod v2 {
 
     #[super::rpc_api]
     pub(crate) trait Greeter {
-        /// Gained a trailing param that may be missing.
-        fn greet(&self, name: String, punctuation: Option<String>) -> String;
+        /// Gained trailing params that may be missing.
+        fn greet(
+            &self,
+            name: String,
+            punctuation: Option<String>,
+            #[rpc(default)] times: u8,
+        ) -> String;
         fn introduce(&self, person: Person) -> Person;
         /// Was `farewell`.
         #[rpc(alias = "farewell")]
@@ -100,8 +105,12 @@ mod v2 {
 
     impl Greeter for Server {
         type Ops = Server;
-        fn greet(&self, name: String, punctuation: Option<String>) -> String {
-            format!("hello {name}{}", punctuation.as_deref().unwrap_or(""))
+        fn greet(&self, name: String, punctuation: Option<String>, times: u8) -> String {
+            let punctuation = punctuation.as_deref().unwrap_or("");
+            format!(
+                "hello {name}{}",
+                punctuation.repeat(usize::from(times.max(1)))
+            )
         }
         fn introduce(&self, person: Person) -> Person {
             person
@@ -156,10 +165,10 @@ async fn older_callers_are_served_by_a_newer_server() {
     // The newer caller, to the same server, gets what it added.
     let greeter = client.client::<v2::GreeterClient>();
     assert_eq!(
-        bounded(greeter.greet("ann".into(), Some("!".into())))
+        bounded(greeter.greet("ann".into(), Some("!".into()), 3))
             .await
             .unwrap(),
-        "hello ann!"
+        "hello ann!!!"
     );
 }
 
@@ -196,14 +205,37 @@ async fn newer_callers_are_served_by_an_older_server_as_far_as_it_goes() {
     let hello = bounded(greeter.hello()).await.unwrap();
     assert_eq!(hello, "hello");
     // A param the older server does not take fails clearly.
-    let error = bounded(greeter.greet("bea".into(), None))
+    let error = bounded(greeter.greet("bea".into(), None, 0))
         .await
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::InvalidParams, "{error}");
     assert!(
-        error.to_string().contains("greet expects 1 param, got 2"),
+        error.to_string().contains("greet expects 1 param, got 3"),
         "{error}"
     );
+}
+
+/// The impl-block form takes `#[rpc(default)]` as the trait form does.
+struct Pager;
+
+#[rpc_api]
+impl Pager {
+    fn page(&self, query: String, #[rpc(default)] size: u32) -> String {
+        format!("{query}:{size}")
+    }
+}
+
+#[tokio::test]
+async fn a_param_with_a_default_may_be_left_out() {
+    let (client, _server) = dotrpc::memory_pair(Peer::builder(), Peer::builder().serve(Pager));
+    let page: String = bounded(client.call("page", ("q",))).await.unwrap();
+    assert_eq!(page, "q:0");
+    let page: String = bounded(client.call("page", ("q", 5))).await.unwrap();
+    assert_eq!(page, "q:5");
+    let error = bounded(client.call::<String>("page", ()))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidParams, "{error}");
 }
 
 #[tokio::test]
@@ -241,6 +273,9 @@ async fn the_description_lists_old_paths_and_deprecations() {
     assert_eq!(find("ops.uptime").aliases, ["admin.uptime"]);
     assert_eq!(find("hello").deprecated.as_deref(), Some("use greet"));
     assert_eq!(find("greet").deprecated, None);
+    let optional: Vec<bool> = find("greet").params.iter().map(|p| p.optional).collect();
+    assert_eq!(optional, [false, true, true]);
+    assert!(!find("introduce").params[0].optional);
     assert!(find("greet").aliases.is_empty());
 
     // As the server describes itself, and serves.

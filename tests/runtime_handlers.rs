@@ -1,6 +1,7 @@
 //! Handlers registered at run time: by full path and under a namespace (the
-//! same registration), removed while serving, a fallback for unhandled paths,
-//! the call context, blocking handlers, and the per-connection bound.
+//! same registration), removed while serving, described for `rpc.describe`,
+//! a fallback for unhandled paths, the call context, blocking handlers, and
+//! the per-connection bound.
 
 mod support;
 
@@ -8,7 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dotrpc::{CallContext, Error, IntoReply, Peer, Router, Value};
+use dotrpc::{
+    CallContext, Error, IntoReply, MethodDescription, ParamDescription, Peer, Router, Value,
+};
 use support::bounded;
 
 fn pair(router: Arc<Router>) -> (Peer, Peer) {
@@ -268,3 +271,42 @@ async fn runtime_handlers_sit_beside_generated_ones() {
 }
 
 use std::future::IntoFuture;
+
+/// A handler added at run time is described as an API's methods are, and its
+/// description goes with it.
+#[tokio::test]
+async fn runtime_handlers_are_described_until_removed() {
+    let router = Arc::new(Router::new());
+    let (client, _server) = pair(Arc::clone(&router));
+    let described = || async {
+        bounded(client.call::<Vec<MethodDescription>>("rpc.describe", ()))
+            .await
+            .unwrap()
+    };
+    router
+        .namespace("search")
+        .set_handler("page", |query: String, size: Option<u32>| async move {
+            format!("{query}: {}", size.unwrap_or(10))
+        })
+        .set_description(MethodDescription {
+            params: vec![
+                ParamDescription::new("query", "String"),
+                ParamDescription::new("size", "Option<u32>"),
+            ],
+            returns: "String".into(),
+            docs: "One page of results.".into(),
+            ..MethodDescription::new("page")
+        });
+    router.set_handler("undescribed", || async { 1 });
+    let methods = described().await;
+    assert_eq!(methods.len(), 1, "{methods:?}");
+    assert_eq!(methods[0].path, "search.page");
+    assert_eq!(
+        methods[0].params[1],
+        ParamDescription::new("size", "Option<u32>")
+    );
+    assert_eq!(methods[0].docs, "One page of results.");
+
+    assert!(router.namespace("search").remove_handler("page"));
+    assert!(described().await.is_empty());
+}

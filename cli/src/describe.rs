@@ -76,23 +76,12 @@ pub(crate) mod tests {
     /// A plain method's description, for tests to adjust.
     pub(crate) fn method(path: &str, params: &[(&str, &str)], returns: &str) -> MethodDescription {
         MethodDescription {
-            path: path.into(),
             params: params
                 .iter()
-                .map(|(name, ty)| ParamDescription {
-                    name: (*name).into(),
-                    ty: (*ty).into(),
-                })
+                .map(|(name, ty)| ParamDescription::new(*name, *ty))
                 .collect(),
             returns: returns.into(),
-            error: None,
-            event: false,
-            idempotent: false,
-            stream: None,
-            input: None,
-            docs: String::new(),
-            aliases: Vec::new(),
-            deprecated: None,
+            ..MethodDescription::new(path)
         }
     }
 

@@ -50,11 +50,12 @@ impl Namespace<'_> {
                 continue;
             }
             doc_comment(out, &indent, method);
-            // Trailing `Option`s may be left out (the server reads `None`).
+            // Trailing params that may be missing may be left out (older
+            // servers do not say which: their trailing `Option`s).
             let required = method
                 .params
                 .iter()
-                .rposition(|p| !p.ty.starts_with("Option<"))
+                .rposition(|p| !(p.optional || p.ty.starts_with("Option<")))
                 .map_or(0, |last| last + 1);
             let params: Vec<String> = method
                 .params

@@ -100,6 +100,44 @@ fn set_once<T>(cx: &Ctxt, meta: &ParseNestedMeta<'_>, slot: &mut Option<T>, valu
     }
 }
 
+/// The arguments of `#[rpc(..)]` on one param: only `default`.
+pub(crate) fn parse_param(cx: &Ctxt, attrs: &[Attribute]) -> Option<Span> {
+    let mut default = None;
+    for rpc in attrs.iter().filter(|a| a.path().is_ident("rpc")) {
+        let result = rpc.parse_nested_meta(|meta| {
+            if meta.path.is_ident("default") {
+                let span = meta
+                    .path
+                    .get_ident()
+                    .map_or_else(Span::call_site, |i| i.span());
+                set_once(cx, &meta, &mut default, span);
+                Ok(())
+            } else {
+                Err(meta.error("unknown rpc param attribute; expected `default`"))
+            }
+        });
+        if let Err(error) = result {
+            cx.syn_error(error);
+        }
+    }
+    default
+}
+
+/// Whether a param is marked `#[rpc(default)]` (checked by [`parse_param`]).
+pub(crate) fn param_default(attrs: &[Attribute]) -> bool {
+    attrs.iter().any(|a| {
+        a.path().is_ident("rpc")
+            && a.parse_nested_meta(|meta| {
+                if meta.path.is_ident("default") {
+                    Ok(())
+                } else {
+                    Err(meta.error(""))
+                }
+            })
+            .is_ok()
+    })
+}
+
 /// The attributes without ours, to emit the user's item unchanged otherwise.
 pub(crate) fn strip(attrs: &mut Vec<Attribute>) {
     attrs.retain(|a| !a.path().is_ident("rpc"));

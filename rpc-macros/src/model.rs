@@ -75,6 +75,11 @@ pub(crate) enum CallKind {
 pub(crate) struct Param {
     pub(crate) ident: Ident,
     pub(crate) ty: Type,
+    /// Marked `#[rpc(default)]`: left out, it reads as its `Default`.
+    pub(crate) default: bool,
+    /// A call may leave it out: it and every param after it are `Option`s
+    /// or have a default.
+    pub(crate) optional: bool,
 }
 
 /// What a method returns: `ok` alone, or `Result<ok, err>`.
@@ -236,7 +241,16 @@ fn method(
         params.push(Param {
             ident,
             ty: (*typed.ty).clone(),
+            default: attr::param_default(&typed.attrs),
+            optional: false,
         });
+    }
+    // The trailing run of params that may be missing may be left out.
+    for param in params.iter_mut().rev() {
+        if !(param.default || validate::is_option(&param.ty)) {
+            break;
+        }
+        param.optional = true;
     }
     let call = match (&sig.asyncness, attr.blocking) {
         (Some(_), _) => CallKind::Async,

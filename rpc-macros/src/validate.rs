@@ -164,6 +164,26 @@ pub(crate) fn check_streams(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
 /// Params are named, owned values (decoded from the wire); a `CallContext`
 /// may come first.
 pub(crate) fn check_params(cx: &Ctxt, sig: &Signature) {
+    // A param with a default is left out only after every param that may
+    // not be: one before a required param would never be.
+    let mut required_after = false;
+    for arg in sig.inputs.iter().skip(1).rev() {
+        let FnArg::Typed(typed) = arg else { continue };
+        let default = crate::attr::parse_param(cx, &typed.attrs);
+        if stream_param(&typed.ty).is_some() || is_context(&typed.ty) {
+            continue;
+        }
+        if let Some(span) = default {
+            if required_after {
+                cx.syn_error(syn::Error::new(
+                    span,
+                    "a param with a default may be left out only at the end of a call; move it after the params that have none",
+                ));
+            }
+        } else if !is_option(&typed.ty) {
+            required_after = true;
+        }
+    }
     for (position, arg) in sig.inputs.iter().skip(1).enumerate() {
         let FnArg::Typed(typed) = arg else { continue };
         if !matches!(&*typed.pat, Pat::Ident(p) if p.subpat.is_none()) {
@@ -202,6 +222,13 @@ pub(crate) fn check_return(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
             cx.error_spanned_by(ty, "events are one-way and cannot return a value; remove the return type or drop #[rpc(event)]");
         }
     }
+}
+
+/// Whether `ty` is written `Option<T>` (what a call may leave out).
+pub(crate) fn is_option(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none()
+        && p.path.segments.last().is_some_and(|s| s.ident == "Option"
+            && matches!(s.arguments, syn::PathArguments::AngleBracketed(_))))
 }
 
 pub(crate) fn is_unit(ty: &Type) -> bool {

@@ -230,9 +230,48 @@ impl Router {
         count
     }
 
-    /// Removes the handler at `path`; returns whether there was one.
+    /// Removes the handler at `path`, and its description; returns whether
+    /// there was one.
     pub fn remove_handler(&self, path: &str) -> bool {
+        self.descriptions
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|described| described.path != path);
         self.handlers.remove(path.as_bytes()).is_some()
+    }
+
+    /// Describes the handler at `description.path` (registered at run time:
+    /// an API's methods describe themselves), so that `rpc.describe`,
+    /// `$SRV.INFO` over NATS and `dotrpc describe` show it; replaces what
+    /// described that path before.
+    ///
+    /// ```
+    /// use dotrpc::{MethodDescription, ParamDescription};
+    ///
+    /// let router = dotrpc::Router::new();
+    /// router
+    ///     .set_handler("page", |query: String, size: Option<u32>| async move {
+    ///         format!("{query}: {}", size.unwrap_or(10))
+    ///     })
+    ///     .set_description(MethodDescription {
+    ///         params: vec![
+    ///             ParamDescription::new("query", "String"),
+    ///             ParamDescription::new("size", "Option<u32>"),
+    ///         ],
+    ///         returns: "String".into(),
+    ///         docs: "One page of results.".into(),
+    ///         ..MethodDescription::new("page")
+    ///     });
+    /// assert_eq!(router.descriptions()[0].path, "page");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the path is not a well-formed path.
+    pub fn set_description(&self, description: MethodDescription) -> &Self {
+        check_path(&description.path);
+        self.add_descriptions(vec![description]);
+        self
     }
 
     /// A view of the router under `prefix`: registering `"mean"` there is
@@ -442,6 +481,14 @@ impl<'r> Namespace<'r> {
         self.router.remove_handler(&self.path(name))
     }
 
+    /// Describes the handler at `description.path` under this namespace, as
+    /// [`Router::set_description`] does at the full path.
+    pub fn set_description(&self, mut description: MethodDescription) -> &Self {
+        description.path = self.path(&description.path);
+        self.router.set_description(description);
+        self
+    }
+
     /// A nested namespace: `router.namespace("a").namespace("b")` is
     /// `router.namespace("a.b")`.
     ///
@@ -505,6 +552,28 @@ pub struct MethodDescription {
     pub deprecated: Option<String>,
 }
 
+impl MethodDescription {
+    /// A method at `path` that takes nothing and returns nothing, with no
+    /// docs: the start of a description of a runtime handler
+    /// ([`Router::set_description`]), its other fields set with
+    /// `..MethodDescription::new(path)`.
+    pub fn new(path: impl Into<String>) -> Self {
+        MethodDescription {
+            path: path.into(),
+            params: Vec::new(),
+            returns: "()".into(),
+            error: None,
+            event: false,
+            idempotent: false,
+            stream: None,
+            input: None,
+            docs: String::new(),
+            aliases: Vec::new(),
+            deprecated: None,
+        }
+    }
+}
+
 /// One param of a described method.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParamDescription {
@@ -512,6 +581,31 @@ pub struct ParamDescription {
     pub name: String,
     /// Its Rust type, as written.
     pub ty: String,
+    /// Whether a call may leave it out (a trailing `Option`, or a param
+    /// marked `#[rpc(default)]`): the handler then reads `None` or the
+    /// default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+}
+
+impl ParamDescription {
+    /// A param named `name`, of the Rust type `ty`, that a call must send.
+    pub fn new(name: impl Into<String>, ty: impl Into<String>) -> Self {
+        ParamDescription {
+            name: name.into(),
+            ty: ty.into(),
+            optional: false,
+        }
+    }
+
+    /// A param a call may leave out (it must come after every param that
+    /// may not).
+    pub fn optional(name: impl Into<String>, ty: impl Into<String>) -> Self {
+        ParamDescription {
+            optional: true,
+            ..ParamDescription::new(name, ty)
+        }
+    }
 }
 
 /// Lists `old` among the aliases of the method at `path`, and `old.x` among

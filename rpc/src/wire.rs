@@ -105,6 +105,20 @@ impl<'p> ParamReader<'p> {
     ) -> Result<Self, ErrorObject> {
         handler::ParamReader::new(ctx.method(), params, arity).map(ParamReader)
     }
+
+    /// Decodes the next param of a `#[rpc(default)]` param: its `Default`
+    /// if the call left it out.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidParams`, naming the param's position.
+    pub fn read_or_default<T: WireType + Default>(&mut self) -> Result<T, ErrorObject> {
+        if self.0.left_out() {
+            self.0.skip();
+            return Ok(T::default());
+        }
+        T::__read(self)
+    }
 }
 
 #[cfg(test)]

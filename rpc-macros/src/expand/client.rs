@@ -375,11 +375,12 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
     let (wire, docs, event, idempotent) =
         (&method.wire, &method.docs, method.event, method.idempotent);
     let params = method.params.iter().map(|p| {
-        let (name, ty) = (p.ident.to_string(), type_name(&p.ty));
+        let (name, ty, optional) = (p.ident.to_string(), type_name(&p.ty), p.optional);
         quote! {
             #krate::__private::ParamDescription {
                 name: ::core::convert::From::from(#name),
                 ty: ::core::convert::From::from(#ty),
+                optional: #optional,
             }
         }
     });

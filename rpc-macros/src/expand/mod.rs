@@ -57,15 +57,23 @@ fn expand(mut item: Item, api: &Api) -> TokenStream {
 }
 
 fn strip_attrs(item: &mut Item) {
+    let strip = |attrs: &mut Vec<syn::Attribute>, sig: &mut syn::Signature| {
+        attr::strip(attrs);
+        for arg in &mut sig.inputs {
+            if let syn::FnArg::Typed(typed) = arg {
+                attr::strip(&mut typed.attrs);
+            }
+        }
+    };
     match item {
         Item::Trait(t) => t.items.iter_mut().for_each(|i| {
             if let syn::TraitItem::Fn(f) = i {
-                attr::strip(&mut f.attrs);
+                strip(&mut f.attrs, &mut f.sig);
             }
         }),
         Item::Impl(i) => i.items.iter_mut().for_each(|i| {
             if let syn::ImplItem::Fn(f) = i {
-                attr::strip(&mut f.attrs);
+                strip(&mut f.attrs, &mut f.sig);
             }
         }),
     }

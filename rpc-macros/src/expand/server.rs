@@ -167,7 +167,11 @@ fn register_method(api: &Api, method: &Method) -> TokenStream {
     let names: Vec<_> = method.params.iter().map(|p| &p.ident).collect();
     let reads = method.params.iter().map(|p| {
         let ty = &p.ty;
-        quote_spanned!(ty.span()=> <#ty as #krate::__private::WireType>::__read(&mut __dotrpc_reader)?)
+        if p.default {
+            quote_spanned!(ty.span()=> __dotrpc_reader.read_or_default::<#ty>()?)
+        } else {
+            quote_spanned!(ty.span()=> <#ty as #krate::__private::WireType>::__read(&mut __dotrpc_reader)?)
+        }
     });
     // Params are decoded before the call is started, so a wrong call is
     // answered at once and allocates nothing.

@@ -85,6 +85,16 @@ impl<'p> ParamReader<'p> {
         })
     }
 
+    /// Whether the next param is one the call left out.
+    pub(crate) fn left_out(&self) -> bool {
+        self.position >= self.given
+    }
+
+    /// Passes over a param the call left out.
+    pub(crate) fn skip(&mut self) {
+        self.position += 1;
+    }
+
     /// Decodes the next param; one left out must be one that may be
     /// missing.
     pub(crate) fn read<T: DeserializeOwned>(&mut self) -> Result<T, ErrorObject> {
