@@ -315,3 +315,34 @@ async fn a_router_alias_moves_a_method_or_a_namespace() {
         ["math.add", "math.stats.mean", "plus", "stats.mean"]
     );
 }
+
+/// `dotrpc compat`'s check finds version 2 safe for version 1's callers,
+/// and the way back unsafe, saying why.
+#[test]
+fn the_compatibility_check_finds_v2_safe_and_v1_not() {
+    let (v1, v2) = (
+        v1::GreeterClient::describe(""),
+        v2::GreeterClient::describe(""),
+    );
+    let forward = dotrpc::compat::compare(&v1, &v2);
+    assert!(!forward.breaks_older_callers(), "{forward}");
+    let text = forward.to_string();
+    for expected in [
+        "breaks newer callers   greet: param 2 `punctuation` added, may be left out",
+        "generated code only    farewell: moved to `goodbye`",
+        "generated code only    admin.uptime: moved to `ops.uptime`",
+        "breaks nobody          hello: deprecated: use greet",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+    let back = dotrpc::compat::compare(&v2, &v1);
+    assert!(back.breaks_older_callers(), "{back}");
+    let text = back.to_string();
+    for expected in [
+        "breaks older callers   goodbye: removed",
+        "breaks older callers   ops.uptime: removed",
+        "breaks older callers   greet: param 2 `punctuation` removed",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+}

@@ -84,6 +84,19 @@ enum Command {
         #[arg(long, default_value = "Api", requires = "typescript")]
         name: String,
     },
+    /// Compare two versions of an API: what each change breaks, and whom.
+    #[command(after_help = format!("OLD and NEW are each a saved description (a file written by\n`dotrpc describe ADDR --json`) or the address of a live peer.\n\n{ADDRESSES}\n\nEvery difference is printed with whom it breaks: older callers of the new\nserver (what a deploy must not break), newer callers of an old server, both,\nonly code generated from the description, or nobody.\n\nExit status:\n  0  nothing breaks older callers of NEW\n  1  something does\n  2  bad usage: arguments, or a file that is not a description\n  3  could not connect\n\nExample:\n  dotrpc describe 127.0.0.1:7000 --json > api.json\n  dotrpc compat api.json 127.0.0.1:7001"))]
+    Compat {
+        /// The old version: a saved description, or an address.
+        old: String,
+        /// The new version: a saved description, or an address.
+        new: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        wait: Wait,
+    },
     /// Print incoming notifications as JSON lines, optionally after a subscribe call.
     #[command(after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}\n\nEach line is {{\"method\": PATH, \"params\": [..]}}. Incoming calls are answered\nwith UnknownApi. Stops at --count, at --for, or when the peer closes.\n\nExample:\n  dotrpc listen 127.0.0.1:7000 events.subscribe 3 --notify --count 3"))]
     Listen {
@@ -112,6 +125,13 @@ enum Command {
 struct ConnectArgs {
     /// The peer's address (see below).
     addr: String,
+    #[command(flatten)]
+    wait: Wait,
+}
+
+/// How long to wait.
+#[derive(Debug, Clone, Copy, Args)]
+struct Wait {
     /// Seconds to wait for the connection, and for each answer.
     #[arg(
         long,
@@ -197,13 +217,13 @@ fn chain(error: &dyn std::error::Error) -> String {
 
 impl ConnectArgs {
     fn timeout(&self) -> Result<Duration, Failure> {
-        Duration::try_from_secs_f64(self.timeout)
+        Duration::try_from_secs_f64(self.wait.timeout)
             .ok()
             .filter(|t| !t.is_zero())
             .ok_or_else(|| {
                 Failure::usage(format!(
                     "--timeout {} is not a positive number of seconds",
-                    self.timeout
+                    self.wait.timeout
                 ))
             })
     }
@@ -545,7 +565,8 @@ enum DescribeFormat {
     TypeScript { name: String },
 }
 
-async fn describe(connect: &ConnectArgs, format: DescribeFormat) -> Result<(), Failure> {
+/// The peer's description, from `rpc.describe`.
+async fn described(connect: &ConnectArgs) -> Result<Vec<dotrpc::MethodDescription>, Failure> {
     let (_, connection) = connect.connect(Arc::new(Router::new())).await?;
     let outcome = connection
         .peer
@@ -553,7 +574,11 @@ async fn describe(connect: &ConnectArgs, format: DescribeFormat) -> Result<(), F
         .timeout(connect.timeout()?)
         .await;
     connection.close().await;
-    let methods = outcome.map_err(|e| Failure::call("rpc.describe", &e))?;
+    outcome.map_err(|e| Failure::call("rpc.describe", &e))
+}
+
+async fn describe(connect: &ConnectArgs, format: DescribeFormat) -> Result<(), Failure> {
+    let methods = described(connect).await?;
     match format {
         DescribeFormat::Tree => print!("{}", describe::tree(&methods)),
         DescribeFormat::Json => {
@@ -563,6 +588,48 @@ async fn describe(connect: &ConnectArgs, format: DescribeFormat) -> Result<(), F
         DescribeFormat::TypeScript { name } => {
             print!("{}", typescript::declarations(&methods, &name));
         }
+    }
+    Ok(())
+}
+
+/// A version of an API for `compat`: a saved description if `source` is a
+/// file, else the description of the peer at that address.
+async fn version(source: &str, wait: Wait) -> Result<Vec<dotrpc::MethodDescription>, Failure> {
+    if std::path::Path::new(source).is_file() {
+        let text = std::fs::read_to_string(source)
+            .map_err(|e| Failure::usage(format!("cannot read {source}: {e}")))?;
+        return serde_json::from_str(&text).map_err(|e| {
+            Failure::usage(format!(
+                "{source} is not a description (dotrpc describe --json): {e}"
+            ))
+        });
+    }
+    let connect = ConnectArgs {
+        addr: source.to_owned(),
+        wait,
+    };
+    described(&connect).await
+}
+
+async fn compat(old: &str, new: &str, json: bool, wait: Wait) -> Result<(), Failure> {
+    let report = dotrpc::compat::compare(&version(old, wait).await?, &version(new, wait).await?);
+    if json {
+        let json = serde_json::json!({
+            "breaks_older_callers": report.breaks_older_callers(),
+            "changes": report.changes,
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("a report is plain data")
+        );
+    } else {
+        print!("{report}");
+    }
+    if report.breaks_older_callers() {
+        return Err(Failure {
+            status: 1,
+            message: format!("{new} breaks callers of {old}"),
+        });
     }
     Ok(())
 }
@@ -599,6 +666,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             count,
             duration,
         } => listen(&connect, &subscribe, notify, count, duration).await,
+        Command::Compat {
+            old,
+            new,
+            json,
+            wait,
+        } => compat(&old, &new, json, wait).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }

@@ -518,3 +518,80 @@ fn exec_addresses_drive_a_child_such_as_neovim() {
         )
     );
 }
+
+/// `compat` compares a saved description with a live server, and two saved
+/// versions each way: a removed method and a new required param break
+/// older callers (exit 1), an added method only newer ones (exit 0).
+#[test]
+fn compat_says_whom_each_change_breaks() {
+    let server = DemoServer::tcp();
+    let a = server.addr.as_str();
+    let dir = std::env::temp_dir().join(format!("dotrpc-compat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (status, saved, _) = run(&["describe", a, "--json"]);
+    assert_eq!(status, 0);
+    let v1 = dir.join("v1.json");
+    std::fs::write(&v1, &saved).unwrap();
+    let v1 = v1.to_str().unwrap();
+    assert_eq!(
+        run(&["compat", v1, a]),
+        (0, "no changes\n".into(), String::new())
+    );
+
+    // v2: math.round is gone, add takes a third, required param, and a
+    // method is added.
+    let mut methods: Vec<dotrpc::MethodDescription> = serde_json::from_str(&saved).unwrap();
+    methods.retain(|m| m.path != "math.round");
+    let add = methods.iter_mut().find(|m| m.path == "add").unwrap();
+    add.params.push(dotrpc::ParamDescription::new("c", "i64"));
+    methods.push(dotrpc::MethodDescription::new("math.floor"));
+    let v2 = dir.join("v2.json");
+    std::fs::write(&v2, serde_json::to_string(&methods).unwrap()).unwrap();
+    let v2 = v2.to_str().unwrap();
+
+    let (status, report, stderr) = run(&["compat", v1, v2]);
+    assert_eq!(status, 1, "{report}{stderr}");
+    assert!(
+        report.contains("breaks older callers   add: param 3 `c` added, required\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("breaks older callers   math.round: removed\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("breaks newer callers   math.floor: added"),
+        "{report}"
+    );
+    assert!(stderr.contains("breaks callers of"), "{stderr}");
+
+    let (status, json, _) = run(&["compat", v2, v1, "--json"]);
+    assert_eq!(status, 1, "math.floor is gone, add takes one param fewer");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["breaks_older_callers"], true);
+    let classes: Vec<&str> = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["breaks"].as_str().unwrap())
+        .collect();
+    assert!(classes.contains(&"older_callers"), "{json}");
+    assert!(
+        classes.contains(&"newer_callers"),
+        "math.round comes back: {json}"
+    );
+
+    // Only an added method: nothing breaks older callers.
+    let mut v3: Vec<dotrpc::MethodDescription> = serde_json::from_str(&saved).unwrap();
+    v3.push(dotrpc::MethodDescription::new("math.floor"));
+    let v3_path = dir.join("v3.json");
+    std::fs::write(&v3_path, serde_json::to_string(&v3).unwrap()).unwrap();
+    assert_eq!(run(&["compat", v1, v3_path.to_str().unwrap()]).0, 0);
+
+    let junk = dir.join("junk.json");
+    std::fs::write(&junk, "{\"not\": \"a description\"}").unwrap();
+    let (status, _, stderr) = run(&["compat", junk.to_str().unwrap(), a]);
+    assert_eq!(status, 2);
+    assert!(stderr.contains("is not a description"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}

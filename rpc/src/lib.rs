@@ -104,7 +104,10 @@
 //!   one task per connection that reads, writes and watches handlers;
 //! * `handler`: [`CallContext`], typed params, [`IntoReply`], closures as
 //!   handlers;
-//! * `router`: path → handler, the fallback, [`Api`] and `rpc.describe`;
+//! * `router`: path → handler, the fallback, aliases, [`Api`] and
+//!   `rpc.describe`;
+//! * [`compat`]: two descriptions of an API compared, each difference
+//!   classed by whom it breaks;
 //! * `dispatch`: one inbound call, route → authorize → deadline → handler →
 //!   size cap → reply, the one panic boundary;
 //! * `client`: the [`Call`] builder and its modes, [`Notify`], the
@@ -180,6 +183,9 @@ mod handler;
 
 // Path → handler.
 mod router;
+
+// Whether a new version of an API breaks its callers.
+pub mod compat;
 
 // One inbound call.
 mod dispatch;
