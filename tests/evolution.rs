@@ -26,6 +26,7 @@ mod v1 {
         fn introduce(&self, person: Person) -> Person;
         fn farewell(&self, name: String) -> String;
         fn hello(&self) -> String;
+        fn shout(&self, text: String) -> String;
         #[rpc(nested)]
         fn admin(&self) -> &impl Admin;
     }
@@ -50,6 +51,9 @@ mod v1 {
         }
         fn hello(&self) -> String {
             "hello".into()
+        }
+        fn shout(&self, text: String) -> String {
+            text.to_uppercase()
         }
         fn admin(&self) -> &Server {
             self
@@ -91,6 +95,8 @@ mod v2 {
         fn goodbye(&self, name: String) -> String;
         #[rpc(deprecated = "use greet")]
         fn hello(&self) -> String;
+        /// Gained a trailing `Option`, which a stub leaves out when `None`.
+        fn shout(&self, text: String, times: Option<u8>) -> String;
         /// Was `admin`.
         #[rpc(nested, name = "ops", alias = "admin")]
         fn ops(&self) -> &impl Ops;
@@ -120,6 +126,9 @@ mod v2 {
         }
         fn hello(&self) -> String {
             "hello".into()
+        }
+        fn shout(&self, text: String, times: Option<u8>) -> String {
+            text.to_uppercase().repeat(usize::from(times.unwrap_or(1)))
         }
         fn ops(&self) -> &Server {
             self
@@ -162,6 +171,7 @@ async fn older_callers_are_served_by_a_newer_server() {
         "a renamed namespace answers at its old path"
     );
     assert_eq!(bounded(greeter.hello()).await.unwrap(), "hello");
+    assert_eq!(bounded(greeter.shout("hey".into())).await.unwrap(), "HEY");
     // The newer caller, to the same server, gets what it added.
     let greeter = client.client::<v2::GreeterClient>();
     assert_eq!(
@@ -204,6 +214,16 @@ async fn newer_callers_are_served_by_an_older_server_as_far_as_it_goes() {
     #[allow(deprecated)]
     let hello = bounded(greeter.hello()).await.unwrap();
     assert_eq!(hello, "hello");
+    // A newer stub sends a trailing `Option` only when it is `Some`: a call
+    // that does not use the new param is one the older server takes.
+    assert_eq!(
+        bounded(greeter.shout("hey".into(), None)).await.unwrap(),
+        "HEY"
+    );
+    let error = bounded(greeter.shout("hey".into(), Some(2)))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::InvalidParams, "{error}");
     // A param the older server does not take fails clearly.
     let error = bounded(greeter.greet("bea".into(), None, 0))
         .await

@@ -177,8 +177,7 @@ fn broadcast(api: &Api) -> TokenStream {
 fn broadcast_stub(api: &Api, index: usize, method: &Method) -> TokenStream {
     let krate = &api.krate;
     let (ident, wire) = (&method.ident, &method.wire);
-    let (params, args) = params_and_args(api, method);
-    let count = method.params.len() as u32;
+    let (params, args, count) = params_and_args(api, method);
     let doc = with_note(
         &method.docs,
         &format!(
@@ -192,7 +191,8 @@ fn broadcast_stub(api: &Api, index: usize, method: &Method) -> TokenStream {
         #[doc = #doc]
         #deprecated
         pub fn #ident(&self, #(#params),*) -> #krate::__private::NotifyAll {
-            let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, #count);
+            #count
+            let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, __dotrpc_count);
             #(#args)*
             __dotrpc_args.notify_all()
         }
@@ -263,21 +263,59 @@ fn nested_doc(nested: &Nested) -> String {
 
 /// A method's params as the stub declares them, and the statements that add
 /// each to the message (through its rule's trait, at the span of its type).
-fn params_and_args(api: &Api, method: &Method) -> (Vec<TokenStream>, Vec<TokenStream>) {
+/// A stub's params, the statements that append them to the call, and how
+/// many it sends: trailing `Option` params that are `None` are left out, so
+/// a call that does not use a param added in a later version of the API is
+/// one an older server takes (it would refuse one param too many).
+fn params_and_args(
+    api: &Api,
+    method: &Method,
+) -> (Vec<TokenStream>, Vec<TokenStream>, TokenStream) {
     let krate = &api.krate;
-    method
+    let all = method.params.len();
+    // The trailing run of plain `Option`s (a defaulted param is sent: its
+    // default is the server's to know).
+    let trimmable = method
         .params
         .iter()
-        .map(|p| {
+        .rposition(|p| p.default || !crate::validate::is_option(&p.ty))
+        .map_or(0, |last| last + 1);
+    let count = if trimmable == all {
+        let count = all as u32;
+        quote!(#count)
+    } else {
+        // The params up to the last `Some` of the run.
+        let mut count = {
+            let kept = trimmable as u32;
+            quote!(#kept)
+        };
+        for (position, param) in method.params.iter().enumerate().skip(trimmable) {
+            let (ident, kept) = (&param.ident, position as u32 + 1);
+            count = quote!(if ::core::option::Option::is_some(&#ident) { #kept } else { #count });
+        }
+        quote!({ #count })
+    };
+    let (params, args) = method
+        .params
+        .iter()
+        .enumerate()
+        .map(|(position, p)| {
             let (name, ty) = (&p.ident, &p.ty);
-            (
-                quote!(#name: #ty),
-                quote_spanned!(ty.span()=>
-                    let __dotrpc_args = <#ty as #krate::__private::WireType>::__arg(&#name, __dotrpc_args);
-                ),
-            )
+            let append = quote_spanned!(ty.span()=>
+                <#ty as #krate::__private::WireType>::__arg(&#name, __dotrpc_args)
+            );
+            let arg = if position < trimmable {
+                quote!(let __dotrpc_args = #append;)
+            } else {
+                let n = position as u32;
+                quote! {
+                    let __dotrpc_args = if #n < __dotrpc_count { #append } else { __dotrpc_args };
+                }
+            };
+            (quote!(#name: #ty), arg)
         })
-        .unzip()
+        .unzip();
+    (params, args, quote!(let __dotrpc_count: u32 = #count;))
 }
 
 /// `doc`, then `note` after a blank line (or `note` alone).
@@ -292,8 +330,7 @@ fn with_note(doc: &str, note: &str) -> String {
 fn stub(api: &Api, index: usize, method: &Method) -> TokenStream {
     let krate = &api.krate;
     let (ident, wire) = (&method.ident, &method.wire);
-    let (params, args) = params_and_args(api, method);
-    let count = method.params.len() as u32;
+    let (params, args, count) = params_and_args(api, method);
     let mut doc = method.docs.clone();
     if method.event {
         let doc = with_note(
@@ -308,7 +345,8 @@ fn stub(api: &Api, index: usize, method: &Method) -> TokenStream {
             #[doc = #doc]
             #deprecated
             pub fn #ident(&self, #(#params),*) -> #krate::__private::Notify {
-                let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, #count);
+                #count
+                let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, __dotrpc_count);
                 #(#args)*
                 __dotrpc_args.notify()
             }
@@ -363,7 +401,8 @@ fn stub(api: &Api, index: usize, method: &Method) -> TokenStream {
         #[doc = #doc]
         #deprecated
         pub fn #ident(&self, #(#params),*) -> #returns {
-            let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, #count);
+            #count
+            let __dotrpc_args = self.__dotrpc_base.args(#index, #wire, __dotrpc_count);
             #(#args)*
             __dotrpc_args.#send() #idempotent
         }
