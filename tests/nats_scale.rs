@@ -3,11 +3,18 @@
 //! real nats-server. The calls are shared, an instance killed with SIGKILL
 //! loses only its own calls (which time out, by kind, at their deadline)
 //! and ends its streams (`NoResponders`, found by a ping), a rolling
-//! restart under load loses none, and a client written with a Python NATS
-//! library and plain msgpack calls the API, streams included, with the
-//! payloads the README documents.
+//! restart under load loses none, a rolling upgrade from one version of an
+//! API to the next (`examples/greeter_versions`) fails none of the calls
+//! both versions take, and a client written with a Python NATS library and
+//! plain msgpack calls the API, streams included, with the payloads the
+//! README documents.
 
 mod support;
+
+// Only the clients: the servers run in the example's processes.
+#[allow(dead_code)]
+#[path = "../examples/greeter_versions/api.rs"]
+mod greeter;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -22,11 +29,11 @@ use futures_util::StreamExt;
 use support::bounded;
 use support::nats::NatsServer;
 
-/// The demo server cargo built beside this test.
-fn demo_server() -> PathBuf {
+/// An example cargo built beside this test.
+fn example(name: &str) -> PathBuf {
     let test = std::env::current_exe().unwrap();
     let dir = test.parent().unwrap().parent().unwrap();
-    let path = dir.join("examples").join("demo_server");
+    let path = dir.join("examples").join(name);
     assert!(
         path.exists(),
         "{} is missing: cargo test builds the examples",
@@ -49,13 +56,18 @@ impl Instance {
 
     /// As [`start`](Instance::start), logging to `log`.
     fn start_logging(url: &str, log: impl Into<Stdio>) -> Instance {
-        let mut child = Command::new(demo_server())
-            .args(["--nats", url, "--prefix", "demo"])
+        let mut demo = Command::new(example("demo_server"));
+        demo.args(["--nats", url, "--prefix", "demo"]).stderr(log);
+        Instance::spawn(demo, "NATS demo")
+    }
+
+    /// Starts `command` and waits (bounded) for it to print `ready`.
+    fn spawn(mut command: Command, ready: &str) -> Instance {
+        let mut child = command
             .env("RUST_LOG", "dotrpc::nats=debug")
             .stdout(Stdio::piped())
-            .stderr(log)
             .spawn()
-            .expect("demo_server starts");
+            .expect("the instance starts");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -65,14 +77,24 @@ impl Instance {
         });
         let line = rx
             .recv_timeout(Duration::from_secs(20))
-            .expect("demo_server prints a line");
+            .expect("the instance prints a line");
         assert_eq!(
             line.trim(),
-            "NATS demo",
-            "demo_server did not start serving on NATS (built before it could? \
+            ready,
+            "the instance did not start serving on NATS (built before it could? \
              `cargo build --examples` rebuilds it)"
         );
         Instance { child }
+    }
+
+    /// One instance of version `version` of the greeter API, logging to
+    /// `log`.
+    fn greeter(url: &str, version: u8, log: impl Into<Stdio>) -> Instance {
+        let mut greeter = Command::new(example("greeter_versions"));
+        greeter
+            .args(["--version", &version.to_string(), "--nats", url])
+            .stderr(log);
+        Instance::spawn(greeter, &format!("NATS greeter v{version}"))
     }
 
     /// SIGKILL: no draining, no goodbye.
@@ -89,12 +111,12 @@ impl Instance {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "demo_server exited with {status}");
+                assert!(status.success(), "the instance exited with {status}");
                 return;
             }
             assert!(
                 started.elapsed() < Duration::from_secs(15),
-                "demo_server did not exit"
+                "the instance did not exit"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -317,6 +339,111 @@ impl Drop for Logs {
     }
 }
 
+/// Callers calling in a loop until stopped, each round's outcomes told
+/// apart: what a deploy must not fail.
+struct Load {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
+    failures: Arc<std::sync::Mutex<Vec<String>>>,
+    callers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts `callers` tasks, each calling `round(its number)` over and
+    /// over; a round gives the outcome of each of its calls.
+    fn start<F, Round>(callers: usize, logs: &Arc<Logs>, round: F) -> Load
+    where
+        F: Fn(usize) -> Round + Clone + Send + 'static,
+        Round: std::future::Future<Output = Vec<Result<(), String>>> + Send,
+    {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicUsize::new(0));
+        let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let callers = (0..callers)
+            .map(|n| {
+                let (stop, done, failures) = (stop.clone(), done.clone(), failures.clone());
+                let (round, logs) = (round.clone(), Arc::clone(logs));
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let began = logs.at();
+                        for outcome in round(n).await {
+                            match outcome {
+                                Ok(()) => {
+                                    done.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(failure) => failures.lock().unwrap().push(format!(
+                                    "a round begun at {began} ms, ended at {} ms: {failure}",
+                                    logs.at()
+                                )),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            done,
+            failures,
+            callers,
+        }
+    }
+
+    /// Stops the callers (each ends its round) and checks that no call
+    /// failed, and that more than `at_least` were made; a failure is told
+    /// with the `timeline` and the instances' `logs`.
+    async fn stop_with_no_failure(self, timeline: &[String], logs: &Logs, at_least: usize) {
+        self.stop.store(true, Ordering::Relaxed);
+        for caller in self.callers {
+            bounded(caller).await.unwrap();
+        }
+        let failures = std::mem::take(&mut *self.failures.lock().unwrap());
+        let done = self.done.load(Ordering::Relaxed);
+        assert!(
+            failures.is_empty(),
+            "{} of {} calls failed:\n{}\n\ntimeline:\n{}\n\n{}",
+            failures.len(),
+            done + failures.len(),
+            failures.join("\n"),
+            timeline.join("\n"),
+            logs.story()
+        );
+        assert!(done > at_least, "the load went on throughout: {done} calls");
+    }
+}
+
+/// Replaces each of `instances` in turn, as a deploy does: every 300 ms
+/// the oldest is drained (SIGTERM) and, once it has exited, `start` makes
+/// its successor, logging to a file of its own; then the load goes on for
+/// 300 ms more. Returns what happened when.
+async fn replace_one_by_one(
+    instances: &mut Vec<Instance>,
+    logs: &Logs,
+    start: impl Fn(std::fs::File) -> Instance + Clone + Send + 'static,
+) -> Vec<String> {
+    let first = instances.len();
+    let mut timeline = Vec::new();
+    for n in first..2 * first {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let old = instances.remove(0);
+        let gone = n - first;
+        timeline.push(format!("{} ms: SIGTERM to instance {gone}", logs.at()));
+        tokio::task::spawn_blocking(move || old.terminate())
+            .await
+            .unwrap();
+        timeline.push(format!("{} ms: instance {gone} exited", logs.at()));
+        let (start, log) = (start.clone(), logs.file(n));
+        instances.push(
+            tokio::task::spawn_blocking(move || start(log))
+                .await
+                .unwrap(),
+        );
+        timeline.push(format!("{} ms: instance {n} serving", logs.at()));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    timeline
+}
+
 /// A rolling restart as a deploy does it, under load: each of three
 /// instances in turn is drained (SIGTERM) and replaced. No call may fail.
 /// If one does, the failure tells its story: the caller's log (captured by
@@ -340,69 +467,115 @@ async fn a_rolling_restart_under_load_loses_no_call() {
         .connect_nats(&nats.url, "demo")
         .await
         .unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicUsize::new(0));
-    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
     // Steady load: 16 callers, each call taking 20 ms in its handler.
-    let load: Vec<_> = (0..16)
-        .map(|_| {
-            let (peer, stop, done, failures, logs) = (
-                peer.clone(),
-                stop.clone(),
-                done.clone(),
-                failures.clone(),
-                logs.clone(),
-            );
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let sent = logs.at();
-                    match peer.call::<u64>("sleep", (20,)).await {
-                        Ok(20) => {
-                            done.fetch_add(1, Ordering::Relaxed);
-                        }
-                        other => failures.lock().unwrap().push(format!(
-                            "sent at {sent} ms, ended at {} ms: {other:?}",
-                            logs.at()
-                        )),
-                    }
+    let load = Load::start(16, &logs, {
+        let peer = peer.clone();
+        move |_| {
+            let peer = peer.clone();
+            async move {
+                match peer.call::<u64>("sleep", (20,)).await {
+                    Ok(20) => vec![Ok(())],
+                    other => vec![Err(format!("{other:?}"))],
                 }
-            })
-        })
+            }
+        }
+    });
+    let url = nats.url.clone();
+    let timeline = replace_one_by_one(&mut instances, &logs, move |log| {
+        Instance::start_logging(&url, log)
+    })
+    .await;
+    load.stop_with_no_failure(&timeline, &logs, 500).await;
+    peer.close();
+}
+
+/// A rolling upgrade as a deploy does it, under load: three instances of
+/// version 1 of an API are replaced one by one (SIGTERM, then version 2 in
+/// its place) while callers built against either version call it. Every
+/// call both versions take succeeds, whichever version answers it; what
+/// only version 2 has fails clearly before the upgrade and works after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_upgrade_fails_no_call_both_versions_take() {
+    use greeter::{v1, v2};
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("dotrpc::nats=debug")
+        .with_test_writer()
+        .try_init();
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let logs = Arc::new(Logs::new("rolling-upgrade"));
+    let mut instances: Vec<_> = (0..3)
+        .map(|n| Instance::greeter(&nats.url, 1, logs.file(n)))
         .collect();
-    let mut timeline = Vec::new();
-    for n in 3..6 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let old = instances.remove(0);
-        timeline.push(format!("{} ms: SIGTERM to instance {}", logs.at(), n - 3));
-        tokio::task::spawn_blocking(move || old.terminate())
-            .await
-            .unwrap();
-        timeline.push(format!("{} ms: instance {} exited", logs.at(), n - 3));
-        let (url, log) = (nats.url.clone(), logs.file(n));
-        instances.push(
-            tokio::task::spawn_blocking(move || Instance::start_logging(&url, log))
-                .await
-                .unwrap(),
-        );
-        timeline.push(format!("{} ms: instance {n} serving", logs.at()));
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
-    for task in load {
-        bounded(task).await.unwrap();
-    }
-    let done = done.load(Ordering::Relaxed);
-    let failures = failures.lock().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} of {} calls failed:\n{}\n\ntimeline:\n{}\n\n{}",
-        failures.len(),
-        done + failures.len(),
-        failures.join("\n"),
-        timeline.join("\n"),
-        logs.story()
+    let peer = Peer::builder()
+        .connect_nats(&nats.url, "greeter")
+        .await
+        .unwrap();
+    let (old, new) = (
+        peer.client::<v1::GreeterClient>(),
+        peer.client::<v2::GreeterClient>(),
     );
-    assert!(done > 500, "the load went on throughout: {done} calls");
+    let error = bounded(new.goodbye("x".into())).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::UnknownApi, "{error}");
+    assert!(error.to_string().contains("goodbye"), "{error}");
+    let upgraded = new.clone();
+
+    // Half the callers are built against version 1, half against version
+    // 2; each round calls what both versions take, and each answer must be
+    // one of the versions' answers.
+    let load = Load::start(8, &logs, move |n| {
+        let (old, new) = (old.clone(), new.clone());
+        async move {
+            let outcomes = if n % 2 == 0 {
+                let ann = v1::Person { name: "ann".into() };
+                vec![
+                    old.greet("ann".into()).await.map(|g| g == "hello ann"),
+                    old.farewell("ann".into())
+                        .await
+                        .map(|f| f == "bye ann" || f == "goodbye ann"),
+                    old.introduce(ann.clone()).await.map(|p| p == ann),
+                    old.admin.uptime().await.map(|u| u == 1 || u == 2),
+                    old.shout("hey".into()).await.map(|s| s == "HEY"),
+                ]
+            } else {
+                let bea = v2::Person {
+                    name: "bea".into(),
+                    age: 40,
+                    nickname: None,
+                };
+                let read_by_v1 = v2::Person {
+                    age: 0,
+                    ..bea.clone()
+                };
+                vec![
+                    new.shout("hey".into(), None).await.map(|s| s == "HEY"),
+                    new.introduce(bea.clone())
+                        .await
+                        .map(|p| p == bea || p == read_by_v1),
+                ]
+            };
+            outcomes
+                .into_iter()
+                .map(|outcome| match outcome {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err("an answer neither version gives".to_owned()),
+                    Err(error) => Err(error.to_string()),
+                })
+                .collect()
+        }
+    });
+    let url = nats.url.clone();
+    let timeline = replace_one_by_one(&mut instances, &logs, move |log| {
+        Instance::greeter(&url, 2, log)
+    })
+    .await;
+    load.stop_with_no_failure(&timeline, &logs, 200).await;
+    assert_eq!(
+        bounded(upgraded.goodbye("x".into())).await.unwrap(),
+        "goodbye x",
+        "upgraded, version 2's own method answers"
+    );
     peer.close();
 }
 

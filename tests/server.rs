@@ -357,3 +357,53 @@ async fn typed_events_reach_every_member_of_a_group_and_every_client_of_a_server
     }
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// A call already waiting when a peer is made over a connection (a client
+/// that writes at once, as every client does) is answered: the connection
+/// starts reading only once its peer is whole. It used to start a moment
+/// before, and a call read in that moment was dropped unanswered (found by
+/// a rolling upgrade over NATS, where a new instance takes the calls queued
+/// for it as it starts). The peers are made from a plain thread, as
+/// `#[tokio::main]` code makes them, so that an idle worker runs the
+/// connection at once; many of them, each with its call already waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_when_its_peer_is_made_is_answered() {
+    use tokio::io::AsyncWriteExt;
+    let router = Arc::new(Router::new());
+    router.set_handler("add", |a: i64, b: i64| async move { a + b });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let request = dotrpc::Value::Array(vec![
+        0.into(),
+        7.into(),
+        "add".into(),
+        vec![dotrpc::Value::from(1), 2.into()].into(),
+    ]);
+    let mut bytes = Vec::new();
+    rmpv::encode::write_value(&mut bytes, &request).unwrap();
+    let runtime = tokio::runtime::Handle::current();
+    for attempt in 0..300 {
+        let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
+        client.write_all(&bytes).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let (router, runtime) = (Arc::clone(&router), runtime.clone());
+        let server = std::thread::spawn(move || {
+            let _entered = runtime.enter();
+            let (reader, writer) = accepted.into_split();
+            Peer::builder()
+                .router(router)
+                .spawn(dotrpc::transport::Transport::from_stream(reader, writer))
+        })
+        .join()
+        .unwrap();
+        // The server speaks only when spoken to: its one message is the
+        // answer (a call never answered fails the bound).
+        let answer = support::read_messages(&mut client, 1).await.remove(0);
+        assert_eq!(
+            answer,
+            dotrpc::Value::Array(vec![1.into(), 7.into(), dotrpc::Value::Nil, 3.into()]),
+            "attempt {attempt}"
+        );
+        server.close();
+    }
+}

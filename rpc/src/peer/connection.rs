@@ -386,15 +386,18 @@ pub(crate) struct Connection {
 }
 
 impl Connection {
-    /// Starts a connection over `opened` for `session`: its link, and its
-    /// task on the current runtime.
-    pub(crate) fn spawn(
+    /// A connection over `opened` for `session`: its link, and the
+    /// connection itself, which does nothing until [`spawn`]ed. A session
+    /// being made spawns its first connection once it is whole: a call
+    /// read before that would find no session to be served by.
+    ///
+    /// [`spawn`]: Connection::spawn
+    pub(crate) fn new(
         opened: Opened,
         options: Arc<Options>,
         session: Weak<Session>,
         dispatch: Arc<dyn Dispatch>,
-        runtime: &tokio::runtime::Handle,
-    ) -> Arc<Link> {
+    ) -> (Arc<Link>, Connection) {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let link = Arc::new(Link::new(NEXT_ID.fetch_add(1, Ordering::Relaxed), options));
         let now = Instant::now();
@@ -420,9 +423,14 @@ impl Connection {
             timer_at: None,
             traffic: Traffic::new(),
         };
-        runtime.spawn(connection.run());
-        link.options.emit(&ConnectionEvent::Connected);
-        link
+        (link, connection)
+    }
+
+    /// Starts the connection's task on `runtime`.
+    pub(crate) fn spawn(self, runtime: &tokio::runtime::Handle) {
+        let options = Arc::clone(&self.link.options);
+        runtime.spawn(self.run());
+        options.emit(&ConnectionEvent::Connected);
     }
 
     async fn run(mut self) {

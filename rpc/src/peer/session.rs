@@ -176,8 +176,10 @@ impl Session {
         identity: Option<Identity>,
     ) -> Arc<Session> {
         let runtime = tokio::runtime::Handle::current();
-        Arc::new_cyclic(|this: &Weak<Session>| {
-            let link = start_link(&options, this.clone(), &dispatch, &runtime, transport);
+        let mut first = None;
+        let session = Arc::new_cyclic(|this: &Weak<Session>| {
+            let (link, connection) = new_link(&options, this.clone(), &dispatch, transport);
+            first = Some(connection);
             Session {
                 id: link.id,
                 current: RwLock::new(link),
@@ -188,7 +190,12 @@ impl Session {
                 reconnected: Notify::new(),
                 identity: RwLock::new(identity),
             }
-        })
+        });
+        // Only now can its calls reach the session.
+        if let Some(connection) = first {
+            connection.spawn(&session.runtime);
+        }
+        session
     }
 
     /// The connection in use now.
@@ -210,13 +217,13 @@ impl Session {
 
     /// Puts a freshly dialled connection in place (after a reconnect).
     fn replace(self: &Arc<Self>, transport: Transport) -> Arc<Link> {
-        let link = start_link(
+        let (link, connection) = new_link(
             &self.options,
             Arc::downgrade(self),
             &self.dispatch,
-            &self.runtime,
             transport,
         );
+        connection.spawn(&self.runtime);
         *self
             .current
             .write()
@@ -236,25 +243,21 @@ impl Drop for Session {
     }
 }
 
-fn start_link(
+/// A connection over `transport` for `session`, its hello queued, not yet
+/// started.
+fn new_link(
     options: &Arc<Options>,
     session: Weak<Session>,
     dispatch: &Arc<dyn Dispatch>,
-    runtime: &tokio::runtime::Handle,
     transport: Transport,
-) -> Arc<Link> {
+) -> (Arc<Link>, Connection) {
     let opened = transport.open(options.limits);
-    let link = Connection::spawn(
-        opened,
-        Arc::clone(options),
-        session,
-        Arc::clone(dispatch),
-        runtime,
-    );
+    let (link, connection) =
+        Connection::new(opened, Arc::clone(options), session, Arc::clone(dispatch));
     if options.handshake == Some(true) {
         link.say_hello();
     }
-    link
+    (link, connection)
 }
 
 /// Watches a reconnecting session; redials when its connection ends unless
