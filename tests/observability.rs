@@ -445,6 +445,8 @@ async fn each_side_counts_its_calls_by_method_and_outcome() {
     support::no_tasks_left().await;
 }
 
+/// Streams both ways are calls to the metrics: a stream of answers, read to
+/// its end or dropped, and an upload, finished or dropped unfinished.
 #[tokio::test]
 async fn stream_calls_are_counted_as_calls_are() {
     use dotrpc::observe::names;
@@ -460,6 +462,14 @@ async fn stream_calls_are_counted_as_calls_are() {
         }
         Ok::<(), Error>(())
     });
+    router.set_handler("sum", |ctx: dotrpc::CallContext| async move {
+        let mut items = ctx.receive::<i64>(4)?;
+        let mut total = 0;
+        while let Some(item) = items.next().await {
+            total += item?;
+        }
+        Ok::<i64, Error>(total)
+    });
     let b = tcp_server(router).await;
     let client = Peer::builder()
         .connect_tcp(support::addr(&b))
@@ -472,6 +482,12 @@ async fn stream_calls_are_counted_as_calls_are() {
     let mut dropped = client.stream::<u64>("feed", (1_000_000,)).window(2);
     bounded(dropped.next()).await.unwrap().unwrap();
     drop(dropped);
+    let mut sum = client.upload::<i64, i64>("sum", ());
+    bounded(sum.send(&2)).await.unwrap();
+    assert_eq!(bounded(sum.finish()).await.unwrap(), 2);
+    let mut unfinished = client.upload::<i64, i64>("sum", ());
+    bounded(unfinished.send(&2)).await.unwrap();
+    drop(unfinished);
     // Answered after the cancel was read (in order on one connection), so
     // the server counts the cancel before it shuts down.
     bounded(client.call::<()>("ping", ())).await.unwrap();
@@ -481,14 +497,20 @@ async fn stream_calls_are_counted_as_calls_are() {
 
     let recorded = snapshotter.snapshot().into_vec();
     for finished in [names::CLIENT_FINISHED, names::SERVER_FINISHED] {
-        let outcome = |outcome| {
-            counter(
-                &recorded,
-                finished,
-                &[("method", "feed"), ("outcome", outcome)],
-            )
-        };
-        assert_eq!((outcome("ok"), outcome("Cancelled")), (1, 1), "{finished}");
+        for method in ["feed", "sum"] {
+            let outcome = |outcome| {
+                counter(
+                    &recorded,
+                    finished,
+                    &[("method", method), ("outcome", outcome)],
+                )
+            };
+            assert_eq!(
+                (outcome("ok"), outcome("Cancelled")),
+                (1, 1),
+                "{finished} {method}"
+            );
+        }
     }
     for in_flight in [names::CLIENT_IN_FLIGHT, names::SERVER_IN_FLIGHT] {
         assert_eq!(counter(&recorded, in_flight, &[]), 0, "{in_flight}");

@@ -16,7 +16,7 @@ use crate::codec::CodecError;
 use crate::error::{Error, FromRemote, RemoteError};
 use crate::handler::Producer;
 use crate::message::{Metadata, MsgId, Outgoing, Params, Response};
-use crate::observe::{self, CallMeter, Side};
+use crate::observe::{self, ClientCall};
 use crate::peer::protocol::{self, Feature};
 use crate::peer::{Link, Peer};
 use crate::stream::{Inbox, MAX_WINDOW, Received, Way};
@@ -77,10 +77,8 @@ pub(crate) struct Open {
     end: Option<Result<Response, Error>>,
     /// Whether the answer came (nothing is left to cancel).
     answered: bool,
-    /// The call's span, when `INFO` is enabled.
-    span: Option<tracing::Span>,
-    /// Counts the call; dropped unfinished, it counts `Cancelled`.
-    meter: Option<CallMeter>,
+    /// Its span and meter.
+    observed: ClientCall,
 }
 
 impl<T, E> ItemStream<T, E> {
@@ -217,12 +215,8 @@ where
         let msgid = pending.msgid();
         // Observed as a call is: its span (the trace context sent on is
         // this span's) and its meter, from here to its end.
-        let span = observe::call_span(peer.id(), outgoing.method());
-        if let Some(span) = &span {
-            span.record("msgid", msgid);
-        }
-        let _entered = span.as_ref().map(tracing::Span::enter);
-        let meter = CallMeter::start(Side::Client, outgoing.method_arc());
+        let observed = ClientCall::start(peer.id(), outgoing.method_arc(), msgid);
+        let _entered = observed.span.as_ref().map(tracing::Span::enter);
         let inbox = link.streams.consume((msgid, Way::Answer), window);
         let input = with_input.then(|| Producer::open(Arc::clone(&link), msgid, Way::Input, 0));
         // Only a dotrpc peer serves streams, so the credit is sent whether
@@ -248,8 +242,7 @@ where
             taken: 0,
             end: None,
             answered: false,
-            span,
-            meter: Some(meter),
+            observed,
         };
         Ok((open, input))
     }
@@ -332,17 +325,6 @@ where
 }
 
 impl Open {
-    /// The stream ended: `Ok`, or failed with `kind`.
-    fn ended(&mut self, failed: Option<crate::ErrorKind>) {
-        let outcome = failed.map_or("ok", observe::outcome_of);
-        if let Some(meter) = self.meter.take() {
-            meter.finish(outcome);
-        }
-        if let (Some(span), Some(_)) = (&self.span, failed) {
-            observe::failed(span, outcome, &outcome);
-        }
-    }
-
     /// Counts an item taken, and grants room again once half the window
     /// was taken.
     fn took_one(&mut self, window: u32) {
@@ -420,7 +402,7 @@ where
                 // Ended: an error ends it too (the call is cancelled if it
                 // was still running).
                 if let State::Open(open) = &mut this.state {
-                    open.ended(
+                    open.observed.ended(
                         other
                             .as_ref()
                             .and_then(|r| r.as_ref().err())
@@ -436,7 +418,7 @@ where
                 {
                     this.timer = None;
                     if let State::Open(open) = &mut this.state {
-                        open.ended(Some(crate::ErrorKind::Timeout));
+                        open.observed.ended(Some(crate::ErrorKind::Timeout));
                     }
                     this.state = State::Done(None);
                     return Poll::Ready(Some(Err(Error::Timeout)));

@@ -13,8 +13,9 @@ use crate::codec::CodecError;
 use crate::error::{Error, FromRemote, RemoteError};
 use crate::handler::Producer;
 use crate::message::{Metadata, Outgoing};
+use crate::observe::{self, ClientCall};
 use crate::peer::Peer;
-use crate::peer::protocol;
+use crate::peer::protocol::{self, Feature};
 use crate::stream::Way;
 use crate::transaction::Pending;
 
@@ -61,6 +62,8 @@ struct Open {
     pending: Pending,
     /// Whether the call's answer came: nothing is left to cancel.
     settled: bool,
+    /// Its span and meter.
+    observed: ClientCall,
 }
 
 impl<T, R, E> Upload<T, R, E> {
@@ -105,25 +108,35 @@ impl<T, R, E> Upload<T, R, E> {
 
 impl Open {
     /// Sends the request, its input's credit registered first (room may be
-    /// granted as soon as it arrives).
+    /// granted as soon as it arrives). Observed as a call is: its span (the
+    /// trace context sent on is this span's) and its meter, from here to
+    /// its answer.
     fn send(peer: &Peer, outgoing: &Outgoing) -> Result<Open, Error> {
         outgoing.check_size(peer.max_message_size())?;
         let link = peer.link();
         let pending = link.transactions().open()?;
         let msgid = pending.msgid();
+        let observed = ClientCall::start(peer.id(), outgoing.method_arc(), msgid);
+        let entered = observed.span.as_ref().map(tracing::Span::enter);
         let input = Producer::open(Arc::clone(&link), msgid, Way::Input, 0);
         // No room for answer items: the credit only marks a stream call,
         // for transports that map calls to something else (NATS).
         let metadata = Metadata {
             credit: Some(0),
+            trace: link
+                .remote_has(Feature::Trace)
+                .then(observe::outgoing_trace)
+                .flatten(),
             ..Metadata::default()
         };
         link.push(|frames| frames.push_request(outgoing, msgid, &metadata))?;
+        drop(entered);
         Ok(Open {
             input,
             method: Arc::clone(outgoing.method_arc()),
             pending,
             settled: false,
+            observed,
         })
     }
 }
@@ -163,9 +176,11 @@ where
         // is cancelled.
         let answer = poll_fn(|cx| open.pending.poll_outcome(cx)).await;
         open.settled = true;
-        answer
+        let answer = answer
             .map_err(lift)
-            .and_then(|response| decode_response(&open.method, response))
+            .and_then(|response| decode_response(&open.method, response));
+        open.observed.ended(answer.as_ref().err().map(Error::kind));
+        answer
     }
 
     /// How many items were sent so far.

@@ -148,6 +148,39 @@ pub(crate) fn outcome_of(kind: crate::ErrorKind) -> &'static str {
     }
 }
 
+/// A call this side made that streams, observed from its request to its
+/// end: its span (when `INFO` is enabled) and its meter, which counts
+/// `Cancelled` if the call is dropped before it ends.
+pub(crate) struct ClientCall {
+    pub(crate) span: Option<tracing::Span>,
+    meter: Option<CallMeter>,
+}
+
+impl ClientCall {
+    /// Starts observing call `msgid` to `method` on connection `peer`.
+    pub(crate) fn start(peer: u64, method: &std::sync::Arc<str>, msgid: u32) -> ClientCall {
+        let span = call_span(peer, method);
+        if let Some(span) = &span {
+            span.record("msgid", msgid);
+        }
+        ClientCall {
+            span,
+            meter: Some(CallMeter::start(Side::Client, method)),
+        }
+    }
+
+    /// The call ended: `Ok`, or failed with `kind`. Told once.
+    pub(crate) fn ended(&mut self, failed: Option<crate::ErrorKind>) {
+        let outcome = failed.map_or("ok", outcome_of);
+        if let Some(meter) = self.meter.take() {
+            meter.finish(outcome);
+        }
+        if let (Some(span), Some(_)) = (&self.span, failed) {
+            self::failed(span, outcome, &outcome);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
