@@ -264,8 +264,9 @@ async fn one_trace_follows_a_call_from_a_client_through_a_to_b_over_nats() {
 }
 
 /// The request a dotrpc peer (a raw socket that answers the client's hello)
-/// receives for `ping()`, made with spans recorded or not.
-async fn request_received(traced: bool) -> Vec<dotrpc::Value> {
+/// receives for `ping()` (or, `upload`, for an upload to `ping` with no
+/// items), made with spans recorded or not.
+async fn request_received(traced: bool, upload: bool) -> Vec<dotrpc::Value> {
     use tokio::io::AsyncWriteExt;
     let _serial = (!traced).then(otel::serial);
     let traces = traced.then(otel::capture);
@@ -283,7 +284,11 @@ async fn request_received(traced: bool) -> Vec<dotrpc::Value> {
     socket.write_all(&bytes).await.unwrap();
     agreed(&client).await;
 
-    let call = tokio::spawn(client.call::<()>("ping", ()).into_future());
+    let call = if upload {
+        tokio::spawn(client.upload::<i64, ()>("ping", ()).finish())
+    } else {
+        tokio::spawn(client.call::<()>("ping", ()).into_future())
+    };
     let request = support::read_messages(&mut socket, 1).await.remove(0);
     let msgid = request[1].clone();
     let mut bytes = Vec::new();
@@ -311,9 +316,9 @@ async fn request_received(traced: bool) -> Vec<dotrpc::Value> {
 
 #[tokio::test]
 async fn trace_context_is_sent_only_when_a_span_is_recorded() {
-    let untraced = request_received(false).await;
+    let untraced = request_received(false, false).await;
     assert_eq!(untraced.len(), 4, "no metadata: {untraced:?}");
-    let traced = request_received(true).await;
+    let traced = request_received(true, false).await;
     assert_eq!(traced.len(), 5, "{traced:?}");
     let keys: Vec<_> = traced[4]
         .as_map()
@@ -322,6 +327,26 @@ async fn trace_context_is_sent_only_when_a_span_is_recorded() {
         .map(|(key, _)| key.as_str().unwrap())
         .collect();
     assert_eq!(keys, ["traceparent"], "no deadline was set, no tracestate");
+}
+
+/// An upload carries the trace context as a call does (beside the credit
+/// that marks it as a stream call).
+#[tokio::test]
+async fn an_upload_carries_the_trace_context() {
+    let untraced = request_received(false, true).await;
+    let keys = |request: &[dotrpc::Value]| -> Vec<String> {
+        let mut keys: Vec<String> = request[4]
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(key, _)| key.as_str().unwrap().to_owned())
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&untraced), ["credit"], "{untraced:?}");
+    let traced = request_received(true, true).await;
+    assert_eq!(keys(&traced), ["credit", "traceparent"], "{traced:?}");
 }
 
 /// A `metrics` recorder for this thread. Never freed: dotrpc keeps each
