@@ -209,6 +209,13 @@ async fn a_router_alias_moves_a_method_or_a_namespace() {
         router.paths(),
         ["math.add", "math.stats.mean", "plus", "stats.mean"]
     );
+    // An alias removed answers no more, and is no longer described.
+    router.set_description(dotrpc::MethodDescription::new("math.add"));
+    assert_eq!(router.alias("plus", "math.add"), 1);
+    assert_eq!(router.descriptions()[0].aliases, ["plus"]);
+    assert!(router.remove_handler("plus"));
+    assert!(router.descriptions()[0].aliases.is_empty());
+    assert!(!router.contains("plus"));
 }
 
 /// `dotrpc compat`'s check finds version 2 safe for version 1's callers,

@@ -230,13 +230,19 @@ impl Router {
         count
     }
 
-    /// Removes the handler at `path`, and its description; returns whether
-    /// there was one.
+    /// Removes the handler at `path`, and its description (or, for an
+    /// alias, its place among the aliases of the method it answers as);
+    /// returns whether there was one.
     pub fn remove_handler(&self, path: &str) -> bool {
-        self.descriptions
+        let mut descriptions = self
+            .descriptions
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .retain(|described| described.path != path);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        descriptions.retain(|described| described.path != path);
+        for described in descriptions.iter_mut() {
+            described.aliases.retain(|alias| alias != path);
+        }
+        drop(descriptions);
         self.handlers.remove(path.as_bytes()).is_some()
     }
 
