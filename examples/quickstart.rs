@@ -103,14 +103,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     calc.log("hello from the client".into()).await?;
 
     // The API describes itself over the wire.
-    let described: Vec<dotrpc::MethodDescription> = peer.call("rpc.describe", ()).await?;
-    for method in described {
+    // (with the shape of every type it takes and gives).
+    let described: dotrpc::Description = peer.call("rpc.describe", ()).await?;
+    for method in &described.methods {
         println!(
             "described: {} ({} params) -> {}",
             method.path,
             method.params.len(),
             method.returns
         );
+    }
+    for (name, shape) in &described.types {
+        println!("described type: {}", shape.declaration(name));
     }
 
     peer.close();

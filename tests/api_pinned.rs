@@ -7,18 +7,18 @@
 
 mod support;
 
-use dotrpc::MethodDescription;
+use dotrpc::Description;
 
 const PINNED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/demo.json");
 
 #[test]
 fn the_demo_api_keeps_its_callers() {
-    let now = support::demo::router().descriptions();
+    let now = support::demo::router().description();
     if std::env::var_os("DOTRPC_BLESS").is_some() {
         let json = serde_json::to_string_pretty(&now).unwrap();
         std::fs::write(PINNED, json + "\n").unwrap();
     }
-    let pinned: Vec<MethodDescription> =
+    let pinned: Description =
         serde_json::from_str(&std::fs::read_to_string(PINNED).unwrap()).unwrap();
     let report = dotrpc::compat::compare(&pinned, &now);
     assert!(

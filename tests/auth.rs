@@ -72,7 +72,7 @@ async fn nothing_but_the_login_is_served_before_a_login() {
         matches!(&error, Error::Unauthorized { method, message } if method == "public.whoami" && message.contains("log in first")),
         "{error:?}"
     );
-    let error = bounded(peer.call::<Vec<dotrpc::MethodDescription>>("rpc.describe", ()))
+    let error = bounded(peer.call::<dotrpc::Description>("rpc.describe", ()))
         .await
         .unwrap_err();
     assert!(

@@ -1,10 +1,15 @@
-//! Every generated API describes itself, and a served router answers the
-//! built-in `rpc.describe` request with those descriptions, so tools and
-//! other languages can discover an API over the wire.
+//! Every generated API describes itself, its types by their shapes, and a
+//! served router answers the built-in `rpc.describe` request with those
+//! descriptions, so tools and other languages can discover an API over the
+//! wire.
 
 mod support;
 
-use dotrpc::{CallContext, MethodDescription, ParamDescription, Peer, rpc_api};
+use dotrpc::schema::{Field, Type, TypeDef, Types, Variant, VariantFields};
+use dotrpc::{
+    CallContext, Description, MethodDescription, MethodShapes, ParamDescription, Peer, Router,
+    rpc_api,
+};
 use support::bounded;
 
 /// A shop.
@@ -27,6 +32,17 @@ pub trait Shop {
 pub trait Stock {
     #[rpc(name = "level", idempotent)]
     fn count(&self, items: Vec<String>) -> std::collections::HashMap<String, i64>;
+    /// Restocks.
+    async fn restock(&self, order: Restock) -> Vec<Restock>;
+}
+
+/// An order to restock.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Restock {
+    item: String,
+    quantity: u32,
+    #[serde(default)]
+    urgent: bool,
 }
 
 /// Shop failures.
@@ -34,6 +50,8 @@ pub trait Stock {
 pub enum ShopError {
     /// No such item.
     Unknown,
+    /// Too few left.
+    Short { item: String, left: u32 },
 }
 
 impl std::fmt::Display for ShopError {
@@ -46,6 +64,9 @@ struct MyStock;
 impl Stock for MyStock {
     fn count(&self, items: Vec<String>) -> std::collections::HashMap<String, i64> {
         items.into_iter().map(|i| (i, 1)).collect()
+    }
+    async fn restock(&self, order: Restock) -> Vec<Restock> {
+        vec![order]
     }
 }
 
@@ -69,48 +90,97 @@ fn param(name: &str, ty: &str) -> ParamDescription {
     ParamDescription::new(name, ty)
 }
 
-fn expected() -> Vec<MethodDescription> {
-    vec![
+fn shapes(params: Vec<Type>, returns: Type) -> MethodShapes {
+    MethodShapes {
+        params,
+        returns,
+        ..MethodShapes::default()
+    }
+}
+
+fn field(name: &str, ty: Type, optional: bool) -> Field {
+    Field {
+        name: name.into(),
+        ty,
+        optional,
+    }
+}
+
+fn named(name: &str) -> Type {
+    Type::Named(name.into())
+}
+
+fn expected() -> Description {
+    let methods = vec![
         MethodDescription {
-            path: "shop.audit".into(),
             params: vec![param("line", "String")],
-            returns: "()".into(),
-            error: None,
             event: true,
-            idempotent: false,
-            stream: None,
-            input: None,
             docs: "Something happened.".into(),
-            aliases: Vec::new(),
-            deprecated: None,
+            shapes: Some(shapes(vec![Type::String], Type::Unit)),
+            ..MethodDescription::new("shop.audit")
         },
         MethodDescription {
-            path: "shop.price".into(),
             params: vec![param("item", "String"), param("quantity", "u32")],
             returns: "u64".into(),
             error: Some("ShopError".into()),
-            event: false,
-            idempotent: false,
-            stream: None,
-            input: None,
             docs: "Looks up a price.\n\nPrices are in cents.".into(),
-            aliases: Vec::new(),
-            deprecated: None,
+            shapes: Some(MethodShapes {
+                error: Some(named("ShopError")),
+                ..shapes(vec![Type::String, Type::U32], Type::U64)
+            }),
+            ..MethodDescription::new("shop.price")
         },
         MethodDescription {
-            path: "shop.stock.level".into(),
             params: vec![param("items", "Vec<String>")],
             returns: "std::collections::HashMap<String, i64>".into(),
-            error: None,
-            event: false,
             idempotent: true,
-            stream: None,
-            input: None,
-            docs: String::new(),
-            aliases: Vec::new(),
-            deprecated: None,
+            shapes: Some(shapes(
+                vec![Type::Seq(Box::new(Type::String))],
+                Type::Map(Box::new(Type::String), Box::new(Type::I64)),
+            )),
+            ..MethodDescription::new("shop.stock.level")
         },
-    ]
+        MethodDescription {
+            params: vec![param("order", "Restock")],
+            returns: "Vec<Restock>".into(),
+            docs: "Restocks.".into(),
+            shapes: Some(shapes(
+                vec![named("Restock")],
+                Type::Seq(Box::new(named("Restock"))),
+            )),
+            ..MethodDescription::new("shop.stock.restock")
+        },
+    ];
+    let mut types = Types::new();
+    types.insert(
+        "ShopError".into(),
+        TypeDef::Enum(vec![
+            Variant {
+                name: "Unknown".into(),
+                fields: VariantFields::Unit,
+            },
+            Variant {
+                name: "Short".into(),
+                fields: VariantFields::Struct(vec![
+                    field("item", Type::String, false),
+                    field("left", Type::U32, false),
+                ]),
+            },
+        ]),
+    );
+    types.insert(
+        "Restock".into(),
+        TypeDef::Struct(vec![
+            field("item", Type::String, false),
+            field("quantity", Type::U32, false),
+            field("urgent", Type::Bool, true),
+        ]),
+    );
+    Description {
+        methods,
+        types,
+        ..Description::default()
+    }
 }
 
 #[tokio::test]
@@ -119,13 +189,11 @@ async fn rpc_describe_lists_every_method_with_its_signature_and_docs() {
         Peer::builder(),
         Peer::builder().serve(ShopService(MyShop(MyStock))),
     );
-    let described: Vec<MethodDescription> = bounded(client.call("rpc.describe", ())).await.unwrap();
+    let described: Description = bounded(client.call("rpc.describe", ())).await.unwrap();
     assert_eq!(described, expected());
 
     // The same description is available without a connection, from the stub.
-    let mut local = ShopClient::describe("shop");
-    local.sort_by(|a, b| a.path.cmp(&b.path));
-    assert_eq!(local, expected());
+    assert_eq!(ShopClient::describe("shop"), expected());
 
     // And the API works as described.
     let shop: ShopClient = client.client();
@@ -143,8 +211,66 @@ async fn a_peer_in_another_language_reads_the_description_as_plain_maps() {
         Peer::builder().serve(ShopService(MyShop(MyStock))),
     );
     let described: dotrpc::Value = bounded(client.call("rpc.describe", ())).await.unwrap();
-    let first = &described[0];
+    assert_eq!(described["version"].as_u64(), Some(2));
+    let first = &described["methods"][0];
     assert_eq!(first["path"].as_str(), Some("shop.audit"));
     assert_eq!(first["event"].as_bool(), Some(true));
     assert_eq!(first["params"][0]["name"].as_str(), Some("line"));
+    // Shapes: a leaf is its name; a compound a one-entry map.
+    assert_eq!(first["shapes"]["params"][0].as_str(), Some("string"));
+    let restock = &described["methods"][3]["shapes"];
+    assert_eq!(restock["returns"]["seq"]["named"].as_str(), Some("Restock"));
+    let fields = &described["types"]["Restock"]["struct"];
+    assert_eq!(fields[2]["name"].as_str(), Some("urgent"));
+    assert_eq!(fields[2]["type"].as_str(), Some("bool"));
+    assert_eq!(fields[2]["optional"].as_bool(), Some(true));
+}
+
+/// A page of results, returned by a handler registered at run time.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Page {
+    lines: Vec<String>,
+    next: Option<u32>,
+}
+
+#[test]
+fn a_handler_registered_at_run_time_is_described_with_its_shapes() {
+    let router = Router::new();
+    router.set_handler("page", |query: String, size: Option<u32>| async move {
+        Ok::<_, dotrpc::ErrorObject>(Page {
+            lines: vec![query],
+            next: size,
+        })
+    });
+    let shapes = MethodShapes {
+        params: vec![
+            router.shape_of::<String>(),
+            router.shape_of::<Option<u32>>(),
+        ],
+        returns: router.shape_of::<Page>(),
+        ..MethodShapes::default()
+    };
+    router.set_description(MethodDescription {
+        params: vec![
+            param("query", "String"),
+            ParamDescription::optional("size", "Option<u32>"),
+        ],
+        returns: "Page".into(),
+        shapes: Some(shapes),
+        ..MethodDescription::new("page")
+    });
+    let description = router.description();
+    let page = description.method("page").unwrap();
+    assert_eq!(
+        page.shapes.as_ref().unwrap().params,
+        [Type::String, Type::Option(Box::new(Type::U32))]
+    );
+    assert_eq!(page.shapes.as_ref().unwrap().returns, named("Page"));
+    assert_eq!(
+        description.types["Page"],
+        TypeDef::Struct(vec![
+            field("lines", Type::Seq(Box::new(Type::String)), false),
+            field("next", Type::Option(Box::new(Type::U32)), true),
+        ])
+    );
 }

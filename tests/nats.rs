@@ -377,10 +377,10 @@ async fn instances_answer_the_nats_services_protocol_with_the_description() {
         (Some("demo"), Some("1.2.3"))
     );
     assert_eq!(info["description"], "a calculator");
-    let described: Vec<dotrpc::MethodDescription> =
+    let described: dotrpc::Description =
         serde_json::from_str(info["metadata"]["dotrpc.describe"].as_str().unwrap()).unwrap();
     assert!(
-        described.iter().any(|m| m.path == "calc.stats.mean"),
+        described.method("calc.stats.mean").is_some(),
         "{described:?}"
     );
     let endpoints = info["endpoints"].as_array().unwrap();

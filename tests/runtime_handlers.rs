@@ -279,9 +279,10 @@ async fn runtime_handlers_are_described_until_removed() {
     let router = Arc::new(Router::new());
     let (client, _server) = pair(Arc::clone(&router));
     let described = || async {
-        bounded(client.call::<Vec<MethodDescription>>("rpc.describe", ()))
+        bounded(client.call::<dotrpc::Description>("rpc.describe", ()))
             .await
             .unwrap()
+            .methods
     };
     router
         .namespace("search")

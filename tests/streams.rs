@@ -928,8 +928,10 @@ async fn rpc_api_methods_answer_with_and_take_streams_through_typed_clients() {
     assert_eq!(bounded(sum.finish()).await.unwrap(), 5050);
 
     // rpc.describe tells them apart, and the stream is not a wire param.
-    let methods: Vec<dotrpc::MethodDescription> =
-        bounded(client.call("rpc.describe", ())).await.unwrap();
+    let methods = bounded(client.call::<dotrpc::Description>("rpc.describe", ()))
+        .await
+        .unwrap()
+        .methods;
     let count = methods.iter().find(|m| m.path == "count").unwrap();
     assert_eq!(count.stream.as_deref(), Some("u64"));
     assert_eq!(count.input, None);

@@ -58,7 +58,7 @@ async fn the_typescript_clients_suite_passes_against_the_demo_server() {
     );
     // Every test ran: none was skipped or left out.
     assert!(report.contains("# fail 0"), "{report}");
-    assert!(report.contains("# tests 20"), "{report}");
+    assert!(report.contains("# tests 22"), "{report}");
 
     tcp.shutdown(Duration::from_secs(1)).await;
     ws.shutdown(Duration::from_secs(1)).await;

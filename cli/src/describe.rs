@@ -1,12 +1,57 @@
-//! `rpc.describe`'s flat method list printed as the namespace tree it is.
+//! `rpc.describe`'s flat method list printed as the namespace tree it is,
+//! then the shapes of the types it names.
 
 use std::fmt::Write as _;
 
-use dotrpc::MethodDescription;
+use dotrpc::{Description, MethodDescription};
 
 /// The methods as an indented tree: each namespace once, each method with its
-/// signature and the first line of its docs.
-pub(crate) fn tree(methods: &[MethodDescription]) -> String {
+/// signature and the first line of its docs; then each named type's shape.
+pub(crate) fn tree(description: &Description) -> String {
+    let mut out = methods(&description.methods);
+    if !description.types.is_empty() {
+        out.push_str("\ntypes\n");
+        for (name, def) in &description.types {
+            let _ = writeln!(out, "  {}", def.declaration(name));
+        }
+    }
+    out
+}
+
+/// What a generated declaration's doc comment says of a method, in the
+/// words of its language: the method's docs, its `error` line, `event` if
+/// it is one-way, whether it is safe to repeat, its old paths and its
+/// deprecation (`deprecated` writes the note).
+pub(crate) fn doc_lines(
+    method: &MethodDescription,
+    error: Option<String>,
+    event: &str,
+    deprecated: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let mut lines: Vec<String> = method
+        .docs
+        .trim()
+        .lines()
+        .map(|line| line.trim_end().to_owned())
+        .collect();
+    lines.extend(error);
+    if method.event {
+        lines.push(event.to_owned());
+    }
+    if method.idempotent {
+        lines.push("Safe to repeat.".into());
+    }
+    if !method.aliases.is_empty() {
+        lines.push(format!(
+            "Also answers at its old paths: {}.",
+            method.aliases.join(", ")
+        ));
+    }
+    lines.extend(method.deprecated.as_deref().map(deprecated));
+    lines
+}
+
+fn methods(methods: &[MethodDescription]) -> String {
     let mut methods: Vec<&MethodDescription> = methods.iter().collect();
     methods.sort_by(|a, b| a.path.cmp(&b.path));
     let mut out = String::new();
@@ -93,7 +138,7 @@ pub(crate) mod tests {
         let mut sum = method("sum", &[], "i64");
         sum.input = Some("i64".into());
         assert_eq!(
-            tree(&[count, sum]),
+            methods(&[count, sum]),
             "count(n: u64) -> Result<stream of u64, String>\nsum(stream of i64) -> i64\n"
         );
     }
@@ -105,7 +150,7 @@ pub(crate) mod tests {
         add.deprecated = Some("use sum".into());
         add.aliases = vec!["plus".into(), "old.add".into()];
         assert_eq!(
-            tree(&[add]),
+            methods(&[add]),
             "add() -> ()  [idempotent; deprecated: use sum; also at plus, old.add]\n"
         );
     }
@@ -125,7 +170,7 @@ pub(crate) mod tests {
             method("zeta.z", &[], "()"),
         ];
         assert_eq!(
-            tree(&methods),
+            super::methods(&methods),
             "add(a: i64, b: i64) -> i64\n\
              event log(line: String)\n\
              math\n  \

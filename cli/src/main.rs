@@ -8,6 +8,7 @@ mod bench;
 mod describe;
 mod histogram;
 mod json;
+mod python;
 mod target;
 mod typescript;
 
@@ -68,20 +69,25 @@ enum Command {
         #[command(flatten)]
         call: CallArgs,
     },
-    /// Print the peer's API from rpc.describe: its namespace tree, signatures and docs.
-    #[command(after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}\n\nExample:\n  dotrpc describe 127.0.0.1:7000 --json\n  dotrpc describe ws://127.0.0.1:8080/rpc --typescript --name DemoApi > api.ts"))]
+    /// Print the peer's API from rpc.describe: its namespace tree, signatures, docs and types.
+    #[command(after_help = format!("{ADDRESSES}\n\n{EXIT_STATUS}\n\nExample:\n  dotrpc describe 127.0.0.1:7000 --json\n  dotrpc describe ws://127.0.0.1:8080/rpc --typescript --name DemoApi > api.ts\n  dotrpc describe 127.0.0.1:7000 --python --name DemoApi > demo_api.py"))]
     Describe {
         #[command(flatten)]
         connect: ConnectArgs,
-        /// Print the methods as JSON instead of a tree.
-        #[arg(long, conflicts_with = "typescript")]
+        /// Print the description as JSON instead of a tree.
+        #[arg(long, conflicts_with_all = ["typescript", "python"])]
         json: bool,
-        /// Print TypeScript declarations of the API, for the typed client of
-        /// clients/typescript (`connect<Api>(url)`).
-        #[arg(long)]
+        /// Print TypeScript declarations of the API and its types, for the
+        /// typed client of clients/typescript (`connect<Api>(url)`).
+        #[arg(long, conflicts_with = "python")]
         typescript: bool,
-        /// The name of the API's interface in the TypeScript declarations.
-        #[arg(long, default_value = "Api", requires = "typescript")]
+        /// Print a typed Python module of the API and its types: TypedDicts,
+        /// unions and a Protocol class per namespace.
+        #[arg(long)]
+        python: bool,
+        /// The name of the API's interface (TypeScript) or protocol class
+        /// (Python).
+        #[arg(long, default_value = "Api")]
         name: String,
     },
     /// Compare two versions of an API: what each change breaks, and whom.
@@ -319,12 +325,12 @@ enum Streams {
 /// What `rpc.describe` says `path` streams, if the peer describes itself
 /// and the method streams.
 async fn described_streams(peer: &dotrpc::Peer, path: &str, timeout: Duration) -> Option<Streams> {
-    let methods = peer
-        .call::<Vec<dotrpc::MethodDescription>>("rpc.describe", ())
+    let description = peer
+        .call::<dotrpc::Description>("rpc.describe", ())
         .timeout(timeout)
         .await
         .ok()?;
-    let method = methods.into_iter().find(|m| m.path == path)?;
+    let method = description.methods.into_iter().find(|m| m.path == path)?;
     match (method.stream, method.input) {
         (Some(_), Some(_)) => Some(Streams::Both),
         (Some(_), None) => Some(Streams::Answer),
@@ -563,14 +569,15 @@ enum DescribeFormat {
     Tree,
     Json,
     TypeScript { name: String },
+    Python { name: String },
 }
 
 /// The peer's description, from `rpc.describe`.
-async fn described(connect: &ConnectArgs) -> Result<Vec<dotrpc::MethodDescription>, Failure> {
+async fn described(connect: &ConnectArgs) -> Result<dotrpc::Description, Failure> {
     let (_, connection) = connect.connect(Arc::new(Router::new())).await?;
     let outcome = connection
         .peer
-        .call::<Vec<dotrpc::MethodDescription>>("rpc.describe", ())
+        .call::<dotrpc::Description>("rpc.describe", ())
         .timeout(connect.timeout()?)
         .await;
     connection.close().await;
@@ -578,15 +585,19 @@ async fn described(connect: &ConnectArgs) -> Result<Vec<dotrpc::MethodDescriptio
 }
 
 async fn describe(connect: &ConnectArgs, format: DescribeFormat) -> Result<(), Failure> {
-    let methods = described(connect).await?;
+    let description = described(connect).await?;
     match format {
-        DescribeFormat::Tree => print!("{}", describe::tree(&methods)),
+        DescribeFormat::Tree => print!("{}", describe::tree(&description)),
         DescribeFormat::Json => {
-            let json = serde_json::to_string_pretty(&methods).expect("descriptions are plain data");
+            let json =
+                serde_json::to_string_pretty(&description).expect("descriptions are plain data");
             println!("{json}");
         }
         DescribeFormat::TypeScript { name } => {
-            print!("{}", typescript::declarations(&methods, &name));
+            print!("{}", typescript::declarations(&description, &name));
+        }
+        DescribeFormat::Python { name } => {
+            print!("{}", python::module(&description, &name));
         }
     }
     Ok(())
@@ -594,7 +605,7 @@ async fn describe(connect: &ConnectArgs, format: DescribeFormat) -> Result<(), F
 
 /// A version of an API for `compat`: a saved description if `source` is a
 /// file, else the description of the peer at that address.
-async fn version(source: &str, wait: Wait) -> Result<Vec<dotrpc::MethodDescription>, Failure> {
+async fn version(source: &str, wait: Wait) -> Result<dotrpc::Description, Failure> {
     if std::path::Path::new(source).is_file() {
         let text = std::fs::read_to_string(source)
             .map_err(|e| Failure::usage(format!("cannot read {source}: {e}")))?;
@@ -645,16 +656,23 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             connect,
             json,
             typescript,
+            python,
             name,
         } => {
-            let format = match (json, typescript) {
-                (true, _) => DescribeFormat::Json,
-                (_, true) if !typescript::is_identifier(&name) => {
+            let format = match (json, typescript, python) {
+                (true, _, _) => DescribeFormat::Json,
+                (_, true, _) if !typescript::is_identifier(&name) => {
                     return Err(Failure::usage(format!(
                         "--name {name:?} is not a TypeScript identifier"
                     )));
                 }
-                (_, true) => DescribeFormat::TypeScript { name },
+                (_, true, _) => DescribeFormat::TypeScript { name },
+                (_, _, true) if !python::is_identifier(&name) => {
+                    return Err(Failure::usage(format!(
+                        "--name {name:?} is not a Python identifier"
+                    )));
+                }
+                (_, _, true) => DescribeFormat::Python { name },
                 _ => DescribeFormat::Tree,
             };
             describe(&connect, format).await

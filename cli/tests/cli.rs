@@ -234,12 +234,23 @@ fn describe_prints_the_namespace_tree_or_json() {
         tree.contains("events\n  event subscribe(n: u64)\n"),
         "{tree}"
     );
+    // Then the shapes of the types the methods name.
+    for shape in [
+        "\ntypes\n",
+        "  Item { sku: String, price_cents: u64, kind: Kind, tags?: Vec<String> }\n",
+        "  Kind = Book | Toy { min_age: u8 } | Food(String, bool) | Gift(Item)\n",
+        "  Order { lines: Vec<Line>, discount?: Option<Discount>, ship_to: Address }\n",
+    ] {
+        assert!(tree.contains(shape), "{shape}\n{tree}");
+    }
 
     let (status, json, _) = run(&["describe", a, "--json"]);
     assert_eq!(status, 0);
-    let methods: Vec<dotrpc::MethodDescription> = serde_json::from_str(&json).unwrap();
-    let add = methods.iter().find(|m| m.path == "add").unwrap();
+    let description: dotrpc::Description = serde_json::from_str(&json).unwrap();
+    let add = description.method("add").unwrap();
     assert_eq!((add.params.len(), add.returns.as_str()), (2, "i64"));
+    assert_eq!(description.version, 2);
+    assert!(description.types.contains_key("Order"), "{json}");
 }
 
 /// The declarations the TypeScript client's tests compile against are the
@@ -279,6 +290,97 @@ fn describe_writes_the_typescript_declarations_the_client_is_tested_with() {
     ]);
     assert_eq!(status, 2);
     assert!(stderr.contains("not a TypeScript identifier"), "{stderr}");
+}
+
+/// The Python module `describe --python` writes for the demo API is the one
+/// committed beside the code that uses it (`DOTRPC_BLESS=1` rewrites it),
+/// and a pinned `mypy --strict` passes that code and catches each mistake in
+/// `misuses.py`, and nothing else.
+#[test]
+fn describe_writes_a_python_module_mypy_checks() {
+    let server = DemoServer::tcp();
+    let (status, module, stderr) = run(&[
+        "describe",
+        server.addr.as_str(),
+        "--python",
+        "--name",
+        "DemoApi",
+    ]);
+    assert_eq!(status, 0, "{stderr}");
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let typed = format!("{root}/tests/interop/typed");
+    let path = format!("{typed}/demo_api.py");
+    if std::env::var_os("DOTRPC_BLESS").is_some() {
+        std::fs::write(&path, &module).unwrap();
+    }
+    assert_eq!(
+        module,
+        std::fs::read_to_string(&path).unwrap(),
+        "{path} is not what describe --python writes; DOTRPC_BLESS=1 rewrites it"
+    );
+    let (status, _, stderr) = run(&[
+        "describe",
+        server.addr.as_str(),
+        "--python",
+        "--name",
+        "class",
+    ]);
+    assert_eq!(status, 2);
+    assert!(stderr.contains("not a Python identifier"), "{stderr}");
+
+    let env = std::process::Command::new(format!("{root}/scripts/python-env.sh"))
+        .output()
+        .expect("run scripts/python-env.sh");
+    assert!(
+        env.status.success(),
+        "scripts/python-env.sh failed; this test needs python3 with venv and pip:\n{}",
+        String::from_utf8_lossy(&env.stderr)
+    );
+    let python = String::from_utf8(env.stdout).unwrap().trim().to_owned();
+    let cache = format!("{root}/target/mypy-cache");
+    let mypy = |file: &str| {
+        let output = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "mypy",
+                "--strict",
+                "--cache-dir",
+                &cache,
+                "--no-error-summary",
+                file,
+            ])
+            .current_dir(&typed)
+            .output()
+            .expect("run mypy");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (passed, report) = mypy("uses.py");
+    assert!(passed, "mypy --strict refuses uses.py:\n{report}");
+    let (passed, report) = mypy("misuses.py");
+    assert!(!passed, "mypy --strict passes misuses.py");
+    let misuses = std::fs::read_to_string(format!("{typed}/misuses.py")).unwrap();
+    let marked: Vec<usize> = misuses
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.ends_with("# error"))
+        .map(|(i, _)| i + 1)
+        .collect();
+    let mut reported: Vec<usize> = report
+        .lines()
+        .filter(|line| line.contains(": error:"))
+        .filter_map(|line| {
+            line.strip_prefix("misuses.py:")?
+                .split(':')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    reported.dedup();
+    assert_eq!(reported, marked, "{report}");
 }
 
 #[test]
@@ -540,14 +642,15 @@ fn compat_says_whom_each_change_breaks() {
 
     // v2: math.round is gone, add takes a third, required param, and a
     // method is added.
-    let mut methods: Vec<dotrpc::MethodDescription> = serde_json::from_str(&saved).unwrap();
-    methods.retain(|m| m.path != "math.round");
-    let add = methods.iter_mut().find(|m| m.path == "add").unwrap();
+    let mut v2: dotrpc::Description = serde_json::from_str(&saved).unwrap();
+    v2.methods.retain(|m| m.path != "math.round");
+    let add = v2.methods.iter_mut().find(|m| m.path == "add").unwrap();
     add.params.push(dotrpc::ParamDescription::new("c", "i64"));
-    methods.push(dotrpc::MethodDescription::new("math.floor"));
-    let v2 = dir.join("v2.json");
-    std::fs::write(&v2, serde_json::to_string(&methods).unwrap()).unwrap();
-    let v2 = v2.to_str().unwrap();
+    v2.methods
+        .push(dotrpc::MethodDescription::new("math.floor"));
+    let v2_path = dir.join("v2.json");
+    std::fs::write(&v2_path, serde_json::to_string(&v2).unwrap()).unwrap();
+    let v2 = v2_path.to_str().unwrap();
 
     let (status, report, stderr) = run(&["compat", v1, v2]);
     assert_eq!(status, 1, "{report}{stderr}");
@@ -581,9 +684,44 @@ fn compat_says_whom_each_change_breaks() {
         "math.round comes back: {json}"
     );
 
+    // Types are judged by their shapes: a field a server reads becomes
+    // required (older callers break), one it writes is added (only newer
+    // callers of an old server lack it).
+    let field = |name: &str, ty: dotrpc::schema::Type| dotrpc::schema::Field {
+        name: name.into(),
+        ty,
+        optional: false,
+    };
+    let mut v4: dotrpc::Description = serde_json::from_str(&saved).unwrap();
+    let Some(dotrpc::schema::TypeDef::Struct(order)) = v4.types.get_mut("Order") else {
+        panic!("Order is a struct: {saved}")
+    };
+    order.push(field("coupon", dotrpc::schema::Type::String));
+    let Some(dotrpc::schema::TypeDef::Struct(quote)) = v4.types.get_mut("Quote") else {
+        panic!("Quote is a struct: {saved}")
+    };
+    quote.push(field("tax_cents", dotrpc::schema::Type::U64));
+    let v4_path = dir.join("v4.json");
+    std::fs::write(&v4_path, serde_json::to_string(&v4).unwrap()).unwrap();
+    let (status, report, _) = run(&["compat", v1, v4_path.to_str().unwrap()]);
+    assert_eq!(status, 1, "{report}");
+    assert!(
+        report.contains(
+            "breaks older callers   shop.quote: param 1 `order` (`Order`): `Order.coupon`: required by the reader, and not written\n"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "breaks newer callers   shop.quote: result `Quote`: `Quote.tax_cents`: required by the reader, and not written\n"
+        ),
+        "{report}"
+    );
+
     // Only an added method: nothing breaks older callers.
-    let mut v3: Vec<dotrpc::MethodDescription> = serde_json::from_str(&saved).unwrap();
-    v3.push(dotrpc::MethodDescription::new("math.floor"));
+    let mut v3: dotrpc::Description = serde_json::from_str(&saved).unwrap();
+    v3.methods
+        .push(dotrpc::MethodDescription::new("math.floor"));
     let v3_path = dir.join("v3.json");
     std::fs::write(&v3_path, serde_json::to_string(&v3).unwrap()).unwrap();
     assert_eq!(run(&["compat", v1, v3_path.to_str().unwrap()]).0, 0);

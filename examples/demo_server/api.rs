@@ -18,6 +18,7 @@ pub(crate) struct Demo {
     math: Math,
     stats: Stats,
     events: Events,
+    shop: Shop,
 }
 
 #[rpc_api]
@@ -103,6 +104,12 @@ impl Demo {
     fn events(&self) -> &Events {
         &self.events
     }
+
+    /// `shop.*`
+    #[rpc(nested)]
+    fn shop(&self) -> &Shop {
+        &self.shop
+    }
 }
 
 /// `math.*`
@@ -179,6 +186,129 @@ impl Events {
             if ctx.peer().notify("events.tick", (i,)).send().is_err() {
                 break;
             }
+        }
+    }
+}
+
+/// `shop.*`: nested structs and enums, for typed clients in other
+/// languages (`dotrpc describe --typescript` declares every type).
+#[derive(Debug, Default)]
+pub(crate) struct Shop;
+
+#[rpc_api]
+impl Shop {
+    /// Prices an order: each line's price times its quantity, less the
+    /// discount; a gift's price is its wrapped item's.
+    fn quote(&self, order: Order) -> Result<Quote, ShopError> {
+        if order.lines.is_empty() {
+            return Err(ShopError::EmptyOrder);
+        }
+        let mut total: u64 = order
+            .lines
+            .iter()
+            .map(|line| {
+                line.item
+                    .price_cents()
+                    .saturating_mul(u64::from(line.quantity))
+            })
+            .sum();
+        match order.discount {
+            None => {}
+            Some(Discount::Percent(percent)) => {
+                total -= total * u64::from(percent.min(100)) / 100;
+            }
+            Some(Discount::Cents(cents)) => total = total.saturating_sub(cents),
+            Some(Discount::Code { code }) if code == "HALF" => total /= 2,
+            Some(Discount::Code { code }) => return Err(ShopError::UnknownCode { code }),
+        }
+        Ok(Quote {
+            total_cents: total,
+            items: order.lines.iter().map(|line| line.quantity).sum(),
+            ship_to: order.ship_to.country,
+        })
+    }
+}
+
+/// An order: lines, an optional discount, an address.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Order {
+    lines: Vec<Line>,
+    #[serde(default)]
+    discount: Option<Discount>,
+    ship_to: Address,
+}
+
+/// An item, so many times.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Line {
+    item: Item,
+    quantity: u32,
+}
+
+/// Something the shop sells.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Item {
+    sku: String,
+    price_cents: u64,
+    kind: Kind,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+impl Item {
+    fn price_cents(&self) -> u64 {
+        match &self.kind {
+            Kind::Gift(wrapped) => wrapped.price_cents(),
+            _ => self.price_cents,
+        }
+    }
+}
+
+/// What an item is: every kind of enum variant.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Kind {
+    Book,
+    Toy { min_age: u8 },
+    Food(String, bool),
+    Gift(Box<Item>),
+}
+
+/// A discount.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Discount {
+    Percent(u8),
+    Cents(u64),
+    Code { code: String },
+}
+
+/// Where an order goes.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Address {
+    name: String,
+    lines: Vec<String>,
+    country: String,
+}
+
+/// An order's price.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Quote {
+    total_cents: u64,
+    items: u32,
+    ship_to: String,
+}
+
+/// Why an order cannot be priced.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum ShopError {
+    EmptyOrder,
+    UnknownCode { code: String },
+}
+
+impl std::fmt::Display for ShopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShopError::EmptyOrder => f.write_str("an order needs a line"),
+            ShopError::UnknownCode { code } => write!(f, "no discount code `{code}`"),
         }
     }
 }

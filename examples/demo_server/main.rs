@@ -30,6 +30,7 @@
 //! | `double(stream of i64)` | both ways: each item the caller sends, doubled |
 //! | `greet()` | calls the caller's `client.name()` and returns `"hello, NAME"`; its failure → `Application` |
 //! | `stats.notifications()` | how many `log` notifications arrived so far |
+//! | `shop.quote(order)` | an order's `{total_cents, items, ship_to}`: nested structs and enums; an empty order or an unknown discount code → `Application` with a `ShopError` |
 //! | notification `events.subscribe(n)` | sends notifications `events.tick [i]`, i in 0..n, to that connection (over NATS: published for every client) |
 //! | notification `log(msg)` | counted; never answered |
 //!

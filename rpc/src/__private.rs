@@ -22,7 +22,10 @@ pub use crate::error::{Error, RemoteError};
 pub use crate::handler::{CallContext, ItemReceiver, ItemSink, Reply};
 pub use crate::message::{ErrorObject, Params};
 pub use crate::peer::Peer;
-pub use crate::router::{Api, MethodDescription, ParamDescription, Router};
+pub use crate::router::{Api, Router};
+pub use crate::schema::{
+    Describing, Description, MethodDescription, MethodShapes, ParamDescription,
+};
 pub use crate::wire::{ApplicationError, ParamReader, WireType};
 
 /// `prefix.name`, or `name` at the root.

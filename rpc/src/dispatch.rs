@@ -133,7 +133,7 @@ impl Dispatcher {
         }
         match routed {
             Routed::Handler(_, handler) => handler.call(ctx, params),
-            Routed::Describe => Handling::Ready(encode_reply(&self.router.descriptions())),
+            Routed::Describe => Handling::Ready(encode_reply(&self.router.description())),
             Routed::Unknown => Handling::Ready(Err(self.unknown(&ctx))),
             Routed::Fallback(fallback) => {
                 let router = Arc::clone(&self.router);
@@ -478,7 +478,11 @@ mod tests {
         assert_eq!(code(&run("other").await.unwrap_err()), "UnknownApi");
         assert_eq!(
             call(&dispatcher, "rpc.describe", vec![]),
-            Ok(Value::Array(vec![]))
+            Ok(Value::Map(vec![
+                ("version".into(), 2.into()),
+                ("methods".into(), Value::Array(vec![])),
+                ("types".into(), Value::Map(vec![])),
+            ]))
         );
     }
 

@@ -157,6 +157,9 @@ mod ext;
 
 mod blob;
 
+// The shapes of an API's types, traced through their serde impls.
+pub mod schema;
+
 // The error type.
 mod error;
 
@@ -290,8 +293,9 @@ pub use handler::{
 pub use message::{Encoded, ErrorFormat, ErrorObject, Params};
 pub use peer::{ConnectionEvent, Peer, Reconnect, WhileDown};
 pub use rmpv::Value;
-pub use router::{Api, MethodDescription, Namespace, ParamDescription, Router};
+pub use router::{Api, Namespace, Router};
 pub use runtime::BackgroundRuntime;
+pub use schema::{Description, MethodDescription, MethodShapes, ParamDescription};
 pub use server::{Server, ServerBuilder};
 pub use transport::ListenAddr;
 #[cfg(feature = "tls")]

@@ -28,10 +28,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
 
 use crate::handler::{self, BoxFuture, CallContext, Handler, IntoHandler, Reply};
 use crate::message::Params;
+use crate::schema::{Describing, Description, MethodDescription, Type};
 
 /// The path of the built-in request that lists every served method.
 pub(crate) const DESCRIBE_PATH: &str = "rpc.describe";
@@ -112,8 +113,9 @@ pub struct Router {
     fallback: RwLock<Option<Arc<Fallback>>>,
     /// Notifications that found no handler (they are never answered).
     unhandled_notifications: AtomicU64,
-    /// What `rpc.describe` answers: every method of every API served.
-    descriptions: RwLock<Vec<MethodDescription>>,
+    /// What `rpc.describe` answers: every method of every API served, and
+    /// the schema their types are traced into.
+    described: RwLock<Describing>,
 }
 
 impl Router {
@@ -216,14 +218,7 @@ impl Router {
             })
             .collect();
         let count = moved.len();
-        alias_described(
-            &mut self
-                .descriptions
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            old,
-            path,
-        );
+        alias_described(&mut self.described_mut().methods, old, path);
         for (at, route) in moved {
             self.handlers.insert(Box::from(at.as_bytes()), route);
         }
@@ -234,15 +229,12 @@ impl Router {
     /// alias, its place among the aliases of the method it answers as);
     /// returns whether there was one.
     pub fn remove_handler(&self, path: &str) -> bool {
-        let mut descriptions = self
-            .descriptions
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        descriptions.retain(|described| described.path != path);
-        for described in descriptions.iter_mut() {
-            described.aliases.retain(|alias| alias != path);
+        let mut described = self.described_mut();
+        described.methods.retain(|method| method.path != path);
+        for method in described.methods.iter_mut() {
+            method.aliases.retain(|alias| alias != path);
         }
-        drop(descriptions);
+        drop(described);
         self.handlers.remove(path.as_bytes()).is_some()
     }
 
@@ -251,23 +243,31 @@ impl Router {
     /// `$SRV.INFO` over NATS and `dotrpc describe` show it; replaces what
     /// described that path before.
     ///
+    /// The shapes of its types (what other languages' code is generated
+    /// from) come from [`shape_of`](Router::shape_of):
+    ///
     /// ```
-    /// use dotrpc::{MethodDescription, ParamDescription};
+    /// use dotrpc::{MethodDescription, MethodShapes, ParamDescription};
     ///
     /// let router = dotrpc::Router::new();
-    /// router
-    ///     .set_handler("page", |query: String, size: Option<u32>| async move {
-    ///         format!("{query}: {}", size.unwrap_or(10))
-    ///     })
-    ///     .set_description(MethodDescription {
-    ///         params: vec![
-    ///             ParamDescription::new("query", "String"),
-    ///             ParamDescription::new("size", "Option<u32>"),
-    ///         ],
-    ///         returns: "String".into(),
-    ///         docs: "One page of results.".into(),
-    ///         ..MethodDescription::new("page")
-    ///     });
+    /// router.set_handler("page", |query: String, size: Option<u32>| async move {
+    ///     format!("{query}: {}", size.unwrap_or(10))
+    /// });
+    /// let shapes = MethodShapes {
+    ///     params: vec![router.shape_of::<String>(), router.shape_of::<Option<u32>>()],
+    ///     returns: router.shape_of::<String>(),
+    ///     ..MethodShapes::default()
+    /// };
+    /// router.set_description(MethodDescription {
+    ///     params: vec![
+    ///         ParamDescription::new("query", "String"),
+    ///         ParamDescription::optional("size", "Option<u32>"),
+    ///     ],
+    ///     returns: "String".into(),
+    ///     docs: "One page of results.".into(),
+    ///     shapes: Some(shapes),
+    ///     ..MethodDescription::new("page")
+    /// });
     /// assert_eq!(router.descriptions()[0].path, "page");
     /// ```
     ///
@@ -359,23 +359,49 @@ impl Router {
         self.unhandled_notifications.load(Ordering::Relaxed)
     }
 
-    /// The descriptions of every method of the APIs served, as `rpc.describe`
-    /// answers them, sorted by path.
+    /// The descriptions of every method of the APIs served, sorted by path:
+    /// [`description`](Router::description)'s methods.
     pub fn descriptions(&self) -> Vec<MethodDescription> {
-        self.descriptions
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.described().methods.clone()
     }
 
-    pub(crate) fn add_descriptions(&self, added: Vec<MethodDescription>) {
-        let mut descriptions = self
-            .descriptions
+    /// What `rpc.describe` answers: every method of the APIs served, and the
+    /// named types their shapes refer to.
+    pub fn description(&self) -> Description {
+        let described = self.described();
+        Description {
+            methods: described.methods.clone(),
+            types: described.schema.types(),
+            ..Description::default()
+        }
+    }
+
+    /// The shape of `T`, its named types added to what
+    /// [`description`](Router::description) lists: for describing a
+    /// handler registered at run time ([`set_description`](Router::set_description)).
+    pub fn shape_of<T: DeserializeOwned>(&self) -> Type {
+        self.described_mut().schema.shape_of::<T>()
+    }
+
+    fn described(&self) -> std::sync::RwLockReadGuard<'_, Describing> {
+        self.described
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn described_mut(&self) -> std::sync::RwLockWriteGuard<'_, Describing> {
+        self.described
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        descriptions.retain(|old| !added.iter().any(|new| new.path == old.path));
-        descriptions.extend(added);
-        descriptions.sort_by(|a, b| a.path.cmp(&b.path));
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn add_descriptions(&self, added: Vec<MethodDescription>) {
+        let mut described = self.described_mut();
+        described
+            .methods
+            .retain(|old| !added.iter().any(|new| new.path == old.path));
+        described.methods.extend(added);
+        described.methods.sort_by(|a, b| a.path.cmp(&b.path));
     }
 
     /// Where a call of `method` goes.
@@ -420,11 +446,19 @@ impl Router {
         if !prefix.is_empty() {
             check_path(prefix);
         }
-        let mut descriptions = Vec::new();
-        A::describe(prefix, &mut descriptions);
+        // Traced into the router's schema, so a type two APIs use is
+        // described once.
+        let mut described = self.described_mut();
+        let mut describing = Describing {
+            methods: Vec::new(),
+            schema: std::mem::take(&mut described.schema),
+        };
+        A::describe(prefix, &mut describing);
+        described.schema = describing.schema;
+        drop(described);
         // Described first: registering makes the aliases, which the
         // descriptions list.
-        self.add_descriptions(descriptions);
+        self.add_descriptions(describing.methods);
         Arc::new(api).register(self, prefix);
         self
     }
@@ -517,101 +551,8 @@ pub trait Api: Send + Sync + 'static {
     fn register(self: Arc<Self>, router: &Router, prefix: &str);
 
     /// Appends the description of every method, nested ones included, with
-    /// paths under `prefix`.
-    fn describe(prefix: &str, out: &mut Vec<MethodDescription>);
-}
-
-/// One method as `rpc.describe` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MethodDescription {
-    /// The full, dot-joined wire path.
-    pub path: String,
-    /// The params, in order, as the wire carries them (no `CallContext`).
-    pub params: Vec<ParamDescription>,
-    /// The Rust type of the result (`"()"` for none).
-    pub returns: String,
-    /// The Rust type of the application error, for methods returning `Result`.
-    pub error: Option<String>,
-    /// Whether this is an event: sent as a notification, never answered.
-    pub event: bool,
-    /// Whether a call is safe to repeat (`#[rpc(idempotent)]`): a
-    /// reconnecting client sends it again after a dropped connection.
-    #[serde(default)]
-    pub idempotent: bool,
-    /// For a method that answers with a stream of items (it takes an
-    /// [`ItemSink`](crate::ItemSink)): the Rust type of the items.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream: Option<String>,
-    /// For a method whose input is a stream of items (it takes an
-    /// [`ItemReceiver`](crate::ItemReceiver)): the Rust type of the items.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub input: Option<String>,
-    /// The method's doc comment.
-    pub docs: String,
-    /// Other paths the method answers at (its old ones: `#[rpc(alias)]`,
-    /// [`Router::alias`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub aliases: Vec<String>,
-    /// Why not to call it any more, and what to call instead, if it is
-    /// deprecated (`#[rpc(deprecated = "..")]`). Calls still work.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deprecated: Option<String>,
-}
-
-impl MethodDescription {
-    /// A method at `path` that takes nothing and returns nothing, with no
-    /// docs: the start of a description of a runtime handler
-    /// ([`Router::set_description`]), its other fields set with
-    /// `..MethodDescription::new(path)`.
-    pub fn new(path: impl Into<String>) -> Self {
-        MethodDescription {
-            path: path.into(),
-            params: Vec::new(),
-            returns: "()".into(),
-            error: None,
-            event: false,
-            idempotent: false,
-            stream: None,
-            input: None,
-            docs: String::new(),
-            aliases: Vec::new(),
-            deprecated: None,
-        }
-    }
-}
-
-/// One param of a described method.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParamDescription {
-    /// The param's name in the Rust signature.
-    pub name: String,
-    /// Its Rust type, as written.
-    pub ty: String,
-    /// Whether a call may leave it out (a trailing `Option`, or a param
-    /// marked `#[rpc(default)]`): the handler then reads `None` or the
-    /// default.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub optional: bool,
-}
-
-impl ParamDescription {
-    /// A param named `name`, of the Rust type `ty`, that a call must send.
-    pub fn new(name: impl Into<String>, ty: impl Into<String>) -> Self {
-        ParamDescription {
-            name: name.into(),
-            ty: ty.into(),
-            optional: false,
-        }
-    }
-
-    /// A param a call may leave out (it must come after every param that
-    /// may not).
-    pub fn optional(name: impl Into<String>, ty: impl Into<String>) -> Self {
-        ParamDescription {
-            optional: true,
-            ..ParamDescription::new(name, ty)
-        }
-    }
+    /// paths under `prefix`, their types traced into `out`'s schema.
+    fn describe(prefix: &str, out: &mut Describing);
 }
 
 /// Lists `old` among the aliases of the method at `path`, and `old.x` among

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::client::Args;
 use crate::handler::{self, CallContext, Reply, encode_reply};
 use crate::message::{ErrorObject, Params};
+use crate::schema::{Describing, Type};
 
 /// A type that can be a param or the result of an `#[rpc_api]` method: it
 /// is encoded with serde on one side of the connection and decoded on the
@@ -44,6 +45,10 @@ pub trait WireType: Sized {
     /// Encodes `self` as a call's result.
     #[doc(hidden)]
     fn __reply(&self) -> Reply;
+
+    /// Traces the type's shape for the API's description.
+    #[doc(hidden)]
+    fn __shape(out: &mut Describing) -> Type;
 }
 
 #[diagnostic::do_not_recommend]
@@ -58,6 +63,10 @@ impl<T: Serialize + DeserializeOwned> WireType for T {
 
     fn __reply(&self) -> Reply {
         encode_reply(self)
+    }
+
+    fn __shape(out: &mut Describing) -> Type {
+        out.shape::<T>()
     }
 }
 
@@ -76,12 +85,20 @@ pub trait ApplicationError: Sized {
     /// The error object that carries `self`.
     #[doc(hidden)]
     fn __error_object(&self) -> ErrorObject;
+
+    /// Traces the type's shape for the API's description.
+    #[doc(hidden)]
+    fn __shape(out: &mut Describing) -> Type;
 }
 
 #[diagnostic::do_not_recommend]
 impl<E: Serialize + DeserializeOwned + Display> ApplicationError for E {
     fn __error_object(&self) -> ErrorObject {
         ErrorObject::application(self)
+    }
+
+    fn __shape(out: &mut Describing) -> Type {
+        out.shape::<E>()
     }
 }
 

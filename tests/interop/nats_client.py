@@ -90,8 +90,10 @@ async def main(url, prefix):
     described = json.loads(info["metadata"]["dotrpc.describe"])
     check(
         info["type"] == "io.nats.micro.v1.info_response"
-        and any(m["path"] == "math.stats.mean" for m in described),
-        "$SRV.INFO carries the description",
+        and described["version"] == 2
+        and any(m["path"] == "math.stats.mean" for m in described["methods"])
+        and "Order" in described["types"],
+        "$SRV.INFO carries the description, with its types",
     )
 
     await nc.close()

@@ -9,17 +9,21 @@
  * dotrpc error object (any msgpack-rpc peer may answer with any value; it
  * is kept in `data`).
  */
-export class RpcError extends Error {
+export class RpcError<Data = unknown> extends Error {
   /** A stable code such as `"Application"` or `"Timeout"`. */
   readonly code: string;
-  /** What came with the error: an application error's value, say. */
-  readonly data: unknown;
+  /**
+   * What came with the error: an application error's value, say. A method's
+   * declarations name its type (`@throws {RpcError<ShopError>}`): narrow
+   * with `error as RpcError<ShopError>` once `code` is `"Application"`.
+   */
+  readonly data: Data;
 
-  constructor(code: string, message: string, data?: unknown) {
+  constructor(code: string, message: string, data?: Data) {
     super(message);
     this.name = "RpcError";
     this.code = code;
-    this.data = data;
+    this.data = data as Data;
   }
 
   /** The error a server answered with, as it came on the wire. */

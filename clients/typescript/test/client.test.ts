@@ -5,7 +5,7 @@ import net from "node:net";
 import { type TestContext, describe, test } from "node:test";
 
 import { type ConnectOptions, type EventMap, type Status, RpcError, connect } from "../src/index.js";
-import type { DemoApi } from "./demo_api.js";
+import type { DemoApi, Order, Quote, ShopError } from "./demo_api.js";
 import type { DemoEvents } from "./demo_events.js";
 
 const tcp = `tcp://${process.env.DOTRPC_TCP}`;
@@ -52,6 +52,37 @@ for (const [name, url] of [["TCP", tcp], ["WebSocket", ws]] as const) {
       const echoed = await client.call("echo", [bytes]);
       assert.ok(echoed instanceof Uint8Array, "bytes are bytes");
       assert.deepEqual([...echoed], [...bytes]);
+    });
+
+    test("nested structs and enums go both ways as their declarations say", async (t) => {
+      const client = await open<DemoApi>(t, url);
+      const order: Order = {
+        lines: [
+          { item: { sku: "b1", price_cents: 1250, kind: "Book" }, quantity: 2 },
+          {
+            item: {
+              sku: "g1",
+              price_cents: 0,
+              kind: { Gift: { sku: "t1", price_cents: 500, kind: { Toy: { min_age: 3 } }, tags: ["wood"] } },
+            },
+            quantity: 1,
+          },
+          { item: { sku: "f1", price_cents: 100, kind: { Food: ["apple", true] } }, quantity: 3 },
+        ],
+        discount: { Percent: 10 },
+        ship_to: { name: "Ada", lines: ["1 Road"], country: "UK" },
+      };
+      const quote: Quote = await client.api.shop.quote(order);
+      assert.deepEqual(quote, { total_cents: 2970, items: 6, ship_to: "UK" });
+      const { discount: _, ...undiscounted } = order;
+      assert.equal((await client.api.shop.quote(undiscounted)).total_cents, 3300, "an optional field left out");
+
+      const unknown = (await rejection(client.api.shop.quote({ ...order, discount: { Code: { code: "NOPE" } } }))) as RpcError<ShopError>;
+      assert.equal(unknown.code, "Application");
+      assert.equal(unknown.message, "no discount code `NOPE`");
+      assert.deepEqual(unknown.data, { UnknownCode: { code: "NOPE" } });
+      const empty = (await rejection(client.api.shop.quote({ ...order, lines: [] }))) as RpcError<ShopError>;
+      assert.equal(empty.data, "EmptyOrder", "a unit variant is its name");
     });
 
     test("errors are RpcErrors with the server's code, message and data", async (t) => {

@@ -1,5 +1,51 @@
 // An API as its server's rpc.describe tells it, written by
 // `dotrpc describe ADDR --typescript`. Regenerate rather than edit.
+// Integers are numbers: exact up to 2^53 (Number.MAX_SAFE_INTEGER).
+
+export interface Address {
+  name: string;
+  lines: string[];
+  country: string;
+}
+
+export type Discount =
+  | { Percent: number }
+  | { Cents: number }
+  | { Code: { code: string } };
+
+export interface Item {
+  sku: string;
+  price_cents: number;
+  kind: Kind;
+  tags?: string[];
+}
+
+export type Kind =
+  | "Book"
+  | { Toy: { min_age: number } }
+  | { Food: [string, boolean] }
+  | { Gift: Item };
+
+export interface Line {
+  item: Item;
+  quantity: number;
+}
+
+export interface Order {
+  lines: Line[];
+  discount?: Discount | null;
+  ship_to: Address;
+}
+
+export interface Quote {
+  total_cents: number;
+  items: number;
+  ship_to: string;
+}
+
+export type ShopError =
+  | "EmptyOrder"
+  | { UnknownCode: { code: string } };
 
 export interface DemoApi {
   /** Adds two integers. */
@@ -9,14 +55,14 @@ export interface DemoApi {
   /**
    * Asks the caller its name (`client.name()`, a call back over the
    * same connection) and greets it.
-   * @throws {RpcError} code `Application`, `data` a Rust `String`
+   * @throws {RpcError<string>} code `Application`, `data` a `string`
    */
   greet(): string;
   /**
    * Counts a log line; one-way.
    * One-way: send it with `.notify(...)`; nothing is answered.
    */
-  log(line: unknown /* Value */): void;
+  log(line: unknown): void;
   /** Waits `ms` milliseconds, then returns `ms`. */
   sleep(ms: number): number;
   // sum: takes a stream of number: client.upload<number, number>("sum", [])
@@ -30,7 +76,7 @@ export interface DemoApi {
   math: {
     /**
      * Divides; by zero is an application error.
-     * @throws {RpcError} code `Application`, `data` a Rust `String`
+     * @throws {RpcError<string>} code `Application`, `data` a `string`
      */
     div(a: number, b: number): number;
     /**
@@ -41,10 +87,18 @@ export interface DemoApi {
     stats: {
       /**
        * The mean of the values.
-       * @throws {RpcError} code `Application`, `data` a Rust `String`
+       * @throws {RpcError<string>} code `Application`, `data` a `string`
        */
       mean(values: number[]): number;
     };
+  };
+  shop: {
+    /**
+     * Prices an order: each line's price times its quantity, less the
+     * discount; a gift's price is its wrapped item's.
+     * @throws {RpcError<ShopError>} code `Application`, `data` a `ShopError`
+     */
+    quote(order: Order): Quote;
   };
   stats: {
     /** How many `log` notifications arrived so far. */

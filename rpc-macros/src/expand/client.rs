@@ -52,10 +52,10 @@ pub(super) fn expand(api: &Api) -> TokenStream {
         let (ty, wire) = (nested_client(n), &n.wire);
         let aliases = &n.aliases;
         quote! {
-            let __dotrpc_from = out.len();
+            let __dotrpc_from = out.methods.len();
             <#ty>::__dotrpc_describe(&#krate::__private::join(prefix, #wire), out);
             #(#krate::__private::alias_described(
-                &mut out[__dotrpc_from..],
+                &mut out.methods[__dotrpc_from..],
                 &#krate::__private::join(prefix, #aliases),
                 &#krate::__private::join(prefix, #wire),
             );)*
@@ -94,10 +94,10 @@ pub(super) fn expand(api: &Api) -> TokenStream {
                 }
             }
 
-            fn describe(prefix: &str) -> #krate::__private::Vec<#krate::__private::MethodDescription> {
-                let mut out = #krate::__private::Vec::new();
+            fn describe(prefix: &str) -> #krate::__private::Description {
+                let mut out = ::core::default::Default::default();
                 Self::__dotrpc_describe(prefix, &mut out);
-                out
+                #krate::__private::Describing::finish(out)
             }
         }
 
@@ -108,7 +108,7 @@ pub(super) fn expand(api: &Api) -> TokenStream {
             #[doc(hidden)]
             pub fn __dotrpc_describe(
                 prefix: &str,
-                out: &mut #krate::__private::Vec<#krate::__private::MethodDescription>,
+                out: &mut #krate::__private::Describing,
             ) {
                 #(#describe_methods)*
                 #(#describe_nested)*
@@ -233,7 +233,7 @@ fn inherent_helpers(api: &Api) -> TokenStream {
         quote! {
             /// Every method of the API, nested ones included, as `rpc.describe`
             /// reports it, with paths under `prefix` (`""` for the API's own).
-            pub fn describe(prefix: &str) -> #krate::__private::Vec<#krate::__private::MethodDescription> {
+            pub fn describe(prefix: &str) -> #krate::__private::Description {
                 <Self as #krate::__private::ApiClient>::describe(prefix)
             }
         }
@@ -413,6 +413,10 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
     let krate = &api.krate;
     let (wire, docs, event, idempotent) =
         (&method.wire, &method.docs, method.event, method.idempotent);
+    // Through the traits the type must implement, at its span, so a type
+    // that breaks a rule gets that rule's one error (see `wire`).
+    let wire_shape = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #krate::__private::WireType>::__shape(out));
+    let shape = |ty: &syn::Type| quote!(#krate::__private::Describing::shape::<#ty>(out));
     let params = method.params.iter().map(|p| {
         let (name, ty, optional) = (p.ident.to_string(), type_name(&p.ty), p.optional);
         quote! {
@@ -423,32 +427,45 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
             }
         }
     });
+    let param_shapes = method.params.iter().map(|p| wire_shape(&p.ty));
     let returns = type_name(&method.output.ok);
-    let error = match &method.output.err {
-        None => quote!(::core::option::Option::None),
-        Some(err) => {
-            let err = type_name(err);
-            quote!(::core::option::Option::Some(::core::convert::From::from(#err)))
-        }
-    };
-    let item_of = |stream: Option<&crate::model::StreamParam>| match stream {
-        Some(stream) => {
-            let item = type_name(&stream.item);
-            quote!(::core::option::Option::Some(::core::convert::From::from(#item)))
-        }
+    let returns_shape = wire_shape(&method.output.ok);
+    let some = |value: Option<TokenStream>| match value {
+        Some(value) => quote!(::core::option::Option::Some(#value)),
         None => quote!(::core::option::Option::None),
     };
-    let (stream, input) = (
-        item_of(method.answer.as_ref()),
-        item_of(method.input.as_ref()),
+    let name_of = |ty: &syn::Type| {
+        let name = type_name(ty);
+        quote!(::core::convert::From::from(#name))
+    };
+    let error = some(method.output.err.as_ref().map(name_of));
+    let error_shape = some(method.output.err.as_ref().map(|err| {
+        quote_spanned!(err.span()=> <#err as #krate::__private::ApplicationError>::__shape(out))
+    }));
+    let (stream, stream_shape) = (
+        some(method.answer.as_ref().map(|s| name_of(&s.item))),
+        some(method.answer.as_ref().map(|s| shape(&s.item))),
+    );
+    let (input, input_shape) = (
+        some(method.input.as_ref().map(|s| name_of(&s.item))),
+        some(method.input.as_ref().map(|s| shape(&s.item))),
     );
     let aliases = &method.aliases;
-    let deprecated = match &method.deprecated {
-        None => quote!(::core::option::Option::None),
-        Some(note) => quote!(::core::option::Option::Some(::core::convert::From::from(#note))),
-    };
+    let deprecated = some(
+        method
+            .deprecated
+            .as_ref()
+            .map(|note| quote!(::core::convert::From::from(#note))),
+    );
     quote! {
-        out.push(#krate::__private::MethodDescription {
+        let __dotrpc_shapes = #krate::__private::MethodShapes {
+            params: ::core::convert::From::from([#(#param_shapes),*]),
+            returns: #returns_shape,
+            error: #error_shape,
+            stream: #stream_shape,
+            input: #input_shape,
+        };
+        out.methods.push(#krate::__private::MethodDescription {
             path: #krate::__private::join(prefix, #wire),
             params: ::core::convert::From::from([#(#params),*]),
             returns: ::core::convert::From::from(#returns),
@@ -460,6 +477,7 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
             docs: ::core::convert::From::from(#docs),
             aliases: ::core::convert::From::from([#(#krate::__private::join(prefix, #aliases)),*]),
             deprecated: #deprecated,
+            shapes: ::core::option::Option::Some(__dotrpc_shapes),
         });
     }
 }

@@ -87,7 +87,7 @@ pub(super) fn expand(api: &Api) -> TokenStream {
                 #get
             }
 
-            fn describe(prefix: &str, out: &mut #krate::__private::Vec<#krate::__private::MethodDescription>) {
+            fn describe(prefix: &str, out: &mut #krate::__private::Describing) {
                 #client::__dotrpc_describe(prefix, out);
             }
         }

@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::service::Service;
 use super::subject;
-use crate::router::{MethodDescription, Router};
+use crate::router::Router;
+use crate::schema::Description;
 
 /// Who the service is.
 #[derive(Debug)]
@@ -110,25 +111,23 @@ impl Responder {
         .collect()
     }
 
-    fn metadata(&self, descriptions: &[MethodDescription]) -> Json {
+    fn metadata(&self, description: &Description) -> Json {
         json!({
             "dotrpc.prefix": &*self.service.prefix,
-            "dotrpc.describe": serde_json::to_string(descriptions).expect("descriptions serialize"),
+            "dotrpc.describe": serde_json::to_string(description).expect("descriptions serialize"),
         })
     }
 
     fn ping(&self) -> Json {
         let mut answer = self.head("ping");
-        answer.insert(
-            "metadata".into(),
-            self.metadata(&self.router.descriptions()),
-        );
+        answer.insert("metadata".into(), self.metadata(&self.router.description()));
         Json::Object(answer)
     }
 
     fn info(&self) -> Json {
-        let descriptions = self.router.descriptions();
-        let endpoints: Vec<Json> = descriptions
+        let description = self.router.description();
+        let endpoints: Vec<Json> = description
+            .methods
             .iter()
             .map(|method| {
                 let params: Vec<String> = method
@@ -152,7 +151,7 @@ impl Responder {
             .collect();
         let mut answer = self.head("info");
         answer.insert("description".into(), json!(self.identity.description));
-        answer.insert("metadata".into(), self.metadata(&descriptions));
+        answer.insert("metadata".into(), self.metadata(&description));
         answer.insert("endpoints".into(), Json::Array(endpoints));
         Json::Object(answer)
     }

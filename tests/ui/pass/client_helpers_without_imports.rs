@@ -22,8 +22,8 @@ pub fn store(peer: &dotrpc::Peer) -> StoreClient {
         .client::<StoreClient>()
         .with_timeout(Duration::from_secs(1));
     let _: &dotrpc::Peer = store.peer();
-    let described: Vec<dotrpc::MethodDescription> = StoreClient::describe("");
-    assert_eq!(described[0].path, "get");
+    let described: dotrpc::Description = StoreClient::describe("");
+    assert_eq!(described.methods[0].path, "get");
     store
 }
 

@@ -11,32 +11,41 @@
 //! from the description (a renamed param or method): those are reported
 //! apart.
 //!
-//! Types are compared by the names the descriptions give them, so a type
-//! whose name changed is reported as changed, and a type whose fields
-//! changed under the same name is not seen.
+//! Types are compared by their shapes where both descriptions have them
+//! (version 2): a struct that gains a required field a server reads breaks
+//! older callers, an enum that gains a variant a server writes breaks them
+//! too, a renamed type with the same fields breaks only generated code (see
+//! `shapes`). Against a description without shapes, types are compared by
+//! the names it gives them.
 //!
 //! ```
 //! use dotrpc::compat::{self, Breaks};
-//! use dotrpc::{MethodDescription, ParamDescription};
+//! use dotrpc::{Description, MethodDescription, ParamDescription};
 //!
-//! let old = vec![MethodDescription {
-//!     params: vec![ParamDescription::new("name", "String")],
-//!     returns: "String".into(),
-//!     ..MethodDescription::new("greet")
-//! }];
+//! let old = Description {
+//!     methods: vec![MethodDescription {
+//!         params: vec![ParamDescription::new("name", "String")],
+//!         returns: "String".into(),
+//!         ..MethodDescription::new("greet")
+//!     }],
+//!     ..Description::default()
+//! };
 //! let mut new = old.clone();
-//! new[0].params.push(ParamDescription::optional("punctuation", "Option<String>"));
+//! new.methods[0].params.push(ParamDescription::optional("punctuation", "Option<String>"));
 //! let report = compat::compare(&old, &new);
 //! assert!(!report.breaks_older_callers(), "{report}");
 //! assert_eq!(report.changes[0].breaks, Breaks::NewerCallers);
 //! ```
+
+mod shapes;
 
 use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::router::{MethodDescription, ParamDescription};
+use crate::schema::{Description, MethodDescription, ParamDescription, Type, Types};
+use shapes::Sides;
 
 /// Whom a change breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,6 +67,16 @@ impl Breaks {
     /// Whether older callers of the new server are broken.
     pub fn older_callers(self) -> bool {
         matches!(self, Breaks::OlderCallers | Breaks::Both)
+    }
+
+    /// Whom a change breaks, from whether it breaks each kind of caller.
+    fn of(older: bool, newer: bool) -> Option<Breaks> {
+        match (older, newer) {
+            (true, true) => Some(Breaks::Both),
+            (true, false) => Some(Breaks::OlderCallers),
+            (false, true) => Some(Breaks::NewerCallers),
+            (false, false) => None,
+        }
     }
 
     fn label(self) -> &'static str {
@@ -117,10 +136,14 @@ impl fmt::Display for Report {
 }
 
 /// Compares `old` with `new`.
-pub fn compare(old: &[MethodDescription], new: &[MethodDescription]) -> Report {
-    let mut old: Vec<&MethodDescription> = old.iter().collect();
+pub fn compare(old: &Description, new: &Description) -> Report {
+    let types = Versions {
+        old: &old.types,
+        new: &new.types,
+    };
+    let mut old: Vec<&MethodDescription> = old.methods.iter().collect();
     old.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut new: Vec<&MethodDescription> = new.iter().collect();
+    let mut new: Vec<&MethodDescription> = new.methods.iter().collect();
     new.sort_by(|a, b| a.path.cmp(&b.path));
     let answering = |methods: &[&MethodDescription]| -> HashMap<String, usize> {
         let mut at = HashMap::new();
@@ -162,7 +185,7 @@ pub fn compare(old: &[MethodDescription], new: &[MethodDescription]) -> Report {
                 );
             }
         }
-        compare_method(before, after, &mut note);
+        compare_method(before, after, &types, &mut note);
     }
     for (index, after) in new.iter().enumerate() {
         let known = std::iter::once(&after.path)
@@ -179,10 +202,48 @@ pub fn compare(old: &[MethodDescription], new: &[MethodDescription]) -> Report {
     Report { changes }
 }
 
+/// The type tables of the two versions.
+struct Versions<'a> {
+    old: &'a Types,
+    new: &'a Types,
+}
+
+/// Which way values of a type travel: written by callers and read by the
+/// server (params, input streams), or the other way round.
+#[derive(Clone, Copy)]
+enum Flow {
+    ToServer,
+    ToCaller,
+}
+
+impl Versions<'_> {
+    /// Whom changing a type from `was` to `is` breaks, and why, or `None`
+    /// if the wire is the same for both.
+    fn retyped(&self, flow: Flow, was: &Type, is: &Type) -> Option<(Breaks, String)> {
+        let old_reads = Sides {
+            reader: self.old,
+            writer: self.new,
+        };
+        let new_reads = Sides {
+            reader: self.new,
+            writer: self.old,
+        };
+        // Older callers meet the new server; newer callers an old one.
+        let (older, newer) = match flow {
+            Flow::ToServer => (new_reads.mismatches(is, was), old_reads.mismatches(was, is)),
+            Flow::ToCaller => (old_reads.mismatches(was, is), new_reads.mismatches(is, was)),
+        };
+        let breaks = Breaks::of(!older.is_empty(), !newer.is_empty())?;
+        let why: Vec<String> = older.into_iter().chain(newer).collect();
+        Some((breaks, why.join("; ")))
+    }
+}
+
 /// The differences between two versions of one method.
 fn compare_method(
     before: &MethodDescription,
     after: &MethodDescription,
+    types: &Versions<'_>,
     note: &mut impl FnMut(String, Breaks),
 ) {
     if before.event != after.event {
@@ -193,28 +254,58 @@ fn compare_method(
         };
         note(format!("was {was}, is {is}"), Breaks::Both);
     }
-    compare_params(&before.params, &after.params, note);
-    let mut changed = |what: &str, was: Option<&str>, is: Option<&str>| {
-        if was != is {
-            let show =
-                |ty: Option<&str>| ty.map_or_else(|| "none".to_owned(), |t| format!("`{t}`"));
-            note(
-                format!("{what}: {} → {}", show(was), show(is)),
-                Breaks::Both,
-            );
+    let shapes = before.shapes.as_ref().zip(after.shapes.as_ref());
+    let param_shapes = shapes.map(|(was, is)| (&was.params[..], &is.params[..]));
+    compare_params(&before.params, &after.params, param_shapes, types, note);
+    let mut changed = |what: &str,
+                       flow: Flow,
+                       names: (Option<&str>, Option<&str>),
+                       shapes: Option<(Option<&Type>, Option<&Type>)>| {
+        let (was, is) = names;
+        let show = |ty: Option<&str>| ty.map_or_else(|| "none".to_owned(), |t| format!("`{t}`"));
+        let renamed = if was == is {
+            format!("{what} {}", show(is))
+        } else {
+            format!("{what}: {} → {}", show(was), show(is))
+        };
+        match shapes {
+            Some((Some(was_shape), Some(is_shape))) => {
+                match types.retyped(flow, was_shape, is_shape) {
+                    Some((breaks, why)) => note(format!("{renamed}: {why}"), breaks),
+                    None if was != is => note(
+                        format!("{renamed}, the same on the wire"),
+                        Breaks::GeneratedCode,
+                    ),
+                    None => {}
+                }
+            }
+            _ if was != is => note(renamed, Breaks::Both),
+            _ => {}
         }
     };
-    changed("result", Some(&before.returns), Some(&after.returns));
-    changed("error", before.error.as_deref(), after.error.as_deref());
+    changed(
+        "result",
+        Flow::ToCaller,
+        (Some(&before.returns), Some(&after.returns)),
+        shapes.map(|(was, is)| (Some(&was.returns), Some(&is.returns))),
+    );
+    changed(
+        "error",
+        Flow::ToCaller,
+        (before.error.as_deref(), after.error.as_deref()),
+        shapes.map(|(was, is)| (was.error.as_ref(), is.error.as_ref())),
+    );
     changed(
         "stream of",
-        before.stream.as_deref(),
-        after.stream.as_deref(),
+        Flow::ToCaller,
+        (before.stream.as_deref(), after.stream.as_deref()),
+        shapes.map(|(was, is)| (was.stream.as_ref(), is.stream.as_ref())),
     );
     changed(
         "input stream of",
-        before.input.as_deref(),
-        after.input.as_deref(),
+        Flow::ToServer,
+        (before.input.as_deref(), after.input.as_deref()),
+        shapes.map(|(was, is)| (was.input.as_ref(), is.input.as_ref())),
     );
     if before.idempotent != after.idempotent {
         let now = if after.idempotent { "now" } else { "no longer" };
@@ -235,17 +326,39 @@ fn compare_method(
 fn compare_params(
     before: &[ParamDescription],
     after: &[ParamDescription],
+    shapes: Option<(&[Type], &[Type])>,
+    types: &Versions<'_>,
     note: &mut impl FnMut(String, Breaks),
 ) {
     let before_optional = optional(before);
     let after_optional = optional(after);
     for (position, (was, is)) in before.iter().zip(after).enumerate() {
         let n = position + 1;
-        if was.ty != is.ty {
-            note(
-                format!("param {n} `{}`: `{}` → `{}`", is.name, was.ty, is.ty),
-                Breaks::Both,
-            );
+        let retyped = if was.ty == is.ty {
+            format!("param {n} `{}` (`{}`)", is.name, is.ty)
+        } else {
+            format!("param {n} `{}`: `{}` → `{}`", is.name, was.ty, is.ty)
+        };
+        let shaped = shapes.and_then(|(was, is)| Some((was.get(position)?, is.get(position)?)));
+        if let Some((was_shape, is_shape)) = shaped {
+            match types.retyped(Flow::ToServer, was_shape, is_shape) {
+                Some((breaks, why)) => note(format!("{retyped}: {why}"), breaks),
+                None if was.ty != is.ty => {
+                    note(
+                        format!("{retyped}, the same on the wire"),
+                        Breaks::GeneratedCode,
+                    );
+                }
+                None => {}
+            }
+            if was.name != is.name {
+                note(
+                    format!("param {n} renamed `{}` → `{}`", was.name, is.name),
+                    Breaks::GeneratedCode,
+                );
+            }
+        } else if was.ty != is.ty {
+            note(retyped, Breaks::Both);
         } else if was.name != is.name {
             note(
                 format!("param {n} renamed `{}` → `{}`", was.name, is.name),
@@ -311,6 +424,15 @@ mod tests {
             returns: "String".into(),
             ..MethodDescription::new(path)
         }
+    }
+
+    /// `compare` of two method lists without shapes.
+    fn compare(old: &[MethodDescription], new: &[MethodDescription]) -> Report {
+        let described = |methods: &[MethodDescription]| Description {
+            methods: methods.to_vec(),
+            ..Description::default()
+        };
+        super::compare(&described(old), &described(new))
     }
 
     /// Each change between `old` and `new`, as (path, whom it breaks).

@@ -2,20 +2,29 @@
 //! client in `clients/typescript` (`connect<DemoApi>(url)`).
 //!
 //! Namespaces become nested object types, so `api.math.stats.mean(values)`
-//! type-checks as `calc.math.stats.mean(..)` does in Rust. A Rust type is
-//! translated where msgpack gives it one meaning in JavaScript (as
-//! `@msgpack/msgpack` decodes it); any other type is `unknown`, with the
-//! Rust type beside it in a comment.
+//! type-checks as `calc.math.stats.mean(..)` does in Rust. Types come from
+//! the description's shapes (`shapes`): every struct and enum is declared.
+//! A server before shapes gives only Rust type names: a name is translated
+//! where msgpack gives it one meaning in JavaScript (as `@msgpack/msgpack`
+//! decodes it); any other type is `unknown`, with the Rust type beside it in
+//! a comment.
+
+mod shapes;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use dotrpc::MethodDescription;
+use dotrpc::{Description, MethodDescription};
 
-/// A module declaring `name`, the API of `methods`.
-pub(crate) fn declarations(methods: &[MethodDescription], name: &str) -> String {
+/// A module declaring `name`, the API of `description`, and the types it
+/// takes and gives.
+pub(crate) fn declarations(description: &Description, name: &str) -> String {
     let mut root = Namespace::default();
-    for method in methods.iter().filter(|m| !m.path.starts_with("rpc.")) {
+    for method in description
+        .methods
+        .iter()
+        .filter(|m| !m.path.starts_with("rpc."))
+    {
         let mut parts: Vec<&str> = method.path.split('.').collect();
         let leaf = parts.pop().unwrap_or_default();
         let namespace = parts.into_iter().fold(&mut root, |namespace, part| {
@@ -23,11 +32,15 @@ pub(crate) fn declarations(methods: &[MethodDescription], name: &str) -> String 
         });
         namespace.methods.insert(leaf.to_owned(), method);
     }
-    let mut out = format!(
-        "// An API as its server's rpc.describe tells it, written by\n\
-         // `dotrpc describe ADDR --typescript`. Regenerate rather than edit.\n\n\
-         export interface {name} "
-    );
+    let mut out = "// An API as its server's rpc.describe tells it, written by\n\
+                   // `dotrpc describe ADDR --typescript`. Regenerate rather than edit.\n"
+        .to_owned();
+    if !description.types.is_empty() {
+        out.push_str("// Integers are numbers: exact up to 2^53 (Number.MAX_SAFE_INTEGER).\n");
+    }
+    out.push('\n');
+    shapes::declare(&description.types, &mut out);
+    let _ = write!(out, "export interface {name} ");
     root.write(&mut out, 0);
     out.push('\n');
     out
@@ -50,6 +63,7 @@ impl Namespace<'_> {
                 continue;
             }
             doc_comment(out, &indent, method);
+            let signature = Signature::of(method);
             // Trailing params that may be missing may be left out (older
             // servers do not say which: their trailing `Option`s).
             let required = method
@@ -61,19 +75,16 @@ impl Namespace<'_> {
                 .params
                 .iter()
                 .enumerate()
-                .map(|(i, p)| {
+                .zip(&signature.params)
+                .map(|((i, p), ts)| {
                     let optional = if i >= required { "?" } else { "" };
-                    format!(
-                        "{}{optional}: {}",
-                        identifier(&p.name),
-                        TsType::of(&p.ty).param()
-                    )
+                    format!("{}{optional}: {}", identifier(&p.name), ts.param())
                 })
                 .collect();
             let returns = if method.event {
                 "void".to_owned()
             } else {
-                TsType::of(&method.returns).returned()
+                signature.returns.returned()
             };
             let _ = writeln!(
                 out,
@@ -92,30 +103,54 @@ impl Namespace<'_> {
     }
 }
 
+/// A method's types in TypeScript: from its shapes where it has them,
+/// else from its Rust type names.
+struct Signature {
+    params: Vec<TsType>,
+    returns: TsType,
+    error: Option<TsType>,
+    stream: Option<TsType>,
+    input: Option<TsType>,
+}
+
+impl Signature {
+    fn of(method: &MethodDescription) -> Signature {
+        match &method.shapes {
+            Some(shapes) if shapes.params.len() == method.params.len() => Signature {
+                params: shapes.params.iter().map(TsType::shaped).collect(),
+                returns: TsType::shaped(&shapes.returns),
+                error: shapes.error.as_ref().map(TsType::shaped),
+                stream: shapes.stream.as_ref().map(TsType::shaped),
+                input: shapes.input.as_ref().map(TsType::shaped),
+            },
+            _ => Signature {
+                params: method.params.iter().map(|p| TsType::of(&p.ty)).collect(),
+                returns: TsType::of(&method.returns),
+                error: method.error.as_deref().map(TsType::of),
+                stream: method.stream.as_deref().map(TsType::of),
+                input: method.input.as_deref().map(TsType::of),
+            },
+        }
+    }
+}
+
 /// What a method streams and how the client calls it, for one that does
 /// (streams are called by path, not through the typed proxies).
 fn stream_note(method: &MethodDescription) -> Option<String> {
     let params: Vec<String> = method.params.iter().map(|p| identifier(&p.name)).collect();
     let (path, params) = (&method.path, params.join(", "));
-    let item = |rust: &str| TsType::of(rust).param();
-    match (&method.stream, &method.input) {
+    let signature = Signature::of(method);
+    let item = |ts: &Option<TsType>| ts.as_ref().map(TsType::param);
+    match (item(&signature.stream), item(&signature.input)) {
         (Some(out), Some(input)) => Some(format!(
-            "streams both ways, {} in and {} out: client.conversation<{}, {}>(\"{path}\", [{params}])",
-            item(input),
-            item(out),
-            item(input),
-            item(out)
+            "streams both ways, {input} in and {out} out: client.conversation<{input}, {out}>(\"{path}\", [{params}])",
         )),
         (Some(out), None) => Some(format!(
-            "a stream of {}: client.stream<{}>(\"{path}\", [{params}])",
-            item(out),
-            item(out)
+            "a stream of {out}: client.stream<{out}>(\"{path}\", [{params}])",
         )),
         (None, Some(input)) => Some(format!(
-            "takes a stream of {}: client.upload<{}, {}>(\"{path}\", [{params}])",
-            item(input),
-            item(input),
-            TsType::of(&method.returns).param()
+            "takes a stream of {input}: client.upload<{input}, {}>(\"{path}\", [{params}])",
+            signature.returns.param()
         )),
         (None, None) => None,
     }
@@ -124,32 +159,25 @@ fn stream_note(method: &MethodDescription) -> Option<String> {
 /// The method's docs, its application error and whether it is one-way,
 /// as a JSDoc comment.
 fn doc_comment(out: &mut String, indent: &str, method: &MethodDescription) {
-    let mut lines: Vec<String> = method
-        .docs
-        .trim()
-        .lines()
-        .map(|line| line.trim_end().replace("*/", "*\\/"))
-        .collect();
-    if let Some(error) = &method.error {
-        lines.push(format!(
+    let error = match (&method.error, Signature::of(method).error) {
+        (Some(error), Some(TsType::Unknown(_)) | None) => Some(format!(
             "@throws {{RpcError}} code `Application`, `data` a Rust `{error}`"
-        ));
-    }
-    if method.event {
-        lines.push("One-way: send it with `.notify(...)`; nothing is answered.".into());
-    }
-    if method.idempotent {
-        lines.push("Safe to repeat.".into());
-    }
-    if !method.aliases.is_empty() {
-        lines.push(format!(
-            "Also answers at its old paths: {}.",
-            method.aliases.join(", ")
-        ));
-    }
-    if let Some(note) = &method.deprecated {
-        lines.push(format!("@deprecated {}", note.replace("*/", "*\\/")));
-    }
+        )),
+        (_, Some(data)) => Some(format!(
+            "@throws {{RpcError<{0}>}} code `Application`, `data` a `{0}`",
+            data.param()
+        )),
+        (None, None) => None,
+    };
+    let lines: Vec<String> = crate::describe::doc_lines(
+        method,
+        error,
+        "One-way: send it with `.notify(...)`; nothing is answered.",
+        |note| format!("@deprecated {note}"),
+    )
+    .into_iter()
+    .map(|line| line.replace("*/", "*\\/"))
+    .collect();
     match lines.as_slice() {
         [] => {}
         [line] => {
@@ -519,14 +547,17 @@ mod tests {
         );
         page.deprecated = Some("use list".into());
         page.aliases = vec!["paged".into()];
-        let methods = [
-            div,
-            log,
-            add,
-            page,
-            method("math.stats.mean", &[("values", "Vec<f64>")], "f64"),
-            method("rpc.describe", &[], "Vec<MethodDescription>"),
-        ];
+        let methods = dotrpc::Description {
+            methods: vec![
+                div,
+                log,
+                add,
+                page,
+                method("math.stats.mean", &[("values", "Vec<f64>")], "f64"),
+                method("rpc.describe", &[], "Vec<MethodDescription>"),
+            ],
+            ..dotrpc::Description::default()
+        };
         let expected = "\
 // An API as its server's rpc.describe tells it, written by
 // `dotrpc describe ADDR --typescript`. Regenerate rather than edit.
@@ -546,7 +577,7 @@ export interface Demo {
      * Divides.
      *
      * By zero fails.
-     * @throws {RpcError} code `Application`, `data` a Rust `String`
+     * @throws {RpcError<string>} code `Application`, `data` a `string`
      */
     div(a: number, b: number): number;
     stats: {
