@@ -156,7 +156,7 @@ pub struct MethodDescription {
     /// The method's doc comment.
     pub docs: String,
     /// Other paths the method answers at (its old ones: `#[rpc(alias)]`,
-    /// [`Router::alias`]).
+    /// [`Router::alias`](crate::Router::alias)).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub aliases: Vec<String>,
     /// Why not to call it any more, and what to call instead, if it is
@@ -174,7 +174,7 @@ pub struct MethodDescription {
 impl MethodDescription {
     /// A method at `path` that takes nothing and returns nothing, with no
     /// docs: the start of a description of a runtime handler
-    /// ([`Router::set_description`]), its other fields set with
+    /// ([`Router::set_description`](crate::Router::set_description)), its other fields set with
     /// `..MethodDescription::new(path)`.
     pub fn new(path: impl Into<String>) -> Self {
         MethodDescription {
