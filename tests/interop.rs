@@ -21,18 +21,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 /// The venv's python, created on first use by the project's own script.
 fn python() -> &'static PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let root = env!("CARGO_MANIFEST_DIR");
-        let output = std::process::Command::new(format!("{root}/scripts/python-env.sh"))
-            .output()
-            .expect("run scripts/python-env.sh");
-        assert!(
-            output.status.success(),
-            "scripts/python-env.sh failed; the interop tests need python3 with venv and pip:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
-    })
+    PYTHON.get_or_init(support::python)
 }
 
 fn peer_script() -> String {

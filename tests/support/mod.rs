@@ -24,19 +24,35 @@ use std::time::Duration;
 use dotrpc::{Peer, Router, Server};
 use tokio::sync::mpsc;
 
-/// Builds the TypeScript client (`clients/typescript`) with the project's
-/// script; returns its folder.
-pub fn typescript_client() -> String {
+/// Runs one of the project's install scripts (`scripts/NAME`), which print
+/// what they installed; fails the test, saying what it `needs`, if the
+/// script does.
+pub fn installed(name: &str, needs: &str) -> String {
     let root = env!("CARGO_MANIFEST_DIR");
-    let output = std::process::Command::new(format!("{root}/scripts/typescript.sh"))
+    let output = std::process::Command::new(format!("{root}/scripts/{name}"))
         .output()
-        .expect("run scripts/typescript.sh");
+        .unwrap_or_else(|e| panic!("run scripts/{name}: {e}"));
     assert!(
         output.status.success(),
-        "scripts/typescript.sh failed; the TypeScript client needs node and npm:\n{}",
+        "scripts/{name} failed; {needs}:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Builds the TypeScript client (`clients/typescript`) with the project's
+/// script; returns its folder.
+pub fn typescript_client() -> String {
+    installed("typescript.sh", "the TypeScript client needs node and npm")
+}
+
+/// The project's pinned Python environment's python, made on first use.
+pub fn python() -> std::path::PathBuf {
+    installed(
+        "python-env.sh",
+        "the Python tests need python3 with venv and pip",
+    )
+    .into()
 }
 
 /// Every await that could hang in a test is bounded by this.

@@ -1,0 +1,63 @@
+"""The client against the demo API served on NATS (PROTOCOL.md §13):
+calls, errors, notifications and events, and a prefix nobody serves."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from conftest import address
+
+import dotrpc
+
+
+@pytest.fixture
+async def nats_client() -> AsyncIterator[dotrpc.Client[Any]]:
+    async with await dotrpc.connect(address("DOTRPC_NATS"), timeout=5.0) as client:
+        yield client
+
+
+async def test_calls_and_errors_cross_nats(nats_client: dotrpc.Client[Any]) -> None:
+    assert await nats_client.api.add(1, 2) == 3
+    assert await nats_client.api.math.stats.mean([1, 2, 6]) == 3.0
+    with pytest.raises(dotrpc.RpcError) as div:
+        await nats_client.api.math.div(1, 0)
+    assert (div.value.code, div.value.data) == ("Application", "division by zero")
+    with pytest.raises(dotrpc.RpcError) as unknown:
+        await nats_client.api.no.such.path()
+    assert unknown.value.code == "UnknownApi"
+    with pytest.raises(dotrpc.Timeout):
+        await nats_client.with_timeout(0.1).sleep(2000)
+
+
+async def test_notifications_and_events_cross_nats(nats_client: dotrpc.Client[Any]) -> None:
+    before = await nats_client.api.stats.notifications()
+    await nats_client.api.log.notify("from python")
+    for _ in range(100):
+        if await nats_client.api.stats.notifications() > before:
+            break
+        await asyncio.sleep(0.02)
+    assert await nats_client.api.stats.notifications() > before
+    ticks = nats_client.events("events.tick")
+    first = asyncio.ensure_future(ticks.__anext__())
+    await asyncio.sleep(0.2)  # subscribed on the NATS server
+    await nats_client.api.events.subscribe.notify(2)
+    assert await asyncio.wait_for(first, 5) == [0]
+    assert await asyncio.wait_for(ticks.__anext__(), 5) == [1]
+    await ticks.aclose()
+
+
+async def test_a_prefix_nobody_serves_has_no_responders() -> None:
+    base = address("DOTRPC_NATS").rsplit("/", 1)[0]
+    async with await dotrpc.connect(f"{base}/nobody", timeout=5.0) as client:
+        with pytest.raises(dotrpc.NoResponders):
+            await asyncio.wait_for(client.api.add(1, 2), 2)
+
+
+async def test_a_stream_over_nats_fails_saying_so(nats_client: dotrpc.Client[Any]) -> None:
+    with pytest.raises(dotrpc.RpcError) as error:
+        async for _ in nats_client.stream("count", 3, 0):
+            pass
+    assert "NATS" in error.value.message
