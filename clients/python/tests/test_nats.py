@@ -56,8 +56,21 @@ async def test_a_prefix_nobody_serves_has_no_responders() -> None:
             await asyncio.wait_for(client.api.add(1, 2), 2)
 
 
-async def test_a_stream_over_nats_fails_saying_so(nats_client: dotrpc.Client[Any]) -> None:
-    with pytest.raises(dotrpc.RpcError) as error:
-        async for _ in nats_client.stream("count", 3, 0):
-            pass
-    assert "NATS" in error.value.message
+async def test_streams_cross_nats_with_their_credit(nats_client: dotrpc.Client[Any]) -> None:
+    assert [i async for i in nats_client.stream("count", 50, 0, window=4)] == list(range(50))
+    taken = []
+    async for i in nats_client.stream("count", 1_000_000, 0, window=8):
+        taken.append(i)
+        if i == 2:
+            break
+    assert taken == [0, 1, 2]
+    async with nats_client.upload("sum") as up:
+        for i in range(1, 101):
+            await up.send(i)
+    assert await up.result(5) == 5050
+    async with nats_client.conversation("double", window=4) as talk:
+        for i in range(5):
+            await talk.send(i)
+        await talk.end()
+        assert [x async for x in talk] == [0, 2, 4, 6, 8]
+    assert await nats_client.api.add(1, 1) == 2

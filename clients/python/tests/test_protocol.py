@@ -304,3 +304,41 @@ async def test_it_gives_up_after_its_attempts() -> None:
         await client.call("x")
     await client.close()
     assert no_tasks_left(client)
+
+
+async def test_the_trace_context_goes_to_a_server_that_takes_it(
+    scripted: Start, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An OpenTelemetry stand-in whose propagator writes a fixed context: the
+    # client's part is to ask it, and send what it wrote only where taken.
+    package = tmp_path / "opentelemetry"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "propagate.py").write_text(
+        "def inject(carrier):\n"
+        "    carrier['traceparent'] = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'\n"
+        "    carrier['other'] = 'not sent'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(dotrpc._client, "_PROPAGATE", None)
+    seen: asyncio.Queue[Any] = asyncio.Queue()
+
+    def server(*features: str) -> Play:
+        async def play(conn: Conn) -> None:
+            conn.hello(*features)
+            request = await conn.receive()
+            seen.put_nowait(request)
+            conn.send([1, request[1], None, 1])
+            await conn.receive(10)
+
+        return play
+
+    for features, sent in ((("trace",), True), ((), False)):
+        client = await dotrpc.connect(await scripted(server(*features)), timeout=5.0)
+        await asyncio.sleep(0.1)  # the hello
+        await client.call("traced")
+        request = await asyncio.wait_for(seen.get(), 5)
+        meta = request[4] if len(request) > 4 else {}
+        assert ("traceparent" in meta) == sent, (features, request)
+        assert "other" not in meta
+        await client.close()
