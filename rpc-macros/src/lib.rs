@@ -13,6 +13,7 @@ mod ctxt;
 mod expand;
 mod model;
 mod parse;
+mod types;
 mod validate;
 
 use proc_macro::TokenStream;

@@ -11,7 +11,8 @@ use syn::{FnArg, Ident, Pat, ReturnType, Type, Visibility};
 use crate::attr::{self, ApiAttr, MemberAttr};
 use crate::ctxt::Ctxt;
 use crate::parse::Item;
-use crate::validate::{self, StreamWay};
+use crate::types::{self, StreamWay};
+use crate::validate;
 
 pub(crate) struct Api {
     pub(crate) form: Form,
@@ -214,7 +215,7 @@ fn method(
     let (mut answer, mut input) = (None, None);
     for (position, arg) in sig.inputs.iter().skip(1).enumerate() {
         let FnArg::Typed(typed) = arg else { continue };
-        if position == 0 && validate::is_context(&typed.ty) {
+        if position == 0 && types::is_context(&typed.ty) {
             context = true;
             continue;
         }
@@ -227,7 +228,7 @@ fn method(
             ),
         };
         args.push(ident.clone());
-        if let Some((way, item)) = validate::stream_param(&typed.ty) {
+        if let Some((way, item)) = types::stream_param(&typed.ty) {
             let slot = match way {
                 StreamWay::Answer => &mut answer,
                 StreamWay::Input => &mut input,
@@ -247,7 +248,7 @@ fn method(
     }
     // The trailing run of params that may be missing may be left out.
     for param in params.iter_mut().rev() {
-        if !(param.default || validate::is_option(&param.ty)) {
+        if !(param.default || types::is_option(&param.ty)) {
             break;
         }
         param.optional = true;
@@ -275,29 +276,6 @@ fn method(
     }
 }
 
-/// A return type's `ok` and application error: `Result<ok, err>`, or the
-/// type alone.
-pub(crate) fn output_types(ty: &Type) -> (&Type, Option<&Type>) {
-    if let Type::Path(path) = ty
-        && let Some(last) = path.path.segments.last()
-        && last.ident == "Result"
-        && let syn::PathArguments::AngleBracketed(args) = &last.arguments
-    {
-        let types: Vec<&Type> = args
-            .args
-            .iter()
-            .filter_map(|a| match a {
-                syn::GenericArgument::Type(t) => Some(t),
-                _ => None,
-            })
-            .collect();
-        if let [ok, err] = types[..] {
-            return (ok, Some(err));
-        }
-    }
-    (ty, None)
-}
-
 fn output(ret: &ReturnType) -> Output {
     let ty = match ret {
         ReturnType::Default => {
@@ -308,7 +286,7 @@ fn output(ret: &ReturnType) -> Output {
         }
         ReturnType::Type(_, ty) => &**ty,
     };
-    let (ok, err) = output_types(ty);
+    let (ok, err) = types::output_types(ty);
     Output {
         ok: ok.clone(),
         err: err.cloned(),

@@ -7,6 +7,7 @@ use syn::{FnArg, Pat, ReturnType, Signature, Type};
 use crate::attr::MemberAttr;
 use crate::ctxt::Ctxt;
 use crate::parse::Item;
+use crate::types::{StreamWay, is_context, is_option, is_unit, output_types, stream_param};
 
 /// The item itself: no generics, and an impl block must be inherent.
 pub(crate) fn check_item(cx: &Ctxt, item: &Item) {
@@ -75,41 +76,6 @@ pub(crate) fn check_generics(cx: &Ctxt, sig: &Signature) {
     }
 }
 
-/// Whether `ty` is the `CallContext` a method may take first.
-pub(crate) fn is_context(ty: &Type) -> bool {
-    matches!(ty, Type::Path(p) if p.qself.is_none()
-        && p.path.segments.last().is_some_and(|s| s.ident == "CallContext" && s.arguments.is_none()))
-}
-
-/// Which stream a param of type `ItemSink<T>` (the method answers with a
-/// stream of `T`) or `ItemReceiver<T>` (its input is a stream of `T`) is,
-/// with `T`; `None` for any other param.
-pub(crate) fn stream_param(ty: &Type) -> Option<(StreamWay, &Type)> {
-    let Type::Path(path) = ty else { return None };
-    let last = path.path.segments.last()?;
-    let way = match last.ident.to_string().as_str() {
-        "ItemSink" => StreamWay::Answer,
-        "ItemReceiver" => StreamWay::Input,
-        _ => return None,
-    };
-    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
-        return None;
-    };
-    match args.args.iter().collect::<Vec<_>>()[..] {
-        [syn::GenericArgument::Type(item)] => Some((way, item)),
-        _ => None,
-    }
-}
-
-/// Which way a method's stream goes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StreamWay {
-    /// The method answers with items (`ItemSink`).
-    Answer,
-    /// The method takes items as its input (`ItemReceiver`).
-    Input,
-}
-
 /// A method has at most one stream param each way, is `async` (sending and
 /// taking items waits), is not an event (an event has no caller to stream
 /// with), and a method that answers with a stream returns `()` or
@@ -153,7 +119,7 @@ pub(crate) fn check_streams(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
     if answers {
         let ok = match &sig.output {
             ReturnType::Default => None,
-            ReturnType::Type(_, ty) => Some(crate::model::output_types(ty).0),
+            ReturnType::Type(_, ty) => Some(output_types(ty).0),
         };
         if let Some(ok) = ok.filter(|ok| !is_unit(ok)) {
             cx.error_spanned_by(ok, "a method that answers with a stream of items returns `()` or `Result<(), E>`: the items are its answer");
@@ -222,17 +188,6 @@ pub(crate) fn check_return(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
             cx.error_spanned_by(ty, "events are one-way and cannot return a value; remove the return type or drop #[rpc(event)]");
         }
     }
-}
-
-/// Whether `ty` is written `Option<T>` (what a call may leave out).
-pub(crate) fn is_option(ty: &Type) -> bool {
-    matches!(ty, Type::Path(p) if p.qself.is_none()
-        && p.path.segments.last().is_some_and(|s| s.ident == "Option"
-            && matches!(s.arguments, syn::PathArguments::AngleBracketed(_))))
-}
-
-pub(crate) fn is_unit(ty: &Type) -> bool {
-    matches!(ty, Type::Tuple(t) if t.elems.is_empty())
 }
 
 /// `event`, `blocking` and `idempotent` say how a method is called, so they

@@ -93,8 +93,11 @@
 //!   call as a request or a notification), into the outgoing `Frames` queue;
 //! * `ext`, `blob`: msgpack ext values ([`Ext`]) and zero-copy bytes
 //!   ([`Blob`]) as Rust types;
+//! * [`schema`]: the description format ([`Description`]) and the shapes
+//!   of an API's types, traced through their serde impls;
 //! * `error`: the one [`Error`] type and its stable [`ErrorKind`]s;
 //! * `transaction`: msgid → waiting call;
+//! * `stream`: a connection's streams, credit and items by call and way;
 //! * `deadline`: the deadline of the call being handled, which calls inherit;
 //! * [`transport`]: the frame seam (a source and a sink of whole messages),
 //!   the framer for byte streams, TCP, Unix sockets, stdio, memory, TLS;
@@ -118,6 +121,7 @@
 //! * `server`: accept loop, limits, broadcast, graceful shutdown;
 //! * `nats` (feature `nats`): NATS as a message transport, one service
 //!   instance (`NatsService`) and the NATS services protocol;
+//! * `axum` (feature `axum`): a server as a route of an axum application;
 //! * `runtime`: [`BackgroundRuntime`], an event loop on a background thread;
 //! * `wire`: the rules the types of an API follow ([`WireType`],
 //!   [`ApplicationError`]), through which generated code encodes them;

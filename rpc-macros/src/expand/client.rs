@@ -278,7 +278,7 @@ fn params_and_args(
     let trimmable = method
         .params
         .iter()
-        .rposition(|p| p.default || !crate::validate::is_option(&p.ty))
+        .rposition(|p| p.default || !crate::types::is_option(&p.ty))
         .map_or(0, |last| last + 1);
     let count = if trimmable == all {
         let count = all as u32;

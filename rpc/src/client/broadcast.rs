@@ -20,7 +20,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use serde::Serialize;
 
-use super::stub::{Args, Paths};
+use super::args::{Args, Paths};
 use crate::message::{Outgoing, notification_frame};
 use crate::peer::Peer;
 

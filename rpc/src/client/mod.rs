@@ -7,6 +7,7 @@
 //! sent in the mode its caller picks: awaited, waited on from a plain
 //! thread, with a callback, as a handle, or as a notification.
 
+mod args;
 mod broadcast;
 mod call;
 mod conversation;
@@ -22,13 +23,14 @@ use serde::de::DeserializeOwned;
 use crate::error::Error;
 use crate::peer::Peer;
 
+pub use args::Args;
 pub use broadcast::{ApiBroadcast, BroadcastBase, Members, NotifyAll};
 pub use call::{Call, CallFuture};
 pub use conversation::Conversation;
 pub use handle::{AsyncResult, CallStatus};
 pub use notify::{Notify, NotifyFuture};
 pub use stream::{BlockingItems, DEFAULT_WINDOW, ItemStream};
-pub use stub::{ApiClient, Args, ClientBase};
+pub use stub::{ApiClient, ClientBase};
 pub use upload::Upload;
 
 impl Peer {

@@ -628,7 +628,7 @@ mod tests {
             panic!("a stream request is published");
         };
         let headers = request.headers.unwrap();
-        assert_eq!(headers.get(streams::CREDIT_HEADER).unwrap().as_str(), "4");
+        assert_eq!(headers.get(subject::CREDIT_HEADER).unwrap().as_str(), "4");
         let mut instance = Tally::default();
         let first = instance.send_item(&[0x01]);
         let _lost = instance.send_item(&[0x02]);

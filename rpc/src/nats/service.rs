@@ -555,7 +555,7 @@ mod tests {
     /// A stream request with `credit`, as a caller publishes it.
     fn request(credit: u32) -> async_nats::Message {
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert(streams::CREDIT_HEADER, credit.to_string().as_str());
+        headers.insert(subject::CREDIT_HEADER, credit.to_string().as_str());
         async_nats::Message {
             subject: "demo.sum".into(),
             reply: Some("_INBOX.caller.1".into()),

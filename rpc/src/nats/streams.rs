@@ -61,9 +61,6 @@ use crate::stream::{CREDIT, INPUT, INPUT_CREDIT, INPUT_END, ITEM, LAGGED};
 
 /// The kind of a stream message.
 pub(crate) const STREAM_HEADER: &str = "Dotrpc-Stream";
-/// A request for a stream call: the first window of answer items (0 for a
-/// call that streams only its input).
-pub(crate) const CREDIT_HEADER: &str = "Dotrpc-Credit";
 /// The reply that ends a stream: how many items the instance sent.
 pub(crate) const ITEMS_HEADER: &str = "Dotrpc-Items";
 

@@ -16,12 +16,14 @@
 use async_nats::HeaderMap;
 use bytes::Bytes;
 
-use super::streams::CREDIT_HEADER;
 use crate::codec::{Limits, check_frame};
 use crate::message::{ErrorObject, MAX_CREDIT, Metadata, Params, TraceContext, code};
 
 /// The deadline of a call, in milliseconds from when it was sent.
 pub(crate) const DEADLINE_HEADER: &str = "Dotrpc-Deadline-Ms";
+/// A request for a stream call: the first window of answer items (0 for a
+/// call that streams only its input).
+pub(crate) const CREDIT_HEADER: &str = "Dotrpc-Credit";
 /// Marks an event a service published for its clients, which the service's
 /// own instances (subscribed to the same subjects) pass over.
 pub(crate) const PUSH_HEADER: &str = "Dotrpc-Push";

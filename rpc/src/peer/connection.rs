@@ -36,7 +36,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -47,10 +47,9 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 
-use super::Peer;
-use super::options::Options;
+use super::options::{ConnectionEvent, Options};
 use super::protocol::{self, Features};
-use super::session::{ConnectionEvent, Session};
+use super::{Peer, WeakPeer};
 use crate::codec::FrameChecker;
 use crate::error::{DisconnectReason, Error};
 use crate::message::{
@@ -345,7 +344,7 @@ pub(crate) struct Connection {
     link: Arc<Link>,
     /// Upgraded to hand handlers a `Peer`; weak so the task alone does not
     /// keep the session open.
-    session: Weak<Session>,
+    session: WeakPeer,
     dispatch: Arc<dyn Dispatch>,
     source: Box<dyn FrameSource>,
     /// Whether the source's frames were checked against the limits already.
@@ -395,7 +394,7 @@ impl Connection {
     pub(crate) fn new(
         opened: Opened,
         options: Arc<Options>,
-        session: Weak<Session>,
+        session: WeakPeer,
         dispatch: Arc<dyn Dispatch>,
     ) -> (Arc<Link>, Connection) {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -714,14 +713,11 @@ impl Connection {
     /// wait becomes a task of this connection.
     fn start(&mut self, call: InboundCall) {
         // No session left means the peer is closing; the call is moot.
-        let Some(session) = self.session.upgrade() else {
+        let Some(peer) = self.session.upgrade() else {
             return;
         };
         let msgid = call.msgid;
-        let Some(rest) = self
-            .dispatch
-            .start(call, Peer::from_session(session), &self.link)
-        else {
+        let Some(rest) = self.dispatch.start(call, peer, &self.link) else {
             return;
         };
         let task = self.handlers.spawn(rest);

@@ -19,18 +19,18 @@ pub(crate) mod session;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 pub(crate) use connection::{BoxFuture, Dispatch, InboundCall, Link};
 pub(crate) use options::Options;
+pub use options::{ConnectionEvent, Reconnect, WhileDown};
 pub(crate) use session::Connector;
-pub use session::{ConnectionEvent, Reconnect, WhileDown};
 use session::{Session, Supervisor};
 
 use crate::error::{DisconnectReason, Error};
+use crate::transport::Identity;
 use crate::transport::Transport;
-use crate::transport::listener::Identity;
 
 /// One end of a msgpack-rpc connection: call, notify and serve.
 ///
@@ -56,6 +56,22 @@ pub struct Peer {
     session: Arc<Session>,
 }
 
+/// A peer held weakly, as its connections hold it: they serve it while any
+/// `Peer` handle lives, and never keep it alive themselves.
+#[derive(Clone)]
+pub(crate) struct WeakPeer(Weak<Session>);
+
+impl WeakPeer {
+    pub(crate) fn new(session: Weak<Session>) -> WeakPeer {
+        WeakPeer(session)
+    }
+
+    /// The peer, unless every handle is gone (it is closing).
+    pub(crate) fn upgrade(&self) -> Option<Peer> {
+        self.0.upgrade().map(Peer::from_session)
+    }
+}
+
 impl Peer {
     /// Starts a peer on its first connection, with `dispatch` serving the
     /// calls that arrive, and who the other side is if the transport
@@ -75,6 +91,11 @@ impl Peer {
 
     pub(crate) fn from_session(session: Arc<Session>) -> Peer {
         Peer { session }
+    }
+
+    /// A handle that does not keep the peer alive.
+    pub(crate) fn downgrade(session: &Arc<Session>) -> WeakPeer {
+        WeakPeer::new(Arc::downgrade(session))
     }
 
     /// Redials with `connector` whenever the connection drops, as `policy`

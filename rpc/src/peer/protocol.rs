@@ -16,7 +16,10 @@
 //!   handler's span continues that trace.
 //!
 //! So a foreign peer receives at most the one hello, and never a message or
-//! a request shape it does not understand.
+//! a request shape it does not understand, unless it is made a stream call:
+//! a stream call always carries its first window (`{"credit": n}`, and an
+//! upload `{"credit": 0}`), since only a peer that serves stream methods
+//! answers one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};

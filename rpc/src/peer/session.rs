@@ -16,130 +16,19 @@
 //! closes its connection. Connections and the supervisor hold it weakly, so
 //! they never keep it alive by themselves.
 
-use std::collections::hash_map::RandomState;
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock, Weak};
-use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::Peer;
 use super::connection::{Connection, Dispatch, Link};
-use super::options::Options;
+use super::options::{ConnectionEvent, Options, Reconnect};
+use super::{Peer, WeakPeer};
 use crate::error::DisconnectReason;
-use crate::transport::{Transport, listener::Identity};
-
-/// A change in a connection's state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConnectionEvent {
-    /// About to dial.
-    Connecting,
-    /// A connection is up; calls can be made.
-    Connected,
-    /// The connection is gone; calls pending on it have failed with this
-    /// reason.
-    Disconnected {
-        /// Why it ended.
-        reason: DisconnectReason,
-    },
-    /// Waiting before redialling, for the `attempt`-th time since the last
-    /// connection ended.
-    Reconnecting {
-        /// 1 for the first attempt.
-        attempt: u32,
-    },
-    /// Reconnecting gave up after this many attempts; the peer is closed.
-    GaveUp {
-        /// How many attempts were made.
-        attempts: u32,
-    },
-}
-
-/// What happens to calls made while a reconnecting peer is down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum WhileDown {
-    /// Fail at once with `Disconnected` (the default).
-    #[default]
-    FailFast,
-    /// Wait for the connection to be back, up to the call's timeout (without
-    /// one, until reconnecting succeeds or gives up).
-    Wait,
-}
-
-/// How a peer reconnects when its connection drops; see
-/// [`PeerBuilder::reconnect`](crate::PeerBuilder::reconnect).
-///
-/// The wait before attempt `n` is `initial_backoff * 2^(n-1)`, at most
-/// `max_backoff`, with ±20 % jitter so that many clients of one restarted
-/// server do not redial in step.
-#[derive(Debug, Clone)]
-pub struct Reconnect {
-    pub(crate) initial_backoff: Duration,
-    pub(crate) max_backoff: Duration,
-    pub(crate) max_attempts: Option<u32>,
-    pub(crate) while_down: WhileDown,
-}
-
-impl Default for Reconnect {
-    fn default() -> Self {
-        Reconnect {
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            max_attempts: None,
-            while_down: WhileDown::FailFast,
-        }
-    }
-}
-
-impl Reconnect {
-    /// Reconnecting with the defaults: 100 ms doubling to at most 5 s, no
-    /// attempt limit, calls made while down fail fast.
-    pub fn new() -> Self {
-        Reconnect::default()
-    }
-
-    /// The wait before the first attempt.
-    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
-        self.initial_backoff = backoff;
-        self
-    }
-
-    /// The longest wait between attempts.
-    pub fn max_backoff(mut self, backoff: Duration) -> Self {
-        self.max_backoff = backoff;
-        self
-    }
-
-    /// Gives up (and closes the peer) after this many failed attempts in a
-    /// row.
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = Some(attempts);
-        self
-    }
-
-    /// What calls made while down do.
-    pub fn while_down(mut self, policy: WhileDown) -> Self {
-        self.while_down = policy;
-        self
-    }
-
-    /// The wait before attempt `attempt` (1-based), with jitter.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let doubled = self
-            .initial_backoff
-            .saturating_mul(1u32 << (attempt - 1).min(16));
-        let base = doubled.min(self.max_backoff);
-        // A fresh RandomState is randomly keyed: enough jitter, no dependency.
-        let noise = RandomState::new().hash_one(attempt) % 401;
-        base.mul_f64(0.8 + noise as f64 / 1000.0)
-    }
-}
+use crate::transport::{Identity, Transport};
 
 /// Dials the same place again, for a reconnect.
 pub(crate) type Connector =
@@ -178,7 +67,8 @@ impl Session {
         let runtime = tokio::runtime::Handle::current();
         let mut first = None;
         let session = Arc::new_cyclic(|this: &Weak<Session>| {
-            let (link, connection) = new_link(&options, this.clone(), &dispatch, transport);
+            let (link, connection) =
+                new_link(&options, WeakPeer::new(this.clone()), &dispatch, transport);
             first = Some(connection);
             Session {
                 id: link.id,
@@ -219,7 +109,7 @@ impl Session {
     fn replace(self: &Arc<Self>, transport: Transport) -> Arc<Link> {
         let (link, connection) = new_link(
             &self.options,
-            Arc::downgrade(self),
+            Peer::downgrade(self),
             &self.dispatch,
             transport,
         );
@@ -247,7 +137,7 @@ impl Drop for Session {
 /// started.
 fn new_link(
     options: &Arc<Options>,
-    session: Weak<Session>,
+    session: WeakPeer,
     dispatch: &Arc<dyn Dispatch>,
     transport: Transport,
 ) -> (Arc<Link>, Connection) {
@@ -325,32 +215,6 @@ impl Supervisor {
                 }
                 Err(error) => tracing::debug!(attempt, %error, "reconnect attempt failed"),
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_to_its_cap_with_bounded_jitter() {
-        let policy = Reconnect::new()
-            .initial_backoff(Duration::from_millis(100))
-            .max_backoff(Duration::from_millis(1_000));
-        for (attempt, base) in [
-            (1, 100u64),
-            (2, 200),
-            (3, 400),
-            (4, 800),
-            (5, 1_000),
-            (30, 1_000),
-        ] {
-            let wait = policy.backoff(attempt).as_millis() as u64;
-            assert!(
-                wait >= base * 8 / 10 && wait <= base * 12 / 10,
-                "attempt {attempt}: {wait} ms"
-            );
         }
     }
 }

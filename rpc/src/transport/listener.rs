@@ -6,16 +6,16 @@
 //! [`Incoming::establish`] does the rest (a TLS handshake) in the
 //! connection's own task.
 
-use std::any::Any;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+#[cfg(any(feature = "tls", feature = "websocket"))]
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use super::{Transport, tcp};
+use super::{Identity, Transport, tcp};
 
 /// Where a server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,10 +49,6 @@ impl fmt::Display for ListenAddr {
         }
     }
 }
-
-/// Who the other side is, as the transport established it (a TLS client
-/// certificate chain); it becomes the connection's identity.
-pub(crate) type Identity = Arc<dyn Any + Send + Sync>;
 
 /// A bound listener.
 pub(crate) enum Listener {

@@ -37,7 +37,9 @@ pub(crate) mod unix;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 
+use std::any::Any;
 use std::io;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -47,6 +49,10 @@ pub use crate::codec::{CodecError, FrameDecoder, Limits, check_frame};
 pub use crate::message::{Frames, Message, MsgId, Notification, Request, Response};
 use framed::{StreamSink, StreamSource};
 pub use listener::ListenAddr;
+
+/// Who the other side is, as the transport established it (a TLS client
+/// certificate chain); it becomes the connection's identity.
+pub(crate) type Identity = Arc<dyn Any + Send + Sync>;
 
 /// The inbound half of a transport: whole msgpack-rpc messages, in order.
 pub trait FrameSource: Send + 'static {

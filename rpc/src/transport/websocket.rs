@@ -32,8 +32,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message, http};
 
-use super::listener::Identity;
-use super::{FrameSink, FrameSource, Frames, Transport};
+use super::{FrameSink, FrameSource, Frames, Identity, Transport};
 
 /// The WebSocket library dotrpc uses, to name its types at the same
 /// version ([`transport`] takes its sockets).
