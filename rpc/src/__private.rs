@@ -69,7 +69,7 @@ pub fn open_sink<T: serde::Serialize>(ctx: &CallContext) -> Result<ItemSink<T>, 
 pub fn open_receiver<T: serde::de::DeserializeOwned>(
     ctx: &CallContext,
 ) -> Result<ItemReceiver<T>, ErrorObject> {
-    ctx.receive::<T>(crate::DEFAULT_WINDOW)
+    ctx.receive::<T>(crate::client::DEFAULT_WINDOW)
         .map_err(|error| ErrorObject::invalid_params(error.to_string()))
 }
 

@@ -268,7 +268,7 @@ impl PeerBuilder {
     /// # Errors
     ///
     /// `Transport` if the first dial fails.
-    pub async fn connect_with<F, Fut>(self, dial: F) -> crate::Result<Peer>
+    pub async fn connect_with<F, Fut>(self, dial: F) -> crate::error::Result<Peer>
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = io::Result<Transport>> + Send + 'static,
@@ -289,7 +289,7 @@ impl PeerBuilder {
     /// # Errors
     ///
     /// `Transport` if the connection cannot be made.
-    pub async fn connect_tcp(self, addr: impl ToSocketAddrs) -> crate::Result<Peer> {
+    pub async fn connect_tcp(self, addr: impl ToSocketAddrs) -> crate::error::Result<Peer> {
         // Resolved once: a reconnect dials the same addresses.
         let addrs: Arc<[SocketAddr]> = tokio::net::lookup_host(addr).await?.collect();
         self.connect_with(move || {
@@ -317,7 +317,7 @@ impl PeerBuilder {
         addr: impl ToSocketAddrs,
         server_name: &str,
         config: Arc<transport::tls::rustls::ClientConfig>,
-    ) -> crate::Result<Peer> {
+    ) -> crate::error::Result<Peer> {
         use transport::tls::rustls::pki_types::ServerName;
         let name = ServerName::try_from(server_name.to_owned())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -335,7 +335,7 @@ impl PeerBuilder {
     ///
     /// `Transport` if the connection cannot be made.
     #[cfg(unix)]
-    pub async fn connect_unix(self, path: impl AsRef<Path>) -> crate::Result<Peer> {
+    pub async fn connect_unix(self, path: impl AsRef<Path>) -> crate::error::Result<Peer> {
         let path: Arc<Path> = path.as_ref().into();
         self.connect_with(move || {
             let path = Arc::clone(&path);
@@ -353,7 +353,7 @@ impl PeerBuilder {
     /// `Transport` if the connection or the upgrade fails (a server that
     /// refuses this client's origin answers 403, say).
     #[cfg(feature = "websocket")]
-    pub async fn connect_ws(self, url: &str) -> crate::Result<Peer> {
+    pub async fn connect_ws(self, url: &str) -> crate::error::Result<Peer> {
         let url: Arc<str> = url.into();
         let max_message_size = self.options.limits.max_message_size;
         self.connect_with(move || {
@@ -377,7 +377,7 @@ impl PeerBuilder {
         self,
         url: &str,
         config: Arc<transport::tls::rustls::ClientConfig>,
-    ) -> crate::Result<Peer> {
+    ) -> crate::error::Result<Peer> {
         let url: Arc<str> = url.into();
         let max_message_size = self.options.limits.max_message_size;
         self.connect_with(move || {
@@ -398,7 +398,7 @@ impl PeerBuilder {
     pub fn spawn_child(
         self,
         command: tokio::process::Command,
-    ) -> crate::Result<(Peer, tokio::process::Child)> {
+    ) -> crate::error::Result<(Peer, tokio::process::Child)> {
         let (transport, child) = transport::stdio::spawn_child(command)?;
         Ok((self.connecting().spawn(transport), child))
     }

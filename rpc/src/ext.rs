@@ -143,7 +143,7 @@ impl<'de> Deserialize<'de> for Payload {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Value;
+    use rmpv::Value;
 
     #[test]
     fn ext_values_keep_their_bytes_on_the_wire() {

@@ -116,7 +116,7 @@ impl ServerBuilder {
     /// # Errors
     ///
     /// `Transport` if the address cannot be bound.
-    pub async fn bind_tcp(self, addr: impl ToSocketAddrs) -> crate::Result<Server> {
+    pub async fn bind_tcp(self, addr: impl ToSocketAddrs) -> crate::error::Result<Server> {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
         let listener = transport::tcp::bind(&addrs, self.backlog)?;
         self.listen(Listener::Tcp(listener))
@@ -128,7 +128,7 @@ impl ServerBuilder {
     /// # Errors
     ///
     /// `Transport` if the listener has no local address.
-    pub fn listen_tcp(self, listener: tokio::net::TcpListener) -> crate::Result<Server> {
+    pub fn listen_tcp(self, listener: tokio::net::TcpListener) -> crate::error::Result<Server> {
         self.listen(Listener::Tcp(listener))
     }
 
@@ -144,8 +144,8 @@ impl ServerBuilder {
     pub async fn bind_tls(
         self,
         addr: impl ToSocketAddrs,
-        config: Arc<crate::tls::rustls::ServerConfig>,
-    ) -> crate::Result<Server> {
+        config: Arc<crate::transport::tls::rustls::ServerConfig>,
+    ) -> crate::error::Result<Server> {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
         let listener = transport::tcp::bind(&addrs, self.backlog)?;
         self.listen_tls(listener, config)
@@ -161,8 +161,8 @@ impl ServerBuilder {
     pub fn listen_tls(
         self,
         listener: tokio::net::TcpListener,
-        config: Arc<crate::tls::rustls::ServerConfig>,
-    ) -> crate::Result<Server> {
+        config: Arc<crate::transport::tls::rustls::ServerConfig>,
+    ) -> crate::error::Result<Server> {
         self.listen(Listener::Tls(listener, transport::tls::acceptor(config)))
     }
 
@@ -182,7 +182,7 @@ impl ServerBuilder {
         self,
         addr: impl ToSocketAddrs,
         origins: transport::websocket::Origins,
-    ) -> crate::Result<Server> {
+    ) -> crate::error::Result<Server> {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
         let listener = transport::tcp::bind(&addrs, self.backlog)?;
         self.listen_ws(listener, origins)
@@ -200,7 +200,7 @@ impl ServerBuilder {
         mut self,
         listener: tokio::net::TcpListener,
         origins: transport::websocket::Origins,
-    ) -> crate::Result<Server> {
+    ) -> crate::error::Result<Server> {
         let upgrade = self.upgrade(origins);
         self.listen(Listener::WebSocket(listener, Arc::new(upgrade)))
     }
@@ -217,9 +217,9 @@ impl ServerBuilder {
     pub async fn bind_wss(
         self,
         addr: impl ToSocketAddrs,
-        config: Arc<crate::tls::rustls::ServerConfig>,
+        config: Arc<crate::transport::tls::rustls::ServerConfig>,
         origins: transport::websocket::Origins,
-    ) -> crate::Result<Server> {
+    ) -> crate::error::Result<Server> {
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
         let listener = transport::tcp::bind(&addrs, self.backlog)?;
         self.listen_wss(listener, config, origins)
@@ -236,9 +236,9 @@ impl ServerBuilder {
     pub fn listen_wss(
         mut self,
         listener: tokio::net::TcpListener,
-        config: Arc<crate::tls::rustls::ServerConfig>,
+        config: Arc<crate::transport::tls::rustls::ServerConfig>,
         origins: transport::websocket::Origins,
-    ) -> crate::Result<Server> {
+    ) -> crate::error::Result<Server> {
         let mut upgrade = self.upgrade(origins);
         upgrade.tls = Some(transport::tls::acceptor(config));
         self.listen(Listener::WebSocket(listener, Arc::new(upgrade)))
@@ -266,7 +266,7 @@ impl ServerBuilder {
     ///
     /// `Transport` if the path cannot be bound (it exists, say).
     #[cfg(unix)]
-    pub async fn bind_unix(self, path: impl Into<PathBuf>) -> crate::Result<Server> {
+    pub async fn bind_unix(self, path: impl Into<PathBuf>) -> crate::error::Result<Server> {
         let path = path.into();
         let listener = transport::unix::bind(&path, self.backlog)?;
         self.listen(Listener::Unix(listener))
@@ -279,7 +279,7 @@ impl ServerBuilder {
     ///
     /// `Transport` if the listener is not bound to a path.
     #[cfg(unix)]
-    pub fn listen_unix(self, listener: tokio::net::UnixListener) -> crate::Result<Server> {
+    pub fn listen_unix(self, listener: tokio::net::UnixListener) -> crate::error::Result<Server> {
         self.listen(Listener::Unix(listener))
     }
 
@@ -293,7 +293,7 @@ impl ServerBuilder {
         self.start(ListenAddr::External, None)
     }
 
-    fn listen(self, listener: Listener) -> crate::Result<Server> {
+    fn listen(self, listener: Listener) -> crate::error::Result<Server> {
         let local = listener.local_addr()?;
         tracing::info!(listen = %local, "serving");
         Ok(self.start(local, Some(listener)))
@@ -370,15 +370,15 @@ pub(crate) struct Shared {
 impl Shared {
     /// Room for one more connection, unless the server is stopping or at
     /// its connection limit.
-    pub(crate) fn admit(&self) -> crate::Result<OwnedSemaphorePermit> {
+    pub(crate) fn admit(&self) -> crate::error::Result<OwnedSemaphorePermit> {
         if self.stop.is_cancelled() {
-            return Err(crate::Error::Disconnected {
+            return Err(crate::error::Error::Disconnected {
                 reason: DisconnectReason::Shutdown,
             });
         }
         Arc::clone(&self.permits)
             .try_acquire_owned()
-            .map_err(|_| crate::Error::Overloaded {
+            .map_err(|_| crate::error::Error::Overloaded {
                 message: format!(
                     "the server serves at most {} connections",
                     self.max_connections
@@ -496,7 +496,7 @@ impl Server {
         &self,
         transport: transport::Transport,
         remote: impl Into<String>,
-    ) -> crate::Result<Peer> {
+    ) -> crate::error::Result<Peer> {
         let permit = self.shared.admit()?;
         let accepted = Accepted {
             transport,

@@ -363,6 +363,33 @@ fn the_top_modules_use_only_those_declared_before_them() {
     );
 }
 
+/// Inside the crate, an item is named through its module
+/// (`crate::error::Result`), not through what `lib.rs` re-exports
+/// (`crate::Result`): the root is the crate's face to its users, and a path
+/// through it hides which module a module really uses.
+#[test]
+fn references_inside_the_crate_go_through_their_module() {
+    let krate = Crate::read(&workspace().join("rpc/src/lib.rs"));
+    let root = &krate.imports[&Vec::new()];
+    assert!(root.contains_key("Peer"), "the root's imports: {root:?}");
+    let mut through_root = Vec::new();
+    for (module, uses) in &krate.uses {
+        for used in uses.iter().filter(|_| !module.is_empty()) {
+            if let Some(name) = used.first()
+                && !krate.is_module(&used[..1])
+                && root.contains_key(name)
+            {
+                through_root.push(format!("{}: crate::{}", module.join("::"), used.join("::")));
+            }
+        }
+    }
+    assert!(
+        through_root.is_empty(),
+        "name these through their modules, not lib.rs's re-exports:\n{}",
+        through_root.join("\n")
+    );
+}
+
 #[test]
 fn the_check_sees_circles_hidden_in_folders_and_behind_imports() {
     // A crate in miniature: `a::x` uses `a::y` through the parent's import,

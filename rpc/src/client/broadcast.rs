@@ -83,7 +83,7 @@ impl Members {
     pub(crate) fn notify(&self, method: &str, params: impl Serialize) -> NotifyAll {
         let frame = Outgoing::new(method.into(), &params)
             .map(|outgoing| notification_frame(&outgoing))
-            .map_err(crate::Error::from);
+            .map_err(crate::error::Error::from);
         NotifyAll {
             members: self.clone(),
             frame,
@@ -105,7 +105,7 @@ impl Members {
 #[derive(Debug)]
 pub struct NotifyAll {
     members: Members,
-    frame: crate::Result<Bytes>,
+    frame: crate::error::Result<Bytes>,
 }
 
 impl NotifyAll {
@@ -115,14 +115,14 @@ impl NotifyAll {
     /// # Errors
     ///
     /// `Codec` if a param does not serialize.
-    pub fn send(self) -> crate::Result<usize> {
+    pub fn send(self) -> crate::error::Result<usize> {
         Ok(self.members.send(&self.frame?))
     }
 }
 
 impl IntoFuture for NotifyAll {
-    type Output = crate::Result<usize>;
-    type IntoFuture = Pin<Box<dyn Future<Output = crate::Result<usize>> + Send>>;
+    type Output = crate::error::Result<usize>;
+    type IntoFuture = Pin<Box<dyn Future<Output = crate::error::Result<usize>> + Send>>;
 
     /// Waits for room in each member's queue, queues the event there, and
     /// gives how many members it was queued for.
@@ -180,7 +180,7 @@ impl Args<'_, BroadcastBase> {
             members: base.members.clone(),
             frame: outgoing
                 .map(|outgoing| notification_frame(&outgoing))
-                .map_err(crate::Error::from),
+                .map_err(crate::error::Error::from),
         }
     }
 }

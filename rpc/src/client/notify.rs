@@ -44,7 +44,7 @@ impl Notify {
     /// than the maximum message size; `Disconnected` if the connection is
     /// gone, or if this message makes the queue pass `max_queued_bytes`
     /// (which closes it).
-    pub fn send(self) -> crate::Result<()> {
+    pub fn send(self) -> crate::error::Result<()> {
         let outgoing = self.outgoing?;
         outgoing.check_size(self.peer.max_message_size())?;
         self.peer
@@ -54,7 +54,7 @@ impl Notify {
 }
 
 impl IntoFuture for Notify {
-    type Output = crate::Result<()>;
+    type Output = crate::error::Result<()>;
     type IntoFuture = NotifyFuture;
 
     /// Waits while the connection's queue is above its high-water mark, then
@@ -77,12 +77,12 @@ pub struct NotifyFuture(Inner);
 
 enum Inner {
     /// Sent without waiting: there was room.
-    Ready(Option<crate::Result<()>>),
-    Waiting(Pin<Box<dyn Future<Output = crate::Result<()>> + Send>>),
+    Ready(Option<crate::error::Result<()>>),
+    Waiting(Pin<Box<dyn Future<Output = crate::error::Result<()>> + Send>>),
 }
 
 impl Future for NotifyFuture {
-    type Output = crate::Result<()>;
+    type Output = crate::error::Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.get_mut().0 {

@@ -418,7 +418,7 @@ where
                 {
                     this.timer = None;
                     if let State::Open(open) = &mut this.state {
-                        open.observed.ended(Some(crate::ErrorKind::Timeout));
+                        open.observed.ended(Some(crate::error::ErrorKind::Timeout));
                     }
                     this.state = State::Done(None);
                     return Poll::Ready(Some(Err(Error::Timeout)));

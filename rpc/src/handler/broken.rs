@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_stream_error_keeps_the_kind_and_the_words_and_crosses_the_wire() {
-        let error = StreamError::from(Error::<crate::RemoteError>::Disconnected {
+        let error = StreamError::from(Error::<crate::error::RemoteError>::Disconnected {
             reason: DisconnectReason::Eof,
         });
         assert_eq!(error.kind(), ErrorKind::Disconnected);

@@ -89,8 +89,8 @@ impl CallContext {
     /// # Errors
     ///
     /// `Misuse` for a notification, which has no caller to stream to.
-    pub fn stream<T: Serialize>(&self) -> crate::Result<ItemSink<T>> {
-        let msgid = self.msgid.ok_or(crate::Error::Misuse {
+    pub fn stream<T: Serialize>(&self) -> crate::error::Result<ItemSink<T>> {
+        let msgid = self.msgid.ok_or(crate::error::Error::Misuse {
             message: "a notification cannot answer with a stream: only a call can",
         })?;
         // Without a first window the stream starts with no room: a foreign
@@ -110,8 +110,11 @@ impl CallContext {
     /// # Errors
     ///
     /// `Misuse` for a notification, which brings no stream.
-    pub fn receive<T: DeserializeOwned>(&self, window: u32) -> crate::Result<ItemReceiver<T>> {
-        let msgid = self.msgid.ok_or(crate::Error::Misuse {
+    pub fn receive<T: DeserializeOwned>(
+        &self,
+        window: u32,
+    ) -> crate::error::Result<ItemReceiver<T>> {
+        let msgid = self.msgid.ok_or(crate::error::Error::Misuse {
             message: "a notification brings no stream: only a call can",
         })?;
         Ok(ItemReceiver::open(self.peer.link(), msgid, window))

@@ -74,7 +74,7 @@ impl<T> ItemReceiver<T> {
 
     /// The next item; `None` once the caller ended its input. (The same as
     /// `StreamExt::next`, without the import.)
-    pub async fn next(&mut self) -> Option<crate::Result<T>>
+    pub async fn next(&mut self) -> Option<crate::error::Result<T>>
     where
         T: DeserializeOwned,
     {
@@ -95,7 +95,7 @@ impl<T> ItemReceiver<T> {
 }
 
 impl<T: DeserializeOwned> Stream for ItemReceiver<T> {
-    type Item = crate::Result<T>;
+    type Item = crate::error::Result<T>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();

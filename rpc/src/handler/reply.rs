@@ -87,7 +87,7 @@ macro_rules! into_reply_by_serialize {
 }
 
 into_reply_by_serialize! {
-    <> (), <> bool, <> char, <> String, <> &'static str, <> crate::Blob,
+    <> (), <> bool, <> char, <> String, <> &'static str, <> crate::blob::Blob,
     <> i8, <> i16, <> i32, <> i64, <> isize, <> u8, <> u16, <> u32, <> u64, <> usize, <> f32, <> f64,
     <T> Vec<T>, <T> Option<T>, <T> std::collections::VecDeque<T>,
     <K, V> std::collections::HashMap<K, V>, <K, V> std::collections::BTreeMap<K, V>,

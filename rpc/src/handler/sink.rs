@@ -60,7 +60,7 @@ impl<T: Serialize> ItemSink<T> {
     /// not encode or is larger than the maximum message size; `Misuse` if
     /// the caller granted more room than a stream may have (65 536 items
     /// ahead): returning the error ends the stream with it.
-    pub async fn send(&mut self, item: &T) -> crate::Result<()> {
+    pub async fn send(&mut self, item: &T) -> crate::error::Result<()> {
         self.producer.send(item).await
     }
 
@@ -81,7 +81,7 @@ impl<T: Serialize> ItemSink<T> {
     /// # Errors
     ///
     /// As [`send`](ItemSink::send).
-    pub fn send_latest(&mut self, item: &T) -> crate::Result<()> {
+    pub fn send_latest(&mut self, item: &T) -> crate::error::Result<()> {
         let p = &self.producer;
         let outgoing = Outgoing::new(Arc::clone(&ITEM), &(p.msgid, item))?;
         outgoing.check_size(p.link.options.limits.max_message_size)?;
@@ -117,7 +117,7 @@ impl<T: Serialize> ItemSink<T> {
     ///
     /// `Disconnected` if the connection is gone; `Cancelled` if the caller
     /// cancelled the stream.
-    pub async fn flush(&mut self) -> crate::Result<()> {
+    pub async fn flush(&mut self) -> crate::error::Result<()> {
         let p = &self.producer;
         poll_fn(|cx| p.credit.poll_flushed(cx))
             .await
@@ -166,7 +166,7 @@ impl Producer {
 
     /// Sends one item once there is room for it (the other side's and the
     /// connection's), encoded straight into the connection's queue.
-    pub(crate) async fn send<T: Serialize + ?Sized>(&self, item: &T) -> crate::Result<()> {
+    pub(crate) async fn send<T: Serialize + ?Sized>(&self, item: &T) -> crate::error::Result<()> {
         poll_fn(|cx| self.credit.poll_room(cx))
             .await
             .map_err(|refusal| self.refused(refusal))?;

@@ -135,7 +135,7 @@ impl fmt::Display for NatsAddr {
     }
 }
 
-fn check_prefix(prefix: &str) -> crate::Result<()> {
+fn check_prefix(prefix: &str) -> crate::error::Result<()> {
     if subject::valid_path(prefix) {
         Ok(())
     } else {
@@ -181,7 +181,7 @@ impl PeerBuilder {
         self,
         nats: impl IntoNatsOptions,
         prefix: &str,
-    ) -> crate::Result<Peer> {
+    ) -> crate::error::Result<Peer> {
         check_prefix(prefix)?;
         let options = nats.into_nats_options()?;
         let (words_tx, words) = mpsc::channel(WORDS);
@@ -197,7 +197,11 @@ impl PeerBuilder {
     /// # Errors
     ///
     /// `Transport` if subscribing fails or `prefix` is not a subject prefix.
-    pub async fn connect_nats_with(self, client: Client, prefix: &str) -> crate::Result<Peer> {
+    pub async fn connect_nats_with(
+        self,
+        client: Client,
+        prefix: &str,
+    ) -> crate::error::Result<Peer> {
         self.connect_nats_client(client, prefix, None).await
     }
 
@@ -206,7 +210,7 @@ impl PeerBuilder {
         client: Client,
         prefix: &str,
         words: Option<mpsc::Receiver<ServerWord>>,
-    ) -> crate::Result<Peer> {
+    ) -> crate::error::Result<Peer> {
         check_prefix(prefix)?;
         let prefix: Arc<str> = prefix.into();
         let options = self.options_mut();
@@ -385,7 +389,7 @@ impl NatsServiceBuilder {
     /// credentials or a subscription (`PermissionDenied`, in its words:
     /// permissions that do not let the instance subscribe to `PREFIX.>`),
     /// TLS fails, or the prefix or the name is not valid.
-    pub async fn start(self, nats: impl IntoNatsOptions) -> crate::Result<NatsService> {
+    pub async fn start(self, nats: impl IntoNatsOptions) -> crate::error::Result<NatsService> {
         let NatsServiceBuilder {
             mut peer,
             prefix,

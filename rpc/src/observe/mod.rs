@@ -127,8 +127,8 @@ pub(crate) const OUTCOMES: [&str; 16] = [
 ];
 
 /// The `outcome` of a call that failed with `kind` (one of [`OUTCOMES`]).
-pub(crate) fn outcome_of(kind: crate::ErrorKind) -> &'static str {
-    use crate::ErrorKind;
+pub(crate) fn outcome_of(kind: crate::error::ErrorKind) -> &'static str {
+    use crate::error::ErrorKind;
     match kind {
         ErrorKind::Disconnected => "Disconnected",
         ErrorKind::Transport => "Transport",
@@ -170,7 +170,7 @@ impl ClientCall {
     }
 
     /// The call ended: `Ok`, or failed with `kind`. Told once.
-    pub(crate) fn ended(&mut self, failed: Option<crate::ErrorKind>) {
+    pub(crate) fn ended(&mut self, failed: Option<crate::error::ErrorKind>) {
         let outcome = failed.map_or("ok", outcome_of);
         if let Some(meter) = self.meter.take() {
             meter.finish(outcome);
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn every_kind_of_error_has_a_known_outcome() {
-        use crate::ErrorKind::*;
+        use crate::error::ErrorKind::*;
         for kind in [
             UnknownApi,
             InvalidParams,

@@ -128,7 +128,10 @@ impl Peer {
     /// For a reconnecting peer whose calls wait while it is down: waits until
     /// a connection is up, the peer ends, or `timeout` passes. Otherwise
     /// returns at once (a call on a closed connection then fails as usual).
-    pub(crate) async fn until_connected(&self, timeout: Option<Duration>) -> crate::Result<()> {
+    pub(crate) async fn until_connected(
+        &self,
+        timeout: Option<Duration>,
+    ) -> crate::error::Result<()> {
         if !self.waits_while_down() {
             return Ok(());
         }

@@ -69,8 +69,8 @@ fn plain_types_are_their_msgpack_shapes() {
         ])
     );
     assert_eq!(trace::<[u8; 3]>().0, Type::Tuple(vec![Type::U8; 3]));
-    assert_eq!(trace::<crate::Blob>().0, Type::Bytes);
-    assert_eq!(trace::<crate::Ext>().0, Type::Ext);
+    assert_eq!(trace::<crate::blob::Blob>().0, Type::Bytes);
+    assert_eq!(trace::<crate::ext::Ext>().0, Type::Ext);
     assert_eq!(trace::<rmpv::Value>().0, Type::Any);
 }
 
