@@ -1,6 +1,7 @@
 //! `rpc.describe`'s flat method list printed as the namespace tree it is,
 //! then the shapes of the types it names.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use dotrpc::{Description, MethodDescription};
@@ -16,6 +17,40 @@ pub(crate) fn tree(description: &Description) -> String {
         }
     }
     out
+}
+
+/// The methods as the namespace tree their paths make (`rpc.*` left
+/// out), which the code generators write as nested types.
+#[derive(Default)]
+pub(crate) struct Namespace<'a> {
+    pub(crate) methods: BTreeMap<String, &'a MethodDescription>,
+    pub(crate) children: BTreeMap<String, Namespace<'a>>,
+}
+
+impl<'a> Namespace<'a> {
+    pub(crate) fn of(methods: &'a [MethodDescription]) -> Self {
+        let mut root = Namespace::default();
+        for method in methods.iter().filter(|m| !m.path.starts_with("rpc.")) {
+            let mut parts: Vec<&str> = method.path.split('.').collect();
+            let leaf = parts.pop().unwrap_or_default();
+            let namespace = parts.into_iter().fold(&mut root, |namespace, part| {
+                namespace.children.entry(part.to_owned()).or_default()
+            });
+            namespace.methods.insert(leaf.to_owned(), method);
+        }
+        root
+    }
+}
+
+/// How many of a method's params a call must send: those before the
+/// trailing run that may be left out (marked `optional`, or, in
+/// descriptions from before the mark, trailing `Option`s).
+pub(crate) fn required_params(method: &MethodDescription) -> usize {
+    method
+        .params
+        .iter()
+        .rposition(|p| !(p.optional || p.ty.starts_with("Option<")))
+        .map_or(0, |last| last + 1)
 }
 
 /// What a generated declaration's doc comment says of a method, in the

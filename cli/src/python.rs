@@ -13,11 +13,12 @@
 //! (streams are called by path). Only descriptions with shapes (version 2)
 //! give types; what a description does not shape is `Any`.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use dotrpc::schema::{Field, Type, TypeDef, Types, VariantFields};
 use dotrpc::{Description, MethodDescription};
+
+use crate::describe::{Namespace, required_params};
 
 /// A module declaring every type of `description` and the API as the
 /// protocol class `name`.
@@ -29,20 +30,7 @@ pub(crate) fn module(description: &Description, name: &str) -> String {
          from typing import Any, Literal, NotRequired, Protocol, TypeAlias, TypedDict, Union\n\n\n",
     );
     declare(&description.types, &mut out);
-    let mut root = Namespace::default();
-    for method in description
-        .methods
-        .iter()
-        .filter(|m| !m.path.starts_with("rpc."))
-    {
-        let mut parts: Vec<&str> = method.path.split('.').collect();
-        let leaf = parts.pop().unwrap_or_default();
-        let namespace = parts.into_iter().fold(&mut root, |namespace, part| {
-            namespace.children.entry(part.to_owned()).or_default()
-        });
-        namespace.methods.insert(leaf.to_owned(), method);
-    }
-    root.write(&mut out, name);
+    write_namespace(&Namespace::of(&description.methods), &mut out, name);
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
@@ -228,43 +216,35 @@ fn typed_dict(out: &mut String, name: &str, fields: &[Field]) {
     }
 }
 
-#[derive(Default)]
-struct Namespace<'a> {
-    methods: BTreeMap<String, &'a MethodDescription>,
-    children: BTreeMap<String, Namespace<'a>>,
-}
-
-impl Namespace<'_> {
-    /// The protocol class `name` and, before it, those of its namespaces
-    /// (`name_child`).
-    fn write(&self, out: &mut String, name: &str) {
-        for (child, namespace) in &self.children {
-            namespace.write(out, &format!("{name}_{}", type_name(child)));
-        }
-        let _ = writeln!(out, "class {name}(Protocol):");
-        let mut empty = true;
-        for child in self.children.keys() {
-            let _ = writeln!(
-                out,
-                "    @property\n    def {}(self) -> {name}_{}: ...\n",
-                param_name(child),
-                type_name(child)
-            );
-            empty = false;
-        }
-        for (method_name, method) in &self.methods {
-            if let Some(note) = stream_note(method) {
-                let _ = writeln!(out, "    # {method_name}: {note}\n");
-                continue;
-            }
-            write_method(out, method_name, method);
-            empty = false;
-        }
-        if empty {
-            out.push_str("    pass\n\n");
-        }
-        out.push('\n');
+/// The protocol class `name` and, before it, those of its namespaces
+/// (`name_child`).
+fn write_namespace(namespace: &Namespace<'_>, out: &mut String, name: &str) {
+    for (child, inner) in &namespace.children {
+        write_namespace(inner, out, &format!("{name}_{}", type_name(child)));
     }
+    let _ = writeln!(out, "class {name}(Protocol):");
+    let mut empty = true;
+    for child in namespace.children.keys() {
+        let _ = writeln!(
+            out,
+            "    @property\n    def {}(self) -> {name}_{}: ...\n",
+            param_name(child),
+            type_name(child)
+        );
+        empty = false;
+    }
+    for (method_name, method) in &namespace.methods {
+        if let Some(note) = stream_note(method) {
+            let _ = writeln!(out, "    # {method_name}: {note}\n");
+            continue;
+        }
+        write_method(out, method_name, method);
+        empty = false;
+    }
+    if empty {
+        out.push_str("    pass\n\n");
+    }
+    out.push('\n');
 }
 
 fn write_method(out: &mut String, name: &str, method: &MethodDescription) {
@@ -272,11 +252,7 @@ fn write_method(out: &mut String, name: &str, method: &MethodDescription) {
         .shapes
         .as_ref()
         .filter(|s| s.params.len() == method.params.len());
-    let required = method
-        .params
-        .iter()
-        .rposition(|p| !(p.optional || p.ty.starts_with("Option<")))
-        .map_or(0, |last| last + 1);
+    let required = required_params(method);
     let mut params = vec!["self".to_owned()];
     for (i, param) in method.params.iter().enumerate() {
         let ty = shapes.map_or_else(|| "Any".to_owned(), |s| py(&s.params[i], false));

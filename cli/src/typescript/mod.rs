@@ -11,27 +11,15 @@
 
 mod shapes;
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use dotrpc::{Description, MethodDescription};
 
+use crate::describe::{Namespace, required_params};
+
 /// A module declaring `name`, the API of `description`, and the types it
 /// takes and gives.
 pub(crate) fn declarations(description: &Description, name: &str) -> String {
-    let mut root = Namespace::default();
-    for method in description
-        .methods
-        .iter()
-        .filter(|m| !m.path.starts_with("rpc."))
-    {
-        let mut parts: Vec<&str> = method.path.split('.').collect();
-        let leaf = parts.pop().unwrap_or_default();
-        let namespace = parts.into_iter().fold(&mut root, |namespace, part| {
-            namespace.children.entry(part.to_owned()).or_default()
-        });
-        namespace.methods.insert(leaf.to_owned(), method);
-    }
     let mut out = "// An API as its server's rpc.describe tells it, written by\n\
                    // `dotrpc describe ADDR --typescript`. Regenerate rather than edit.\n"
         .to_owned();
@@ -41,66 +29,52 @@ pub(crate) fn declarations(description: &Description, name: &str) -> String {
     out.push('\n');
     shapes::declare(&description.types, &mut out);
     let _ = write!(out, "export interface {name} ");
-    root.write(&mut out, 0);
+    write_namespace(&Namespace::of(&description.methods), &mut out, 0);
     out.push('\n');
     out
 }
 
-#[derive(Default)]
-struct Namespace<'a> {
-    methods: BTreeMap<String, &'a MethodDescription>,
-    children: BTreeMap<String, Namespace<'a>>,
-}
-
-impl Namespace<'_> {
-    /// `{ ... }`, members indented one level deeper than `depth`.
-    fn write(&self, out: &mut String, depth: usize) {
-        let indent = "  ".repeat(depth + 1);
-        out.push_str("{\n");
-        for (name, method) in &self.methods {
-            if let Some(stream) = stream_note(method) {
-                let _ = writeln!(out, "{indent}// {name}: {stream}");
-                continue;
-            }
-            doc_comment(out, &indent, method);
-            let signature = Signature::of(method);
-            // Trailing params that may be missing may be left out (older
-            // servers do not say which: their trailing `Option`s).
-            let required = method
-                .params
-                .iter()
-                .rposition(|p| !(p.optional || p.ty.starts_with("Option<")))
-                .map_or(0, |last| last + 1);
-            let params: Vec<String> = method
-                .params
-                .iter()
-                .enumerate()
-                .zip(&signature.params)
-                .map(|((i, p), ts)| {
-                    let optional = if i >= required { "?" } else { "" };
-                    format!("{}{optional}: {}", identifier(&p.name), ts.param())
-                })
-                .collect();
-            let returns = if method.event {
-                "void".to_owned()
-            } else {
-                signature.returns.returned()
-            };
-            let _ = writeln!(
-                out,
-                "{indent}{}({}): {returns};",
-                property(name),
-                params.join(", ")
-            );
+/// `{ ... }`, members indented one level deeper than `depth`.
+fn write_namespace(namespace: &Namespace<'_>, out: &mut String, depth: usize) {
+    let indent = "  ".repeat(depth + 1);
+    out.push_str("{\n");
+    for (name, method) in &namespace.methods {
+        if let Some(stream) = stream_note(method) {
+            let _ = writeln!(out, "{indent}// {name}: {stream}");
+            continue;
         }
-        for (name, child) in &self.children {
-            let _ = write!(out, "{indent}{}: ", property(name));
-            child.write(out, depth + 1);
-            out.push_str(";\n");
-        }
-        out.push_str(&"  ".repeat(depth));
-        out.push('}');
+        doc_comment(out, &indent, method);
+        let signature = Signature::of(method);
+        let required = required_params(method);
+        let params: Vec<String> = method
+            .params
+            .iter()
+            .enumerate()
+            .zip(&signature.params)
+            .map(|((i, p), ts)| {
+                let optional = if i >= required { "?" } else { "" };
+                format!("{}{optional}: {}", identifier(&p.name), ts.param())
+            })
+            .collect();
+        let returns = if method.event {
+            "void".to_owned()
+        } else {
+            signature.returns.returned()
+        };
+        let _ = writeln!(
+            out,
+            "{indent}{}({}): {returns};",
+            property(name),
+            params.join(", ")
+        );
     }
+    for (name, child) in &namespace.children {
+        let _ = write!(out, "{indent}{}: ", property(name));
+        write_namespace(child, out, depth + 1);
+        out.push_str(";\n");
+    }
+    out.push_str(&"  ".repeat(depth));
+    out.push('}');
 }
 
 /// A method's types in TypeScript: from its shapes where it has them,

@@ -538,6 +538,14 @@ class Client(Generic[Api]):
 
         return stop
 
+    async def listening(self) -> None:
+        """Waits until the events asked for with `on` or `events` can
+        arrive. Over NATS a listener is a subscription, in place a round trip
+        later (an event published before it is lost); elsewhere at once."""
+        link = self._link
+        if link is not None and hasattr(link, "listening"):
+            await link.listening()
+
     async def events(self, path: str, *, limit: int = 1024) -> AsyncIterator[list[Any]]:
         """The params of each notification of `path`, as they come. At most
         `limit` wait to be taken; older ones are dropped past it."""

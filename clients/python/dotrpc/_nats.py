@@ -58,6 +58,8 @@ class NatsLink(Link):
         self._listening: dict[str, Any] = {}
         self._streams: dict[int, _Stream] = {}
         self._pinger: asyncio.Task[None] | None = None
+        # Subscriptions for events asked for and not yet in place.
+        self._subscribing: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def connect(cls, servers: list[str], prefix: str) -> NatsLink:
@@ -183,7 +185,14 @@ class NatsLink(Link):
             self._listening[path] = await self._nc.subscribe(f"{self._prefix}.{path}", cb=event)
             await self._nc.flush()
 
-        asyncio.get_running_loop().create_task(subscribe())
+        task = asyncio.get_running_loop().create_task(subscribe())
+        self._subscribing.add(task)
+        task.add_done_callback(self._subscribing.discard)
+
+    async def listening(self) -> None:
+        """Waits until the NATS server has every subscription `listen`
+        asked for: an event published before would not reach this client."""
+        await asyncio.gather(*self._subscribing)
 
     async def send(self, message: list[Any]) -> None:
         kind = message[0]

@@ -116,6 +116,15 @@ async def scripted() -> AsyncIterator[Callable[[Play], Awaitable[str]]]:
         await server.wait_closed()
 
 
+async def hello_heard(client: dotrpc.Client[Any]) -> None:
+    """Waits (at most 5 s) until the client has the server's hello."""
+    for _ in range(500):
+        if client._features:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the server's hello never arrived")
+
+
 def no_tasks_left(client: dotrpc.Client[Any]) -> bool:
     """Whether a closed client left no task behind."""
     return not client._tasks

@@ -40,13 +40,11 @@ async def test_notifications_and_events_cross_nats(nats_client: dotrpc.Client[An
             break
         await asyncio.sleep(0.02)
     assert await nats_client.api.stats.notifications() > before
-    ticks = nats_client.events("events.tick")
-    first = asyncio.ensure_future(ticks.__anext__())
-    await asyncio.sleep(0.2)  # subscribed on the NATS server
+    ticks: asyncio.Queue[int] = asyncio.Queue()
+    nats_client.on("events.tick", ticks.put_nowait)
+    await nats_client.listening()  # subscribed on the NATS server
     await nats_client.api.events.subscribe.notify(2)
-    assert await asyncio.wait_for(first, 5) == [0]
-    assert await asyncio.wait_for(ticks.__anext__(), 5) == [1]
-    await ticks.aclose()
+    assert [await asyncio.wait_for(ticks.get(), 5) for _ in range(2)] == [0, 1]
 
 
 async def test_a_prefix_nobody_serves_has_no_responders() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from conftest import Conn, Play, no_tasks_left
+from conftest import Conn, Play, hello_heard, no_tasks_left
 
 import dotrpc
 
@@ -25,7 +25,7 @@ async def test_a_call_given_up_is_cancelled_and_carries_its_deadline(scripted: S
             seen.put_nowait(await conn.receive(10))
 
     client = await dotrpc.connect(await scripted(play), timeout=5.0)
-    await asyncio.sleep(0.1)  # the server's hello arrives
+    await hello_heard(client)
     with pytest.raises(dotrpc.Timeout):
         await client.call("slow", 1, timeout=0.2)
     request = await asyncio.wait_for(seen.get(), 5)
@@ -146,6 +146,7 @@ async def test_a_server_that_vanishes_mid_stream_ends_it_with_an_error(scripted:
 
 async def test_credit_is_granted_as_items_are_taken_and_an_overrun_ends_the_stream(scripted: Start) -> None:
     seen: asyncio.Queue[Any] = asyncio.Queue()
+    overrun_sent = asyncio.Event()
 
     async def play(conn: Conn) -> None:
         request = await conn.receive()
@@ -157,22 +158,32 @@ async def test_credit_is_granted_as_items_are_taken_and_an_overrun_ends_the_stre
         # Two more granted: three sent, one too many.
         for i in range(4, 7):
             conn.send([2, "rpc.item", [msgid, i]])
+        await conn.writer.drain()
+        overrun_sent.set()
         seen.put_nowait(await conn.receive())
         await conn.receive(10)
 
     client = await dotrpc.connect(await scripted(play), timeout=5.0)
-    taken = []
+    stream = client.stream("items", window=4)
+    items = stream.__aiter__()
+    taken = [await items.__anext__(), await items.__anext__()]
+    # Two taken, two granted: six in all. The consumer takes no more until
+    # the server has sent its seventh and the client has read it.
+    await asyncio.wait_for(overrun_sent.wait(), 5)
+    state = stream._state
+    assert state is not None
+    for _ in range(500):
+        if state.ended:
+            break
+        await asyncio.sleep(0.01)
     with pytest.raises(dotrpc.RpcError) as error:
-        async for item in client.stream("items", window=4):
+        async for item in items:
             taken.append(item)
-            if len(taken) == 2:
-                # Two taken, two granted: six in all, and the server sends a seventh.
-                await asyncio.sleep(0.3)
     assert error.value.code == "Codec" and "more than" in error.value.message
     credit = await asyncio.wait_for(seen.get(), 5)
     assert credit[:2] == [2, "rpc.credit"] and credit[2][1] == 2, "half a window at a time"
     assert await asyncio.wait_for(seen.get(), 5) == [2, "rpc.cancel", [credit[2][0]]]
-    assert taken[:4] == [0, 1, 2, 3]
+    assert taken == [0, 1, 2, 3, 4, 5], "the items within the credit are kept"
     await client.close()
 
 
@@ -289,6 +300,10 @@ async def test_it_gives_up_after_its_attempts() -> None:
         reconnect=dotrpc.Reconnect(attempts=2, initial=0.01),
         on_status=lambda s, r: statuses.append(s),
     )
+    for _ in range(500):
+        if accepted:
+            break
+        await asyncio.sleep(0.01)
     # The server goes away for good.
     server.close()
     await server.wait_closed()
@@ -335,7 +350,8 @@ async def test_the_trace_context_goes_to_a_server_that_takes_it(
 
     for features, sent in ((("trace",), True), ((), False)):
         client = await dotrpc.connect(await scripted(server(*features)), timeout=5.0)
-        await asyncio.sleep(0.1)  # the hello
+        if features:
+            await hello_heard(client)
         await client.call("traced")
         request = await asyncio.wait_for(seen.get(), 5)
         meta = request[4] if len(request) > 4 else {}

@@ -264,28 +264,6 @@ impl TypeDef {
             TypeDef::Opaque(why) => format!("{name}: not traced ({why})"),
         }
     }
-
-    /// The shapes this definition is made of, in order.
-    pub fn parts(&self) -> Vec<&Type> {
-        fn fields(fields: &[Field]) -> Vec<&Type> {
-            fields.iter().map(|f| &f.ty).collect()
-        }
-        match self {
-            TypeDef::Struct(list) => fields(list),
-            TypeDef::Newtype(inner) => vec![inner],
-            TypeDef::TupleStruct(items) => items.iter().collect(),
-            TypeDef::UnitStruct | TypeDef::Opaque(_) => Vec::new(),
-            TypeDef::Enum(variants) => variants
-                .iter()
-                .flat_map(|v| match &v.fields {
-                    VariantFields::Newtype(inner) => vec![inner],
-                    VariantFields::Tuple(items) => items.iter().collect(),
-                    VariantFields::Struct(list) => fields(list),
-                    VariantFields::Unit | VariantFields::Opaque(_) => Vec::new(),
-                })
-                .collect(),
-        }
-    }
 }
 
 /// `{ a: T, b?: U }`: a field marked `?` may be left out.

@@ -23,7 +23,7 @@
 //! they learn something, up to a bound. Types nothing can satisfy end up
 //! [`TypeDef::Opaque`], with serde's words for why.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use serde::de::{self, DeserializeOwned};
@@ -87,9 +87,9 @@ pub struct Schema {
     enums: HashMap<String, EnumProgress>,
     /// Newtype, tuple and unit structs, which need no exploring.
     plain: HashMap<String, TypeDef>,
-    /// Every named type reached, in order, so one never traced is still
-    /// listed (as opaque).
-    named: Vec<String>,
+    /// Every named type reached, so one never traced is still listed (as
+    /// opaque).
+    named: BTreeSet<String>,
     /// The static field or variant lists each name was seen with, to tell
     /// two types of one name apart.
     identities: HashMap<String, Vec<&'static [&'static str]>>,
@@ -273,8 +273,8 @@ impl Schema {
     }
 
     fn note_named(&mut self, name: &str) {
-        if !self.named.iter().any(|n| n == name) {
-            self.named.push(name.to_owned());
+        if !self.named.contains(name) {
+            self.named.insert(name.to_owned());
         }
     }
 
