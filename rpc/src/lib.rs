@@ -87,24 +87,29 @@
 //! The modules follow a message's way in, top to bottom, and a call's way out,
 //! bottom to top; each uses only modules above it:
 //!
+//! * `sync`: locks that a panicking handler does not poison;
 //! * `codec`: bytes → frames (whole msgpack values), bounded in size and depth;
 //! * `message`: frames ↔ requests, responses and notifications, params raw;
 //!   the only module that writes message bytes (responses, and an outgoing
 //!   call as a request or a notification), into the outgoing `Frames` queue;
+//! * `protocol`: dotrpc's extensions to msgpack-rpc, every `rpc.*` name,
+//!   the features a hello lists, control messages read into one `Control`;
 //! * `ext`, `blob`: msgpack ext values ([`Ext`]) and zero-copy bytes
 //!   ([`Blob`]) as Rust types;
 //! * [`schema`]: the description format ([`Description`]) and the shapes
 //!   of an API's types, traced through their serde impls;
 //! * `error`: the one [`Error`] type and its stable [`ErrorKind`]s;
 //! * `transaction`: msgid → waiting call;
-//! * `stream`: a connection's streams, credit and items by call and way;
+//! * `stream`: a connection's streams by call and way: the producer's
+//!   credit, the consumer's inbox, the other side's stream messages taken;
 //! * `deadline`: the deadline of the call being handled, which calls inherit;
 //! * [`transport`]: the frame seam (a source and a sink of whole messages),
 //!   the framer for byte streams, TCP, Unix sockets, stdio, memory, TLS;
 //! * [`observe`]: the spans of calls, the trace context they carry across
 //!   processes (feature `otel`), and per-method metrics (feature `metrics`);
-//! * `peer`: the [`Peer`] handle, its session (reconnects, state events) and
-//!   one task per connection that reads, writes and watches handlers;
+//! * `peer`: the [`Peer`] handle, its session (reconnects, state events),
+//!   the link a connection's users share, and one task per connection that
+//!   reads, writes, watches handlers and its timeouts;
 //! * `handler`: [`CallContext`], typed params, [`IntoReply`], closures as
 //!   handlers;
 //! * `router`: path → handler, the fallback, aliases, [`Api`] and
@@ -150,11 +155,17 @@
 // In the order data flows; each module uses only those above it
 // (rpc/tests/layout.rs checks it).
 
+// Locks that a panic does not poison.
+mod sync;
+
 // Bytes → frames.
 mod codec;
 
 // Frames ↔ messages, and the outgoing queue.
 mod message;
+
+// dotrpc's own messages: the `rpc.*` names, features, control messages.
+mod protocol;
 
 // msgpack ext values and zero-copy bytes as Rust types.
 mod ext;

@@ -32,10 +32,8 @@ use serde::de::DeserializeOwned;
 
 use crate::handler::{self, BoxFuture, CallContext, Handler, IntoHandler, Reply};
 use crate::message::Params;
+use crate::protocol;
 use crate::schema::{Describing, Description, MethodDescription, Type};
-
-/// The path of the built-in request that lists every served method.
-pub(crate) const DESCRIBE_PATH: &str = "rpc.describe";
 
 /// A fallback for paths with no handler: answers with `Some(reply)`, or
 /// declines with `None`.
@@ -409,7 +407,7 @@ impl Router {
         if let Some(route) = self.handlers.get(method) {
             return Routed::Handler(Arc::clone(&route.path), Arc::clone(&route.handler));
         }
-        if method == DESCRIBE_PATH.as_bytes() {
+        if method == protocol::DESCRIBE.as_bytes() {
             return Routed::Describe;
         }
         let fallback = self

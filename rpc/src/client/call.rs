@@ -39,8 +39,8 @@ use crate::deadline;
 use crate::error::{DisconnectReason, Error, FromRemote, RemoteError};
 use crate::message::{Metadata, MsgId, Outgoing, Response, SHARE_AT, decode_with_frame};
 use crate::observe::{self, CallMeter, Side};
-use crate::peer::protocol::{self, Feature};
 use crate::peer::{Link, Peer};
+use crate::protocol::{self, Feature};
 use crate::transaction::Pending;
 
 /// An outgoing call of `method`, returning `R` or failing with

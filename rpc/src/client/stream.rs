@@ -17,13 +17,13 @@ use crate::error::{Error, FromRemote, RemoteError};
 use crate::handler::Producer;
 use crate::message::{Metadata, MsgId, Outgoing, Params, Response};
 use crate::observe::{self, ClientCall};
-use crate::peer::protocol::{self, Feature};
 use crate::peer::{Link, Peer};
+use crate::protocol::{self, Feature};
 use crate::stream::{Inbox, MAX_WINDOW, Received, Way};
 use crate::transaction::Pending;
 
 /// The method name of every grant, made once.
-static CREDIT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(crate::stream::CREDIT));
+static CREDIT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(protocol::CREDIT));
 
 /// How many items a stream call lets its handler send ahead by default.
 pub const DEFAULT_WINDOW: u32 = 32;

@@ -15,7 +15,7 @@ use crate::handler::Producer;
 use crate::message::{Metadata, Outgoing};
 use crate::observe::{self, ClientCall};
 use crate::peer::Peer;
-use crate::peer::protocol::{self, Feature};
+use crate::protocol::{self, Feature};
 use crate::stream::Way;
 use crate::transaction::Pending;
 

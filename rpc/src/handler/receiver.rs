@@ -14,10 +14,11 @@ use crate::codec::CodecError;
 use crate::error::Error;
 use crate::message::{MsgId, Outgoing};
 use crate::peer::Link;
-use crate::stream::{self, Inbox, MAX_WINDOW, Received, Way};
+use crate::protocol;
+use crate::stream::{Inbox, MAX_WINDOW, Received, Way};
 
 /// The method name of every grant, made once.
-static INPUT_CREDIT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::INPUT_CREDIT));
+static INPUT_CREDIT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(protocol::INPUT_CREDIT));
 
 /// The items a call brings as its input, made by
 /// [`CallContext::receive`](crate::CallContext::receive): a

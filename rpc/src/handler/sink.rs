@@ -10,11 +10,12 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::message::{MsgId, Outgoing, notification_frame};
 use crate::peer::Link;
-use crate::stream::{self, Credit, Refusal, Way};
+use crate::protocol;
+use crate::stream::{Credit, Refusal, Way};
 
 /// The method names of an answer's items and an input's end, made once.
-static ITEM: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::ITEM));
-static INPUT_END: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(stream::INPUT_END));
+static ITEM: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(protocol::ITEM));
+static INPUT_END: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(protocol::INPUT_END));
 
 /// The sending end of a stream a handler answers with, made by
 /// [`CallContext::stream`](crate::CallContext::stream).
@@ -174,8 +175,8 @@ impl Producer {
             self.link.room().await;
         }
         let method = match self.way {
-            Way::Answer => stream::ITEM,
-            Way::Input => stream::INPUT,
+            Way::Answer => protocol::ITEM,
+            Way::Input => protocol::INPUT,
         };
         let max = self.link.options.limits.max_message_size;
         let mut encoded = Ok(());

@@ -30,9 +30,9 @@ use crate::message::{
     ErrorObject, Message, MsgId, Notification, Outgoing, code, notification_frame,
     raw_notification_frame, response_frame,
 };
-use crate::peer::protocol::HELLO;
+use crate::protocol::{HELLO, INPUT_CREDIT, ITEM, LAGGED};
 use crate::router::Router;
-use crate::stream::{INPUT_CREDIT, ITEM, LAGGED};
+use crate::sync::lock;
 
 /// The caller's side of the mapping.
 pub(crate) struct Caller {
@@ -232,7 +232,7 @@ impl Caller {
     /// cancel): sent to the instance that took the call.
     fn tell_instance(&self, kind: Kind, notification: &Notification) -> Outbound {
         let params = notification.params();
-        let Some(msgid) = crate::stream::stream_id(params) else {
+        let Some(msgid) = crate::protocol::stream_id(params) else {
             return Outbound::Drop;
         };
         let mut streams = lock(&self.streams);
@@ -532,12 +532,6 @@ impl Side for Caller {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// The hello NATS answers a caller's with: it carries deadlines and trace
 /// context.
 /// What NATS stands in for: deadlines and trace context travel as
@@ -694,7 +688,7 @@ mod tests {
     fn a_cancel_before_the_instance_is_known_goes_out_when_it_is() {
         let caller = caller(Duration::from_secs(10));
         caller.outbound(stream_request(4));
-        let cancel = crate::peer::protocol::cancel(7);
+        let cancel = crate::protocol::cancel(7);
         assert!(matches!(caller.outbound(cancel), Outbound::Drop));
         let ping = Tally::default().ping();
         let out = inbound(&caller, from_instance(Kind::Ping, ping));
@@ -723,7 +717,7 @@ mod tests {
 
         caller.outbound(stream_request(4));
         inbound(&caller, from_instance(Kind::Ping, Tally::default().ping()));
-        let credit = streams::peer_frame(crate::stream::CREDIT, 7, Body::Count(2));
+        let credit = streams::peer_frame(crate::protocol::CREDIT, 7, Body::Count(2));
         let Outbound::Publish(grant) = caller.outbound(credit) else {
             panic!("credit is published");
         };

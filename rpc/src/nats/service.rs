@@ -27,17 +27,15 @@ use crate::message::{
     response_frame,
 };
 use crate::observe::{self, CallMeter};
-use crate::peer::protocol;
-use crate::stream::{CREDIT, INPUT, INPUT_END};
+use crate::protocol;
+use crate::protocol::{CREDIT, INPUT, INPUT_END};
+use crate::sync::lock;
 
 /// Paths counted apart in the stats; calls to further paths (a caller
 /// trying names at random, say) are counted together.
 const MAX_COUNTED_PATHS: usize = 1024;
 /// Where the calls beyond those are counted.
 const OTHER_PATHS: &str = "(other)";
-/// The paths of dotrpc's own protocol (`rpc.hello`, `rpc.cancel`).
-const PROTOCOL_PREFIX: &str = "rpc.";
-
 /// The service's side of the mapping.
 pub(crate) struct Service {
     pub(crate) prefix: Arc<str>,
@@ -306,7 +304,7 @@ impl Service {
     /// for the input): sent to the caller of the call.
     fn tell_caller(&self, kind: Kind, notification: &Notification) -> Outbound {
         let params = notification.params();
-        let Some(msgid) = crate::stream::stream_id(params) else {
+        let Some(msgid) = protocol::stream_id(params) else {
             return Outbound::Drop;
         };
         let mut waiting = lock(&self.waiting);
@@ -376,7 +374,7 @@ impl Side for Service {
             // The protocol's own notifications are between two peers on one
             // connection; here every caller shares the service's, and one
             // caller's `rpc.cancel` would cancel another's call.
-            if path.starts_with(PROTOCOL_PREFIX) {
+            if path.starts_with(protocol::PREFIX) {
                 tracing::debug!(path, "protocol notification over NATS ignored");
                 return;
             }
@@ -487,7 +485,7 @@ impl Side for Service {
             }
             Message::Notification(notification) => {
                 let path = notification.method();
-                if path.starts_with(PROTOCOL_PREFIX) {
+                if path.starts_with(protocol::PREFIX) {
                     return match Kind::of_method(path) {
                         Some(kind) => self.tell_caller(kind, &notification),
                         None => Outbound::Drop,
@@ -518,19 +516,13 @@ impl Side for Service {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use rmpv::Value;
 
     use super::super::pipes::test_server::NatsServer;
     use super::*;
-    use crate::stream::{INPUT_CREDIT, ITEM};
+    use crate::protocol::{INPUT_CREDIT, ITEM};
 
     /// A message to the instance's subject for call `msgid`.
     fn to_instance(

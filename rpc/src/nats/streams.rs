@@ -56,8 +56,7 @@ use bytes::Bytes;
 use super::pipes::{OnFailure, Publish};
 use crate::codec::{Limits, check_frame};
 use crate::message::{MsgId, Params, stream_frame};
-use crate::peer::protocol::CANCEL;
-use crate::stream::{CREDIT, INPUT, INPUT_CREDIT, INPUT_END, ITEM, LAGGED};
+use crate::protocol::{CANCEL, CREDIT, INPUT, INPUT_CREDIT, INPUT_END, ITEM, LAGGED};
 
 /// The kind of a stream message.
 pub(crate) const STREAM_HEADER: &str = "Dotrpc-Stream";

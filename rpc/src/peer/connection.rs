@@ -1,5 +1,6 @@
-//! One connection: what its users share ([`Link`]) and the one task that
-//! reads it, writes it and watches its handlers ([`Connection`]).
+//! One connection's task ([`Connection`]): it reads the connection, writes
+//! it and watches its handlers; what the connection's users share is its
+//! [`Link`].
 //!
 //! Inbound, the task takes whole frames from the transport's source, parses
 //! each and routes it: a response completes its transaction; a request or a
@@ -35,30 +36,27 @@ use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::task::AtomicWaker;
-use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
-use tokio::time::Sleep;
-use tokio_util::sync::CancellationToken;
 
+use super::link::Link;
 use super::options::{ConnectionEvent, Options};
-use super::protocol::{self, Features};
+use super::timeouts::Timeouts;
 use super::{Peer, WeakPeer};
 use crate::codec::FrameChecker;
-use crate::error::{DisconnectReason, Error};
+use crate::error::DisconnectReason;
 use crate::message::{
     Defect, ErrorFormat, ErrorObject, Frames, Invocation, Message, MsgId, Parsed, TraceContext,
     code,
 };
 use crate::observe::{self, CallMeter, Traffic};
-use crate::stream::{self, Delivery, Streams, Way};
-use crate::transaction::Transactions;
+use crate::protocol::{self, Control};
+use crate::stream::Heard;
 use crate::transport::{FrameSink, FrameSource, Opened};
 
 /// A boxed, sendable future with no borrowed data.
@@ -97,248 +95,6 @@ pub(crate) struct InboundCall {
     pub(crate) credit: Option<u32>,
 }
 
-/// What everyone using one connection shares: its outgoing queue, its
-/// pending calls, and how it ended.
-pub(crate) struct Link {
-    pub(crate) id: u64,
-    pub(crate) options: Arc<Options>,
-    outbox: Outbox,
-    transactions: Arc<Transactions>,
-    /// Set once, when the connection closes.
-    reason: OnceLock<DisconnectReason>,
-    /// Stop reading; close once the calls already read are answered.
-    draining: AtomicBool,
-    /// Cancelled when the connection's task has ended.
-    finished: CancellationToken,
-    /// What the other side said it understands.
-    remote_features: Features,
-    hello_sent: AtomicBool,
-    /// The streams of its calls, both ways.
-    pub(crate) streams: Streams,
-}
-
-/// The outgoing queue, and how the connection task is told about it.
-struct Outbox {
-    queue: Mutex<Frames>,
-    /// Bytes queued and not yet written, including what the task is writing.
-    queued: AtomicUsize,
-    /// The connection task.
-    task: AtomicWaker,
-    /// Whether the task will look at the queue before it sleeps: pushers
-    /// that see it set need not wake it.
-    task_will_look: AtomicBool,
-    /// Awaited sends wait while more than this is queued: the send buffer,
-    /// at most half of the queue limit.
-    high_water: usize,
-    /// Woken when `queued` falls to the high-water mark or the link closes.
-    room: Notify,
-    /// Bytes written since the connection began.
-    written: AtomicU64,
-    /// When the queue last rose above the high-water mark, and what
-    /// `written` was then: if it has not moved when the queue limit is
-    /// passed, nothing was read all that time; the other side stopped
-    /// reading.
-    above_high_water: Mutex<(Instant, u64)>,
-}
-
-impl Link {
-    fn new(id: u64, options: Arc<Options>) -> Self {
-        let high_water = options.send_high_water.min(options.max_queued_bytes / 2);
-        Link {
-            id,
-            options,
-            outbox: Outbox {
-                queue: Mutex::new(Frames::new()),
-                queued: AtomicUsize::new(0),
-                task: AtomicWaker::new(),
-                task_will_look: AtomicBool::new(false),
-                high_water,
-                room: Notify::new(),
-                written: AtomicU64::new(0),
-                above_high_water: Mutex::new((Instant::now(), 0)),
-            },
-            transactions: Arc::default(),
-            reason: OnceLock::new(),
-            draining: AtomicBool::new(false),
-            finished: CancellationToken::new(),
-            remote_features: Features::default(),
-            hello_sent: AtomicBool::new(false),
-            streams: Streams::default(),
-        }
-    }
-
-    /// Closes the connection once; later calls do nothing.
-    pub(crate) fn close(&self, reason: DisconnectReason) {
-        if self.reason.set(reason.clone()).is_err() {
-            return;
-        }
-        match &reason {
-            DisconnectReason::Closed | DisconnectReason::Eof | DisconnectReason::Shutdown => {
-                tracing::debug!(peer = self.id, %reason, "connection closed");
-            }
-            _ => tracing::warn!(peer = self.id, %reason, "connection closed"),
-        }
-        self.transactions.fail_all(reason.clone());
-        self.streams.close(&reason);
-        self.outbox.room.notify_waiters();
-        self.outbox.task.wake();
-        self.options.emit(&ConnectionEvent::Disconnected { reason });
-    }
-
-    /// Stops reading new messages and closes once the calls already read
-    /// have answered.
-    pub(crate) fn drain(&self) {
-        self.draining.store(true, Ordering::Release);
-        self.outbox.task.wake();
-    }
-
-    /// Why the connection closed, once it has.
-    pub(crate) fn reason(&self) -> Option<&DisconnectReason> {
-        self.reason.get()
-    }
-
-    pub(crate) fn disconnected(&self) -> Error {
-        Error::Disconnected {
-            reason: self
-                .reason
-                .get()
-                .cloned()
-                .unwrap_or(DisconnectReason::Closed),
-        }
-    }
-
-    /// Queues what `encode` writes, at once (no waiting for room); wakes the
-    /// task to write it.
-    ///
-    /// # Errors
-    ///
-    /// `Disconnected` if the connection is closed, or if this pushes the
-    /// queue past `max_queued_bytes` (which closes it).
-    pub(crate) fn push(&self, encode: impl FnOnce(&mut Frames)) -> Result<(), Error> {
-        if self.reason.get().is_some() {
-            return Err(self.disconnected());
-        }
-        let outbox = &self.outbox;
-        let (added, queued) = {
-            let mut queue = outbox
-                .queue
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let before = queue.len();
-            encode(&mut queue);
-            let added = queue.len() - before;
-            // Counted before the lock is let go, so the task cannot write
-            // (and subtract) these bytes before they are added.
-            (
-                added,
-                outbox.queued.fetch_add(added, Ordering::AcqRel) + added,
-            )
-        };
-        if queued > outbox.high_water && queued - added <= outbox.high_water {
-            let written = outbox.written.load(Ordering::Acquire);
-            *outbox.lock_above_high_water() = (Instant::now(), written);
-        }
-        if queued > self.options.max_queued_bytes {
-            let (since, written_then) = *outbox.lock_above_high_water();
-            let stopped = outbox.written.load(Ordering::Acquire) == written_then;
-            self.close(DisconnectReason::Backlog {
-                queued,
-                stalled_for: stopped.then(|| since.elapsed()),
-            });
-            return Err(self.disconnected());
-        }
-        if !self.outbox.task_will_look.swap(true, Ordering::AcqRel) {
-            self.outbox.task.wake();
-        }
-        Ok(())
-    }
-
-    /// Queues a frame encoded elsewhere.
-    ///
-    /// # Errors
-    ///
-    /// As [`push`](Link::push).
-    pub(crate) fn push_frame(&self, frame: &Bytes) -> Result<(), Error> {
-        self.push(|frames| frames.push_frame(frame))
-    }
-
-    /// Waits until at most `send_high_water` bytes are queued (or the link
-    /// closes): what a sender that goes at the other side's pace awaits
-    /// before it pushes.
-    pub(crate) async fn room(&self) {
-        let high_water = self.outbox.high_water;
-        loop {
-            let notified = self.outbox.room.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.outbox.queued.load(Ordering::Acquire) <= high_water
-                || self.reason.get().is_some()
-            {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// Bytes queued and not yet written.
-    pub(crate) fn queued_bytes(&self) -> usize {
-        self.outbox.queued.load(Ordering::Acquire)
-    }
-
-    /// Whether an awaited send may go now without waiting for room.
-    pub(crate) fn has_room(&self) -> bool {
-        self.queued_bytes() <= self.outbox.high_water
-    }
-
-    pub(crate) fn transactions(&self) -> &Arc<Transactions> {
-        &self.transactions
-    }
-
-    /// Whether the other side said it understands `feature`.
-    pub(crate) fn remote_has(&self, feature: protocol::Feature) -> bool {
-        self.remote_features.has(feature)
-    }
-
-    /// Sends this peer's `rpc.hello`, once.
-    pub(crate) fn say_hello(&self) {
-        if !self.hello_sent.swap(true, Ordering::AcqRel) {
-            let _ = self.push_frame(&protocol::hello());
-        }
-    }
-
-    /// Waits until the connection's task has ended; returns why it closed.
-    pub(crate) fn closed(
-        self: &Arc<Self>,
-    ) -> impl Future<Output = DisconnectReason> + Send + 'static {
-        let link = Arc::clone(self);
-        async move {
-            link.finished.cancelled().await;
-            link.reason
-                .get()
-                .cloned()
-                .unwrap_or(DisconnectReason::Closed)
-        }
-    }
-}
-
-impl Outbox {
-    /// `n` bytes were written; senders waiting for room hear of it once the
-    /// queue is down to the high-water mark.
-    fn wrote(&self, n: usize) {
-        self.written.fetch_add(n as u64, Ordering::AcqRel);
-        let before = self.queued.fetch_sub(n, Ordering::AcqRel);
-        if before > self.high_water && before - n <= self.high_water {
-            self.room.notify_waiters();
-        }
-    }
-
-    fn lock_above_high_water(&self) -> std::sync::MutexGuard<'_, (Instant, u64)> {
-        self.above_high_water
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
 /// The task of one connection; see the [module docs](self).
 pub(crate) struct Connection {
     link: Arc<Link>,
@@ -371,15 +127,8 @@ pub(crate) struct Connection {
     /// read, and the connection closes with this reason once every call
     /// read is answered.
     ending: Option<DisconnectReason>,
-    /// When something last arrived (a frame, or more of a partial one).
-    last_activity: Instant,
-    /// When the partial message now in the source began, if there is one.
-    message_began: Option<Instant>,
-    last_partial: Option<usize>,
-    /// Fires at `timer_at`, the earliest the idle or message timeout could
-    /// expire; re-armed lazily when it fires early.
-    timer: Pin<Box<Sleep>>,
-    timer_at: Option<Instant>,
+    /// The idle and message timeouts.
+    timeouts: Timeouts,
     /// The message bytes read and written, for the metrics.
     traffic: Traffic,
 }
@@ -399,7 +148,6 @@ impl Connection {
     ) -> (Arc<Link>, Connection) {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let link = Arc::new(Link::new(NEXT_ID.fetch_add(1, Ordering::Relaxed), options));
-        let now = Instant::now();
         let connection = Connection {
             link: Arc::clone(&link),
             session,
@@ -415,11 +163,7 @@ impl Connection {
             running: HashMap::new(),
             running_tasks: HashMap::new(),
             ending: None,
-            last_activity: now,
-            message_began: None,
-            last_partial: None,
-            timer: Box::pin(tokio::time::sleep_until(now.into())),
-            timer_at: None,
+            timeouts: Timeouts::new(),
             traffic: Traffic::new(),
         };
         (link, connection)
@@ -445,19 +189,17 @@ impl Connection {
         });
         let _ = tokio::time::timeout(flush_timeout, flush).await;
         self.handlers.shutdown().await;
-        self.link.finished.cancel();
+        self.link.finish();
     }
 
     /// One turn: reap handlers, start parked calls, read and route, write,
     /// watch the timers. `Ready` with the reason to close.
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<DisconnectReason> {
-        let outbox = &self.link.outbox;
-        outbox.task.register(cx.waker());
-        outbox.task_will_look.store(true, Ordering::SeqCst);
-        if let Some(reason) = self.link.reason.get() {
+        self.link.task_looks(cx.waker());
+        if let Some(reason) = self.link.reason() {
             return Poll::Ready(reason.clone());
         }
-        if self.ending.is_none() && self.link.draining.load(Ordering::Acquire) {
+        if self.ending.is_none() && self.link.draining() {
             self.ending = Some(DisconnectReason::Shutdown);
             // Nothing more is read, so no more room can be granted: streams
             // end once they have used what they have.
@@ -540,7 +282,7 @@ impl Connection {
         while self.parked.len() < max_parked || self.link.streams.any_open() {
             // Closed meanwhile (a reply overran the queue limit, say): what
             // is still buffered is moot.
-            if self.link.reason.get().is_some() {
+            if self.link.reason().is_some() {
                 break;
             }
             if routed == FRAMES_PER_TURN {
@@ -553,7 +295,7 @@ impl Connection {
                     // Nothing more will come, so our calls to the other side
                     // fail now; what it sent still runs, and is answered if
                     // it still reads.
-                    self.link.transactions.fail_all(DisconnectReason::Eof);
+                    self.link.transactions().fail_all(DisconnectReason::Eof);
                     // No credit or input can come any more: streams this
                     // side sends, and inputs it takes, end now rather than
                     // wait for it.
@@ -574,28 +316,8 @@ impl Connection {
                 }
             }
         }
-        // The clock is read only when a timeout needs it: the idle timeout
-        // when anything arrived, the message timeout when a message is
-        // partial.
         let partial = self.source.partial();
-        let options = &self.link.options;
-        let arrived = routed > 0 || partial != self.last_partial;
-        let watch_idle = arrived && options.idle_timeout.is_some();
-        let watch_partial = partial.is_some() && options.message_timeout.is_some();
-        if watch_idle || watch_partial {
-            let now = Instant::now();
-            if arrived {
-                self.last_activity = now;
-            }
-            self.message_began = match (partial, self.message_began) {
-                (Some(_), Some(began)) if routed == 0 => Some(began),
-                (Some(_), _) => Some(now),
-                (None, _) => None,
-            };
-        } else if partial.is_none() {
-            self.message_began = None;
-        }
-        self.last_partial = partial;
+        self.timeouts.arrived(routed, partial, &self.link.options);
         Ok(())
     }
 
@@ -613,7 +335,7 @@ impl Connection {
             Message::Response(response) => {
                 let msgid = response.msgid();
                 self.link.streams.answered(msgid);
-                if !self.link.transactions.complete(msgid, Ok(response)) {
+                if !self.link.transactions().complete(msgid, Ok(response)) {
                     tracing::debug!(
                         peer = self.link.id,
                         msgid,
@@ -638,9 +360,18 @@ impl Connection {
                 let invocation = notification.into_invocation();
                 // dotrpc's own notifications all start `rpc.`: one look for
                 // every other notification.
-                if invocation.method_bytes().starts_with(b"rpc.")
-                    && self.protocol_notification(&invocation)
+                if invocation
+                    .method_bytes()
+                    .starts_with(protocol::PREFIX.as_bytes())
+                    && let Some(control) =
+                        Control::parse(invocation.method_bytes(), &invocation.params)
                 {
+                    match control {
+                        Ok(control) => self.control(control),
+                        Err(malformed) => {
+                            tracing::debug!(peer = self.link.id, why = malformed.0, "dropped");
+                        }
+                    }
                     return Ok(());
                 }
                 InboundCall {
@@ -738,130 +469,55 @@ impl Connection {
         }
     }
 
-    /// Handles one of dotrpc's own notifications (the hello, a cancel, the
-    /// messages of streams); `false` for any other, which is a call.
-    fn protocol_notification(&mut self, invocation: &Invocation) -> bool {
-        let params = &invocation.params;
-        match invocation.method_bytes() {
-            m if m == protocol::HELLO.as_bytes() => {
-                self.link.remote_features.learn(params);
-                self.link.say_hello();
-            }
-            m if m == protocol::CANCEL.as_bytes() => {
-                if let Some(msgid) = protocol::cancelled_msgid(params) {
-                    self.cancel(msgid);
-                }
-            }
-            m if m == stream::ITEM.as_bytes() => self.stream_item(Way::Answer, params),
-            m if m == stream::CREDIT.as_bytes() => self.stream_credit(Way::Answer, params),
-            m if m == stream::LAGGED.as_bytes() => {
-                let lagged = stream::granted(params).is_some_and(|(msgid, n)| {
-                    self.link.streams.lagged((msgid, Way::Answer), u64::from(n))
-                });
-                if !lagged {
-                    tracing::debug!(
-                        peer = self.link.id,
-                        "word of lag for no open stream dropped"
-                    );
-                }
-            }
-            m if m == stream::INPUT.as_bytes() => self.stream_item(Way::Input, params),
-            m if m == stream::INPUT_CREDIT.as_bytes() => self.stream_credit(Way::Input, params),
-            m if m == stream::INPUT_END.as_bytes() => {
-                let ended = stream::stream_id(params)
-                    .is_some_and(|msgid| self.link.streams.end((msgid, Way::Input)));
-                if !ended {
-                    tracing::debug!(peer = self.link.id, "the end of no open input dropped");
-                }
-            }
-            _ => return false,
-        }
-        true
-    }
-
-    /// An item of a stream this side consumes; dropped if the stream is
-    /// not open (cancelled a moment ago, or never opened).
-    fn stream_item(&mut self, way: Way, params: &crate::message::Params) {
-        let Some(msgid) = stream::stream_id(params) else {
-            tracing::debug!(
-                peer = self.link.id,
-                "a stream item without a stream id dropped"
-            );
-            return;
+    /// Acts on one of dotrpc's own notifications: the hello, a cancel, the
+    /// messages of streams (which the link's streams take).
+    fn control(&mut self, control: Control<'_>) {
+        let message = match control {
+            Control::Hello(hello) => return self.link.heard_hello(hello),
+            Control::Cancel(msgid) => return self.cancel(msgid),
+            Control::Stream(message) => message,
         };
-        match self.link.streams.deliver((msgid, way), params.clone()) {
-            Delivery::Taken => {}
-            Delivery::NoStream => {
-                tracing::debug!(
-                    peer = self.link.id,
-                    msgid,
-                    "an item of no open stream dropped"
-                );
-            }
-            // A caller that sends more input than it was granted breaks
-            // the protocol on that call: the call ends, saying so. (Answer
-            // items beyond their room end their stream at the consumer.)
-            Delivery::Overrun { window } if way == Way::Input => {
+        let link = &self.link;
+        let heard = link.streams.hear(message, |frame| {
+            let _ = link.push_frame(frame);
+        });
+        match heard {
+            Heard::Taken => {}
+            Heard::Dropped(why) => tracing::debug!(peer = link.id, why, "stream message dropped"),
+            // The call ends, saying so.
+            Heard::InputOverrun { msgid, window } => {
                 if let Some(task) = self.running.remove(&msgid) {
                     task.abort();
                     let error = ErrorObject::invalid_params(format!(
                         "the caller sent input items beyond the room it was given (a window of {window})"
                     ));
                     let format = self.dispatch.error_format();
-                    let _ = self
-                        .link
-                        .push(|frames| frames.push_response(msgid, Err(&error), format));
+                    let _ = link.push(|frames| frames.push_response(msgid, Err(&error), format));
                 }
             }
-            Delivery::Overrun { .. } => {}
-        }
-    }
-
-    /// Credit for a stream this side produces. A stream call still parked
-    /// (every handler slot taken) keeps it until its handler starts.
-    fn stream_credit(&mut self, way: Way, params: &crate::message::Params) {
-        let Some((msgid, n)) = stream::granted(params) else {
-            tracing::debug!(peer = self.link.id, "malformed stream credit dropped");
-            return;
-        };
-        let link = &self.link;
-        let granted = link.streams.grant((msgid, way), n, |frame| {
-            let _ = link.push_frame(frame);
-        });
-        if granted.is_some() {
-            return;
-        }
-        if way == Way::Input {
-            return;
-        }
-        if let Some(parked) = self
-            .parked
-            .iter_mut()
-            .find(|call| call.msgid == Some(msgid))
-        {
-            parked.credit = Some(parked.credit.unwrap_or(0).saturating_add(n));
+            // A stream call still parked (every handler slot taken) keeps
+            // it until its handler starts.
+            Heard::EarlyCredit { msgid, n } => {
+                if let Some(parked) = self
+                    .parked
+                    .iter_mut()
+                    .find(|call| call.msgid == Some(msgid))
+                {
+                    parked.credit = Some(parked.credit.unwrap_or(0).saturating_add(n));
+                }
+            }
         }
     }
 
     /// Writes what is queued: `Ready(Ok)` once everything is written and
     /// flushed.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let outbox = &self.link.outbox;
         loop {
-            if self.sending.is_empty() {
-                // From here on, a push must wake the task: this look at the
-                // queue may come before it. (Pushed bytes are counted before
-                // the pusher lets go of the queue.)
-                outbox.task_will_look.store(false, Ordering::SeqCst);
-                if outbox.queued.load(Ordering::SeqCst) > 0 {
-                    let mut queue = outbox
-                        .queue
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                    std::mem::swap(&mut *queue, &mut self.sending);
-                } else if !self.sink_unfinished {
-                    return Poll::Ready(Ok(()));
-                }
+            if self.sending.is_empty()
+                && !self.link.take_queue(&mut self.sending)
+                && !self.sink_unfinished
+            {
+                return Poll::Ready(Ok(()));
             }
             // With nothing to send, the sink still finishes what it began (a
             // flush that was pending).
@@ -870,7 +526,7 @@ impl Connection {
             let sent = self.sink.poll_send(cx, &mut self.sending);
             let written = before - self.sending.len();
             if written > 0 {
-                outbox.wrote(written);
+                self.link.wrote(written);
                 self.traffic.sent(written);
             }
             self.sink_unfinished = sent.is_pending();
@@ -888,55 +544,7 @@ impl Connection {
         if !self.reading() {
             return Poll::Pending;
         }
-        let options = &self.link.options;
-        let idle = options
-            .idle_timeout
-            .map(|t| (self.last_activity + t, DisconnectReason::Idle { after: t }));
-        let stalled = options
-            .message_timeout
-            .zip(self.message_began)
-            .map(|(t, began)| (began + t, DisconnectReason::Stalled { after: t }));
-        let Some((due, reason)) = [idle, stalled]
-            .into_iter()
-            .flatten()
-            .min_by_key(|(at, _)| *at)
-        else {
-            return Poll::Pending;
-        };
-        // Deadlines only move later as things arrive, so the timer is reset
-        // only when it is not set, or fired before the deadline it now has.
-        if self.timer_at.is_none_or(|at| at > due) {
-            self.timer.as_mut().reset(due.into());
-            self.timer_at = Some(due);
-        }
-        if self.timer.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        self.timer_at = None;
-        if Instant::now() >= due {
-            return Poll::Ready(reason);
-        }
-        // Fired for an earlier deadline that has moved since: set it again.
-        self.timer.as_mut().reset(due.into());
-        self.timer_at = Some(due);
-        let _ = self.timer.as_mut().poll(cx);
-        Poll::Pending
-    }
-}
-
-#[cfg(test)]
-impl Link {
-    /// A link with no connection task: what is pushed stays queued, for a
-    /// test to look at.
-    pub(crate) fn unconnected(options: Options) -> Arc<Link> {
-        Arc::new(Link::new(0, Arc::new(options)))
-    }
-
-    /// Everything queued so far.
-    pub(crate) fn take_queued(&self) -> Frames {
-        let mut queue = self.outbox.queue.lock().unwrap();
-        self.outbox.queued.store(0, Ordering::Release);
-        std::mem::take(&mut *queue)
+        self.timeouts.poll(cx, &self.link.options)
     }
 }
 

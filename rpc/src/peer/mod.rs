@@ -12,9 +12,10 @@
 //! and a server keeps one per connection, so both can call back.
 
 pub(crate) mod connection;
+pub(crate) mod link;
 pub(crate) mod options;
-pub(crate) mod protocol;
 pub(crate) mod session;
+mod timeouts;
 
 use std::any::Any;
 use std::fmt;
@@ -22,7 +23,8 @@ use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-pub(crate) use connection::{BoxFuture, Dispatch, InboundCall, Link};
+pub(crate) use connection::{BoxFuture, Dispatch, InboundCall};
+pub(crate) use link::Link;
 pub(crate) use options::Options;
 pub use options::{ConnectionEvent, Reconnect, WhileDown};
 pub(crate) use session::Connector;
@@ -180,7 +182,7 @@ impl Peer {
     /// timeouts travel with calls as deadlines. Never true for other
     /// msgpack-rpc peers, which are sent nothing they do not understand.
     pub fn speaks_dotrpc(&self) -> bool {
-        self.link().remote_has(protocol::Feature::Hello)
+        self.link().remote_has(crate::protocol::Feature::Hello)
     }
 
     /// Records who the other side is (typically from a login handler, through

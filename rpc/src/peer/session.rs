@@ -24,7 +24,8 @@ use std::sync::{Arc, RwLock, Weak};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::connection::{Connection, Dispatch, Link};
+use super::connection::{Connection, Dispatch};
+use super::link::Link;
 use super::options::{ConnectionEvent, Options, Reconnect};
 use super::{Peer, WeakPeer};
 use crate::error::DisconnectReason;
