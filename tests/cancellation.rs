@@ -32,6 +32,8 @@ pub trait Watched {
     async fn remaining(&self, ctx: CallContext) -> Option<u64>;
     /// Asks the caller back for *its* handler's remaining time.
     async fn ask_back(&self, ctx: CallContext) -> Result<Option<u64>, String>;
+    /// The same, by a stream call and by an upload back to the caller.
+    async fn stream_back(&self, ctx: CallContext) -> Result<(Option<u64>, Option<u64>), String>;
 }
 
 struct MyWatched(mpsc::UnboundedSender<&'static str>);
@@ -52,6 +54,19 @@ impl Watched for MyWatched {
             .await
             .map_err(|e| e.to_string())
     }
+    async fn stream_back(&self, ctx: CallContext) -> Result<(Option<u64>, Option<u64>), String> {
+        let peer = ctx.peer();
+        let mut items = peer.stream::<Option<u64>>("client.remaining_items", ());
+        let streamed = items.next().await.ok_or("no item")?;
+        let uploaded = peer
+            .upload::<u8, Option<u64>>("client.remaining_upload", ())
+            .finish()
+            .await;
+        Ok((
+            streamed.map_err(|e| e.to_string())?,
+            uploaded.map_err(|e| e.to_string())?,
+        ))
+    }
 }
 
 async fn watched_server() -> (dotrpc::Server, mpsc::UnboundedReceiver<&'static str>) {
@@ -65,9 +80,21 @@ async fn watched_server() -> (dotrpc::Server, mpsc::UnboundedReceiver<&'static s
 
 async fn dotrpc_client(server: &dotrpc::Server) -> Peer {
     let router = Arc::new(Router::new());
-    router.set_handler("client.remaining", |ctx: CallContext| async move {
-        ctx.remaining().map(|left| left.as_millis() as u64)
+    let remaining = |ctx: &CallContext| ctx.remaining().map(|left| left.as_millis() as u64);
+    router.set_handler("client.remaining", move |ctx: CallContext| async move {
+        remaining(&ctx)
     });
+    router.set_handler(
+        "client.remaining_items",
+        move |ctx: CallContext| async move {
+            ctx.stream::<Option<u64>>()?.send(&remaining(&ctx)).await?;
+            Ok::<(), Error>(())
+        },
+    );
+    router.set_handler(
+        "client.remaining_upload",
+        move |ctx: CallContext| async move { remaining(&ctx) },
+    );
     let peer = Peer::builder()
         .router(router)
         .connect_tcp(support::addr(server))
@@ -146,6 +173,21 @@ async fn a_deadline_travels_with_the_call_and_is_inherited_by_calls_back() {
         .unwrap()
         .unwrap();
     assert!(inherited > 0 && inherited <= 3_000, "{inherited}");
+
+    // So do a stream call and an upload it makes: every call mode sends
+    // the same way.
+    let (streamed, uploaded) = bounded(watched.stream_back().timeout(Duration::from_secs(3)))
+        .await
+        .unwrap();
+    for left in [streamed, uploaded] {
+        let left = left.expect("a deadline was inherited");
+        assert!(left > 0 && left <= 3_000, "{left}");
+    }
+    assert_eq!(
+        bounded(watched.stream_back()).await.unwrap(),
+        (None, None),
+        "no deadline to inherit, none sent: a stream's life is its own"
+    );
     peer.close();
     server.shutdown(Duration::from_secs(1)).await;
 }

@@ -263,10 +263,19 @@ async fn one_trace_follows_a_call_from_a_client_through_a_to_b_over_nats() {
     b.drain(Duration::from_secs(1)).await;
 }
 
+/// How `ping` is called.
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Call,
+    /// An upload with no items.
+    Upload,
+    /// A stream call, ended with no items.
+    Stream,
+}
+
 /// The request a dotrpc peer (a raw socket that answers the client's hello)
-/// receives for `ping()` (or, `upload`, for an upload to `ping` with no
-/// items), made with spans recorded or not.
-async fn request_received(traced: bool, upload: bool) -> Vec<dotrpc::Value> {
+/// receives for `ping()` made in `mode`, with spans recorded or not.
+async fn request_received(traced: bool, mode: Mode) -> Vec<dotrpc::Value> {
     use tokio::io::AsyncWriteExt;
     let _serial = (!traced).then(otel::serial);
     let traces = traced.then(otel::capture);
@@ -284,10 +293,13 @@ async fn request_received(traced: bool, upload: bool) -> Vec<dotrpc::Value> {
     socket.write_all(&bytes).await.unwrap();
     agreed(&client).await;
 
-    let call = if upload {
-        tokio::spawn(client.upload::<i64, ()>("ping", ()).finish())
-    } else {
-        tokio::spawn(client.call::<()>("ping", ()).into_future())
+    let call = match mode {
+        Mode::Call => tokio::spawn(client.call::<()>("ping", ()).into_future()),
+        Mode::Upload => tokio::spawn(client.upload::<i64, ()>("ping", ()).finish()),
+        Mode::Stream => {
+            let mut items = client.stream::<i64>("ping", ());
+            tokio::spawn(async move { items.next().await.transpose().map(|_| ()) })
+        }
     };
     let request = support::read_messages(&mut socket, 1).await.remove(0);
     let msgid = request[1].clone();
@@ -316,9 +328,9 @@ async fn request_received(traced: bool, upload: bool) -> Vec<dotrpc::Value> {
 
 #[tokio::test]
 async fn trace_context_is_sent_only_when_a_span_is_recorded() {
-    let untraced = request_received(false, false).await;
+    let untraced = request_received(false, Mode::Call).await;
     assert_eq!(untraced.len(), 4, "no metadata: {untraced:?}");
-    let traced = request_received(true, false).await;
+    let traced = request_received(true, Mode::Call).await;
     assert_eq!(traced.len(), 5, "{traced:?}");
     let keys: Vec<_> = traced[4]
         .as_map()
@@ -329,11 +341,10 @@ async fn trace_context_is_sent_only_when_a_span_is_recorded() {
     assert_eq!(keys, ["traceparent"], "no deadline was set, no tracestate");
 }
 
-/// An upload carries the trace context as a call does (beside the credit
-/// that marks it as a stream call).
+/// Uploads and streams carry the trace context as a call does (beside the
+/// credit that marks them as stream calls): every mode sends the same way.
 #[tokio::test]
-async fn an_upload_carries_the_trace_context() {
-    let untraced = request_received(false, true).await;
+async fn uploads_and_streams_carry_the_trace_context() {
     let keys = |request: &[dotrpc::Value]| -> Vec<String> {
         let mut keys: Vec<String> = request[4]
             .as_map()
@@ -344,9 +355,16 @@ async fn an_upload_carries_the_trace_context() {
         keys.sort();
         keys
     };
-    assert_eq!(keys(&untraced), ["credit"], "{untraced:?}");
-    let traced = request_received(true, true).await;
-    assert_eq!(keys(&traced), ["credit", "traceparent"], "{traced:?}");
+    for mode in [Mode::Upload, Mode::Stream] {
+        let untraced = request_received(false, mode).await;
+        assert_eq!(keys(&untraced), ["credit"], "{mode:?}: {untraced:?}");
+        let traced = request_received(true, mode).await;
+        assert_eq!(
+            keys(&traced),
+            ["credit", "traceparent"],
+            "{mode:?}: {traced:?}"
+        );
+    }
 }
 
 /// A `metrics` recorder for this thread. Never freed: dotrpc keeps each

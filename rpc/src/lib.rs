@@ -119,7 +119,8 @@
 //! * `dispatch`: one inbound call, route → authorize → deadline → handler →
 //!   size cap → reply, the one panic boundary;
 //! * `client`: the [`Call`] builder and its modes, [`Notify`], the
-//!   [`AsyncResult`] handle, what generated stubs are made of, and events
+//!   [`AsyncResult`] handle, streams' caller ends, all sent one way (size,
+//!   transaction, deadline, trace context), what generated stubs are made of, and events
 //!   sent to many peers at once ([`ApiBroadcast`]);
 //! * `builder`: [`PeerBuilder`], which puts the layers together;
 //! * `group`: peers to push events to together ([`Group`]);

@@ -34,11 +34,12 @@ use tokio::time::Sleep;
 
 use super::handle::AsyncResult;
 use super::notify::Notify;
+use super::send::{self, Lasts};
 use crate::codec::CodecError;
 use crate::deadline;
 use crate::error::{DisconnectReason, Error, FromRemote, RemoteError};
-use crate::message::{Metadata, MsgId, Outgoing, Response, SHARE_AT, decode_with_frame};
-use crate::observe::{self, CallMeter, Side};
+use crate::message::{MsgId, Outgoing, Response, SHARE_AT, decode_with_frame};
+use crate::observe::ClientCall;
 use crate::peer::{Link, Peer};
 use crate::protocol::{self, Feature};
 use crate::transaction::Pending;
@@ -138,12 +139,8 @@ where
 {
     /// The call as a future that tells `opened` its msgid once it is sent.
     fn run(self, opened: Option<Arc<OnceLock<MsgId>>>) -> CallFuture<R, E> {
-        let span = observe::call_span(self.peer.id(), self.method());
-        let meter = self
-            .outgoing
-            .as_ref()
-            .ok()
-            .map(|outgoing| CallMeter::start(Side::Client, outgoing.method_arc()));
+        let metered = self.outgoing.as_ref().ok().map(Outgoing::method_arc);
+        let observed = ClientCall::start(self.peer.id(), self.method(), metered);
         CallFuture {
             state: State::Start {
                 peer: self.peer,
@@ -152,8 +149,7 @@ where
                 idempotent: self.idempotent,
             },
             opened,
-            span,
-            meter,
+            observed,
             _result: PhantomData,
         }
     }
@@ -255,11 +251,8 @@ pub struct CallFuture<R, E = RemoteError> {
     state: State,
     /// Learns the msgid once the request is queued (for `AsyncResult`).
     opened: Option<Arc<OnceLock<MsgId>>>,
-    /// The call's span, when `INFO` is enabled.
-    span: Option<tracing::Span>,
-    /// Counts the call (with the `metrics` feature); `None` for a call
-    /// whose params could not be encoded.
-    meter: Option<CallMeter>,
+    /// Its span and meter (not counted if its params could not be encoded).
+    observed: ClientCall,
     _result: PhantomData<fn() -> (R, E)>,
 }
 
@@ -312,7 +305,7 @@ impl Resend {
 
     /// Sends the call on the connection that is up now (once it was waited
     /// for: no more waiting on this attempt).
-    fn send(self) -> Result<State, Error> {
+    fn send(self, observed: &ClientCall) -> Result<State, Error> {
         let timeout = self.remaining();
         let Resend {
             peer,
@@ -321,7 +314,7 @@ impl Resend {
             sent,
             ..
         } = self;
-        attempt(peer, outgoing, timeout, idempotent, sent, false)
+        attempt(peer, outgoing, timeout, idempotent, sent, false, observed)
     }
 }
 
@@ -338,6 +331,7 @@ fn attempt(
     idempotent: bool,
     sent: u8,
     may_wait: bool,
+    observed: &ClientCall,
 ) -> Result<State, Error> {
     let resend = |peer, outgoing, deadline, sent| {
         Box::new(Resend {
@@ -353,7 +347,7 @@ fn attempt(
         return Ok(resend(peer, outgoing, deadline(), sent).after_reconnect());
     }
     let may_resend = idempotent && sent + 1 < MAX_SENDS && peer.waits_for_reconnect();
-    match send(&peer, &outgoing, timeout) {
+    match send(&peer, &outgoing, timeout, observed) {
         Ok(mut waiting) => {
             // Kept only for a call that may be sent again.
             if may_resend {
@@ -404,25 +398,17 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Every field is `Unpin`: the timer is boxed.
         let this = self.get_mut();
-        let _entered = this.span.as_ref().map(tracing::Span::enter);
+        let _entered = this.observed.span.as_ref().map(tracing::Span::enter);
         let outcome = std::task::ready!(Self::poll_outcome(
             &mut this.state,
-            this.span.as_ref(),
+            &this.observed,
             this.opened.as_ref(),
             cx
         ));
-        let failed = outcome
-            .as_ref()
-            .err()
-            .map(|error| observe::outcome_of(error.kind()));
-        if let Some(meter) = this.meter.take() {
-            meter.finish(failed.unwrap_or("ok"));
-        }
-        if let (Some(span), Some(kind)) = (&this.span, failed) {
-            // The application error's type need not be `Display`: its kind
-            // says what failed, the server's span says how.
-            observe::failed(span, kind, &kind);
-        }
+        drop(_entered);
+        // The application error's type need not be `Display`: its kind says
+        // what failed, the server's span says how.
+        this.observed.ended(outcome.as_ref().err().map(Error::kind));
         Poll::Ready(outcome)
     }
 }
@@ -432,11 +418,11 @@ where
     R: DeserializeOwned,
     E: FromRemote,
 {
-    /// Drives the call to its outcome, telling `span` and `opened` the
-    /// msgid once it is sent.
+    /// Drives the call to its outcome, telling `opened` the msgid once it
+    /// is sent.
     fn poll_outcome(
         state: &mut State,
-        span: Option<&tracing::Span>,
+        observed: &ClientCall,
         opened: Option<&Arc<OnceLock<MsgId>>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<R, Error<E>>> {
@@ -479,7 +465,7 @@ where
                     let timeout = deadline::effective_timeout(timeout);
                     // Matched rather than `map_err`ed: the state is not moved
                     // through a second `Result`.
-                    match attempt(peer, outgoing?, timeout, idempotent, 0, true) {
+                    match attempt(peer, outgoing?, timeout, idempotent, 0, true, observed) {
                         Ok(next) => *state = next,
                         Err(error) => return Poll::Ready(Err(lift(error))),
                     }
@@ -491,49 +477,43 @@ where
                     }
                     Poll::Ready(waited) => {
                         waited.map_err(lift)?;
-                        *state = (*next).send().map_err(lift)?;
+                        *state = (*next).send(observed).map_err(lift)?;
                     }
                 },
                 State::Waiting(_) => unreachable!("polled in place above"),
                 State::Done => panic!("a CallFuture was polled after it completed"),
             }
-            if let State::Waiting(waiting) = &*state {
-                if let Some(span) = span {
-                    span.record("msgid", waiting.pending.msgid());
-                }
-                if let Some(opened) = opened {
-                    let _ = opened.set(waiting.pending.msgid());
-                }
+            if let State::Waiting(waiting) = &*state
+                && let Some(opened) = opened
+            {
+                let _ = opened.set(waiting.pending.msgid());
             }
         }
     }
 }
 
-/// Opens the call's transaction and queues its request.
-fn send(peer: &Peer, outgoing: &Outgoing, timeout: Option<Duration>) -> Result<Waiting, Error> {
-    outgoing.check_size(peer.max_message_size())?;
-    let link = peer.link();
-    let timeout = timeout.or(link.options.call_timeout);
-    let pending = link.transactions().open()?;
-    let msgid = pending.msgid();
-    let metadata = Metadata {
-        deadline_ms: timeout
-            .filter(|_| link.remote_has(Feature::Deadline))
-            .map(|t| t.as_millis().try_into().unwrap_or(u64::MAX)),
-        // Asked of the peer first: a trace context is made only to be sent.
-        trace: link
-            .remote_has(Feature::Trace)
-            .then(observe::outgoing_trace)
-            .flatten(),
-        credit: None,
-    };
-    link.push(|frames| frames.push_request(outgoing, msgid, &metadata))?;
+/// Sends the call (see `send::request`), to be waited for.
+#[inline]
+fn send(
+    peer: &Peer,
+    outgoing: &Outgoing,
+    timeout: Option<Duration>,
+    observed: &ClientCall,
+) -> Result<Waiting, Error> {
+    let sent = send::request(
+        peer,
+        outgoing,
+        Lasts::Call(timeout),
+        None,
+        observed,
+        |_, _| (),
+    )?;
     Ok(Waiting {
-        link,
+        link: sent.link,
         answered: false,
-        pending,
+        pending: sent.pending,
         method: Arc::clone(outgoing.method_arc()),
-        timer: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
+        timer: sent.timeout.map(|t| Box::pin(tokio::time::sleep(t))),
         again: None,
     })
 }

@@ -13,6 +13,7 @@ mod call;
 mod conversation;
 mod handle;
 mod notify;
+mod send;
 mod stream;
 mod stub;
 mod upload;

@@ -45,11 +45,7 @@ impl Notify {
     /// gone, or if this message makes the queue pass `max_queued_bytes`
     /// (which closes it).
     pub fn send(self) -> crate::error::Result<()> {
-        let outgoing = self.outgoing?;
-        outgoing.check_size(self.peer.max_message_size())?;
-        self.peer
-            .link()
-            .push(|frames| frames.push_notification(&outgoing))
+        super::send::notification(&self.peer, &self.outgoing?)
     }
 }
 

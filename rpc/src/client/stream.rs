@@ -12,13 +12,14 @@ use serde::de::DeserializeOwned;
 use tokio::time::Sleep;
 
 use super::call::{decode_response, lift};
+use super::send;
 use crate::codec::CodecError;
 use crate::error::{Error, FromRemote, RemoteError};
 use crate::handler::Producer;
-use crate::message::{Metadata, MsgId, Outgoing, Params, Response};
-use crate::observe::{self, ClientCall};
+use crate::message::{MsgId, Outgoing, Params, Response};
+use crate::observe::ClientCall;
 use crate::peer::{Link, Peer};
-use crate::protocol::{self, Feature};
+use crate::protocol;
 use crate::stream::{Inbox, MAX_WINDOW, Received, Way};
 use crate::transaction::Pending;
 
@@ -209,35 +210,16 @@ where
         window: u32,
         with_input: bool,
     ) -> Result<(Open, Option<Producer>), Error> {
-        outgoing.check_size(peer.max_message_size())?;
-        let link = peer.link();
-        let pending = link.transactions().open()?;
-        let msgid = pending.msgid();
-        // Observed as a call is: its span (the trace context sent on is
-        // this span's) and its meter, from here to its end.
-        let observed = ClientCall::start(peer.id(), outgoing.method_arc(), msgid);
-        let _entered = observed.span.as_ref().map(tracing::Span::enter);
-        let inbox = link.streams.consume((msgid, Way::Answer), window);
-        let input = with_input.then(|| Producer::open(Arc::clone(&link), msgid, Way::Input, 0));
-        // Only a dotrpc peer serves streams, so the credit is sent whether
-        // or not its hello has arrived yet.
-        let metadata = Metadata {
-            credit: Some(window),
-            trace: link
-                .remote_has(Feature::Trace)
-                .then(observe::outgoing_trace)
-                .flatten(),
-            ..Metadata::default()
-        };
-        if let Err(error) = link.push(|frames| frames.push_request(outgoing, msgid, &metadata)) {
-            link.streams.stop_consuming((msgid, Way::Answer));
-            return Err(error);
-        }
-        drop(_entered);
+        let (sent, observed) = send::streaming(peer, outgoing, window, |link, msgid| {
+            let inbox = link.streams.consume((msgid, Way::Answer), window);
+            let input = with_input.then(|| Producer::open(Arc::clone(link), msgid, Way::Input, 0));
+            (inbox, input)
+        })?;
+        let (inbox, input) = sent.streams;
         let open = Open {
-            link,
+            link: sent.link,
             method: Arc::clone(outgoing.method_arc()),
-            pending,
+            pending: sent.pending,
             inbox,
             taken: 0,
             end: None,

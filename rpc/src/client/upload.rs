@@ -9,13 +9,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::call::{decode_response, lift};
+use super::send;
 use crate::codec::CodecError;
 use crate::error::{Error, FromRemote, RemoteError};
 use crate::handler::Producer;
-use crate::message::{Metadata, Outgoing};
-use crate::observe::{self, ClientCall};
+use crate::message::Outgoing;
+use crate::observe::ClientCall;
 use crate::peer::Peer;
-use crate::protocol::{self, Feature};
+use crate::protocol;
 use crate::stream::Way;
 use crate::transaction::Pending;
 
@@ -112,29 +113,15 @@ impl Open {
     /// trace context sent on is this span's) and its meter, from here to
     /// its answer.
     fn send(peer: &Peer, outgoing: &Outgoing) -> Result<Open, Error> {
-        outgoing.check_size(peer.max_message_size())?;
-        let link = peer.link();
-        let pending = link.transactions().open()?;
-        let msgid = pending.msgid();
-        let observed = ClientCall::start(peer.id(), outgoing.method_arc(), msgid);
-        let entered = observed.span.as_ref().map(tracing::Span::enter);
-        let input = Producer::open(Arc::clone(&link), msgid, Way::Input, 0);
         // No room for answer items: the credit only marks a stream call,
         // for transports that map calls to something else (NATS).
-        let metadata = Metadata {
-            credit: Some(0),
-            trace: link
-                .remote_has(Feature::Trace)
-                .then(observe::outgoing_trace)
-                .flatten(),
-            ..Metadata::default()
-        };
-        link.push(|frames| frames.push_request(outgoing, msgid, &metadata))?;
-        drop(entered);
+        let (sent, observed) = send::streaming(peer, outgoing, 0, |link, msgid| {
+            Producer::open(Arc::clone(link), msgid, Way::Input, 0)
+        })?;
         Ok(Open {
-            input,
+            input: sent.streams,
             method: Arc::clone(outgoing.method_arc()),
-            pending,
+            pending: sent.pending,
             settled: false,
             observed,
         })

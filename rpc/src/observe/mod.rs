@@ -148,25 +148,35 @@ pub(crate) fn outcome_of(kind: crate::error::ErrorKind) -> &'static str {
     }
 }
 
-/// A call this side made that streams, observed from its request to its
-/// end: its span (when `INFO` is enabled) and its meter, which counts
-/// `Cancelled` if the call is dropped before it ends.
+/// A call this side made, observed from when it is made to its end: its
+/// span (when `INFO` is enabled) and its meter, which counts `Cancelled` if
+/// the call is dropped before it ends.
 pub(crate) struct ClientCall {
     pub(crate) span: Option<tracing::Span>,
     meter: Option<CallMeter>,
 }
 
 impl ClientCall {
-    /// Starts observing call `msgid` to `method` on connection `peer`.
-    pub(crate) fn start(peer: u64, method: &std::sync::Arc<str>, msgid: u32) -> ClientCall {
-        let span = call_span(peer, method);
-        if let Some(span) = &span {
-            span.record("msgid", msgid);
-        }
+    /// Starts observing a call to `method` on connection `peer`; counted
+    /// by the meter under `metered` (`None` for a call that could not be
+    /// encoded, which is never sent).
+    pub(crate) fn start(
+        peer: u64,
+        method: &str,
+        metered: Option<&std::sync::Arc<str>>,
+    ) -> ClientCall {
         ClientCall {
-            span,
-            meter: Some(CallMeter::start(Side::Client, method)),
+            span: call_span(peer, method),
+            meter: metered.map(|method| CallMeter::start(Side::Client, method)),
         }
+    }
+
+    /// The call is being sent as `msgid`: its span records it, and is
+    /// current while the guard lives (the trace context sent is its).
+    pub(crate) fn sent(&self, msgid: u32) -> Option<tracing::span::Entered<'_>> {
+        let span = self.span.as_ref()?;
+        span.record("msgid", msgid);
+        Some(span.enter())
     }
 
     /// The call ended: `Ok`, or failed with `kind`. Told once.
