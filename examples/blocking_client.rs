@@ -23,7 +23,7 @@ fn start_server(runtime: &BackgroundRuntime, addr: SocketAddr) -> Server {
     // The port of a server that just stopped can take a moment to free.
     for _ in 0..100 {
         let builder = Server::builder(Peer::builder().router(Arc::clone(&router)));
-        match runtime.block_on(builder.bind_tcp(addr)) {
+        match runtime.block_on(builder.bind(addr)) {
             Ok(server) => return server,
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .initial_backoff(Duration::from_millis(50))
                 .while_down(WhileDown::Wait),
         )
-        .connect_tcp(addr);
+        .connect(addr);
     let peer = runtime.block_on(connect)?;
 
     // A blocking call with a timeout.

@@ -82,7 +82,7 @@ async fn client(
     let (heard, lines) = mpsc::unbounded_channel();
     let peer = Peer::builder()
         .serve(MemberService(MyMember { name, heard }))
-        .connect_tcp(addr)
+        .connect(addr)
         .await?;
     let room: RoomClient = peer.client();
     room.join(name.to_owned()).await?;
@@ -106,7 +106,7 @@ async fn hear(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = Server::builder(Peer::builder().serve(RoomService(MyRoom::default())))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await?;
     let addr = server.local_addr().as_tcp().expect("a TCP server");
 

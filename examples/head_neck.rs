@@ -110,7 +110,7 @@ impl Neck for MyNeck {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The head's side: serves Head; a handler with no generated code is added by path.
     let head_side = Peer::builder().serve(HeadService(MyHead { eyes: MyEyes }));
-    let server = Server::builder(head_side).bind_tcp("127.0.0.1:0").await?;
+    let server = Server::builder(head_side).bind("127.0.0.1:0").await?;
     let addr = server.local_addr().as_tcp().expect("a TCP server");
     server
         .router()
@@ -127,7 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let peer = Peer::builder()
         .serve(NeckService(neck))
-        .connect_tcp(addr)
+        .connect(addr)
         .await?;
     let head: HeadClient = peer.client();
 

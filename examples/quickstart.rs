@@ -80,7 +80,7 @@ impl Calculator for MyCalculator {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api = CalculatorService(MyCalculator::default());
     let server = Server::builder(Peer::builder().serve(api))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await?;
     let addr = server.local_addr().as_tcp().expect("a TCP server");
 

@@ -26,7 +26,7 @@ async fn main() -> dotrpc::Result<()> {
         });
 
     let server = Server::builder(Peer::builder().router(router))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await?;
     let addr = server.local_addr().as_tcp().expect("a TCP server");
     println!("server listening on {addr}");

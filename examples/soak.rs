@@ -85,7 +85,7 @@ impl Dice {
 async fn start_server(addr: SocketAddr) -> Server {
     for _ in 0..200 {
         match Server::builder(Peer::builder().router(api::router()))
-            .bind_tcp(addr)
+            .bind(addr)
             .await
         {
             Ok(server) => return server,
@@ -116,7 +116,7 @@ async fn client(addr: SocketAddr, until: Instant, seed: u64, tally: Tally, pushe
                 .max_backoff(Duration::from_millis(200))
                 .while_down(WhileDown::Wait),
         )
-        .connect_tcp(addr)
+        .connect(addr)
         .await
         .expect("the first connection");
     let mut dice = Dice(seed | 1);

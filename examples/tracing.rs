@@ -44,9 +44,9 @@ async fn main() -> dotrpc::Result<()> {
             (to_b, None, Some(service))
         }
         None => {
-            let server = Server::builder(b).bind_tcp("127.0.0.1:0").await?;
+            let server = Server::builder(b).bind("127.0.0.1:0").await?;
             let addr = server.local_addr().as_tcp().expect("TCP");
-            let to_b = Peer::builder().connect_tcp(addr).await?;
+            let to_b = Peer::builder().connect(addr).await?;
             (to_b, Some(server), None)
         }
     };
@@ -59,13 +59,13 @@ async fn main() -> dotrpc::Result<()> {
         async move { b.call::<i64>("stats.double", (x,)).await }
     });
     let a = Server::builder(Peer::builder().router(Arc::new(a)))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await?;
 
     // The client. Trace context goes only to a peer that said it takes it
     // (its `rpc.hello`): wait for that before the first call.
     let client = Peer::builder()
-        .connect_tcp(a.local_addr().as_tcp().expect("TCP"))
+        .connect(a.local_addr().as_tcp().expect("TCP"))
         .await?;
     for peer in [&client, &to_b] {
         while !peer.speaks_dotrpc() {

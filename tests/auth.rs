@@ -53,10 +53,7 @@ async fn server(notes: Arc<AtomicUsize>) -> Server {
             _ => Err(ErrorObject::unauthorized("admins only")),
         }
     });
-    Server::builder(template)
-        .bind_tcp("127.0.0.1:0")
-        .await
-        .unwrap()
+    Server::builder(template).bind("127.0.0.1:0").await.unwrap()
 }
 
 #[tokio::test]

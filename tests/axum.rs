@@ -85,7 +85,7 @@ async fn calls_events_and_broadcasts_go_over_the_route_beside_a_page() {
     let app = App::start(dotrpc::axum::upgrade(&server)).await;
 
     let (builder, mut pongs) = client_builder();
-    let client = builder.connect_ws(&app.url()).await.unwrap();
+    let client = builder.connect(&app.url()).await.unwrap();
     exercise(&client, &mut pongs).await;
     assert_eq!(server.connection_count(), 1);
     assert_eq!(server.notify("pong", (9,)).send().unwrap(), 1);
@@ -142,7 +142,7 @@ async fn pages_of_other_origins_are_refused_before_the_upgrade() {
 async fn the_connection_limit_and_shutdown_answer_503() {
     let (server, mut closed) = server(scenario_server().max_connections(1));
     let app = App::start(dotrpc::axum::upgrade(&server)).await;
-    let first = Peer::builder().connect_ws(&app.url()).await.unwrap();
+    let first = Peer::builder().connect(&app.url()).await.unwrap();
     let refused = tokio_tungstenite::connect_async(app.url()).await;
     assert!(
         matches!(&refused, Err(tungstenite::Error::Http(response)) if response.status() == 503),
@@ -154,7 +154,7 @@ async fn the_connection_limit_and_shutdown_answer_503() {
     bounded(closed.recv()).await.unwrap();
     let second = bounded(async {
         loop {
-            match Peer::builder().connect_ws(&app.url()).await {
+            match Peer::builder().connect(&app.url()).await {
                 Ok(peer) => break peer,
                 // Its place is freed just after it is seen closed.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -184,7 +184,7 @@ async fn a_text_message_or_one_over_the_limit_closes_only_its_connection() {
     ));
     let app = App::start(dotrpc::axum::upgrade(&server)).await;
     let (builder, mut pongs) = client_builder();
-    let good = builder.connect_ws(&app.url()).await.unwrap();
+    let good = builder.connect(&app.url()).await.unwrap();
 
     let (mut text, _) = tokio_tungstenite::connect_async(app.url()).await.unwrap();
     text.send(Message::text("[0, 1, \"add\", [1, 2]]"))

@@ -48,13 +48,13 @@ async fn ten_million_awaited_events_arrive_all_in_order_with_bounded_memory() {
     // One handler at a time: handled in arrival order.
     let server_side = Peer::builder().router(router).max_concurrent_handlers(1);
     let server = dotrpc::Server::builder(server_side)
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .unwrap();
     let send_buffer = 256 * 1024;
     let client = Peer::builder()
         .send_buffer(send_buffer)
-        .connect_tcp(support::addr(&server))
+        .connect(support::addr(&server))
         .await
         .unwrap();
 

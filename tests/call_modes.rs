@@ -142,7 +142,7 @@ fn plain_threads_wait_for_calls_on_a_background_runtime() {
     let runtime = Runtime::new().unwrap();
     let server = runtime.block_on(support::tcp_server(demo::router()));
     let peer = runtime
-        .block_on(Peer::builder().connect_tcp(support::addr(&server)))
+        .block_on(Peer::builder().connect(support::addr(&server)))
         .unwrap();
 
     let sum: i64 = peer.call("add", (2, 3)).wait().unwrap();
@@ -205,7 +205,7 @@ fn callbacks_run_exactly_once_on_every_outcome() {
     let runtime = Runtime::new().unwrap();
     let server = runtime.block_on(support::tcp_server(demo::router()));
     let peer = runtime
-        .block_on(Peer::builder().connect_tcp(support::addr(&server)))
+        .block_on(Peer::builder().connect(support::addr(&server)))
         .unwrap();
     let (recorder, outcomes) = Recorder::new();
     let callback = || recorder.callback();
@@ -240,7 +240,7 @@ fn callbacks_run_exactly_once_on_every_outcome() {
 
     // A callback whose runtime stops first still runs, with `Cancelled`.
     let peer = runtime
-        .block_on(Peer::builder().connect_tcp(support::addr(&server)))
+        .block_on(Peer::builder().connect(support::addr(&server)))
         .unwrap();
     peer.call::<u64>("sleep", (60_000,)).callback(callback());
     while peer.pending_calls() == 0 {

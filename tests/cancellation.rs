@@ -72,7 +72,7 @@ impl Watched for MyWatched {
 async fn watched_server() -> (dotrpc::Server, mpsc::UnboundedReceiver<&'static str>) {
     let (events, seen) = mpsc::unbounded_channel();
     let server = dotrpc::Server::builder(Peer::builder().serve(WatchedService(MyWatched(events))))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .unwrap();
     (server, seen)
@@ -97,7 +97,7 @@ async fn dotrpc_client(server: &dotrpc::Server) -> Peer {
     );
     let peer = Peer::builder()
         .router(router)
-        .connect_tcp(support::addr(server))
+        .connect(support::addr(server))
         .await
         .unwrap();
     bounded(async {
@@ -241,7 +241,7 @@ async fn a_foreign_server_gets_one_hello_and_nothing_it_does_not_understand() {
         (frames, rest)
     });
 
-    let peer = Peer::builder().connect_tcp(addr).await.unwrap();
+    let peer = Peer::builder().connect(addr).await.unwrap();
     let slow = peer
         .call::<String>("slow", ())
         .timeout(Duration::from_millis(30));
@@ -277,7 +277,7 @@ async fn no_handshake_means_not_even_a_hello() {
     });
     let peer = Peer::builder()
         .handshake(false)
-        .connect_tcp(addr)
+        .connect(addr)
         .await
         .unwrap();
     peer.notify("first", ()).await.unwrap();

@@ -69,7 +69,7 @@ async fn suite(script: &str, args: &[&str], summary: &str, at_least: usize) -> S
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_over_tcp_passes_every_case() {
     let server = Server::builder(Peer::builder().router(demo::router()))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .unwrap();
     let address = format!("tcp://{}", server.local_addr());
@@ -80,13 +80,10 @@ async fn a_server_over_tcp_passes_every_case() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_over_websocket_passes_every_case() {
     let server = Server::builder(Peer::builder().router(demo::router()))
-        .bind_ws(
-            "127.0.0.1:0",
-            dotrpc::transport::websocket::Origins::same_origin(),
-        )
+        .bind("ws://127.0.0.1:0/")
         .await
         .unwrap();
-    let address = format!("ws://{}/", server.local_addr());
+    let address = server.local_addr().to_string();
     conformance(address, 120).await;
     server.shutdown(Duration::from_secs(1)).await;
 }

@@ -101,7 +101,7 @@ async fn a_timed_out_call_removes_its_transaction_and_its_late_reply_is_counted(
     // with a foreign peer), so its reply still comes, late.
     let peer = Peer::builder()
         .handshake(false)
-        .connect_tcp(support::addr(&server))
+        .connect(support::addr(&server))
         .await
         .unwrap();
 

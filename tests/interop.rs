@@ -161,7 +161,7 @@ async fn dotrpc_client_calls_a_foreign_server(language: &str) {
     let traced = tracing::info_span!("interop").entered();
     let peer = Peer::builder()
         .router(router)
-        .connect_tcp(("127.0.0.1", port))
+        .connect(format!("127.0.0.1:{port}"))
         .await
         .unwrap();
 

@@ -24,10 +24,7 @@ async fn server_with(configure: impl FnOnce(PeerBuilder) -> PeerBuilder) -> (Ser
         }
     });
     (
-        Server::builder(template)
-            .bind_tcp("127.0.0.1:0")
-            .await
-            .unwrap(),
+        Server::builder(template).bind("127.0.0.1:0").await.unwrap(),
         reasons,
     )
 }
@@ -132,10 +129,7 @@ async fn a_result_too_large_to_send_is_an_error_for_that_call_only() {
     let router = Arc::new(dotrpc::Router::new());
     router.set_handler("big", |n: usize| async move { Value::Binary(vec![0; n]) });
     let template = Peer::builder().router(router).max_message_size(64 * 1024);
-    let server = Server::builder(template)
-        .bind_tcp("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = Server::builder(template).bind("127.0.0.1:0").await.unwrap();
     let peer = dotrpc::connect(support::addr(&server)).await.unwrap();
 
     let error = bounded(peer.call::<Value>("big", (200_000,)))
@@ -156,7 +150,7 @@ async fn a_request_too_large_to_send_fails_before_it_is_sent() {
     let server = support::tcp_server(demo::router()).await;
     let peer = Peer::builder()
         .max_message_size(1024)
-        .connect_tcp(support::addr(&server))
+        .connect(support::addr(&server))
         .await
         .unwrap();
     let error = bounded(peer.call::<Value>("echo", (Value::Binary(vec![1; 4096]),)))
@@ -220,7 +214,7 @@ async fn a_thousand_simultaneous_tcp_connections_are_all_answered_and_leave_noth
     let server = support::tcp_server(demo::router()).await;
     let addr = support::addr(&server);
     let peers = burst(1_000, move || {
-        Peer::builder().handshake(false).connect_tcp(addr)
+        Peer::builder().handshake(false).connect(addr)
     })
     .await;
     all_leave(&server, peers).await;
@@ -238,13 +232,18 @@ async fn a_thousand_simultaneous_unix_connections_are_all_answered() {
     let path = dir.join("burst.sock");
     let _ = std::fs::remove_file(&path);
     let server = Server::builder(Peer::builder().router(demo::router()))
-        .bind_unix(&path)
+        .bind(dotrpc::Address::unix(&path))
         .await
         .unwrap();
     let at = path.clone();
     let peers = burst(1_000, move || {
         let at = at.clone();
-        async move { Peer::builder().handshake(false).connect_unix(at).await }
+        async move {
+            Peer::builder()
+                .handshake(false)
+                .connect(dotrpc::Address::unix(at))
+                .await
+        }
     })
     .await;
     all_leave(&server, peers).await;
@@ -261,7 +260,7 @@ fn the_listen_backlog_is_sized_for_bursts() {
     runtime.block_on(async {
         let server = Server::builder(Peer::builder())
             .backlog(777)
-            .bind_tcp("127.0.0.1:0")
+            .bind("127.0.0.1:0")
             .await
             .unwrap();
         let port = support::addr(&server).port();

@@ -131,7 +131,7 @@ async fn a_nested_trait_api_over_memory() {
 async fn a_nested_trait_api_over_tcp() {
     let server =
         dotrpc::Server::builder(Peer::builder().serve(CalculatorService(MyCalculator::default())))
-            .bind_tcp("127.0.0.1:0")
+            .bind("127.0.0.1:0")
             .await
             .unwrap();
     let peer = dotrpc::connect(support::addr(&server)).await.unwrap();
@@ -254,7 +254,7 @@ async fn a_nested_impl_block_api_over_memory_and_tcp() {
     );
 
     let server = dotrpc::Server::builder(Peer::builder().serve(Counter::default()))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .unwrap();
     let peer = dotrpc::connect(support::addr(&server)).await.unwrap();

@@ -205,7 +205,7 @@ async fn neovim_calls_a_dotrpc_server() {
             .router(router)
             .error_format(dotrpc::ErrorFormat::Message),
     )
-    .bind_tcp("127.0.0.1:0")
+    .bind("127.0.0.1:0")
     .await
     .unwrap();
     let addr = support::addr(&server);

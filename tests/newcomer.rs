@@ -130,7 +130,7 @@ impl Shop for MyShop {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shop = ShopService(MyShop(MyInventory(MyShelves)));
     let server = dotrpc::Server::builder(dotrpc::Peer::builder().serve(shop))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await?;
     let addr = server.local_addr().as_tcp().expect("a TCP server");
     println!("{}", client::visit(addr).await?);

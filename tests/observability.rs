@@ -48,7 +48,7 @@ fn a_router(b: Peer) -> Arc<Router> {
 
 /// Calls `relay(x)` on A from a fresh client, inside a span of its own.
 async fn relay_through(a: &dotrpc::Server, x: i64) -> Result<i64, Error> {
-    let client = Peer::builder().connect_tcp(support::addr(a)).await.unwrap();
+    let client = Peer::builder().connect(support::addr(a)).await.unwrap();
     agreed(&client).await;
     let call = async {
         client
@@ -119,10 +119,7 @@ struct TcpChain {
 impl TcpChain {
     async fn start() -> TcpChain {
         let b = tcp_server(b_router()).await;
-        let to_b = Peer::builder()
-            .connect_tcp(support::addr(&b))
-            .await
-            .unwrap();
+        let to_b = Peer::builder().connect(support::addr(&b)).await.unwrap();
         agreed(&to_b).await;
         let a = tcp_server(a_router(to_b.clone())).await;
         TcpChain { a, b, to_b }
@@ -281,7 +278,7 @@ async fn request_received(traced: bool, mode: Mode) -> Vec<dotrpc::Value> {
     let traces = traced.then(otel::capture);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let client = Peer::builder()
-        .connect_tcp(listener.local_addr().unwrap())
+        .connect(listener.local_addr().unwrap())
         .await
         .unwrap();
     let (mut socket, _) = bounded(listener.accept()).await.unwrap();
@@ -417,10 +414,7 @@ async fn each_side_counts_its_calls_by_method_and_outcome() {
         tokio::time::sleep(Duration::from_secs(5)).await;
     });
     let b = tcp_server(router).await;
-    let client = Peer::builder()
-        .connect_tcp(support::addr(&b))
-        .await
-        .unwrap();
+    let client = Peer::builder().connect(support::addr(&b)).await.unwrap();
     for x in [1, 2, 3, -1] {
         let _ = bounded(client.call::<i64>("stats.double", (x,))).await;
     }
@@ -514,10 +508,7 @@ async fn stream_calls_are_counted_as_calls_are() {
         Ok::<i64, Error>(total)
     });
     let b = tcp_server(router).await;
-    let client = Peer::builder()
-        .connect_tcp(support::addr(&b))
-        .await
-        .unwrap();
+    let client = Peer::builder().connect(support::addr(&b)).await.unwrap();
     let mut whole = client.stream::<u64>("feed", (3,));
     while let Some(item) = bounded(whole.next()).await {
         item.unwrap();
@@ -567,7 +558,7 @@ fn calls_waited_on_or_given_a_callback_are_children_of_the_callers_span() {
     let runtime = dotrpc::BackgroundRuntime::new().unwrap();
     let server = runtime.block_on(tcp_server(b_router()));
     let client = runtime
-        .block_on(Peer::builder().connect_tcp(support::addr(&server)))
+        .block_on(Peer::builder().connect(support::addr(&server)))
         .unwrap();
     let request = tracing::info_span!("request");
     let request_context = {

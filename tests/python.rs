@@ -104,12 +104,13 @@ async fn the_python_clients_suite_passes_against_the_demo_server() {
     let python = tokio::task::spawn_blocking(install).await.unwrap();
     let router = demo::router();
     let serve = || Server::builder(Peer::builder().router(Arc::clone(&router)));
-    let tcp = serve().bind_tcp("127.0.0.1:0").await.unwrap();
+    let tcp = serve().bind("127.0.0.1:0").await.unwrap();
     let socket = std::env::temp_dir().join(format!("dotrpc-python-{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&socket);
-    let unix = serve().bind_unix(&socket).await.unwrap();
+    let unix = serve().bind(dotrpc::Address::unix(&socket)).await.unwrap();
     let ws = serve()
-        .bind_ws("127.0.0.1:0", Origins::same_origin())
+        .origins(Origins::same_origin())
+        .bind("ws://127.0.0.1:0/")
         .await
         .unwrap();
     let nats = NatsServer::start();
@@ -132,7 +133,7 @@ async fn the_python_clients_suite_passes_against_the_demo_server() {
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("DOTRPC_TCP", format!("tcp://{}", tcp.local_addr()))
         .env("DOTRPC_UNIX", format!("unix:{}", socket.display()))
-        .env("DOTRPC_WS", format!("ws://{}/rpc", ws.local_addr()))
+        .env("DOTRPC_WS", format!("ws://{}/rpc", support::addr(&ws)))
         .stdout(std::fs::File::create(&report_path).unwrap())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true);

@@ -25,7 +25,7 @@ async fn serve_at(addr: SocketAddr) -> Server {
     bounded(async {
         loop {
             match Server::builder(Peer::builder().router(demo::router()))
-                .bind_tcp(addr)
+                .bind(addr)
                 .await
             {
                 Ok(server) => return server,
@@ -62,7 +62,7 @@ async fn client(
             // The server forgets subscriptions with the connection.
             let _ = peer.notify("events.subscribe", (1,)).send();
         })
-        .connect_tcp(addr)
+        .connect(addr)
         .await
         .unwrap();
     (peer, events, received)
@@ -275,12 +275,12 @@ async fn flaky(drops: u64, policy: Reconnect) -> (Server, Peer, Arc<AtomicU64>) 
         drops,
     };
     let server = Server::builder(Peer::builder().serve(FlakyService(api)))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .unwrap();
     let peer = Peer::builder()
         .reconnect(policy)
-        .connect_tcp(support::addr(&server))
+        .connect(support::addr(&server))
         .await
         .unwrap();
     (server, peer, runs)

@@ -47,10 +47,7 @@ async fn recording_server(max_message_size: usize) -> (Server, Arc<Mutex<Vec<Dis
                 seen.lock().unwrap().push(reason.clone());
             }
         });
-    let server = Server::builder(template)
-        .bind_tcp("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = Server::builder(template).bind("127.0.0.1:0").await.unwrap();
     (server, reasons)
 }
 
@@ -220,7 +217,7 @@ async fn at_the_connection_limit_new_connections_wait_for_a_free_slot() {
     let template = Peer::builder().router(demo::router());
     let server = Server::builder(template)
         .max_connections(1)
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .unwrap();
     let first = dotrpc::connect(support::addr(&server)).await.unwrap();
@@ -284,10 +281,7 @@ async fn a_server_at_its_bounds_stops_reading_instead_of_queueing() {
         .router(router)
         .max_concurrent_handlers(1)
         .max_queued_calls(1);
-    let server = Server::builder(template)
-        .bind_tcp("127.0.0.1:0")
-        .await
-        .unwrap();
+    let server = Server::builder(template).bind("127.0.0.1:0").await.unwrap();
     let stream = TcpStream::connect(support::addr(&server)).await.unwrap();
     let (mut read_half, mut write_half) = stream.into_split();
 

@@ -28,7 +28,7 @@ async fn client(server: &Server, name: &'static str) -> (Peer, mpsc::UnboundedRe
     let peer = Peer::builder()
         .router(router)
         .max_concurrent_handlers(1)
-        .connect_tcp(support::addr(server))
+        .connect(support::addr(server))
         .await
         .unwrap();
     (peer, received)
@@ -50,7 +50,7 @@ async fn on_connect_hands_the_server_a_peer_to_call_the_client() {
         .on_connect(move |peer| {
             let _ = connected.send(peer.clone());
         })
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .unwrap();
     let (alice, _) = client(&server, "alice").await;
@@ -100,7 +100,7 @@ async fn dropping_the_last_handle_closes_the_connection_and_reports_it() {
     let server = support::tcp_server(demo::router()).await;
     let peer = Peer::builder()
         .on_event(move |event| seen.lock().unwrap().push(event.clone()))
-        .connect_tcp(support::addr(&server))
+        .connect(support::addr(&server))
         .await
         .unwrap();
     wait_for_connections(&server, 1).await;
@@ -129,7 +129,7 @@ async fn a_group_notifies_its_members_and_forgets_those_who_leave() {
         .on_connect(move |peer| {
             let _ = joined.send(peer.clone());
         })
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .unwrap();
     let (alice, mut alice_news) = client(&server, "alice").await;
@@ -229,7 +229,7 @@ async fn a_server_takes_listeners_the_caller_bound() {
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     let server = Server::builder(Peer::builder().router(demo::router()))
-        .listen_tcp(tcp)
+        .listen(tcp, dotrpc::transport::Scheme::Tcp)
         .unwrap();
     assert_eq!(support::addr(&server), addr);
     let peer = dotrpc::connect(addr).await.unwrap();
@@ -246,7 +246,10 @@ async fn a_server_takes_listeners_the_caller_bound() {
         .listen_unix(unix)
         .unwrap();
     assert_eq!(server.local_addr(), &dotrpc::ListenAddr::Unix(path.clone()));
-    let peer = Peer::builder().connect_unix(&path).await.unwrap();
+    let peer = Peer::builder()
+        .connect(dotrpc::Address::unix(&path))
+        .await
+        .unwrap();
     assert_eq!(bounded(peer.call::<i64>("add", (3, 3))).await.unwrap(), 6);
     peer.close();
     server.shutdown(Duration::from_secs(1)).await;
@@ -306,7 +309,7 @@ async fn typed_events_reach_every_member_of_a_group_and_every_client_of_a_server
         .on_connect(move |peer| {
             let _ = joined.send(peer.clone());
         })
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .unwrap();
     let mut readers = Vec::new();
@@ -315,7 +318,7 @@ async fn typed_events_reach_every_member_of_a_group_and_every_client_of_a_server
         let peer = Peer::builder()
             .serve(FeedService(Reader { name, heard }))
             .max_concurrent_handlers(1)
-            .connect_tcp(support::addr(&server))
+            .connect(support::addr(&server))
             .await
             .unwrap();
         readers.push((peer, hears));

@@ -450,7 +450,7 @@ async fn limited_tcp_server(
             .max_concurrent_handlers(handlers)
             .max_queued_calls(queued),
     )
-    .bind_tcp("127.0.0.1:0")
+    .bind("127.0.0.1:0")
     .await
     .unwrap();
     (server, dropped)
@@ -677,7 +677,7 @@ async fn a_flood_of_streams_holds_back_only_its_own_connection() {
             .await;
     }
     let other = Peer::builder()
-        .connect_tcp(support::addr(&server))
+        .connect(support::addr(&server))
         .await
         .unwrap();
     let items: Vec<u64> = bounded(
@@ -704,7 +704,7 @@ async fn a_flood_of_streams_holds_back_only_its_own_connection() {
 async fn streams_beyond_the_queue_are_refused_rather_than_stall_the_others() {
     let (server, _) = limited_tcp_server(2, 2).await;
     let client = Peer::builder()
-        .connect_tcp(support::addr(&server))
+        .connect(support::addr(&server))
         .await
         .unwrap();
     // Two run, two wait; each runs out of room long before its end.
@@ -838,7 +838,7 @@ async fn a_caller_that_stops_sending_mid_upload_ends_the_upload() {
 async fn shutting_down_ends_streams_that_run_out_of_room() {
     let (server, mut dropped) = tcp_server().await;
     let client = Peer::builder()
-        .connect_tcp(support::addr(&server))
+        .connect(support::addr(&server))
         .await
         .unwrap();
     let mut forever = client.stream::<u64>("forever", ()).window(4);
@@ -865,7 +865,7 @@ async fn shutting_down_ends_streams_that_run_out_of_room() {
 async fn shutting_down_ends_uploads_that_wait_for_input() {
     let (server, mut dropped) = tcp_server().await;
     let client = Peer::builder()
-        .connect_tcp(support::addr(&server))
+        .connect(support::addr(&server))
         .await
         .unwrap();
     let mut upload = client.upload::<i64, i64>("sum_guarded", ());
@@ -961,20 +961,24 @@ async fn streams_work_over_tcp_unix_and_websocket() {
 
     let builder = || Server::builder(Peer::builder().router(router()));
     let socket = std::env::temp_dir().join(format!("dotrpc-streams-{}.sock", std::process::id()));
-    let tcp = builder().bind_tcp("127.0.0.1:0").await.unwrap();
-    let unix = builder().bind_unix(&socket).await.unwrap();
+    let tcp = builder().bind("127.0.0.1:0").await.unwrap();
+    let unix = builder()
+        .bind(dotrpc::Address::unix(&socket))
+        .await
+        .unwrap();
     let ws = builder()
-        .bind_ws("127.0.0.1:0", Origins::same_origin())
+        .origins(Origins::same_origin())
+        .bind("ws://127.0.0.1:0/")
         .await
         .unwrap();
     let clients = [
+        Peer::builder().connect(support::addr(&tcp)).await.unwrap(),
         Peer::builder()
-            .connect_tcp(support::addr(&tcp))
+            .connect(dotrpc::Address::unix(&socket))
             .await
             .unwrap(),
-        Peer::builder().connect_unix(&socket).await.unwrap(),
         Peer::builder()
-            .connect_ws(&format!("ws://{}/rpc", support::addr(&ws)))
+            .connect(&format!("ws://{}/rpc", support::addr(&ws)))
             .await
             .unwrap(),
     ];

@@ -12,6 +12,7 @@ use dotrpc::tls::ClientCertificates;
 use dotrpc::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use dotrpc::tls::rustls::server::WebPkiClientVerifier;
 use dotrpc::tls::rustls::{ClientConfig, RootCertStore, ServerConfig};
+use dotrpc::transport::Scheme;
 use dotrpc::{ErrorKind, ErrorObject, Peer, Server};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use support::{bounded, demo};
@@ -93,15 +94,14 @@ fn client_config(
 async fn calls_go_over_tls_to_a_trusted_server() {
     let pki = pki();
     let server = Server::builder(Peer::builder().router(demo::router()))
-        .bind_tls("127.0.0.1:0", server_config(&pki, false))
+        .tls(server_config(&pki, false))
+        .bind("tls://127.0.0.1:0")
         .await
         .unwrap();
     let peer = Peer::builder()
-        .connect_tls(
-            support::addr(&server),
-            "localhost",
-            client_config(&pki.ca, None),
-        )
+        .tls(client_config(&pki.ca, None))
+        .tls_server_name("localhost")
+        .connect(server.local_addr())
         .await
         .unwrap();
     assert_eq!(bounded(peer.call::<i64>("add", (40, 2))).await.unwrap(), 42);
@@ -122,16 +122,15 @@ async fn calls_go_over_websocket_on_tls_to_a_trusted_server() {
 
     let pki = pki();
     let server = Server::builder(Peer::builder().router(demo::router()))
-        .bind_wss(
-            "127.0.0.1:0",
-            server_config(&pki, false),
-            Origins::same_origin(),
-        )
+        .tls(server_config(&pki, false))
+        .origins(Origins::same_origin())
+        .bind("wss://127.0.0.1:0/")
         .await
         .unwrap();
     let url = format!("wss://{}/rpc", support::addr(&server));
     let peer = Peer::builder()
-        .connect_wss(&url, client_config(&pki.ca, None))
+        .tls(client_config(&pki.ca, None))
+        .connect(&url)
         .await
         .unwrap();
     assert_eq!(bounded(peer.call::<i64>("add", (40, 2))).await.unwrap(), 42);
@@ -140,17 +139,42 @@ async fn calls_go_over_websocket_on_tls_to_a_trusted_server() {
     // A server it does not trust, and a plain ws:// URL, are refused.
     let other = self::pki();
     let untrusted = Peer::builder()
-        .connect_wss(&url, client_config(&other.ca, None))
+        .tls(client_config(&other.ca, None))
+        .connect(&url)
         .await
         .unwrap_err();
     assert_eq!(untrusted.kind(), ErrorKind::Transport, "{untrusted}");
     let plain = format!("ws://{}/rpc", support::addr(&server));
     let refused = Peer::builder()
-        .connect_wss(&plain, client_config(&pki.ca, None))
+        .tls(client_config(&pki.ca, None))
+        .connect(&plain)
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Transport, "{refused}");
     server.shutdown(Duration::from_secs(1)).await;
+}
+
+/// A TLS address needs a TLS configuration, on both sides: asked for
+/// without one, it says so rather than speaking plain TCP.
+#[tokio::test]
+async fn a_tls_address_without_a_configuration_says_what_is_missing() {
+    let refused = Peer::builder()
+        .connect("tls://127.0.0.1:9")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Transport);
+    assert!(
+        support::chain(&refused).contains("PeerBuilder::tls(config)"),
+        "{refused}"
+    );
+    let refused = Server::builder(Peer::builder())
+        .bind("wss://127.0.0.1:0/")
+        .await
+        .unwrap_err();
+    assert!(
+        support::chain(&refused).contains("ServerBuilder::tls(config)"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]
@@ -158,15 +182,14 @@ async fn a_client_refuses_a_server_it_does_not_trust() {
     let pki = pki();
     let other = self::pki();
     let server = Server::builder(Peer::builder().router(demo::router()))
-        .bind_tls("127.0.0.1:0", server_config(&pki, false))
+        .tls(server_config(&pki, false))
+        .bind("tls://127.0.0.1:0")
         .await
         .unwrap();
     let refused = Peer::builder()
-        .connect_tls(
-            support::addr(&server),
-            "localhost",
-            client_config(&other.ca, None),
-        )
+        .tls(client_config(&other.ca, None))
+        .tls_server_name("localhost")
+        .connect(server.local_addr())
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Transport);
@@ -177,11 +200,9 @@ async fn a_client_refuses_a_server_it_does_not_trust() {
 
     // The name matters too: the certificate is for `localhost`.
     let wrong_name = Peer::builder()
-        .connect_tls(
-            support::addr(&server),
-            "example.test",
-            client_config(&pki.ca, None),
-        )
+        .tls(client_config(&pki.ca, None))
+        .tls_server_name("example.test")
+        .connect(server.local_addr())
         .await;
     assert!(wrong_name.is_err());
     server.shutdown(Duration::from_secs(1)).await;
@@ -199,16 +220,15 @@ async fn with_mutual_tls_the_client_certificate_is_the_connection_identity() {
             )),
         });
     let server = Server::builder(template)
-        .bind_tls("127.0.0.1:0", server_config(&pki, true))
+        .tls(server_config(&pki, true))
+        .bind("tls://127.0.0.1:0")
         .await
         .unwrap();
 
     let with_cert = Peer::builder()
-        .connect_tls(
-            support::addr(&server),
-            "localhost",
-            client_config(&pki.ca, Some(&pki.client)),
-        )
+        .tls(client_config(&pki.ca, Some(&pki.client)))
+        .tls_server_name("localhost")
+        .connect(server.local_addr())
         .await
         .unwrap();
     assert_eq!(
@@ -223,11 +243,9 @@ async fn with_mutual_tls_the_client_certificate_is_the_connection_identity() {
     // Without a certificate the handshake is refused (at once, or at the
     // first exchange under TLS 1.3): no call can succeed.
     let without = Peer::builder()
-        .connect_tls(
-            support::addr(&server),
-            "localhost",
-            client_config(&pki.ca, None),
-        )
+        .tls(client_config(&pki.ca, None))
+        .tls_server_name("localhost")
+        .connect(server.local_addr())
         .await;
     if let Ok(peer) = without {
         let call = bounded(
@@ -249,11 +267,14 @@ async fn with_mutual_tls_a_websocket_client_certificate_is_the_connection_identi
     // On a listener bound beforehand, as a caller choosing its own backlog would.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = Server::builder(Peer::builder().router(demo::router()))
-        .listen_wss(listener, server_config(&pki, true), Origins::same_origin())
+        .tls(server_config(&pki, true))
+        .origins(Origins::same_origin())
+        .listen(listener, Scheme::Wss)
         .unwrap();
     let url = format!("wss://{}/rpc", support::addr(&server));
     let peer = Peer::builder()
-        .connect_wss(&url, client_config(&pki.ca, Some(&pki.client)))
+        .tls(client_config(&pki.ca, Some(&pki.client)))
+        .connect(&url)
         .await
         .unwrap();
     assert_eq!(bounded(peer.call::<i64>("add", (1, 2))).await.unwrap(), 3);

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 async fn tcp_round_trip_in_both_directions() {
     let server = support::tcp_server(scenario::server_router()).await;
     let (builder, mut pongs) = client_builder();
-    let client = builder.connect_tcp(support::addr(&server)).await.unwrap();
+    let client = builder.connect(support::addr(&server)).await.unwrap();
     exercise(&client, &mut pongs).await;
     assert_eq!(server.connection_count(), 1);
     client.close();
@@ -36,14 +36,14 @@ async fn unix_socket_round_trip_in_both_directions() {
     let path = dir.join("transports.sock");
     let _ = std::fs::remove_file(&path);
     let server = dotrpc::Server::builder(Peer::builder().router(scenario::server_router()))
-        .bind_unix(&path)
+        .bind(dotrpc::Address::unix(&path))
         .await
         .unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the socket file must be private to its owner");
 
     let (builder, mut pongs) = client_builder();
-    let client = builder.connect_unix(&path).await.unwrap();
+    let client = builder.connect(dotrpc::Address::unix(&path)).await.unwrap();
     exercise(&client, &mut pongs).await;
     client.close();
     server.shutdown(Duration::from_secs(1)).await;
@@ -62,6 +62,43 @@ async fn child_process_over_stdio_round_trip_in_both_directions() {
     client.close();
     let status = bounded(child.wait()).await.unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// One `Address` names every transport: a server's local address is one a
+/// client dials, and `exec:` starts a child that ends with its connection.
+#[tokio::test]
+async fn every_transport_is_dialled_by_its_address() {
+    let server = support::tcp_server(scenario::server_router()).await;
+    let (builder, mut pongs) = client_builder();
+    let client = builder.connect(server.local_addr()).await.unwrap();
+    exercise(&client, &mut pongs).await;
+    client.close();
+    server.shutdown(Duration::from_secs(1)).await;
+
+    let (builder, mut pongs) = client_builder();
+    let child = format!("exec:{}", env!("CARGO_BIN_EXE_dotrpc-stdio-peer"));
+    let client = builder.connect(child.as_str()).await.unwrap();
+    exercise(&client, &mut pongs).await;
+    client.close();
+    assert_eq!(
+        bounded(client.closed()).await,
+        DisconnectReason::Closed,
+        "the child's end of the connection"
+    );
+
+    let refused = Peer::builder().connect("exec: ").await.unwrap_err();
+    assert!(
+        support::chain(&refused).contains("no command after exec:"),
+        "{refused}"
+    );
+    let server = dotrpc::Server::builder(Peer::builder());
+    for nowhere in ["nats://127.0.0.1:4222/demo", "exec:cat"] {
+        let error = server.clone().bind(nowhere).await.unwrap_err();
+        assert!(
+            support::chain(&error).contains("a server cannot listen on"),
+            "{error}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -21,11 +21,12 @@ async fn the_typescript_clients_suite_passes_against_the_demo_server() {
         .unwrap();
     let router = demo::router();
     let tcp = Server::builder(Peer::builder().router(Arc::clone(&router)))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .unwrap();
     let ws = Server::builder(Peer::builder().router(router))
-        .bind_ws("127.0.0.1:0", Origins::same_origin())
+        .origins(Origins::same_origin())
+        .bind("ws://127.0.0.1:0/")
         .await
         .unwrap();
 
@@ -41,7 +42,7 @@ async fn the_typescript_clients_suite_passes_against_the_demo_server() {
         ])
         .current_dir(&client)
         .env("DOTRPC_TCP", tcp.local_addr().to_string())
-        .env("DOTRPC_WS", format!("ws://{}/rpc", ws.local_addr()))
+        .env("DOTRPC_WS", format!("ws://{}/rpc", support::addr(&ws)))
         .stdout(std::fs::File::create(&report_path).unwrap())
         .kill_on_drop(true)
         .spawn()

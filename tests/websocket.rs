@@ -29,7 +29,8 @@ async fn serve(
                 let _ = reasons.send(closed.await);
             });
         })
-        .bind_ws("127.0.0.1:0", origins)
+        .origins(origins)
+        .bind("ws://127.0.0.1:0/")
         .await
         .unwrap();
     (server, closed)
@@ -51,7 +52,7 @@ async fn raw_client(
 async fn calls_and_events_go_both_ways_over_websocket() {
     let (server, _) = serve(Peer::builder(), Origins::same_origin()).await;
     let (builder, mut pongs) = client_builder();
-    let client = builder.connect_ws(&url(&server)).await.unwrap();
+    let client = builder.connect(&url(&server)).await.unwrap();
     exercise(&client, &mut pongs).await;
     assert_eq!(server.connection_count(), 1);
     client.close();
@@ -62,7 +63,7 @@ async fn calls_and_events_go_both_ways_over_websocket() {
 async fn a_text_message_closes_only_its_connection() {
     let (server, mut closed) = serve(Peer::builder(), Origins::same_origin()).await;
     let (builder, mut pongs) = client_builder();
-    let good = builder.connect_ws(&url(&server)).await.unwrap();
+    let good = builder.connect(&url(&server)).await.unwrap();
 
     let mut bad = raw_client(&server).await;
     bad.send(Message::text("[0, 1, \"add\", [1, 2]]"))
@@ -93,7 +94,7 @@ async fn a_message_over_the_limit_closes_only_its_connection() {
     )
     .await;
     let (builder, mut pongs) = client_builder();
-    let good = builder.connect_ws(&url(&server)).await.unwrap();
+    let good = builder.connect(&url(&server)).await.unwrap();
 
     let mut bad = raw_client(&server).await;
     bad.send(Message::binary(vec![0x90; 4096])).await.unwrap();
@@ -202,7 +203,7 @@ async fn a_client_that_never_completes_the_upgrade_is_dropped() {
     assert_eq!(server.connection_count(), 0);
 
     let (builder, mut pongs) = client_builder();
-    let good = builder.connect_ws(&url(&server)).await.unwrap();
+    let good = builder.connect(&url(&server)).await.unwrap();
     exercise(&good, &mut pongs).await;
     good.close();
     server.shutdown(Duration::from_secs(1)).await;

@@ -194,7 +194,7 @@ pub(crate) fn serve_main(args: &[String]) -> Result<(), String> {
                 .max_concurrent_handlers(HANDLERS_PER_INSTANCE)
         };
         let tcp = dotrpc::Server::builder(builder())
-            .bind_tcp("127.0.0.1:0")
+            .bind("127.0.0.1:0")
             .await
             .map_err(|e| e.to_string())?;
         let service = NatsService::builder(builder(), PREFIX)
@@ -271,7 +271,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
     let instance = Instance::start(&broker.url)?;
     let (tcp, nats, raw) = runtime.block_on(async {
         let tcp = Peer::builder()
-            .connect_tcp(("127.0.0.1", instance.tcp_port))
+            .connect(format!("127.0.0.1:{}", instance.tcp_port))
             .await
             .map_err(|e| e.to_string())?;
         let nats = Peer::builder()
@@ -321,7 +321,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
     };
     let (tcp, nats, raw) = runtime.block_on(async {
         let tcp = Peer::builder()
-            .connect_tcp(("127.0.0.1", instance.tcp_port))
+            .connect(format!("127.0.0.1:{}", instance.tcp_port))
             .await
             .map_err(|e| e.to_string())?;
         let nats = Peer::builder()

@@ -18,8 +18,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use dotrpc::Address;
 use dotrpc::{ErrorKind, IntoReply, Peer, Router, Value};
-use target::{Connection, Target};
+use target::Connection;
 
 const EXIT_STATUS: &str = "\
 Exit status:
@@ -235,17 +236,16 @@ impl ConnectArgs {
     }
 
     /// Connects with `router` serving what the peer sends.
-    async fn connect(&self, router: Arc<Router>) -> Result<(Target, Connection), Failure> {
-        let target = Target::parse(&self.addr).map_err(Failure::usage)?;
+    async fn connect(&self, router: Arc<Router>) -> Result<(Address, Connection), Failure> {
+        let target = target::parse(&self.addr).map_err(Failure::usage)?;
         // A child may well be a foreign peer (Neovim answers the dotrpc hello
         // with an error event), so only dotrpc-shaped addresses get one.
         let builder = Peer::builder()
             .router(router)
-            .handshake(!target.is_child())
+            .handshake(!target::is_child(&target))
             // One handler at a time: `listen` prints notifications in order.
             .max_concurrent_handlers(1);
-        let connection = target
-            .connect(builder, self.timeout()?)
+        let connection = target::connect(&target, builder, self.timeout()?)
             .await
             .map_err(Failure::connect)?;
         Ok((target, connection))
@@ -276,7 +276,7 @@ async fn call(args: &CallArgs, compact: bool) -> Result<(), Failure> {
     let params = args.params()?;
     let (target, connection) = args.connect.connect(Arc::new(Router::new())).await?;
     // A dotrpc peer says which methods stream; other peers are called plainly.
-    let streams = if target.is_child() {
+    let streams = if target::is_child(&target) {
         None
     } else {
         described_streams(&connection.peer, &args.path, args.connect.timeout()?).await

@@ -26,9 +26,7 @@ impl DemoServer {
     fn tcp() -> Self {
         let runtime = Runtime::new().unwrap();
         let server = runtime
-            .block_on(
-                Server::builder(Peer::builder().router(demo::router())).bind_tcp("127.0.0.1:0"),
-            )
+            .block_on(Server::builder(Peer::builder().router(demo::router())).bind("127.0.0.1:0"))
             .unwrap();
         let addr = server.local_addr().to_string();
         DemoServer {
@@ -41,7 +39,10 @@ impl DemoServer {
     fn unix(path: &std::path::Path) -> Self {
         let runtime = Runtime::new().unwrap();
         let server = runtime
-            .block_on(Server::builder(Peer::builder().router(demo::router())).bind_unix(path))
+            .block_on(
+                Server::builder(Peer::builder().router(demo::router()))
+                    .bind(dotrpc::Address::unix(path)),
+            )
             .unwrap();
         let addr = format!("unix://{}", path.display());
         DemoServer {
@@ -58,10 +59,11 @@ impl DemoServer {
         let server = runtime
             .block_on(
                 Server::builder(Peer::builder().router(demo::router()))
-                    .bind_ws("127.0.0.1:0", Origins::same_origin()),
+                    .origins(Origins::same_origin())
+                    .bind("ws://127.0.0.1:0/"),
             )
             .unwrap();
-        let addr = format!("ws://{}/rpc", server.local_addr());
+        let addr = format!("ws://{}/rpc", server.local_addr().as_tcp().unwrap());
         DemoServer {
             runtime,
             server: Some(server),
@@ -167,12 +169,12 @@ fn failures_are_one_line_with_a_status_by_kind() {
         (
             &["call", "nowhere", "add"],
             2,
-            "dotrpc: bad address \"nowhere\": no port; expected host:port, tcp://host:port, unix:///path, exec:COMMAND, nats://host:port/prefix or ws://host:port/path\n",
+            "dotrpc: bad address `nowhere`: no port; expected host:port, tcp://host:port, tls://host:port, unix:/path, ws://host:port/path, wss://host:port/path, nats://host:port/prefix or exec:COMMAND\n",
         ),
         (
             &["call", "ftp://x:1", "add"],
             2,
-            "dotrpc: bad address \"ftp://x:1\": unknown scheme ftp://; expected host:port, tcp://host:port, unix:///path, exec:COMMAND, nats://host:port/prefix or ws://host:port/path\n",
+            "dotrpc: bad address `ftp://x:1`: unknown scheme `ftp://`; expected host:port, tcp://host:port, tls://host:port, unix:/path, ws://host:port/path, wss://host:port/path, nats://host:port/prefix or exec:COMMAND\n",
         ),
         (
             &["call", a, "add", "--timeout", "-1"],

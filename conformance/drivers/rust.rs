@@ -30,7 +30,7 @@ async fn main() {
     } else {
         builder
     };
-    let peer = builder.connect_tcp(address).await.unwrap_or_else(|error| {
+    let peer = builder.connect(address).await.unwrap_or_else(|error| {
         eprintln!("cannot connect to {address}: {error}");
         std::process::exit(1);
     });

@@ -61,7 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = match &args.listen {
         Some(listen) => {
             let server = Server::builder(Peer::builder().router(Arc::clone(&router)))
-                .bind_tcp(listen)
+                .bind(listen)
                 .await?;
             println!("LISTENING {}", server.local_addr());
             Some(server)
@@ -71,9 +71,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ws = match &args.ws {
         Some(addr) => {
             let server = Server::builder(Peer::builder().router(Arc::clone(&router)))
-                .bind_ws(addr, dotrpc::transport::websocket::Origins::same_origin())
+                .origins(dotrpc::transport::websocket::Origins::same_origin())
+                .bind(format!("ws://{addr}/"))
                 .await?;
-            println!("WS ws://{}/", server.local_addr());
+            println!("WS {}", server.local_addr());
             Some(server)
         }
         None => None,

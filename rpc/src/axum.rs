@@ -19,7 +19,7 @@
 //!
 //! The route upgrades a request to a WebSocket, then serves it as a
 //! connection of the [`Server`] (one msgpack-rpc message per binary
-//! message, as [`bind_ws`](crate::ServerBuilder::bind_ws) does): its
+//! message, as a `ws://` address [`bind`](crate::ServerBuilder::bind)s): its
 //! router, limits and `on_connect`, counted against its connection limit,
 //! reached by its broadcasts, closed by its shutdown. Before it upgrades,
 //! it checks the request's `Origin` (same origin by default, see

@@ -15,14 +15,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::ToSocketAddrs;
-
 use crate::dispatch::{Authorize, Dispatcher};
 use crate::handler::CallContext;
 use crate::message::{ErrorFormat, ErrorObject};
 use crate::peer::{ConnectionEvent, Connector, Options, Peer, Reconnect};
 use crate::router::{Api, Router};
-use crate::transport::{self, Transport};
+use crate::transport::{self, Address, ToAddress, Transport};
 
 /// Builds a [`Peer`]: its router, limits and callbacks, then the transport.
 #[derive(Clone, Default)]
@@ -31,6 +29,18 @@ pub struct PeerBuilder {
     options: Options,
     authorize: Option<Authorize>,
     error_format: ErrorFormat,
+    /// How `tls://` and `wss://` servers are verified.
+    #[cfg(feature = "tls")]
+    tls: Option<ClientTls>,
+}
+
+/// A TLS client's configuration, and the name it verifies servers as if
+/// not their address's host.
+#[cfg(feature = "tls")]
+#[derive(Clone)]
+struct ClientTls {
+    config: Arc<transport::tls::rustls::ClientConfig>,
+    server_name: Option<String>,
 }
 
 impl Peer {
@@ -217,16 +227,21 @@ impl PeerBuilder {
     /// attempts if one is set. Calls pending when it drops fail with
     /// `Disconnected`; calls made while it is down fail fast or wait, as the
     /// policy says. The router, so every API served, carries over. Applies to
-    /// the peers that dial: `connect_tcp`, `connect_tls`, `connect_unix` and
-    /// `connect_with`.
+    /// the peers that dial: [`connect`](PeerBuilder::connect) (every address but
+    /// `exec:`) and [`connect_with`](PeerBuilder::connect_with).
     pub fn reconnect(mut self, policy: Reconnect) -> Self {
         self.options.reconnect = Some(policy);
         self
     }
 
-    /// The options, for the transports that read or adjust them (NATS,
-    /// WebSocket).
-    #[cfg(any(feature = "nats", feature = "websocket"))]
+    /// The options, for the transports that read them (WebSocket).
+    #[cfg_attr(not(feature = "websocket"), allow(dead_code))]
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The options, for the transports that adjust them (NATS).
+    #[cfg(feature = "nats")]
     pub(crate) fn options_mut(&mut self) -> &mut Options {
         &mut self.options
     }
@@ -284,107 +299,158 @@ impl PeerBuilder {
         Ok(peer)
     }
 
-    /// Connects over TCP (with `TCP_NODELAY`).
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the connection cannot be made.
-    pub async fn connect_tcp(self, addr: impl ToSocketAddrs) -> crate::error::Result<Peer> {
-        // Resolved once: a reconnect dials the same addresses.
-        let addrs: Arc<[SocketAddr]> = tokio::net::lookup_host(addr).await?.collect();
-        self.connect_with(move || {
-            let addrs = Arc::clone(&addrs);
-            async move {
-                transport::tcp::connect(&addrs)
-                    .await
-                    .map(transport::tcp::transport)
-            }
-        })
-        .await
-    }
-
-    /// Connects over TLS (feature `tls`), verifying the server as `server_name`
-    /// with `config` (its root certificates, and a client certificate for
-    /// mutual TLS). Reconnects, if asked, dial and verify the same way.
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the connection or the handshake fails (an untrusted
-    /// certificate, say), or `server_name` is not a valid DNS name or IP.
+    /// How this peer verifies `tls://` and `wss://` servers (feature
+    /// `tls`): `config`'s root certificates, and its client certificate for
+    /// mutual TLS. Servers are verified as their address's host unless
+    /// [`tls_server_name`](PeerBuilder::tls_server_name) says otherwise.
     #[cfg(feature = "tls")]
-    pub async fn connect_tls(
-        self,
-        addr: impl ToSocketAddrs,
-        server_name: &str,
-        config: Arc<transport::tls::rustls::ClientConfig>,
-    ) -> crate::error::Result<Peer> {
-        use transport::tls::rustls::pki_types::ServerName;
-        let name = ServerName::try_from(server_name.to_owned())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let addrs: Arc<[SocketAddr]> = tokio::net::lookup_host(addr).await?.collect();
-        self.connect_with(move || {
-            let (addrs, name, config) = (Arc::clone(&addrs), name.clone(), Arc::clone(&config));
-            async move { transport::tls::connect(&addrs, name, config).await }
-        })
-        .await
+    pub fn tls(mut self, config: Arc<transport::tls::rustls::ClientConfig>) -> Self {
+        let server_name = self.tls.take().and_then(|tls| tls.server_name);
+        self.tls = Some(ClientTls {
+            config,
+            server_name,
+        });
+        self
     }
 
-    /// Connects to a Unix socket.
+    /// Verifies TLS servers as `name` (a DNS name or an IP address) rather
+    /// than their address's host: for a server reached by IP whose
+    /// certificate names a host. Needs [`tls`](PeerBuilder::tls).
+    #[cfg(feature = "tls")]
+    pub fn tls_server_name(mut self, name: &str) -> Self {
+        if let Some(tls) = &mut self.tls {
+            tls.server_name = Some(name.to_owned());
+        }
+        self
+    }
+
+    /// Connects to `addr`, any [`Address`]: `tcp://host:port` (or
+    /// `host:port`, or a `SocketAddr`), `tls://host:port`, `unix:/path`,
+    /// `ws://host:port/path`, `wss://host:port/path`,
+    /// `nats://host:port/prefix` or `exec:COMMAND`. A server's
+    /// [`local_addr`](crate::Server::local_addr) is one too. Reconnects, if
+    /// asked ([`reconnect`](PeerBuilder::reconnect)), dial the same
+    /// address the same way.
+    ///
+    /// * TCP sets `TCP_NODELAY`; a host name is resolved once, and a
+    ///   reconnect dials the same addresses.
+    /// * `tls://` and `wss://` verify the server with the configuration
+    ///   given to [`tls`](PeerBuilder::tls), as the address's host.
+    /// * `ws://` and `wss://` carry one msgpack-rpc message per binary
+    ///   message.
+    /// * `nats://` is [`connect_nats`](PeerBuilder::connect_nats) with the
+    ///   servers and prefix of the address (use it directly for
+    ///   credentials or TLS to NATS).
+    /// * `exec:` starts the command with `sh -c` and talks to it over its
+    ///   stdin and stdout; the child is killed when the connection closes
+    ///   ([`spawn_child`](PeerBuilder::spawn_child) hands it over instead).
     ///
     /// # Errors
     ///
-    /// `Transport` if the connection cannot be made.
-    #[cfg(unix)]
-    pub async fn connect_unix(self, path: impl AsRef<Path>) -> crate::error::Result<Peer> {
-        let path: Arc<Path> = path.as_ref().into();
-        self.connect_with(move || {
-            let path = Arc::clone(&path);
-            async move { transport::unix::connect(&path).await }
-        })
-        .await
+    /// `Transport` if the address is not one (saying why), needs a feature
+    /// this build lacks, needs a TLS configuration none was given, or the
+    /// connection (its handshake, its upgrade) cannot be made.
+    pub async fn connect(self, addr: impl ToAddress) -> crate::error::Result<Peer> {
+        let address = addr.to_address()?;
+        match address {
+            Address::Tcp(host_port) => {
+                // Resolved once: a reconnect dials the same addresses.
+                let addrs: Arc<[SocketAddr]> =
+                    tokio::net::lookup_host(host_port.as_str()).await?.collect();
+                self.connect_with(move || {
+                    let addrs = Arc::clone(&addrs);
+                    async move {
+                        transport::tcp::connect(&addrs)
+                            .await
+                            .map(transport::tcp::transport)
+                    }
+                })
+                .await
+            }
+            #[cfg(feature = "tls")]
+            Address::Tls(ref host_port) => {
+                use transport::tls::rustls::pki_types::ServerName;
+                let (config, name) = self.client_tls(&address)?;
+                let name = ServerName::try_from(name)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let addrs: Arc<[SocketAddr]> =
+                    tokio::net::lookup_host(host_port.as_str()).await?.collect();
+                self.connect_with(move || {
+                    let (addrs, name, config) =
+                        (Arc::clone(&addrs), name.clone(), Arc::clone(&config));
+                    async move { transport::tls::connect(&addrs, name, config).await }
+                })
+                .await
+            }
+            #[cfg(unix)]
+            Address::Unix(path) => {
+                let path: Arc<Path> = path.into();
+                self.connect_with(move || {
+                    let path = Arc::clone(&path);
+                    async move { transport::unix::connect(&path).await }
+                })
+                .await
+            }
+            #[cfg(feature = "websocket")]
+            Address::Ws(url) => {
+                let url: Arc<str> = url.into();
+                let max_message_size = self.options.limits.max_message_size;
+                self.connect_with(move || {
+                    let url = Arc::clone(&url);
+                    async move { transport::websocket::connect(&url, max_message_size).await }
+                })
+                .await
+            }
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            Address::Wss(ref url) => {
+                let (config, _) = self.client_tls(&address)?;
+                let url: Arc<str> = url.as_str().into();
+                let max_message_size = self.options.limits.max_message_size;
+                self.connect_with(move || {
+                    let (url, config) = (Arc::clone(&url), Arc::clone(&config));
+                    async move {
+                        transport::websocket::connect_tls(&url, config, max_message_size).await
+                    }
+                })
+                .await
+            }
+            #[cfg(feature = "nats")]
+            Address::Nats { servers, prefix } => self.connect_nats(servers, &prefix).await,
+            Address::Exec(command) => {
+                let mut child = tokio::process::Command::new("sh");
+                child.arg("-c").arg(format!("exec {command}"));
+                let (peer, mut child) = self.spawn_child(child)?;
+                let closed = peer.closed();
+                peer.runtime().spawn(async move {
+                    closed.await;
+                    let _ = child.kill().await;
+                });
+                Ok(peer)
+            }
+            #[allow(unreachable_patterns)]
+            other => Err(unsupported(&other).into()),
+        }
     }
 
-    /// Connects over WebSocket (feature `websocket`) to `url`
-    /// (`ws://host:port/path`): one msgpack-rpc message per binary message.
-    /// Reconnects, if asked, dial the same URL.
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the connection or the upgrade fails (a server that
-    /// refuses this client's origin answers 403, say).
-    #[cfg(feature = "websocket")]
-    pub async fn connect_ws(self, url: &str) -> crate::error::Result<Peer> {
-        let url: Arc<str> = url.into();
-        let max_message_size = self.options.limits.max_message_size;
-        self.connect_with(move || {
-            let url = Arc::clone(&url);
-            async move { transport::websocket::connect(&url, max_message_size).await }
-        })
-        .await
-    }
-
-    /// Connects over WebSocket on TLS (`wss://host:port/path`; features
-    /// `websocket` and `tls`), verifying the server as the URL's host with
-    /// `config` (its root certificates, and a client certificate for mutual
-    /// TLS). Reconnects, if asked, dial and verify the same way.
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the URL is not `wss://`, or the connection, the
-    /// handshake (an untrusted certificate, say) or the upgrade fails.
-    #[cfg(all(feature = "websocket", feature = "tls"))]
-    pub async fn connect_wss(
-        self,
-        url: &str,
-        config: Arc<transport::tls::rustls::ClientConfig>,
-    ) -> crate::error::Result<Peer> {
-        let url: Arc<str> = url.into();
-        let max_message_size = self.options.limits.max_message_size;
-        self.connect_with(move || {
-            let (url, config) = (Arc::clone(&url), Arc::clone(&config));
-            async move { transport::websocket::connect_tls(&url, config, max_message_size).await }
-        })
-        .await
+    /// The TLS configuration to reach `address` with, and the name to
+    /// verify it as.
+    #[cfg(feature = "tls")]
+    fn client_tls(
+        &self,
+        address: &Address,
+    ) -> io::Result<(Arc<transport::tls::rustls::ClientConfig>, String)> {
+        let tls = self.tls.as_ref().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{address} needs a TLS configuration: PeerBuilder::tls(config)"),
+            )
+        })?;
+        let name = match (&tls.server_name, address.host()) {
+            (Some(name), _) => name.clone(),
+            (None, Some(host)) => host.to_owned(),
+            (None, None) => unreachable!("TLS addresses have a host"),
+        };
+        Ok((Arc::clone(&tls.config), name))
     }
 
     /// Starts `command` as a child process and talks to it over its stdin and
@@ -408,6 +474,26 @@ impl PeerBuilder {
     pub fn stdio(self) -> Peer {
         self.spawn(transport::stdio::own())
     }
+}
+
+/// Why `address` cannot be reached by this build: the feature it needs.
+#[cfg_attr(
+    all(unix, feature = "tls", feature = "websocket", feature = "nats"),
+    allow(dead_code)
+)]
+pub(crate) fn unsupported(address: &Address) -> io::Error {
+    let needs = match address {
+        Address::Tls(_) => "the `tls` feature",
+        Address::Ws(_) => "the `websocket` feature",
+        Address::Wss(_) => "the `websocket` and `tls` features",
+        Address::Nats { .. } => "the `nats` feature",
+        Address::Unix(_) => "a Unix system",
+        _ => "what this build lacks",
+    };
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{address} needs {needs} of dotrpc"),
+    )
 }
 
 impl fmt::Debug for PeerBuilder {

@@ -69,7 +69,7 @@
 //! router.namespace("math").set_handler("div", |a: f64, b: f64| async move {
 //!     if b == 0.0 { Err("division by zero".to_string()) } else { Ok(a / b) }
 //! });
-//! let server = Server::builder(Peer::builder().router(router)).bind_tcp("127.0.0.1:0").await?;
+//! let server = Server::builder(Peer::builder().router(router)).bind("127.0.0.1:0").await?;
 //! let addr = server.local_addr().as_tcp().unwrap();
 //!
 //! let peer = dotrpc::connect(addr).await?;
@@ -313,9 +313,9 @@ pub use router::{Api, Namespace, Router};
 pub use runtime::BackgroundRuntime;
 pub use schema::{Description, MethodDescription, MethodShapes, ParamDescription};
 pub use server::{Server, ServerBuilder};
-pub use transport::ListenAddr;
 #[cfg(feature = "tls")]
 pub use transport::tls;
+pub use transport::{Address, ListenAddr, ToAddress};
 pub use wire::{ApplicationError, WireType};
 
 /// The README's code blocks, run as doctests so they cannot rot.
@@ -323,13 +323,15 @@ pub use wire::{ApplicationError, WireType};
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
-/// Connects to a dotrpc (or any msgpack-rpc) server over TCP, with default
-/// options and no handlers of its own. Use [`Peer::builder`] to serve calls
-/// from the server or change limits.
+/// Connects to a dotrpc (or any msgpack-rpc) server at `addr` (any
+/// [`Address`]: `host:port`, `ws://host:port/path`, a server's
+/// `local_addr()`...), with default options and no handlers of its own.
+/// Use [`Peer::builder`] to serve calls from the server, change limits, or
+/// give a TLS configuration.
 ///
 /// # Errors
 ///
-/// `Transport` if the connection cannot be made.
-pub async fn connect(addr: impl tokio::net::ToSocketAddrs) -> Result<Peer> {
-    Peer::builder().connect_tcp(addr).await
+/// `Transport` if the address is not one or the connection cannot be made.
+pub async fn connect(addr: impl ToAddress) -> Result<Peer> {
+    Peer::builder().connect(addr).await
 }

@@ -34,9 +34,9 @@ use tokio::sync::oneshot;
 /// let runtime = BackgroundRuntime::new()?;
 /// let router = Arc::new(dotrpc::Router::new());
 /// router.set_handler("add", |a: i64, b: i64| async move { a + b });
-/// let server = runtime.block_on(Server::builder(Peer::builder().router(router)).bind_tcp("127.0.0.1:0"))?;
+/// let server = runtime.block_on(Server::builder(Peer::builder().router(router)).bind("127.0.0.1:0"))?;
 /// let addr = server.local_addr().as_tcp().unwrap();
-/// let peer = runtime.block_on(Peer::builder().connect_tcp(addr))?;
+/// let peer = runtime.block_on(Peer::builder().connect(addr))?;
 ///
 /// // From this plain thread: a blocking call with a timeout.
 /// let sum: i64 = peer.call("add", (1, 2)).wait_timeout(std::time::Duration::from_secs(1))?;

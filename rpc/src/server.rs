@@ -1,4 +1,4 @@
-//! [`Server`]: bind (or take a bound listener), accept, one [`Peer`] per
+//! [`Server`]: bind an [`Address`] (or take a bound listener), accept, one [`Peer`] per
 //! connection, broadcast, shutdown.
 //!
 //! The accept loop is a task that takes a permit from a semaphore of
@@ -30,12 +30,10 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::net::ToSocketAddrs;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -46,8 +44,8 @@ use crate::dispatch::Dispatcher;
 use crate::error::DisconnectReason;
 use crate::peer::{Options, Peer};
 use crate::router::Router;
-use crate::transport;
 use crate::transport::listener::{Accepted, Incoming, ListenAddr, Listener};
+use crate::transport::{self, Address, Scheme, ToAddress};
 
 /// Called with each new connection's peer, before it is served.
 type OnConnect = Arc<dyn Fn(&Peer) + Send + Sync>;
@@ -63,6 +61,12 @@ pub struct ServerBuilder {
     max_connections: usize,
     backlog: u32,
     on_connect: Option<OnConnect>,
+    /// How `tls://` and `wss://` connections are taken.
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<transport::tls::rustls::ServerConfig>>,
+    /// The pages `ws://` and `wss://` connections may come from.
+    #[cfg(feature = "websocket")]
+    origins: transport::websocket::Origins,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -111,145 +115,136 @@ impl ServerBuilder {
         self
     }
 
-    /// Binds a TCP address and starts accepting.
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the address cannot be bound.
-    pub async fn bind_tcp(self, addr: impl ToSocketAddrs) -> crate::error::Result<Server> {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
-        let listener = transport::tcp::bind(&addrs, self.backlog)?;
-        self.listen(Listener::Tcp(listener))
-    }
-
-    /// Starts accepting on a TCP listener the caller has already bound (with
-    /// the backlog it chose).
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the listener has no local address.
-    pub fn listen_tcp(self, listener: tokio::net::TcpListener) -> crate::error::Result<Server> {
-        self.listen(Listener::Tcp(listener))
-    }
-
-    /// Binds a TCP address for TLS connections (feature `tls`) and starts
-    /// accepting. With a client-certificate verifier in `config` (mutual TLS),
-    /// each connection's identity is the chain its client presented:
-    /// [`tls::ClientCertificates`](crate::tls::ClientCertificates).
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the address cannot be bound.
+    /// How the server takes `tls://` and `wss://` connections (feature
+    /// `tls`): its certificate, and for mutual TLS a client-certificate
+    /// verifier, whose chain becomes each connection's identity
+    /// ([`tls::ClientCertificates`](crate::tls::ClientCertificates)).
     #[cfg(feature = "tls")]
-    pub async fn bind_tls(
-        self,
-        addr: impl ToSocketAddrs,
-        config: Arc<crate::transport::tls::rustls::ServerConfig>,
-    ) -> crate::error::Result<Server> {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
-        let listener = transport::tcp::bind(&addrs, self.backlog)?;
-        self.listen_tls(listener, config)
+    pub fn tls(mut self, config: Arc<transport::tls::rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
     }
 
-    /// Starts accepting TLS connections (feature `tls`) on a TCP listener the
-    /// caller has already bound; see [`bind_tls`](ServerBuilder::bind_tls).
+    /// Which web pages may open `ws://` and `wss://` connections (feature
+    /// `websocket`), by the origin their browser sends with the upgrade
+    /// request; [`Origins::same_origin()`](crate::transport::websocket::Origins::same_origin)
+    /// (pages this server serves) unless set.
+    #[cfg(feature = "websocket")]
+    pub fn origins(mut self, origins: transport::websocket::Origins) -> Self {
+        self.origins = origins;
+        self
+    }
+
+    /// Binds `addr` and starts accepting: `tcp://host:port` (or
+    /// `host:port`, or a `SocketAddr`; `:0` lets the system choose the
+    /// port, which [`Server::local_addr`] tells), `tls://host:port`,
+    /// `ws://host:port/` (any path is served), `wss://host:port/`, or
+    /// `unix:/path` (a socket file made `0600`, removed when the server
+    /// stops). TLS takes the configuration given to
+    /// [`tls`](ServerBuilder::tls); WebSocket admits the
+    /// [`origins`](ServerBuilder::origins) set, and an upgrade must
+    /// complete within the peer's message timeout.
     ///
     /// # Errors
     ///
-    /// `Transport` if the listener has no local address.
+    /// `Transport` if the address is not one a server listens on (a NATS
+    /// service is a [`NatsService`](crate::nats::NatsService)), needs a
+    /// feature this build lacks or a TLS configuration none was given, or
+    /// cannot be bound.
+    pub async fn bind(self, addr: impl ToAddress) -> crate::error::Result<Server> {
+        let address = addr.to_address()?;
+        let scheme = match &address {
+            Address::Tcp(_) => Scheme::Tcp,
+            Address::Tls(_) => Scheme::Tls,
+            Address::Ws(_) => Scheme::Ws,
+            Address::Wss(_) => Scheme::Wss,
+            #[cfg(unix)]
+            Address::Unix(path) => {
+                let listener = transport::unix::bind(path, self.backlog)?;
+                return self.listen_unix(listener);
+            }
+            Address::Nats { .. } | Address::Exec(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "a server cannot listen on {address}: serve NATS with a NatsService, \
+                         and a child process with PeerBuilder::stdio in the child"
+                    ),
+                )
+                .into());
+            }
+            #[allow(unreachable_patterns)]
+            other => return Err(crate::builder::unsupported(other).into()),
+        };
+        let host_port = match &address {
+            Address::Ws(url) | Address::Wss(url) => {
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+                rest.split(['/', '?', '#']).next().unwrap_or(rest)
+            }
+            Address::Tcp(host_port) | Address::Tls(host_port) => host_port.as_str(),
+            _ => unreachable!("only TCP-based addresses are left"),
+        };
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(host_port).await?.collect();
+        let listener = transport::tcp::bind(&addrs, self.backlog)?;
+        self.listen(listener, scheme)
+    }
+
+    /// Starts accepting `scheme` connections on a TCP listener the caller
+    /// has already bound (with the backlog it chose), as
+    /// [`bind`](ServerBuilder::bind) would on the address.
+    ///
+    /// # Errors
+    ///
+    /// `Transport` if the listener has no local address, or `scheme` needs
+    /// a feature this build lacks or a TLS configuration none was given.
+    pub fn listen(
+        self,
+        listener: tokio::net::TcpListener,
+        scheme: Scheme,
+    ) -> crate::error::Result<Server> {
+        let listener = match scheme {
+            Scheme::Tcp => Listener::Tcp(listener),
+            #[cfg(feature = "tls")]
+            Scheme::Tls => Listener::Tls(listener, transport::tls::acceptor(self.server_tls()?)),
+            #[cfg(feature = "websocket")]
+            Scheme::Ws => Listener::WebSocket(listener, Arc::new(self.upgrade())),
+            #[cfg(all(feature = "websocket", feature = "tls"))]
+            Scheme::Wss => {
+                let mut upgrade = self.upgrade();
+                upgrade.tls = Some(transport::tls::acceptor(self.server_tls()?));
+                Listener::WebSocket(listener, Arc::new(upgrade))
+            }
+            #[allow(unreachable_patterns)]
+            scheme => {
+                let local = listener.local_addr()?;
+                let address = match scheme {
+                    Scheme::Tls => Address::Tls(local.to_string()),
+                    Scheme::Ws => Address::Ws(format!("ws://{local}/")),
+                    _ => Address::Wss(format!("wss://{local}/")),
+                };
+                return Err(crate::builder::unsupported(&address).into());
+            }
+        };
+        self.listen_on(listener)
+    }
+
+    /// The TLS configuration a `tls://` or `wss://` listener needs.
     #[cfg(feature = "tls")]
-    pub fn listen_tls(
-        self,
-        listener: tokio::net::TcpListener,
-        config: Arc<crate::transport::tls::rustls::ServerConfig>,
-    ) -> crate::error::Result<Server> {
-        self.listen(Listener::Tls(listener, transport::tls::acceptor(config)))
-    }
-
-    /// Binds a TCP address for WebSocket connections (feature `websocket`)
-    /// and starts accepting: one msgpack-rpc message per binary message.
-    /// `origins` says which web pages may connect (browsers send the page's
-    /// origin with the upgrade request):
-    /// [`Origins::same_origin()`](crate::transport::websocket::Origins::same_origin)
-    /// for pages this server serves. An upgrade must complete within the
-    /// peer's message timeout.
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the address cannot be bound.
-    #[cfg(feature = "websocket")]
-    pub async fn bind_ws(
-        self,
-        addr: impl ToSocketAddrs,
-        origins: transport::websocket::Origins,
-    ) -> crate::error::Result<Server> {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
-        let listener = transport::tcp::bind(&addrs, self.backlog)?;
-        self.listen_ws(listener, origins)
-    }
-
-    /// Starts accepting WebSocket connections (feature `websocket`) on a
-    /// TCP listener the caller has already bound; see
-    /// [`bind_ws`](ServerBuilder::bind_ws).
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the listener has no local address.
-    #[cfg(feature = "websocket")]
-    pub fn listen_ws(
-        mut self,
-        listener: tokio::net::TcpListener,
-        origins: transport::websocket::Origins,
-    ) -> crate::error::Result<Server> {
-        let upgrade = self.upgrade(origins);
-        self.listen(Listener::WebSocket(listener, Arc::new(upgrade)))
-    }
-
-    /// Binds a TCP address for WebSocket connections over TLS (`wss://`;
-    /// features `websocket` and `tls`) and starts accepting; as
-    /// [`bind_ws`](ServerBuilder::bind_ws), after a TLS handshake as
-    /// [`bind_tls`](ServerBuilder::bind_tls) does it.
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the address cannot be bound.
-    #[cfg(all(feature = "websocket", feature = "tls"))]
-    pub async fn bind_wss(
-        self,
-        addr: impl ToSocketAddrs,
-        config: Arc<crate::transport::tls::rustls::ServerConfig>,
-        origins: transport::websocket::Origins,
-    ) -> crate::error::Result<Server> {
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr).await?.collect();
-        let listener = transport::tcp::bind(&addrs, self.backlog)?;
-        self.listen_wss(listener, config, origins)
-    }
-
-    /// Starts accepting WebSocket connections over TLS (features `websocket`
-    /// and `tls`) on a TCP listener the caller has already bound; see
-    /// [`bind_wss`](ServerBuilder::bind_wss).
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the listener has no local address.
-    #[cfg(all(feature = "websocket", feature = "tls"))]
-    pub fn listen_wss(
-        mut self,
-        listener: tokio::net::TcpListener,
-        config: Arc<crate::transport::tls::rustls::ServerConfig>,
-        origins: transport::websocket::Origins,
-    ) -> crate::error::Result<Server> {
-        let mut upgrade = self.upgrade(origins);
-        upgrade.tls = Some(transport::tls::acceptor(config));
-        self.listen(Listener::WebSocket(listener, Arc::new(upgrade)))
+    fn server_tls(&self) -> io::Result<Arc<transport::tls::rustls::ServerConfig>> {
+        self.tls.clone().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a TLS listener needs a TLS configuration: ServerBuilder::tls(config)",
+            )
+        })
     }
 
     /// How this server's WebSocket connections are upgraded.
     #[cfg(feature = "websocket")]
-    fn upgrade(&mut self, origins: transport::websocket::Origins) -> transport::websocket::Upgrade {
-        let options = self.peer.options_mut();
+    fn upgrade(&self) -> transport::websocket::Upgrade {
+        let options = self.peer.options();
         transport::websocket::Upgrade {
-            origins,
+            origins: self.origins.clone(),
             max_message_size: options.limits.max_message_size,
             timeout: options
                 .message_timeout
@@ -257,19 +252,6 @@ impl ServerBuilder {
             #[cfg(feature = "tls")]
             tls: None,
         }
-    }
-
-    /// Binds a Unix socket file (made `0600`) and starts accepting. The file
-    /// is removed when the server stops.
-    ///
-    /// # Errors
-    ///
-    /// `Transport` if the path cannot be bound (it exists, say).
-    #[cfg(unix)]
-    pub async fn bind_unix(self, path: impl Into<PathBuf>) -> crate::error::Result<Server> {
-        let path = path.into();
-        let listener = transport::unix::bind(&path, self.backlog)?;
-        self.listen(Listener::Unix(listener))
     }
 
     /// Starts accepting on a Unix socket listener the caller has already
@@ -280,7 +262,7 @@ impl ServerBuilder {
     /// `Transport` if the listener is not bound to a path.
     #[cfg(unix)]
     pub fn listen_unix(self, listener: tokio::net::UnixListener) -> crate::error::Result<Server> {
-        self.listen(Listener::Unix(listener))
+        self.listen_on(Listener::Unix(listener))
     }
 
     /// A server that accepts nothing itself: connections accepted
@@ -293,7 +275,7 @@ impl ServerBuilder {
         self.start(ListenAddr::External, None)
     }
 
-    fn listen(self, listener: Listener) -> crate::error::Result<Server> {
+    fn listen_on(self, listener: Listener) -> crate::error::Result<Server> {
         let local = listener.local_addr()?;
         tracing::info!(listen = %local, "serving");
         Ok(self.start(local, Some(listener)))
@@ -440,7 +422,7 @@ impl Server {
     /// let router = Arc::new(dotrpc::Router::new());
     /// router.set_handler("add", |a: i64, b: i64| async move { a + b });
     /// let server = dotrpc::Server::builder(dotrpc::Peer::builder().router(router))
-    ///     .bind_tcp("127.0.0.1:9000")
+    ///     .bind("127.0.0.1:9000")
     ///     .await?;
     /// println!("listening on {}", server.local_addr());
     /// # Ok(()) }
@@ -451,6 +433,10 @@ impl Server {
             max_connections: 10_000,
             backlog: DEFAULT_BACKLOG,
             on_connect: None,
+            #[cfg(feature = "tls")]
+            tls: None,
+            #[cfg(feature = "websocket")]
+            origins: transport::websocket::Origins::default(),
         }
     }
 
@@ -539,7 +525,7 @@ impl Server {
     /// ```no_run
     /// # #[tokio::main] async fn main() -> dotrpc::Result<()> {
     /// let server = dotrpc::Server::builder(dotrpc::Peer::builder())
-    ///     .bind_tcp("127.0.0.1:9000")
+    ///     .bind("127.0.0.1:9000")
     ///     .await?;
     /// let ctrl_c = async {
     ///     let _ = tokio::signal::ctrl_c().await;

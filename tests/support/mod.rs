@@ -142,12 +142,24 @@ pub async fn first_reason(
 /// A server on 127.0.0.1 with an ephemeral port.
 pub async fn tcp_server(router: Arc<Router>) -> Server {
     Server::builder(Peer::builder().router(router))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0")
 }
 
 /// The port-bearing address of a TCP server.
+/// An error and every cause under it, as a person reads them.
+#[allow(dead_code)]
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text = format!("{text}: {error}");
+        cause = error.source();
+    }
+    text
+}
+
 pub fn addr(server: &Server) -> std::net::SocketAddr {
     server.local_addr().as_tcp().expect("a TCP server")
 }

@@ -144,7 +144,7 @@ impl E for Impl {
 
 pub(crate) async fn serve() -> Result<Served, String> {
     let server = Server::builder(Peer::builder().serve(BenchService(Impl::default())))
-        .bind_tcp("127.0.0.1:0")
+        .bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
     served(server)
@@ -153,10 +153,7 @@ pub(crate) async fn serve() -> Result<Served, String> {
 /// `dotrpc-ws`: the same over WebSocket, one message per binary message.
 pub(crate) async fn serve_ws() -> Result<Served, String> {
     let server = Server::builder(Peer::builder().serve(BenchService(Impl::default())))
-        .bind_ws(
-            "127.0.0.1:0",
-            dotrpc::transport::websocket::Origins::same_origin(),
-        )
+        .bind("ws://127.0.0.1:0/")
         .await
         .map_err(|e| e.to_string())?;
     served(server)
@@ -193,7 +190,7 @@ pub(crate) async fn connect(port: u16) -> Result<Client, String> {
 
 pub(crate) async fn connect_ws(port: u16) -> Result<Client, String> {
     let peer = Peer::builder()
-        .connect_ws(&format!("ws://127.0.0.1:{port}/"))
+        .connect(&format!("ws://127.0.0.1:{port}/"))
         .await
         .map_err(|e| e.to_string())?;
     Ok(client(peer))

@@ -71,6 +71,7 @@ use crate::builder::PeerBuilder;
 use crate::client::{ApiBroadcast, ApiClient, Members};
 use crate::peer::Peer;
 use crate::router::Router;
+use crate::transport::Address;
 use caller::Caller;
 use options::ServerWord;
 pub use options::{IntoNatsOptions, NatsOptions};
@@ -104,28 +105,16 @@ impl FromStr for NatsAddr {
     type Err = io::Error;
 
     fn from_str(addr: &str) -> io::Result<NatsAddr> {
-        let invalid = |why: &str| {
-            io::Error::new(
+        match addr.parse()? {
+            Address::Nats { servers, prefix } => Ok(NatsAddr {
+                url: servers,
+                prefix,
+            }),
+            _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("`{addr}` is not nats://host:port/prefix: {why}"),
-            )
-        };
-        let rest = addr
-            .strip_prefix("nats://")
-            .ok_or_else(|| invalid("it must start with nats://"))?;
-        let (server, prefix) = rest
-            .split_once('/')
-            .ok_or_else(|| invalid("the prefix is missing"))?;
-        if server.is_empty() {
-            return Err(invalid("the host is missing"));
+                format!("`{addr}` is not nats://host:port/prefix"),
+            )),
         }
-        if !subject::valid_path(prefix) {
-            return Err(invalid("the prefix must be dot-separated subject tokens"));
-        }
-        Ok(NatsAddr {
-            url: format!("nats://{server}"),
-            prefix: prefix.to_owned(),
-        })
     }
 }
 

@@ -39,13 +39,7 @@ pub(crate) fn subject(prefix: &str, path: &str) -> String {
 /// Whether `path` can be part of a subject: dot-separated tokens, none
 /// empty, no wildcards or whitespace.
 pub(crate) fn valid_path(path: &str) -> bool {
-    !path.is_empty()
-        && path.split('.').all(|token| {
-            !token.is_empty()
-                && token
-                    .chars()
-                    .all(|c| !c.is_whitespace() && c != '*' && c != '>')
-        })
+    crate::transport::is_subject_path(path)
 }
 
 /// The numeric code of the NATS error header for a dotrpc error code: the

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use super::address::{Address, ToAddress};
 use super::{Identity, Transport, tcp};
 
 /// Where a server listens.
@@ -23,6 +24,12 @@ use super::{Identity, Transport, tcp};
 pub enum ListenAddr {
     /// A TCP address (with the port the system chose, if `:0` was asked).
     Tcp(SocketAddr),
+    /// A TCP address taking TLS connections.
+    Tls(SocketAddr),
+    /// A TCP address taking WebSocket connections.
+    Ws(SocketAddr),
+    /// A TCP address taking WebSocket connections over TLS.
+    Wss(SocketAddr),
     /// A Unix socket file.
     Unix(PathBuf),
     /// Nowhere: the server's connections are accepted elsewhere and handed
@@ -31,22 +38,52 @@ pub enum ListenAddr {
 }
 
 impl ListenAddr {
-    /// The TCP address, if this is one.
+    /// The TCP address, if the server listens on one (for TCP, TLS or
+    /// WebSocket connections).
     pub fn as_tcp(&self) -> Option<SocketAddr> {
         match self {
-            ListenAddr::Tcp(addr) => Some(*addr),
+            ListenAddr::Tcp(addr)
+            | ListenAddr::Tls(addr)
+            | ListenAddr::Ws(addr)
+            | ListenAddr::Wss(addr) => Some(*addr),
             ListenAddr::Unix(_) | ListenAddr::External => None,
         }
     }
 }
 
+/// `127.0.0.1:4242` for TCP (as a socket address prints), and the
+/// [`Address`] a client connects to for the others: `ws://127.0.0.1:4242/`,
+/// `unix:///run/x.sock`.
 impl fmt::Display for ListenAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ListenAddr::Tcp(addr) => write!(f, "{addr}"),
-            ListenAddr::Unix(path) => write!(f, "unix://{}", path.display()),
             ListenAddr::External => f.write_str("external"),
+            other => match other.to_address() {
+                Ok(address) => write!(f, "{address}"),
+                Err(_) => unreachable!("every other listen address is an address"),
+            },
         }
+    }
+}
+
+/// The address a client connects to, for every server but one without a
+/// listener.
+impl ToAddress for ListenAddr {
+    fn to_address(&self) -> io::Result<Address> {
+        Ok(match self {
+            ListenAddr::Tcp(addr) => Address::Tcp(addr.to_string()),
+            ListenAddr::Tls(addr) => Address::Tls(addr.to_string()),
+            ListenAddr::Ws(addr) => Address::Ws(format!("ws://{addr}/")),
+            ListenAddr::Wss(addr) => Address::Wss(format!("wss://{addr}/")),
+            ListenAddr::Unix(path) => Address::Unix(path.clone()),
+            ListenAddr::External => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a server without a listener has no address of its own",
+                ));
+            }
+        })
     }
 }
 
@@ -75,9 +112,17 @@ impl Listener {
                 Ok(ListenAddr::Unix(path.to_owned()))
             }
             #[cfg(feature = "tls")]
-            Listener::Tls(listener, _) => Ok(ListenAddr::Tcp(listener.local_addr()?)),
+            Listener::Tls(listener, _) => Ok(ListenAddr::Tls(listener.local_addr()?)),
             #[cfg(feature = "websocket")]
-            Listener::WebSocket(listener, _) => Ok(ListenAddr::Tcp(listener.local_addr()?)),
+            Listener::WebSocket(listener, upgrade) => {
+                let addr = listener.local_addr()?;
+                #[cfg(feature = "tls")]
+                if upgrade.tls.is_some() {
+                    return Ok(ListenAddr::Wss(addr));
+                }
+                let _ = upgrade;
+                Ok(ListenAddr::Ws(addr))
+            }
         }
     }
 

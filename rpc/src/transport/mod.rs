@@ -25,6 +25,7 @@
 //! by method or msgid, `tls` (feature `tls`) and `websocket` (feature
 //! `websocket`).
 
+mod address;
 mod framed;
 pub(crate) mod listener;
 pub(crate) mod memory;
@@ -47,6 +48,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use crate::codec::{CodecError, FrameDecoder, Limits, check_frame};
 pub use crate::message::{Frames, Message, MsgId, Notification, Request, Response};
+#[cfg_attr(not(feature = "nats"), allow(unused_imports))]
+pub(crate) use address::is_subject_path;
+pub use address::{Address, Scheme, ToAddress};
 use framed::{StreamSink, StreamSource};
 pub use listener::ListenAddr;
 

@@ -1,8 +1,9 @@
 //! TLS for TCP, on rustls with the ring provider (feature `tls`).
 //!
-//! A client dials with [`PeerBuilder::connect_tls`](crate::PeerBuilder::connect_tls)
-//! and a server binds with [`ServerBuilder::bind_tls`](crate::ServerBuilder::bind_tls);
-//! both take rustls configurations, re-exported here as [`rustls`] so the
+//! A client dials `tls://host:port` and `wss://` addresses with the
+//! configuration given to [`PeerBuilder::tls`](crate::PeerBuilder::tls),
+//! and a server takes them with [`ServerBuilder::tls`](crate::ServerBuilder::tls);
+//! both are rustls configurations, re-exported here as [`rustls`] so the
 //! versions match. The server runs each handshake in the connection's own
 //! task, bounded by [`HANDSHAKE_TIMEOUT`], so a slow or silent client never
 //! holds up accepting others. With mutual TLS, the certificate chain a client
