@@ -430,3 +430,33 @@ fn the_check_sees_circles_hidden_in_folders_and_behind_imports() {
     // (its test module does, and tests are not looked at).
     assert!(!found.iter().any(|c| c.starts_with('b')), "{found:?}");
 }
+
+/// A file a newcomer can read in one sitting: a module that grows past
+/// this is split by what its parts do.
+const MAX_LINES: usize = 600;
+
+#[test]
+fn no_source_file_of_the_crate_is_over_600_lines() {
+    fn visit(dir: &Path, long: &mut Vec<String>, seen: &mut usize) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                visit(&path, long, seen);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                *seen += 1;
+                let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+                if lines > MAX_LINES {
+                    long.push(format!("{} has {lines} lines", path.display()));
+                }
+            }
+        }
+    }
+    let (mut long, mut seen) = (Vec::new(), 0);
+    visit(&workspace().join("rpc/src"), &mut long, &mut seen);
+    assert!(seen > 50, "only {seen} files found");
+    assert!(
+        long.is_empty(),
+        "over {MAX_LINES} lines:\n{}",
+        long.join("\n")
+    );
+}

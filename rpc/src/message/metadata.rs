@@ -21,7 +21,7 @@
 
 use crate::codec::{CodecError, value_len};
 
-use super::{malformed, read_str_len};
+use super::read::{malformed, read_str_len};
 
 pub(super) const DEADLINE_KEY: &str = "deadline_ms";
 pub(super) const TRACEPARENT_KEY: &str = "traceparent";

@@ -2,19 +2,6 @@
 //! [`PeerBuilder::connect`](crate::PeerBuilder::connect) dials,
 //! [`ServerBuilder::bind`](crate::ServerBuilder::bind) listens on, and the
 //! `dotrpc` command takes as `ADDR`.
-//!
-//! | written | what |
-//! |---|---|
-//! | `host:port`, `tcp://host:port` | TCP |
-//! | `tls://host:port` | TCP with TLS (feature `tls`; the configuration is the builder's) |
-//! | `unix:/path`, `unix:///path` | a Unix socket |
-//! | `ws://host:port/path` | WebSocket (feature `websocket`) |
-//! | `wss://host:port/path` | WebSocket over TLS (features `websocket`, `tls`) |
-//! | `nats://host:port/prefix`, `nats://a:4222,b:4222/prefix` | the service under `prefix` on NATS (feature `nats`) |
-//! | `exec:COMMAND ARGS` | a child process over its stdin and stdout, started with `sh -c` |
-//!
-//! What an address cannot say (certificates, the pages a WebSocket server
-//! admits, NATS credentials) is set on the builder.
 
 use std::fmt;
 use std::io;
@@ -22,8 +9,20 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-/// Where a peer is: parsed from the forms in the [module docs](self), or
-/// made from a socket address (TCP) or with [`Address::unix`].
+/// Where a peer is: parsed from one of these forms, made from a socket
+/// address (TCP), or with [`Address::unix`]. What an address cannot say
+/// (certificates, the pages a WebSocket server admits, NATS credentials)
+/// is set on the builder.
+///
+/// | written | what |
+/// |---|---|
+/// | `host:port`, `tcp://host:port` | TCP |
+/// | `tls://host:port` | TCP with TLS (feature `tls`) |
+/// | `unix:/path`, `unix:///path` | a Unix socket |
+/// | `ws://host:port/path` | WebSocket (feature `websocket`) |
+/// | `wss://host:port/path` | WebSocket over TLS (features `websocket`, `tls`) |
+/// | `nats://host:port/prefix`, `nats://a:4222,b:4222/prefix` | the service under `prefix` on NATS (feature `nats`) |
+/// | `exec:COMMAND ARGS` | a child process over its stdin and stdout, started with `sh -c` |
 ///
 /// ```
 /// use dotrpc::Address;
