@@ -17,7 +17,8 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 
 use crate::codec::{Limits, check_frame};
-use crate::message::{ErrorObject, MAX_CREDIT, Metadata, Params, TraceContext, code};
+use crate::error::ErrorKind;
+use crate::message::{ErrorObject, MAX_CREDIT, Metadata, Params, TraceContext};
 
 /// The deadline of a call, in milliseconds from when it was sent.
 pub(crate) const DEADLINE_HEADER: &str = "Dotrpc-Deadline-Ms";
@@ -40,21 +41,6 @@ pub(crate) fn subject(prefix: &str, path: &str) -> String {
 /// empty, no wildcards or whitespace.
 pub(crate) fn valid_path(path: &str) -> bool {
     crate::transport::is_subject_path(path)
-}
-
-/// The numeric code of the NATS error header for a dotrpc error code: the
-/// HTTP status it is closest to, as NATS services use them.
-pub(crate) fn status_of(code: Option<&str>) -> u16 {
-    match code {
-        Some(code::UNKNOWN_API) | Some(code::NO_RESPONDERS) => 404,
-        Some(code::INVALID_PARAMS) => 400,
-        Some(code::UNAUTHORIZED) => 403,
-        Some(code::APPLICATION) => 422,
-        Some(code::OVERLOADED) => 503,
-        Some(code::TIMEOUT) => 504,
-        Some(code::CANCELLED) => 499,
-        _ => 500,
-    }
 }
 
 /// The headers of an error reply carrying `error` (an encoded error object,
@@ -80,7 +66,9 @@ pub(crate) fn error_headers(error: &[u8]) -> HeaderMap {
     headers.insert(ERROR_HEADER, message.as_str());
     headers.insert(
         ERROR_CODE_HEADER,
-        status_of(field("code").as_deref()).to_string().as_str(),
+        ErrorKind::status_of(field("code").as_deref())
+            .to_string()
+            .as_str(),
     );
     headers
 }

@@ -170,7 +170,10 @@ impl CallMeter {
 
 /// An outcome as a label: the known ones without a copy.
 fn label_of(outcome: &str) -> metrics::SharedString {
-    match super::OUTCOMES.iter().find(|known| **known == outcome) {
+    match crate::error::OUTCOMES
+        .iter()
+        .find(|known| **known == outcome)
+    {
         Some(known) => metrics::SharedString::const_str(known),
         None => metrics::SharedString::from_owned(outcome.to_owned()),
     }

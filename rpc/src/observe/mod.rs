@@ -47,7 +47,6 @@ mod meter;
 mod otel;
 
 pub use crate::message::TraceContext;
-use crate::message::code;
 pub(crate) use meter::{CallMeter, Traffic};
 pub(crate) use span::{call_span, failed, handle_span, outgoing_trace};
 
@@ -104,50 +103,6 @@ pub mod names {
     pub const CONNECTION_BYTES_SENT: &str = "dotrpc.connection.bytes.sent";
 }
 
-/// Every `outcome` dotrpc itself gives a call (a handler may answer codes
-/// of its own).
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-pub(crate) const OUTCOMES: [&str; 16] = [
-    "ok",
-    code::UNKNOWN_API,
-    code::INVALID_PARAMS,
-    code::APPLICATION,
-    code::INTERNAL,
-    code::OVERLOADED,
-    code::TIMEOUT,
-    code::CANCELLED,
-    code::UNAUTHORIZED,
-    code::NO_RESPONDERS,
-    "Disconnected",
-    "Transport",
-    "Codec",
-    "Foreign",
-    "Lagged",
-    "Misuse",
-];
-
-/// The `outcome` of a call that failed with `kind` (one of [`OUTCOMES`]).
-pub(crate) fn outcome_of(kind: crate::error::ErrorKind) -> &'static str {
-    use crate::error::ErrorKind;
-    match kind {
-        ErrorKind::Disconnected => "Disconnected",
-        ErrorKind::Transport => "Transport",
-        ErrorKind::Codec => "Codec",
-        ErrorKind::Foreign => "Foreign",
-        ErrorKind::Lagged => "Lagged",
-        ErrorKind::Misuse => "Misuse",
-        ErrorKind::UnknownApi
-        | ErrorKind::InvalidParams
-        | ErrorKind::Remote
-        | ErrorKind::Internal
-        | ErrorKind::Timeout
-        | ErrorKind::Overloaded
-        | ErrorKind::Cancelled
-        | ErrorKind::Unauthorized
-        | ErrorKind::NoResponders => kind.code().expect("every kind here has a wire code"),
-    }
-}
-
 /// A call this side made, observed from when it is made to its end: its
 /// span (when `INFO` is enabled) and its meter, which counts `Cancelled` if
 /// the call is dropped before it ends.
@@ -181,41 +136,12 @@ impl ClientCall {
 
     /// The call ended: `Ok`, or failed with `kind`. Told once.
     pub(crate) fn ended(&mut self, failed: Option<crate::error::ErrorKind>) {
-        let outcome = failed.map_or("ok", outcome_of);
+        let outcome = failed.map_or("ok", crate::error::ErrorKind::outcome);
         if let Some(meter) = self.meter.take() {
             meter.finish(outcome);
         }
         if let (Some(span), Some(_)) = (&self.span, failed) {
             self::failed(span, outcome, &outcome);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_kind_of_error_has_a_known_outcome() {
-        use crate::error::ErrorKind::*;
-        for kind in [
-            UnknownApi,
-            InvalidParams,
-            Remote,
-            Foreign,
-            Internal,
-            Timeout,
-            Disconnected,
-            Transport,
-            Codec,
-            Overloaded,
-            Cancelled,
-            Lagged,
-            Misuse,
-            Unauthorized,
-            NoResponders,
-        ] {
-            assert!(OUTCOMES.contains(&outcome_of(kind)), "{kind:?}");
         }
     }
 }

@@ -20,6 +20,12 @@ use rmpv::Value;
 use crate::codec::CodecError;
 use crate::message::{ErrorObject, code};
 
+mod kind;
+
+pub use kind::ErrorKind;
+#[cfg(feature = "metrics")]
+pub(crate) use kind::OUTCOMES;
+
 /// The result type of dotrpc operations.
 pub type Result<T, E = RemoteError> = std::result::Result<T, Error<E>>;
 
@@ -124,68 +130,6 @@ pub enum Error<E = RemoteError> {
         /// What went wrong and what to do instead.
         message: &'static str,
     },
-}
-
-/// The stable, `Copy` classification of an [`Error`].
-///
-/// Kinds that cross the wire have a [`code`](ErrorKind::code) that is fixed once
-/// released; the wording of messages may improve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// See [`Error::UnknownApi`].
-    UnknownApi,
-    /// See [`Error::InvalidParams`].
-    InvalidParams,
-    /// See [`Error::Remote`].
-    Remote,
-    /// See [`Error::Foreign`].
-    Foreign,
-    /// See [`Error::Internal`].
-    Internal,
-    /// See [`Error::Timeout`].
-    Timeout,
-    /// See [`Error::Disconnected`].
-    Disconnected,
-    /// See [`Error::Transport`].
-    Transport,
-    /// See [`Error::Codec`].
-    Codec,
-    /// See [`Error::Overloaded`].
-    Overloaded,
-    /// See [`Error::Cancelled`].
-    Cancelled,
-    /// See [`Error::Lagged`].
-    Lagged,
-    /// See [`Error::Misuse`].
-    Misuse,
-    /// See [`Error::Unauthorized`].
-    Unauthorized,
-    /// See [`Error::NoResponders`].
-    NoResponders,
-}
-
-impl ErrorKind {
-    /// The wire code of this kind, for kinds a handler can answer with.
-    pub fn code(self) -> Option<&'static str> {
-        Some(match self {
-            ErrorKind::UnknownApi => code::UNKNOWN_API,
-            ErrorKind::InvalidParams => code::INVALID_PARAMS,
-            ErrorKind::Remote => code::APPLICATION,
-            ErrorKind::Internal => code::INTERNAL,
-            ErrorKind::Overloaded => code::OVERLOADED,
-            ErrorKind::Timeout => code::TIMEOUT,
-            ErrorKind::Cancelled => code::CANCELLED,
-            ErrorKind::Unauthorized => code::UNAUTHORIZED,
-            ErrorKind::NoResponders => code::NO_RESPONDERS,
-            ErrorKind::Foreign
-            | ErrorKind::Disconnected
-            | ErrorKind::Transport
-            | ErrorKind::Codec
-            | ErrorKind::Lagged
-            | ErrorKind::Misuse => return None,
-        })
-    }
 }
 
 impl<E> Error<E> {
@@ -418,25 +362,27 @@ impl RemoteError {
     /// their kinds, application errors and foreign shapes go through `E`.
     pub(crate) fn into_error<E: FromRemote>(self, method: &str) -> Error<E> {
         let message = || self.message().to_owned();
-        match self.code() {
-            Some(code::UNKNOWN_API) => Error::UnknownApi {
+        match self.code().and_then(ErrorKind::of_code) {
+            Some(ErrorKind::UnknownApi) => Error::UnknownApi {
                 method: method.to_owned(),
             },
-            Some(code::INVALID_PARAMS) => Error::InvalidParams {
+            Some(ErrorKind::InvalidParams) => Error::InvalidParams {
                 method: method.to_owned(),
                 reason: message(),
             },
-            Some(code::INTERNAL) => Error::Internal { message: message() },
-            Some(code::OVERLOADED) => Error::Overloaded { message: message() },
-            Some(code::TIMEOUT) => Error::Timeout,
-            Some(code::UNAUTHORIZED) => Error::Unauthorized {
+            Some(ErrorKind::Internal) => Error::Internal { message: message() },
+            Some(ErrorKind::Overloaded) => Error::Overloaded { message: message() },
+            Some(ErrorKind::Timeout) => Error::Timeout,
+            Some(ErrorKind::Unauthorized) => Error::Unauthorized {
                 method: method.to_owned(),
                 message: message(),
             },
-            Some(code::CANCELLED) => Error::Cancelled,
-            Some(code::NO_RESPONDERS) => Error::NoResponders {
+            Some(ErrorKind::Cancelled) => Error::Cancelled,
+            Some(ErrorKind::NoResponders) => Error::NoResponders {
                 method: method.to_owned(),
             },
+            // `Application`, or no code of dotrpc's: the application's own
+            // error, if it is one.
             _ => match E::from_remote(self) {
                 Ok(app) => Error::Remote(app),
                 Err(unrecognised) => Error::Foreign(unrecognised),
