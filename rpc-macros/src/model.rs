@@ -9,10 +9,8 @@ use quote::{ToTokens, format_ident};
 use syn::{FnArg, Ident, Pat, ReturnType, Type, Visibility};
 
 use crate::attr::{self, ApiAttr, MemberAttr};
-use crate::ctxt::Ctxt;
-use crate::parse::Item;
+use crate::parse::{Item, Member};
 use crate::types::{self, StreamWay};
-use crate::validate;
 
 pub(crate) struct Api {
     pub(crate) form: Form,
@@ -103,12 +101,9 @@ pub(crate) struct Nested {
 }
 
 impl Api {
-    /// Validates `item` and builds the model of what passed; errors go to `cx`.
-    pub(crate) fn from_item(cx: &Ctxt, attr: ApiAttr, item: &Item) -> Option<Api> {
-        validate::check_item(cx, item);
-        if let Some(namespace) = &attr.namespace {
-            validate::check_namespace(cx, namespace);
-        }
+    /// The model of `item`, which `validate::check` passed; `None` if it
+    /// names no type.
+    pub(crate) fn from_item(attr: ApiAttr, item: &Item, members: &[Member<'_>]) -> Option<Api> {
         let ident = item.ident()?.clone();
         let (form, vis) = match item {
             Item::Trait(t) => (Form::Trait, t.vis.clone()),
@@ -121,59 +116,33 @@ impl Api {
         };
         let mut methods = Vec::new();
         let mut nested = Vec::new();
-        let mut names = Vec::new();
-        for member in item.members() {
-            let member_attr = MemberAttr::parse(cx, member.attrs);
-            if member_attr.skip.is_some() {
-                continue;
-            }
-            let sig = member.sig;
-            validate::check_member_attr(cx, &member_attr);
-            validate::check_receiver(cx, sig);
-            validate::check_generics(cx, sig);
-            if let Some(name) = &member_attr.name {
-                validate::check_wire_name(cx, name);
-            }
+        for member in members.iter().filter(|member| member.attr.skip.is_none()) {
+            let (sig, member_attr) = (member.sig, &member.attr);
             let wire = member_attr
                 .name
                 .as_ref()
                 .map_or_else(|| sig.ident.to_string(), syn::LitStr::value);
-            let span = member_attr
-                .name
-                .as_ref()
-                .map_or_else(|| sig.ident.span(), syn::LitStr::span);
-            names.push((wire.clone(), span));
-            for alias in &member_attr.aliases {
-                validate::check_alias(cx, alias);
-                names.push((alias.value(), alias.span()));
-            }
             let aliases: Vec<String> = member_attr.aliases.iter().map(syn::LitStr::value).collect();
             let docs = attr::docs(member.attrs);
-            if member_attr.nested.is_some() {
-                validate::check_nested(cx, sig, item);
-                if let Some(target) = validate::nested_target(sig, item) {
-                    nested.push(Nested {
-                        ident: sig.ident.clone(),
-                        wire,
-                        aliases,
-                        docs,
-                        target: target.clone(),
-                        assoc: format_ident!(
-                            "{}",
-                            upper_camel(&sig.ident.to_string()),
-                            span = sig.ident.span()
-                        ),
-                    });
-                }
+            if member_attr.nested.is_none() {
+                methods.push(method(sig, member_attr, wire, aliases, docs));
                 continue;
             }
-            validate::check_params(cx, sig);
-            validate::check_return(cx, sig, &member_attr);
-            validate::check_blocking(cx, sig, &member_attr);
-            validate::check_streams(cx, sig, &member_attr);
-            methods.push(method(sig, &member_attr, wire, aliases, docs));
+            if let Some(target) = types::nested_target(sig, item) {
+                nested.push(Nested {
+                    ident: sig.ident.clone(),
+                    wire,
+                    aliases,
+                    docs,
+                    target: target.clone(),
+                    assoc: format_ident!(
+                        "{}",
+                        upper_camel(&sig.ident.to_string()),
+                        span = sig.ident.span()
+                    ),
+                });
+            }
         }
-        validate::check_duplicates(cx, &names);
         Some(Api {
             form,
             ident,

@@ -1,10 +1,14 @@
 //! The input, as written: a trait or an inherent impl block, and its methods.
 //!
-//! Parsing only builds data borrowed from the input; whether it is valid is
+//! Parsing only builds data borrowed from the input (and reads our
+//! attributes, reporting the ones it cannot read); whether it is valid is
 //! for `validate` to say.
 
 use proc_macro2::TokenStream;
 use syn::{Attribute, Ident, ImplItem, Signature, TraitItem};
+
+use crate::attr::MemberAttr;
+use crate::ctxt::Ctxt;
 
 /// The item `#[rpc_api]` is on.
 pub(crate) enum Item {
@@ -18,6 +22,8 @@ pub(crate) enum Item {
 pub(crate) struct Member<'a> {
     pub(crate) attrs: &'a [Attribute],
     pub(crate) sig: &'a Signature,
+    /// Its `#[rpc(..)]` attributes, read once.
+    pub(crate) attr: MemberAttr,
 }
 
 impl Item {
@@ -32,16 +38,15 @@ impl Item {
         }
     }
 
-    pub(crate) fn members(&self) -> Vec<Member<'_>> {
-        match self {
+    /// Its methods, with their `#[rpc(..)]` attributes read (what cannot be
+    /// read is reported to `cx`).
+    pub(crate) fn members(&self, cx: &Ctxt) -> Vec<Member<'_>> {
+        let fns: Vec<(&[Attribute], &Signature)> = match self {
             Item::Trait(item) => item
                 .items
                 .iter()
                 .filter_map(|i| match i {
-                    TraitItem::Fn(f) => Some(Member {
-                        attrs: &f.attrs,
-                        sig: &f.sig,
-                    }),
+                    TraitItem::Fn(f) => Some((&f.attrs[..], &f.sig)),
                     _ => None,
                 })
                 .collect(),
@@ -49,14 +54,18 @@ impl Item {
                 .items
                 .iter()
                 .filter_map(|i| match i {
-                    ImplItem::Fn(f) => Some(Member {
-                        attrs: &f.attrs,
-                        sig: &f.sig,
-                    }),
+                    ImplItem::Fn(f) => Some((&f.attrs[..], &f.sig)),
                     _ => None,
                 })
                 .collect(),
-        }
+        };
+        fns.into_iter()
+            .map(|(attrs, sig)| Member {
+                attrs,
+                sig,
+                attr: MemberAttr::parse(cx, attrs),
+            })
+            .collect()
     }
 
     /// The name generated items derive from: the trait's, or the impl's type's.

@@ -6,6 +6,8 @@
 
 use syn::Type;
 
+use crate::parse::Item;
+
 /// Whether `ty` is the `CallContext` a method may take first.
 pub(crate) fn is_context(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.qself.is_none()
@@ -74,4 +76,27 @@ pub(crate) fn output_types(ty: &Type) -> (&Type, Option<&Type>) {
         }
     }
     (ty, None)
+}
+
+/// The path of the nested API a well-shaped accessor returns.
+pub(crate) fn nested_target<'a>(sig: &'a syn::Signature, item: &Item) -> Option<&'a syn::Path> {
+    let syn::ReturnType::Type(_, ty) = &sig.output else {
+        return None;
+    };
+    let Type::Reference(reference) = &**ty else {
+        return None;
+    };
+    if reference.mutability.is_some() {
+        return None;
+    }
+    match (item, &*reference.elem) {
+        (Item::Trait(_), Type::ImplTrait(impl_trait)) if impl_trait.bounds.len() == 1 => {
+            match impl_trait.bounds.first() {
+                Some(syn::TypeParamBound::Trait(bound)) => Some(&bound.path),
+                _ => None,
+            }
+        }
+        (Item::Impl(_), Type::Path(path)) if path.qself.is_none() => Some(&path.path),
+        _ => None,
+    }
 }

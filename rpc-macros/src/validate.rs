@@ -4,13 +4,51 @@
 
 use syn::{FnArg, Pat, ReturnType, Signature, Type};
 
+use crate::attr::ApiAttr;
 use crate::attr::MemberAttr;
 use crate::ctxt::Ctxt;
 use crate::parse::Item;
-use crate::types::{StreamWay, is_context, is_option, is_unit, output_types, stream_param};
+use crate::parse::Member;
+use crate::types::{self, StreamWay, is_context, is_option, is_unit, output_types, stream_param};
 
 /// The item itself: no generics, and an impl block must be inherent.
-pub(crate) fn check_item(cx: &Ctxt, item: &Item) {
+/// Every rule the item and its methods break, reported to `cx`: the one
+/// pass that judges the input, before anything is built from it.
+pub(crate) fn check(cx: &Ctxt, attr: &ApiAttr, item: &Item, members: &[Member<'_>]) {
+    check_item(cx, item);
+    if let Some(namespace) = &attr.namespace {
+        check_namespace(cx, namespace);
+    }
+    let mut names = Vec::new();
+    for member in members.iter().filter(|member| member.attr.skip.is_none()) {
+        let (sig, attr) = (member.sig, &member.attr);
+        check_member_attr(cx, attr);
+        check_receiver(cx, sig);
+        check_generics(cx, sig);
+        match &attr.name {
+            Some(name) => {
+                check_wire_name(cx, name);
+                names.push((name.value(), name.span()));
+            }
+            None => names.push((sig.ident.to_string(), sig.ident.span())),
+        }
+        for alias in &attr.aliases {
+            check_alias(cx, alias);
+            names.push((alias.value(), alias.span()));
+        }
+        if attr.nested.is_some() {
+            check_nested(cx, sig, item);
+            continue;
+        }
+        check_params(cx, sig);
+        check_return(cx, sig, attr);
+        check_blocking(cx, sig, attr);
+        check_streams(cx, sig, attr);
+    }
+    check_duplicates(cx, &names);
+}
+
+fn check_item(cx: &Ctxt, item: &Item) {
     let generics = match item {
         Item::Trait(t) => &t.generics,
         Item::Impl(i) => &i.generics,
@@ -39,7 +77,7 @@ pub(crate) fn check_item(cx: &Ctxt, item: &Item) {
 }
 
 /// Methods are called through a shared reference to the API.
-pub(crate) fn check_receiver(cx: &Ctxt, sig: &Signature) {
+fn check_receiver(cx: &Ctxt, sig: &Signature) {
     match sig.inputs.first() {
         Some(FnArg::Receiver(receiver)) => {
             if let Some(mutability) = &receiver.mutability {
@@ -62,7 +100,7 @@ pub(crate) fn check_receiver(cx: &Ctxt, sig: &Signature) {
     }
 }
 
-pub(crate) fn check_generics(cx: &Ctxt, sig: &Signature) {
+fn check_generics(cx: &Ctxt, sig: &Signature) {
     if !sig.generics.params.is_empty() {
         cx.error_spanned_by(
             &sig.generics.params,
@@ -80,7 +118,7 @@ pub(crate) fn check_generics(cx: &Ctxt, sig: &Signature) {
 /// taking items waits), is not an event (an event has no caller to stream
 /// with), and a method that answers with a stream returns `()` or
 /// `Result<(), E>`.
-pub(crate) fn check_streams(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
+fn check_streams(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
     let streams: Vec<(StreamWay, &Type)> = sig
         .inputs
         .iter()
@@ -129,7 +167,7 @@ pub(crate) fn check_streams(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
 
 /// Params are named, owned values (decoded from the wire); a `CallContext`
 /// may come first.
-pub(crate) fn check_params(cx: &Ctxt, sig: &Signature) {
+fn check_params(cx: &Ctxt, sig: &Signature) {
     // A param with a default is left out only after every param that may
     // not be: one before a required param would never be.
     let mut required_after = false;
@@ -175,7 +213,7 @@ pub(crate) fn check_params(cx: &Ctxt, sig: &Signature) {
     }
 }
 
-pub(crate) fn check_return(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
+fn check_return(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
     if let ReturnType::Type(_, ty) = &sig.output {
         if let Type::ImplTrait(_) = &**ty {
             cx.error_spanned_by(ty, "rpc methods return a concrete type; write `async fn` rather than returning `impl Future`");
@@ -193,7 +231,7 @@ pub(crate) fn check_return(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
 /// `event`, `blocking` and `idempotent` say how a method is called, so they
 /// do not go on a nested accessor; an event gets no reply, so it is never
 /// sent again.
-pub(crate) fn check_member_attr(cx: &Ctxt, attr: &MemberAttr) {
+fn check_member_attr(cx: &Ctxt, attr: &MemberAttr) {
     if attr.nested.is_some() {
         for (name, span) in [
             ("event", attr.event),
@@ -223,7 +261,7 @@ pub(crate) fn check_member_attr(cx: &Ctxt, attr: &MemberAttr) {
     }
 }
 
-pub(crate) fn check_blocking(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
+fn check_blocking(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
     if let (Some(_), Some(asyncness)) = (attr.blocking, &sig.asyncness) {
         cx.error_spanned_by(asyncness, "#[rpc(blocking)] runs a plain `fn` off the runtime threads; remove `async` or the attribute");
     }
@@ -231,7 +269,7 @@ pub(crate) fn check_blocking(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
 
 /// A nested accessor is `fn name(&self) -> &impl Api` in a trait, or
 /// `fn name(&self) -> &ApiType` in an impl block.
-pub(crate) fn check_nested(cx: &Ctxt, sig: &Signature, item: &Item) {
+fn check_nested(cx: &Ctxt, sig: &Signature, item: &Item) {
     if let Some(asyncness) = &sig.asyncness {
         cx.error_spanned_by(
             asyncness,
@@ -249,7 +287,7 @@ pub(crate) fn check_nested(cx: &Ctxt, sig: &Signature, item: &Item) {
             "a nested API accessor in an impl block returns `&ApiType`, a type with its own #[rpc_api] impl block"
         }
     };
-    match nested_target(sig, item) {
+    match types::nested_target(sig, item) {
         Some(_) => {}
         None => match &sig.output {
             ReturnType::Type(_, ty) => cx.error_spanned_by(ty, expected),
@@ -258,32 +296,9 @@ pub(crate) fn check_nested(cx: &Ctxt, sig: &Signature, item: &Item) {
     }
 }
 
-/// The path of the nested API a well-shaped accessor returns.
-pub(crate) fn nested_target<'a>(sig: &'a Signature, item: &Item) -> Option<&'a syn::Path> {
-    let ReturnType::Type(_, ty) = &sig.output else {
-        return None;
-    };
-    let Type::Reference(reference) = &**ty else {
-        return None;
-    };
-    if reference.mutability.is_some() {
-        return None;
-    }
-    match (item, &*reference.elem) {
-        (Item::Trait(_), Type::ImplTrait(impl_trait)) if impl_trait.bounds.len() == 1 => {
-            match impl_trait.bounds.first() {
-                Some(syn::TypeParamBound::Trait(bound)) => Some(&bound.path),
-                _ => None,
-            }
-        }
-        (Item::Impl(_), Type::Path(path)) if path.qself.is_none() => Some(&path.path),
-        _ => None,
-    }
-}
-
 /// Wire names are unique within an API: the second is the error, with a note
 /// on the first.
-pub(crate) fn check_duplicates(cx: &Ctxt, names: &[(String, proc_macro2::Span)]) {
+fn check_duplicates(cx: &Ctxt, names: &[(String, proc_macro2::Span)]) {
     for (index, (name, span)) in names.iter().enumerate() {
         if let Some((_, first)) = names[..index].iter().find(|(other, _)| other == name) {
             let mut error = syn::Error::new(
@@ -303,7 +318,7 @@ pub(crate) fn check_duplicates(cx: &Ctxt, names: &[(String, proc_macro2::Span)])
 
 /// An alias: the old path, relative to the API the member is in (`old_name`,
 /// or `stats.mean` for a method that moved up out of `stats`).
-pub(crate) fn check_alias(cx: &Ctxt, alias: &syn::LitStr) {
+fn check_alias(cx: &Ctxt, alias: &syn::LitStr) {
     if !is_path(&alias.value()) {
         cx.error_spanned_by(
             alias,
@@ -313,7 +328,7 @@ pub(crate) fn check_alias(cx: &Ctxt, alias: &syn::LitStr) {
 }
 
 /// A wire name segment: non-empty, no dots (nesting makes the dots).
-pub(crate) fn check_wire_name(cx: &Ctxt, name: &syn::LitStr) {
+fn check_wire_name(cx: &Ctxt, name: &syn::LitStr) {
     let value = name.value();
     if value.is_empty() || value.contains('.') || value.chars().any(char::is_whitespace) {
         cx.error_spanned_by(
@@ -323,7 +338,7 @@ pub(crate) fn check_wire_name(cx: &Ctxt, name: &syn::LitStr) {
     }
 }
 
-pub(crate) fn check_namespace(cx: &Ctxt, namespace: &syn::LitStr) {
+fn check_namespace(cx: &Ctxt, namespace: &syn::LitStr) {
     if !is_path(&namespace.value()) {
         cx.error_spanned_by(
             namespace,

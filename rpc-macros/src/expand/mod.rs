@@ -14,6 +14,7 @@ use crate::attr::{self, ApiAttr};
 use crate::ctxt::Ctxt;
 use crate::model::Api;
 use crate::parse::Item;
+use crate::validate;
 
 pub(crate) fn rpc_api(args: TokenStream, input: TokenStream) -> TokenStream {
     let cx = Ctxt::new();
@@ -26,8 +27,16 @@ pub(crate) fn rpc_api(args: TokenStream, input: TokenStream) -> TokenStream {
             return quote!(#earlier #error);
         }
     };
-    let api = Api::from_item(&cx, api_attr, &item);
-    match (cx.check(), api) {
+    let members = item.members(&cx);
+    validate::check(&cx, &api_attr, &item, &members);
+    let checked = cx.check();
+    // Built only from what passed.
+    let api = match &checked {
+        Ok(()) => Api::from_item(api_attr, &item, &members),
+        Err(_) => None,
+    };
+    drop(members);
+    match (checked, api) {
         (Ok(()), Some(api)) => expand(item, &api),
         (result, _) => {
             strip_attrs(&mut item);
