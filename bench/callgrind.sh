@@ -6,7 +6,8 @@
 #   bench/callgrind.sh [SYSTEM] [WORKLOAD] [SIDE]
 #
 # SYSTEM is a dotrpc-bench system (default dotrpc), WORKLOAD one of lat,
-# notify, pipe, conns (default lat), SIDE server or client (default server).
+# notify, notify_await, pipe, conns (default lat), SIDE server or client
+# (default server).
 # The measured side runs under callgrind, the other natively: the raw
 # baseline's client when measuring a server, so that only the measured side
 # is the system's. The workload runs twice, quick and full; the difference of

@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -391,4 +391,27 @@ async fn calls_still_buffered_when_replies_overrun_the_queue_are_not_run() {
     let ran = ran.load(Ordering::SeqCst);
     assert!(ran < 8, "{ran} of {CALLS} calls ran");
     peer.close();
+}
+
+/// Awaited notifications count against the task's cooperative budget, as
+/// tokio's channels do: a task that sends one after another yields now and
+/// then (the connection it feeds writes meanwhile), even with room to spare.
+#[tokio::test(flavor = "current_thread")]
+async fn awaited_notifications_let_other_tasks_run() {
+    let (client, server) = dotrpc::memory_pair(Peer::builder(), Peer::builder());
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&ran);
+    tokio::spawn(async move { flag.store(true, Ordering::Release) });
+    let mut sent = 0;
+    while !ran.load(Ordering::Acquire) && sent < 10_000 {
+        client.notify("note", (sent,)).await.unwrap();
+        sent += 1;
+    }
+    assert!(
+        ran.load(Ordering::Acquire),
+        "{sent} notifications were sent without yielding once"
+    );
+    assert!(sent <= 1_000, "yielded only after {sent}");
+    client.close();
+    server.close();
 }

@@ -298,7 +298,7 @@ struct Metric {
 }
 
 /// The targets are the core issue's: ratios to the raw floor.
-const METRICS: [Metric; 13] = [
+const METRICS: [Metric; 14] = [
     Metric {
         workload: "lat",
         name: "p50 µs",
@@ -347,6 +347,13 @@ const METRICS: [Metric; 13] = [
         higher_is_better: true,
         value: |m| Some(m.per_second),
         target: Some(0.40),
+    },
+    Metric {
+        workload: "notify_await",
+        name: "notes/s",
+        higher_is_better: true,
+        value: |m| Some(m.per_second),
+        target: Some(0.50),
     },
     Metric {
         workload: "stream",

@@ -15,8 +15,17 @@ use serde::Serialize;
 use crate::systems;
 
 /// The workloads, in table order.
-pub(crate) const ALL: [&str; 9] = [
-    "lat", "pipe", "conns", "bulk", "notify", "stream", "slow", "idle", "nested",
+pub(crate) const ALL: [&str; 10] = [
+    "lat",
+    "pipe",
+    "conns",
+    "bulk",
+    "notify",
+    "notify_await",
+    "stream",
+    "slow",
+    "idle",
+    "nested",
 ];
 
 /// `slow`: items of this many bytes, taken this many times at this pace,
@@ -72,6 +81,10 @@ pub(crate) trait Rpc: Clone + 'static {
     fn echo(&self, data: Bytes) -> impl Future<Output = Result<usize, String>>;
     /// Sends one `note` notification; `None` if the system has none.
     fn note(&self) -> Option<Result<(), String>>;
+    /// Sends one `note` notification the way its documentation says to
+    /// wait for the send (dotrpc: awaited, waiting for room when the queue
+    /// is full); `None` if the system has no such way.
+    fn note_awaited(&self) -> impl Future<Output = Option<Result<(), String>>>;
     fn count(&self) -> impl Future<Output = Result<u64, String>>;
     /// Takes a stream of `n` integers from the server; how many came.
     /// `None` if the system has no streams.
@@ -187,6 +200,28 @@ pub(crate) fn client_main(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Waits until the server counted `notes` more notes than `before`.
+async fn arrived<R: Rpc>(
+    client: &R,
+    before: u64,
+    notes: u64,
+    started: Instant,
+) -> Result<(), String> {
+    loop {
+        let received = client.count().await?;
+        if received >= before + notes {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(format!(
+                "only {} of {notes} notes arrived",
+                received - before
+            ));
+        }
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+}
+
 /// Runs `workload` with a framework's client.
 async fn drive<R, F, Fut>(
     system: &str,
@@ -281,21 +316,31 @@ where
                     tokio::task::yield_now().await;
                 }
             }
-            let target = before + plan.notes;
-            loop {
-                let received = client.count().await?;
-                if received >= target {
-                    break;
+            arrived(&client, before, plan.notes, started).await?;
+            Ok(measurement.rate(plan.notes, started.elapsed()))
+        }
+        "notify_await" => {
+            let client = connect().await?;
+            let before = client.count().await?;
+            let started = Instant::now();
+            // Awaited one after another, with nothing else to pace them:
+            // waiting for room is the back-pressure.
+            for sent in 0..plan.notes {
+                match client.note_awaited().await {
+                    None => {
+                        return Ok(Measurement {
+                            unsupported: Some("no awaited notifications".into()),
+                            ..measurement
+                        });
+                    }
+                    Some(sent) => sent?,
                 }
-                if started.elapsed() > Duration::from_secs(30) {
-                    return Err(format!(
-                        "only {} of {} notes arrived",
-                        received - before,
-                        plan.notes
-                    ));
+                // The clock is read as often as `notify` reads it.
+                if sent % 256 == 255 && started.elapsed() > Duration::from_secs(30) {
+                    return Err("notifications did not go out in 30 s".into());
                 }
-                tokio::time::sleep(Duration::from_micros(200)).await;
             }
+            arrived(&client, before, plan.notes, started).await?;
             Ok(measurement.rate(plan.notes, started.elapsed()))
         }
         "stream" => {

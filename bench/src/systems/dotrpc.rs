@@ -256,6 +256,10 @@ impl Rpc for Client {
         Some(self.api.note().send().map_err(|e| e.to_string()))
     }
 
+    async fn note_awaited(&self) -> Option<Result<(), String>> {
+        Some(self.api.note().await.map_err(|e| e.to_string()))
+    }
+
     async fn items(&self, n: u64) -> Option<Result<u64, String>> {
         let mut items = self.api.items(n).window(STREAM_WINDOW);
         let mut taken = 0;

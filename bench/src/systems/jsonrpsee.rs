@@ -136,6 +136,10 @@ impl Rpc for Client {
         None
     }
 
+    async fn note_awaited(&self) -> Option<Result<(), String>> {
+        None
+    }
+
     async fn items(&self, n: u64) -> Option<Result<u64, String>> {
         let subscribed = self
             .0

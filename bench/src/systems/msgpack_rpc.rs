@@ -112,6 +112,12 @@ impl Rpc for Client {
         Some(Ok(()))
     }
 
+    /// Its acknowledgement: the notification was written.
+    async fn note_awaited(&self) -> Option<Result<(), String>> {
+        let acked = self.0.notify("note", &[]).await;
+        Some(acked.map_err(|()| "the connection is gone".to_owned()))
+    }
+
     async fn count(&self) -> Result<u64, String> {
         let value = self
             .0

@@ -239,7 +239,8 @@ pub(crate) async fn run(workload: &str, port: u16, plan: Plan) -> Result<Measure
                 calls as f64 * (workload::BULK_BYTES as f64 / (1 << 20) as f64) / m.seconds;
             Ok(m)
         }
-        "notify" => {
+        // The floor of both: written 256 at a time.
+        "notify" | "notify_await" => {
             let mut conn = Conn::open(port).await?;
             let before = conn.count().await?;
             let started = Instant::now();

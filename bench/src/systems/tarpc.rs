@@ -100,6 +100,10 @@ impl Rpc for BenchClient {
         None
     }
 
+    async fn note_awaited(&self) -> Option<Result<(), String>> {
+        None
+    }
+
     async fn count(&self) -> Result<u64, String> {
         BenchClient::count(self, context::current())
             .await

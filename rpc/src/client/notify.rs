@@ -11,11 +11,13 @@
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use super::send;
 use crate::codec::CodecError;
 use crate::message::Outgoing;
-use crate::peer::Peer;
+use crate::peer::{Link, Peer};
 
 /// A notification to send; made by [`Peer::notify`], by an event method of
 /// a generated client, or by [`Call::notify`](crate::Call::notify).
@@ -45,7 +47,7 @@ impl Notify {
     /// gone, or if this message makes the queue pass `max_queued_bytes`
     /// (which closes it).
     pub fn send(self) -> crate::error::Result<()> {
-        super::send::notification(&self.peer, &self.outgoing?)
+        send::notification(&self.peer.link(), &self.outgoing?)
     }
 }
 
@@ -56,38 +58,65 @@ impl IntoFuture for Notify {
     /// Waits while the connection's queue is above its high-water mark, then
     /// queues the notification.
     fn into_future(self) -> NotifyFuture {
-        let link = self.peer.link();
-        if link.has_room() {
-            return NotifyFuture(Inner::Ready(Some(self.send())));
-        }
-        NotifyFuture(Inner::Waiting(Box::pin(async move {
-            link.room().await;
-            self.send()
-        })))
+        NotifyFuture(match self.outgoing {
+            Ok(outgoing) => Inner::Unsent {
+                // Looked up once: with room, this is a `send`.
+                link: self.peer.link(),
+                outgoing,
+            },
+            Err(error) => Inner::Done(Some(Err(error.into()))),
+        })
     }
 }
 
 /// An awaited [`Notify`].
+///
+/// Each send counts against the task's cooperative budget, as tokio's own
+/// channels do: a task that awaits one notification after another yields
+/// now and then, so the connection it feeds writes while it sends, rather
+/// than only once its queue is full.
 #[must_use = "futures do nothing unless awaited"]
 pub struct NotifyFuture(Inner);
 
 enum Inner {
-    /// Sent without waiting: there was room.
-    Ready(Option<crate::error::Result<()>>),
+    /// Not queued yet.
+    Unsent { link: Arc<Link>, outgoing: Outgoing },
+    /// The queue was full: waiting for room, then queued (rare, so boxed).
     Waiting(Pin<Box<dyn Future<Output = crate::error::Result<()>> + Send>>),
+    /// Queued, or could not be; the outcome until it is taken.
+    Done(Option<crate::error::Result<()>>),
 }
 
 impl Future for NotifyFuture {
     type Output = crate::error::Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().0 {
-            Inner::Ready(outcome) => Poll::Ready(
+        let inner = &mut self.get_mut().0;
+        match inner {
+            Inner::Unsent { link, outgoing } => {
+                let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+                coop.made_progress();
+                if link.has_room() {
+                    return Poll::Ready(send::notification(link, outgoing));
+                }
+                let Inner::Unsent { link, outgoing } = std::mem::replace(inner, Inner::Done(None))
+                else {
+                    unreachable!("matched above");
+                };
+                let mut waiting: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
+                    link.room().await;
+                    send::notification(&link, &outgoing)
+                });
+                let polled = waiting.as_mut().poll(cx);
+                *inner = Inner::Waiting(waiting);
+                polled
+            }
+            Inner::Waiting(future) => future.as_mut().poll(cx),
+            Inner::Done(outcome) => Poll::Ready(
                 outcome
                     .take()
                     .expect("a NotifyFuture was polled after it completed"),
             ),
-            Inner::Waiting(future) => future.as_mut().poll(cx),
         }
     }
 }
@@ -95,8 +124,9 @@ impl Future for NotifyFuture {
 impl std::fmt::Debug for NotifyFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match self.0 {
-            Inner::Ready(_) => "ready",
+            Inner::Unsent { .. } => "unsent",
             Inner::Waiting(_) => "waiting for room",
+            Inner::Done(_) => "done",
         };
         f.debug_tuple("NotifyFuture").field(&state).finish()
     }

@@ -131,14 +131,13 @@ pub(crate) fn streaming<S>(
     }
 }
 
-/// Queues `outgoing` as a notification, at once.
+/// Queues `outgoing` as a notification on `link`, at once.
 ///
 /// # Errors
 ///
 /// `Codec` if it is too large; `Disconnected` if the connection is gone, or
 /// this message makes its queue pass `max_queued_bytes` (which closes it).
-pub(crate) fn notification(peer: &Peer, outgoing: &Outgoing) -> Result<(), Error> {
-    outgoing.check_size(peer.max_message_size())?;
-    peer.link()
-        .push(|frames| frames.push_notification(outgoing))
+pub(crate) fn notification(link: &Link, outgoing: &Outgoing) -> Result<(), Error> {
+    outgoing.check_size(link.options.limits.max_message_size)?;
+    link.push(|frames| frames.push_notification(outgoing))
 }
