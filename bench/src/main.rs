@@ -38,7 +38,7 @@ prints a table, then one JSON line per measurement.
   --quick          one repetition of shorter workloads (a smoke test)
   --reps N         repetitions of every workload (default 5; medians are reported)
   --systems        dotrpc,raw,tarpc,jsonrpsee,msgpack-rpc (default: all)
-  --workloads      lat,pipe,conns,bulk,notify,notify_await,stream,slow,idle,nested (default: all)
+  --workloads      lat,pipe,conns,bulk,bulk_vec,notify,notify_await,stream,slow,idle,nested (default: all)
   --json FILE      also write the JSON lines to FILE
 
 `nats` measures serving over NATS on a real nats-server: the broker hop

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use dotrpc::{Blob, ItemSink, Peer, Server, rpc_api};
+use serde_bytes::ByteBuf;
 
 use super::Served;
 use crate::workload::{Measurement, Plan, Rpc, SLOW_EVERY, SLOW_ITEM_BYTES, SLOW_TAKEN};
@@ -17,6 +18,9 @@ pub(crate) trait Bench {
     async fn add(&self, a: i64, b: i64) -> i64;
     /// Gives the bytes back (a `Blob`: received and sent without a copy).
     async fn echo(&self, data: Blob) -> Blob;
+    /// Gives the bytes back, as a user who follows serde's tutorials
+    /// writes it: `serde_bytes::ByteBuf` both ways.
+    async fn echo_vec(&self, data: ByteBuf) -> ByteBuf;
     /// Counted. A plain `fn`: answered where it arrives, with no future.
     #[rpc(event)]
     fn note(&self);
@@ -80,6 +84,9 @@ impl Bench for Impl {
     type A = Impl;
     async fn add(&self, a: i64, b: i64) -> i64 {
         a + b
+    }
+    async fn echo_vec(&self, data: ByteBuf) -> ByteBuf {
+        data
     }
     async fn echo(&self, data: Blob) -> Blob {
         data
@@ -250,6 +257,12 @@ impl Rpc for Client {
     async fn echo(&self, data: Bytes) -> Result<usize, String> {
         let back = self.api.echo(Blob::from(data)).await;
         back.map(|blob| blob.len()).map_err(|e| e.to_string())
+    }
+
+    /// The bytes made owned, as tarpc's and jsonrpsee's `echo` make them.
+    async fn echo_vec(&self, data: Bytes) -> Result<usize, String> {
+        let back = self.api.echo_vec(ByteBuf::from(data.to_vec())).await;
+        back.map(|bytes| bytes.len()).map_err(|e| e.to_string())
     }
 
     fn note(&self) -> Option<Result<(), String>> {

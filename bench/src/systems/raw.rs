@@ -220,7 +220,8 @@ pub(crate) async fn run(workload: &str, port: u16, plan: Plan) -> Result<Measure
         )
         .await
         .map(|(calls, elapsed)| measurement.rate(calls, elapsed)),
-        "bulk" => {
+        // The floor of both: the bytes borrowed from the read buffer.
+        "bulk" | "bulk_vec" => {
             let mut conn = Conn::open(port).await?;
             let mut params = vec![0x91];
             rmp::encode::write_bin(&mut params, &vec![0xa5; workload::BULK_BYTES]).expect("a Vec");

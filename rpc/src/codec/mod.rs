@@ -161,6 +161,9 @@ fn header(buf: &[u8], offset: usize) -> Result<Option<Header>, CodecError> {
 struct Scan {
     pos: usize,
     open: Vec<u64>,
+    /// Where the leaf whose header was read but whose bytes have not all
+    /// arrived ends (0 if none): the buffer needs at least that much.
+    awaited: usize,
 }
 
 impl Scan {
@@ -196,8 +199,10 @@ impl Scan {
             }
             if !header.container {
                 if least_end > buf.len() as u64 {
+                    self.awaited = least_end as usize;
                     return Ok(None);
                 }
+                self.awaited = 0;
                 self.pos = least_end as usize;
             } else {
                 if self.pos + header.size > buf.len() {
@@ -252,6 +257,19 @@ impl FrameDecoder {
         &self.limits
     }
 
+    /// How long the buffer must grow for the frame begun in it to go on:
+    /// the end of a string or binary whose header has arrived and whose
+    /// bytes have not (within the size limit, which the header was checked
+    /// against), 0 if no such length is known. A reader reserves it at once,
+    /// as tokio-util's length-delimited codec reserves a declared frame, so
+    /// a large value is read into one allocation rather than one that
+    /// doubles and copies what it holds each time. Memory reserved is not
+    /// yet written (the pages are not touched before the bytes arrive), and
+    /// a message that stalls is cut off by the message timeout.
+    pub(crate) fn awaited_len(&self) -> usize {
+        self.scan.awaited
+    }
+
     /// Takes the next whole value off the front of `buf`.
     ///
     /// Returns `Ok(None)` when more bytes are needed; call again after the next
@@ -272,6 +290,7 @@ impl FrameDecoder {
             Some(len) => {
                 // Keeps the stack's allocation for the next frame.
                 self.scan.pos = 0;
+                self.scan.awaited = 0;
                 self.scan.open.clear();
                 Ok(Some(buf.split_to(len).freeze()))
             }

@@ -233,3 +233,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_large_binary_whose_header_arrived_says_how_long_the_frame_is() {
+    let body = vec![7u8; 100_000];
+    let frame = encode(&Value::Array(vec![
+        Value::from(1),
+        Value::Binary(body.clone()),
+    ]));
+    let mut decoder = FrameDecoder::new(Limits::default());
+    assert_eq!(decoder.awaited_len(), 0, "nothing read yet");
+    let mut buf = BytesMut::from(&frame[..1000]);
+    assert_eq!(decoder.decode(&mut buf).unwrap(), None);
+    assert_eq!(
+        decoder.awaited_len(),
+        frame.len(),
+        "the binary ends the frame"
+    );
+    buf.extend_from_slice(&frame[1000..]);
+    assert_eq!(
+        decoder.decode(&mut buf).unwrap().as_deref(),
+        Some(&frame[..])
+    );
+    assert_eq!(decoder.awaited_len(), 0, "forgotten with its frame");
+
+    // Past the size limit, nothing is awaited: the frame is refused.
+    let mut small = FrameDecoder::new(Limits {
+        max_message_size: 50_000,
+        ..Limits::default()
+    });
+    let mut buf = BytesMut::from(&frame[..1000]);
+    assert!(small.decode(&mut buf).is_err());
+}

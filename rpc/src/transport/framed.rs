@@ -4,7 +4,9 @@
 //! [`FrameDecoder`](crate::codec::FrameDecoder) splits whole messages off its
 //! front; each is a shared slice of the buffer, never a copy. The buffer grows
 //! with what has arrived (doubling, so a large message is read in few system
-//! calls), never with what a header declares. Writing, the queued frames go
+//! calls), and at once to the end of a string or binary whose header has
+//! arrived (within the size limit), so that a large value is not copied each
+//! time the buffer doubles. Writing, the queued frames go
 //! out as they lie in the connection's [`Frames`], vectored where the stream
 //! supports it, so pipelined messages share system calls.
 
@@ -59,7 +61,10 @@ impl<R: AsyncRead + Send + Unpin + 'static> FrameSource for StreamSource<R> {
                     }
                 }
             }
-            if self.buffer.capacity() - self.buffer.len() < READ_CHUNK / 4 {
+            let awaited = self.decoder.awaited_len();
+            if awaited > self.buffer.capacity() {
+                self.buffer.reserve(awaited - self.buffer.len());
+            } else if self.buffer.capacity() - self.buffer.len() < READ_CHUNK / 4 {
                 self.buffer.reserve(READ_CHUNK.max(self.buffer.len()));
             }
             let read = ready!(tokio_util::io::poll_read_buf(
