@@ -195,7 +195,10 @@ fn read_method(frame: &[u8], reader: &mut &[u8]) -> Result<std::ops::Range<usize
     let bytes = reader
         .get(..len)
         .ok_or_else(|| malformed("method ends early"))?;
-    std::str::from_utf8(bytes).map_err(|_| malformed("method is not valid UTF-8"))?;
+    // Paths are ASCII in practice: that look is a fraction of the full check.
+    if !bytes.is_ascii() {
+        std::str::from_utf8(bytes).map_err(|_| malformed("method is not valid UTF-8"))?;
+    }
     let start = frame.len() - reader.len();
     *reader = &reader[len..];
     Ok(start..start + len)
@@ -499,5 +502,23 @@ mod tests {
         };
         assert_eq!(Value::Array(r.params().values().unwrap()), odd);
         assert_eq!(&Params::from_values(odd.as_array().unwrap()), r.params());
+    }
+
+    #[test]
+    fn a_method_must_be_utf8_and_need_not_be_ascii() {
+        let request = |method: Value| {
+            frame(Value::Array(vec![
+                0.into(),
+                1.into(),
+                method,
+                Value::Array(vec![]),
+            ]))
+        };
+        let error = Message::parse(request(Value::Binary(vec![b'a', 0xff]))).unwrap_err();
+        assert!(error.to_string().contains("not valid UTF-8"), "{error}");
+        match Message::parse(request("π.add".into())).unwrap() {
+            Message::Request(request) => assert_eq!(request.method(), "π.add"),
+            other => panic!("{other:?}"),
+        }
     }
 }
