@@ -93,16 +93,17 @@ impl Future for NotifyFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = &mut self.get_mut().0;
         match inner {
-            Inner::Unsent { link, outgoing } => {
+            Inner::Unsent { .. } => {
                 let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
                 coop.made_progress();
-                if link.has_room() {
-                    return Poll::Ready(send::notification(link, outgoing));
-                }
+                // Taken out, so that it is sent once.
                 let Inner::Unsent { link, outgoing } = std::mem::replace(inner, Inner::Done(None))
                 else {
                     unreachable!("matched above");
                 };
+                if link.has_room() {
+                    return Poll::Ready(send::notification(&link, &outgoing));
+                }
                 let mut waiting: Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
                     link.room().await;
                     send::notification(&link, &outgoing)

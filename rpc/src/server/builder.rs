@@ -153,14 +153,9 @@ impl ServerBuilder {
             #[allow(unreachable_patterns)]
             other => return Err(crate::builder::unsupported(other).into()),
         };
-        let host_port = match &address {
-            Address::Ws(url) | Address::Wss(url) => {
-                let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
-                rest.split(['/', '?', '#']).next().unwrap_or(rest)
-            }
-            Address::Tcp(host_port) | Address::Tls(host_port) => host_port.as_str(),
-            _ => unreachable!("only TCP-based addresses are left"),
-        };
+        let host_port = address
+            .authority()
+            .expect("only addresses over TCP are left");
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host(host_port).await?.collect();
         let listener = transport::tcp::bind(&addrs, self.backlog)?;
         self.listen(listener, scheme)

@@ -80,17 +80,19 @@ impl Address {
         Address::Unix(path.as_ref().to_owned())
     }
 
+    /// The `host:port` (a URL's may have no port) of an address over TCP.
+    pub(crate) fn authority(&self) -> Option<&str> {
+        match self {
+            Address::Tcp(host_port) | Address::Tls(host_port) => Some(host_port),
+            Address::Ws(url) | Address::Wss(url) => Some(authority_of(url)),
+            Address::Unix(_) | Address::Nats { .. } | Address::Exec(_) => None,
+        }
+    }
+
     /// The host a TLS client verifies: that of `host:port` or of a URL.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn host(&self) -> Option<&str> {
-        let host_port = match self {
-            Address::Tcp(host_port) | Address::Tls(host_port) => host_port.as_str(),
-            Address::Ws(url) | Address::Wss(url) => {
-                let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
-                rest.split(['/', '?', '#']).next().unwrap_or(rest)
-            }
-            Address::Unix(_) | Address::Nats { .. } | Address::Exec(_) => return None,
-        };
+        let host_port = self.authority()?;
         let host = match host_port.rsplit_once(':') {
             Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
             _ => host_port,
@@ -123,10 +125,15 @@ fn host_port(addr: &str, host_port: &str) -> io::Result<String> {
     Ok(host_port.to_owned())
 }
 
+/// The `host[:port]` of a URL.
+fn authority_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?', '#']).next().unwrap_or(rest)
+}
+
 /// Checks that a URL names a host.
-fn url(addr: &str, rest: &str) -> io::Result<String> {
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if authority.is_empty() {
+fn url(addr: &str) -> io::Result<String> {
+    if authority_of(addr).is_empty() {
         return Err(invalid(addr, "no host"));
     }
     Ok(addr.to_owned())
@@ -166,8 +173,8 @@ impl FromStr for Address {
         match scheme {
             "tcp" => host_port(addr, after_slashes("a TCP address")?).map(Address::Tcp),
             "tls" => host_port(addr, after_slashes("a TLS address")?).map(Address::Tls),
-            "ws" => url(addr, after_slashes("a WebSocket URL")?).map(Address::Ws),
-            "wss" => url(addr, after_slashes("a WebSocket URL")?).map(Address::Wss),
+            "ws" => after_slashes("a WebSocket URL").and_then(|_| url(addr).map(Address::Ws)),
+            "wss" => after_slashes("a WebSocket URL").and_then(|_| url(addr).map(Address::Wss)),
             "unix" => {
                 // `unix:///run/x.sock` and `unix:/run/x.sock` alike.
                 let path = rest.strip_prefix("//").unwrap_or(rest);
