@@ -7,6 +7,7 @@
 //! cargo run --release -p dotrpc-bench -- --quick      # one short repetition
 //! cargo run --release -p dotrpc-bench -- --help
 //! cargo run --release -p dotrpc-bench -- nats         # over NATS: the hop, and scaling out
+//! cargo run --release -p dotrpc-bench -- build        # code size and compile time per method
 //! ```
 //!
 //! The same binary plays all three parts: `run` (the default) orchestrates,
@@ -14,6 +15,7 @@
 //! prints one JSON line of measurements.
 
 mod alloc;
+mod codesize;
 mod nats;
 mod orchestrate;
 mod raw_wire;
@@ -31,6 +33,7 @@ usage: dotrpc-bench [run] [--quick] [--reps N] [--systems a,b] [--workloads a,b]
        dotrpc-bench client SYSTEM WORKLOAD PORT
        dotrpc-bench nats [--quick] [--json FILE]
        dotrpc-bench nats-serve NATS_URL
+       dotrpc-bench build [--methods 10,100,400] [--systems dotrpc,tarpc] [--json FILE]
 
 Runs each system's server and client as separate processes on 127.0.0.1 and
 prints a table, then one JSON line per measurement.
@@ -42,7 +45,12 @@ prints a table, then one JSON line per measurement.
   --json FILE      also write the JSON lines to FILE
 
 `nats` measures serving over NATS on a real nats-server: the broker hop
-against direct TCP, and throughput with 1, 2 and 4 instances.";
+against direct TCP, and throughput with 1, 2 and 4 instances.
+
+`build` measures code size and compile time per method: for each system and
+method count it builds a crate serving and calling an API of that many
+methods over ten namespaces, and reports the stripped release binary's
+growth per method.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,6 +59,7 @@ fn main() -> ExitCode {
         Some("client") => workload::client_main(&args[1..]),
         Some("nats") => nats::main(&args[1..]),
         Some("nats-serve") => nats::serve_main(&args[1..]),
+        Some("build") => codesize::main(&args[1..]),
         Some("--help" | "-h" | "help") => {
             println!("{USAGE}");
             Ok(())
