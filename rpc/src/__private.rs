@@ -4,8 +4,6 @@
 //! it never depends on the user's imports, and this module can change with
 //! the macro (`dotrpc` pins `dotrpc-macros` to the same version).
 
-use std::future::Future;
-
 pub use std::boxed::Box;
 pub use std::option::Option;
 pub use std::result::Result;
@@ -19,18 +17,19 @@ pub use crate::client::{
     Members, Notify, NotifyAll, Upload,
 };
 pub use crate::error::{Error, RemoteError};
-pub use crate::handler::{CallContext, ItemReceiver, ItemSink, Reply};
+use crate::handler::Handler;
+pub use crate::handler::{CallContext, Handling, ItemReceiver, ItemSink, Reply};
 pub use crate::message::{ErrorObject, Params};
 pub use crate::peer::Peer;
 pub use crate::router::{Api, Router};
 pub use crate::schema::{
-    Describing, Description, MethodDescription, MethodShapes, ParamDescription,
+    Describing, Description, MethodDescription, MethodInfo, ParamInfo, TypeInfo,
 };
 pub use crate::wire::{ApplicationError, ParamReader, WireType};
 
 /// `prefix.name`, or `name` at the root.
 pub fn join(prefix: &str, name: &str) -> String {
-    crate::router::join(prefix, name)
+    crate::protocol::join(prefix, name)
 }
 
 /// Lists `old` (and what lies under it) among the aliases of each of
@@ -40,37 +39,78 @@ pub fn alias_described(described: &mut [MethodDescription], old: &str, path: &st
     crate::router::alias_described(described, old, path);
 }
 
-/// Serves a plain `fn` method at `path`: answered at once, no future.
-pub fn serve_sync<F>(router: &Router, path: &str, method: F)
+/// Serves a generated method at `path`: `start` reads the params of a call
+/// whose count fits `arity` and starts the method, answering at once (a
+/// plain `fn`) or with a future (an `async fn`, a blocking method). Where a
+/// param does not decode or a stream cannot open, it returns `None`, and
+/// the reader holds the error to answer.
+///
+/// What is the same for every method (checking the arity, answering the
+/// error, dropping the call's context and params) is compiled once, in
+/// `Method`'s handler; a method's own code is only its reads and its call.
+pub fn serve_method<F>(router: &Router, path: &str, arity: usize, start: F)
 where
-    F: Fn(CallContext, Params) -> Reply + Send + Sync + 'static,
+    F: Fn(&CallContext, &mut ParamReader<'_>) -> Option<Handling> + Send + Sync + 'static,
 {
-    router.set_sync_handler(path, method);
+    serve(router, path, arity, Box::new(start));
 }
 
-/// Serves an `async fn` (or blocking) method at `path`: `method` decodes the
-/// params and returns the future that answers, or the decoding error.
-pub fn serve_async<F, Fut>(router: &Router, path: &str, method: F)
+fn serve(router: &Router, path: &str, arity: usize, start: Box<dyn Start>) {
+    router.set_handler(path, Method { arity, start });
+}
+
+/// Starts one call of a generated method; see [`serve_method`].
+trait Start: Send + Sync + 'static {
+    fn start(&self, ctx: &CallContext, params: &mut ParamReader<'_>) -> Option<Handling>;
+}
+
+impl<F> Start for F
 where
-    F: Fn(CallContext, Params) -> Result<Fut, ErrorObject> + Send + Sync + 'static,
-    Fut: Future<Output = Reply> + Send + 'static,
+    F: Fn(&CallContext, &mut ParamReader<'_>) -> Option<Handling> + Send + Sync + 'static,
 {
-    router.set_handler(path, crate::handler::AsyncMethod(method));
+    fn start(&self, ctx: &CallContext, params: &mut ParamReader<'_>) -> Option<Handling> {
+        self(ctx, params)
+    }
 }
 
-/// The sink of a method that answers with a stream: the call's, or the
-/// error to answer with (a notification has no stream).
-pub fn open_sink<T: serde::Serialize>(ctx: &CallContext) -> Result<ItemSink<T>, ErrorObject> {
-    ctx.stream::<T>()
-        .map_err(|error| ErrorObject::invalid_params(error.to_string()))
+/// A generated method, as a [`Handler`]: one type for every method, so the
+/// handler is compiled once.
+struct Method {
+    arity: usize,
+    start: Box<dyn Start>,
 }
 
-/// The input of a method that takes a stream, with the default window.
+impl Handler for Method {
+    fn call(&self, ctx: CallContext, params: Params) -> Handling {
+        let mut reader = match ParamReader::new(&ctx, &params, self.arity) {
+            Ok(reader) => reader,
+            Err(error) => return Handling::Ready(Err(error)),
+        };
+        match self.start.start(&ctx, &mut reader) {
+            Some(handling) => handling,
+            None => Handling::Ready(Err(reader.into_error())),
+        }
+    }
+}
+
+/// The sink of a method that answers with a stream: the call's; or `None`,
+/// with the error to answer in `params` (a notification has no stream).
+pub fn open_sink<T: serde::Serialize>(
+    ctx: &CallContext,
+    params: &mut ParamReader<'_>,
+) -> Option<ItemSink<T>> {
+    let sink = ctx.stream::<T>();
+    params.fail_as_params(sink)
+}
+
+/// The input of a method that takes a stream, with the default window; or
+/// `None`, with the error to answer in `params`.
 pub fn open_receiver<T: serde::de::DeserializeOwned>(
     ctx: &CallContext,
-) -> Result<ItemReceiver<T>, ErrorObject> {
-    ctx.receive::<T>(crate::client::DEFAULT_WINDOW)
-        .map_err(|error| ErrorObject::invalid_params(error.to_string()))
+    params: &mut ParamReader<'_>,
+) -> Option<ItemReceiver<T>> {
+    let receiver = ctx.receive::<T>(crate::client::DEFAULT_WINDOW);
+    params.fail_as_params(receiver)
 }
 
 /// What a method called by a notification answers: nothing is encoded, as

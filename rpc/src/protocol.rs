@@ -236,10 +236,26 @@ fn notification(method: &str, params: &impl serde::Serialize) -> Bytes {
     notification_frame(&message)
 }
 
+/// Joins a namespace prefix and a name into a method's wire path:
+/// `join("math", "div") == "math.div"`, `join("", "add") == "add"`.
+pub(crate) fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::message::Message;
+
+    #[test]
+    fn join_leaves_the_root_bare() {
+        assert_eq!(join("", "add"), "add");
+        assert_eq!(join("head.math", "div"), "head.math.div");
+    }
 
     fn params_of(frame: Bytes) -> Params {
         match Message::parse(frame).unwrap() {

@@ -34,13 +34,10 @@ pub trait WireType: Sized {
     #[doc(hidden)]
     fn __arg<'b, B>(&self, args: Args<'b, B>) -> Args<'b, B>;
 
-    /// Decodes the next param of a call.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidParams`, naming the param's position.
+    /// Decodes the next param of a call; `None` (the reader keeping an
+    /// `InvalidParams` naming the param's position) if it does not decode.
     #[doc(hidden)]
-    fn __read(params: &mut ParamReader<'_>) -> Result<Self, ErrorObject>;
+    fn __read(params: &mut ParamReader<'_>) -> Option<Self>;
 
     /// Encodes `self` as a call's result.
     #[doc(hidden)]
@@ -57,8 +54,9 @@ impl<T: Serialize + DeserializeOwned> WireType for T {
         args.arg(self)
     }
 
-    fn __read(params: &mut ParamReader<'_>) -> Result<Self, ErrorObject> {
-        params.0.read()
+    fn __read(params: &mut ParamReader<'_>) -> Option<Self> {
+        let param = params.params.read();
+        params.keep(param)
     }
 
     fn __reply(&self) -> Reply {
@@ -103,10 +101,14 @@ impl<E: Serialize + DeserializeOwned + Display> ApplicationError for E {
 }
 
 /// Reads a generated method's params in order, after checking how many
-/// there are.
+/// there are. A read that fails returns `None` and keeps the error, which
+/// the method's handler answers: so a method's own code moves no error.
 #[doc(hidden)]
 #[derive(Debug)]
-pub struct ParamReader<'p>(handler::ParamReader<'p>);
+pub struct ParamReader<'p> {
+    params: handler::ParamReader<'p>,
+    error: Option<ErrorObject>,
+}
 
 impl<'p> ParamReader<'p> {
     /// Checks that `params` holds at most `arity` values (trailing params
@@ -115,26 +117,59 @@ impl<'p> ParamReader<'p> {
     /// # Errors
     ///
     /// An `InvalidParams` error object saying what was expected and what came.
-    pub fn new(
+    pub(crate) fn new(
         ctx: &'p CallContext,
         params: &'p Params,
         arity: usize,
     ) -> Result<Self, ErrorObject> {
-        handler::ParamReader::new(ctx.method(), params, arity).map(ParamReader)
+        let params = handler::ParamReader::new(ctx.method(), params, arity)?;
+        Ok(ParamReader {
+            params,
+            error: None,
+        })
     }
 
     /// Decodes the next param of a `#[rpc(default)]` param: its `Default`
-    /// if the call left it out.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidParams`, naming the param's position.
-    pub fn read_or_default<T: WireType + Default>(&mut self) -> Result<T, ErrorObject> {
-        if self.0.left_out() {
-            self.0.skip();
-            return Ok(T::default());
+    /// if the call left it out; `None` (keeping an `InvalidParams` naming its
+    /// position) if it does not decode.
+    pub fn read_or_default<T: WireType + Default>(&mut self) -> Option<T> {
+        if self.params.left_out() {
+            self.params.skip();
+            return Some(T::default());
         }
         T::__read(self)
+    }
+
+    /// `result`'s value, or `None`, keeping its error.
+    #[inline]
+    fn keep<T>(&mut self, result: Result<T, ErrorObject>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.fail(error);
+                None
+            }
+        }
+    }
+
+    /// Keeps `error`, out of line: every method's reads share this one
+    /// copy of what a failed read does.
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, error: ErrorObject) {
+        self.error = Some(error);
+    }
+
+    /// `result`'s value, or `None`, keeping its error as `InvalidParams`.
+    pub(crate) fn fail_as_params<T>(&mut self, result: Result<T, impl Display>) -> Option<T> {
+        let result = result.map_err(|error| ErrorObject::invalid_params(error.to_string()));
+        self.keep(result)
+    }
+
+    /// What went wrong: the error a read kept.
+    pub(crate) fn into_error(self) -> ErrorObject {
+        self.error
+            .unwrap_or_else(|| ErrorObject::internal("the method could not start"))
     }
 }
 

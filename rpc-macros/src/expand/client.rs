@@ -413,71 +413,53 @@ fn describe(api: &Api, method: &Method) -> TokenStream {
     let krate = &api.krate;
     let (wire, docs, event, idempotent) =
         (&method.wire, &method.docs, method.event, method.idempotent);
-    // Through the traits the type must implement, at its span, so a type
-    // that breaks a rule gets that rule's one error (see `wire`).
-    let wire_shape = |ty: &syn::Type| quote_spanned!(ty.span()=> <#ty as #krate::__private::WireType>::__shape(out));
-    let shape = |ty: &syn::Type| quote!(#krate::__private::Describing::shape::<#ty>(out));
-    let params = method.params.iter().map(|p| {
-        let (name, ty, optional) = (p.ident.to_string(), type_name(&p.ty), p.optional);
-        quote! {
-            #krate::__private::ParamDescription {
-                name: ::core::convert::From::from(#name),
-                ty: ::core::convert::From::from(#ty),
-                optional: #optional,
-            }
-        }
-    });
-    let param_shapes = method.params.iter().map(|p| wire_shape(&p.ty));
-    let returns = type_name(&method.output.ok);
-    let returns_shape = wire_shape(&method.output.ok);
+    // A type's name, and its shape through the trait the type must
+    // implement, at its span, so a type that breaks a rule gets that rule's
+    // one error (see `wire`).
+    let info = |ty: &syn::Type, shape: TokenStream| {
+        let name = type_name(ty);
+        quote!(#krate::__private::TypeInfo { name: #name, shape: #shape })
+    };
+    let wire_type = |ty: &syn::Type| {
+        info(
+            ty,
+            quote_spanned!(ty.span()=> <#ty as #krate::__private::WireType>::__shape),
+        )
+    };
+    let item_type = |ty: &syn::Type| info(ty, quote!(#krate::__private::Describing::shape::<#ty>));
     let some = |value: Option<TokenStream>| match value {
         Some(value) => quote!(::core::option::Option::Some(#value)),
         None => quote!(::core::option::Option::None),
     };
-    let name_of = |ty: &syn::Type| {
-        let name = type_name(ty);
-        quote!(::core::convert::From::from(#name))
-    };
-    let error = some(method.output.err.as_ref().map(name_of));
-    let error_shape = some(method.output.err.as_ref().map(|err| {
-        quote_spanned!(err.span()=> <#err as #krate::__private::ApplicationError>::__shape(out))
+    let params = method.params.iter().map(|p| {
+        let (name, ty, optional) = (p.ident.to_string(), wire_type(&p.ty), p.optional);
+        quote!(#krate::__private::ParamInfo { name: #name, ty: #ty, optional: #optional })
+    });
+    let returns = wire_type(&method.output.ok);
+    let error = some(method.output.err.as_ref().map(|err| {
+        let shape =
+            quote_spanned!(err.span()=> <#err as #krate::__private::ApplicationError>::__shape);
+        info(err, shape)
     }));
-    let (stream, stream_shape) = (
-        some(method.answer.as_ref().map(|s| name_of(&s.item))),
-        some(method.answer.as_ref().map(|s| shape(&s.item))),
-    );
-    let (input, input_shape) = (
-        some(method.input.as_ref().map(|s| name_of(&s.item))),
-        some(method.input.as_ref().map(|s| shape(&s.item))),
-    );
+    let stream = some(method.answer.as_ref().map(|s| item_type(&s.item)));
+    let input = some(method.input.as_ref().map(|s| item_type(&s.item)));
     let aliases = &method.aliases;
-    let deprecated = some(
-        method
-            .deprecated
-            .as_ref()
-            .map(|note| quote!(::core::convert::From::from(#note))),
-    );
+    let deprecated = some(method.deprecated.as_ref().map(|note| quote!(#note)));
+    // A constant, promoted to a static: what each method adds to the
+    // binary is this data and not code.
     quote! {
-        let __dotrpc_shapes = #krate::__private::MethodShapes {
-            params: ::core::convert::From::from([#(#param_shapes),*]),
-            returns: #returns_shape,
-            error: #error_shape,
-            stream: #stream_shape,
-            input: #input_shape,
-        };
-        out.methods.push(#krate::__private::MethodDescription {
-            path: #krate::__private::join(prefix, #wire),
-            params: ::core::convert::From::from([#(#params),*]),
-            returns: ::core::convert::From::from(#returns),
+        out.method(prefix, &#krate::__private::MethodInfo {
+            wire: #wire,
+            params: &[#(#params),*],
+            returns: #returns,
             error: #error,
-            event: #event,
-            idempotent: #idempotent,
             stream: #stream,
             input: #input,
-            docs: ::core::convert::From::from(#docs),
-            aliases: ::core::convert::From::from([#(#krate::__private::join(prefix, #aliases)),*]),
+            event: #event,
+            idempotent: #idempotent,
+            docs: #docs,
+            aliases: &[#(#aliases),*],
             deprecated: #deprecated,
-            shapes: ::core::option::Option::Some(__dotrpc_shapes),
         });
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::codec::CodecError;
 use crate::message::{Outgoing, ParamsWriter};
-use crate::router::join;
+use crate::protocol::join;
 
 /// A stub's method paths under its prefix, each joined on first use and
 /// shared by the stub's clones.

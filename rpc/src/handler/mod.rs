@@ -35,7 +35,7 @@ pub use reply::IntoReply;
 pub(crate) use reply::encode_reply;
 pub use sink::ItemSink;
 pub(crate) use sink::Producer;
-pub(crate) use typed::{AsyncMethod, raw, sync};
+pub(crate) use typed::raw;
 pub use typed::{Blocking, IntoHandler, blocking};
 
 /// A boxed, sendable future.

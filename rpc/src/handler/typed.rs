@@ -208,32 +208,3 @@ where
         Handling::later(f(ctx, params))
     }))
 }
-
-/// The handler for a closure that answers at once: what `#[rpc_api]`
-/// generates for a plain `fn` method, which needs no future at all.
-pub(crate) fn sync<F>(f: F) -> Arc<dyn Handler>
-where
-    F: Fn(CallContext, Params) -> Reply + Send + Sync + 'static,
-{
-    Arc::new(FnHandler(move |ctx, params| {
-        Handling::Ready(f(ctx, params))
-    }))
-}
-
-/// The handler for a closure that decodes the params and returns the future
-/// that answers (or the decoding error, answered at once): what `#[rpc_api]`
-/// generates for an `async fn` or blocking method.
-pub(crate) struct AsyncMethod<F>(pub(crate) F);
-
-impl<F, Fut> Handler for AsyncMethod<F>
-where
-    F: Fn(CallContext, Params) -> Result<Fut, ErrorObject> + Send + Sync + 'static,
-    Fut: Future<Output = Reply> + Send + 'static,
-{
-    fn call(&self, ctx: CallContext, params: Params) -> Handling {
-        match (self.0)(ctx, params) {
-            Ok(future) => Handling::later(future),
-            Err(error) => Handling::Ready(Err(error)),
-        }
-    }
-}

@@ -32,7 +32,7 @@ use serde::de::DeserializeOwned;
 
 use crate::handler::{self, BoxFuture, CallContext, Handler, IntoHandler, Reply};
 use crate::message::Params;
-use crate::protocol;
+use crate::protocol::{self, join};
 use crate::schema::{Describing, Description, MethodDescription, Type};
 
 mod namespace;
@@ -169,16 +169,6 @@ impl Router {
         Fut: Future<Output = Reply> + Send + 'static,
     {
         self.insert(path, handler::raw(handler));
-        self
-    }
-
-    /// Registers a handler that answers at once, with no future: what
-    /// `#[rpc_api]` generates for plain `fn` methods.
-    pub(crate) fn set_sync_handler<F>(&self, path: &str, handler: F) -> &Self
-    where
-        F: Fn(CallContext, Params) -> Reply + Send + Sync + 'static,
-    {
-        self.insert(path, handler::sync(handler));
         self
     }
 
@@ -512,16 +502,6 @@ pub(crate) fn alias_described(described: &mut [MethodDescription], old: &str, pa
     }
 }
 
-/// Joins a namespace prefix and a name: `join("math", "div") == "math.div"`,
-/// `join("", "add") == "add"`.
-pub(crate) fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{prefix}.{name}")
-    }
-}
-
 fn check_path(path: &str) {
     assert!(
         !path.is_empty() && path.split('.').all(|segment| !segment.is_empty()),
@@ -574,12 +554,6 @@ mod tests {
         assert!(matches!(router.route(b"any.path"), Routed::Fallback(_)));
         router.clear_fallback();
         assert!(matches!(router.route(b"any.path"), Routed::Unknown));
-    }
-
-    #[test]
-    fn join_leaves_the_root_bare() {
-        assert_eq!(join("", "add"), "add");
-        assert_eq!(join("head.math", "div"), "head.math.div");
     }
 
     #[test]

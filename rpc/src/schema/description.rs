@@ -11,6 +11,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{DESCRIPTION_VERSION, Schema, Type, Types};
+use crate::protocol::join;
 
 /// What `rpc.describe` answers: every method served, and every named type
 /// their shapes reach.
@@ -116,6 +117,44 @@ impl Describing {
         self.schema.shape_of::<T>()
     }
 
+    /// Describes the method `info` at its path under `prefix`, tracing its
+    /// types' shapes. The one place a generated method's description is
+    /// built: the code `#[rpc_api]` writes per method is only the constant
+    /// `info`, so an API's size grows little with its methods.
+    pub fn method(&mut self, prefix: &str, info: &MethodInfo) {
+        let mut shape = |ty: &TypeInfo| (ty.shape)(self);
+        let shapes = MethodShapes {
+            params: info.params.iter().map(|p| shape(&p.ty)).collect(),
+            returns: shape(&info.returns),
+            error: info.error.as_ref().map(&mut shape),
+            stream: info.stream.as_ref().map(&mut shape),
+            input: info.input.as_ref().map(&mut shape),
+        };
+        let name = |ty: &TypeInfo| ty.name.to_owned();
+        self.methods.push(MethodDescription {
+            path: join(prefix, info.wire),
+            params: info
+                .params
+                .iter()
+                .map(|p| ParamDescription {
+                    name: p.name.to_owned(),
+                    ty: name(&p.ty),
+                    optional: p.optional,
+                })
+                .collect(),
+            returns: name(&info.returns),
+            error: info.error.as_ref().map(name),
+            event: info.event,
+            idempotent: info.idempotent,
+            stream: info.stream.as_ref().map(name),
+            input: info.input.as_ref().map(name),
+            docs: info.docs.to_owned(),
+            aliases: info.aliases.iter().map(|old| join(prefix, old)).collect(),
+            deprecated: info.deprecated.map(str::to_owned),
+            shapes: Some(shapes),
+        });
+    }
+
     /// The description of what was described.
     pub fn finish(self) -> Description {
         let mut methods = self.methods;
@@ -126,6 +165,59 @@ impl Describing {
             types: self.schema.types(),
         }
     }
+}
+
+/// What `#[rpc_api]` knows of a method when it compiles, written by the
+/// macro as a constant and described by [`Describing::method`].
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct MethodInfo {
+    /// The method's name in its namespace.
+    pub wire: &'static str,
+    /// Its params, in order.
+    pub params: &'static [ParamInfo],
+    /// The result's type.
+    pub returns: TypeInfo,
+    /// The application error's type, for a method returning `Result`.
+    pub error: Option<TypeInfo>,
+    /// The type of the items it answers with, if it streams.
+    pub stream: Option<TypeInfo>,
+    /// The type of the items it takes, if it takes a stream.
+    pub input: Option<TypeInfo>,
+    /// Whether it is an event.
+    pub event: bool,
+    /// Whether it is idempotent.
+    pub idempotent: bool,
+    /// Its doc comment.
+    pub docs: &'static str,
+    /// Its old names in its namespace.
+    pub aliases: &'static [&'static str],
+    /// Why it is deprecated, if it is.
+    pub deprecated: Option<&'static str>,
+}
+
+/// One param of a [`MethodInfo`].
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct ParamInfo {
+    /// Its name in the Rust signature.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: TypeInfo,
+    /// Whether a call may leave it out.
+    pub optional: bool,
+}
+
+/// One type of a [`MethodInfo`]: its Rust name as written, and how to
+/// trace its shape (one function per type, shared by every method using
+/// it).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TypeInfo {
+    /// The type as written.
+    pub name: &'static str,
+    /// Traces its shape into the description's schema.
+    pub shape: fn(&mut Describing) -> Type,
 }
 
 /// One method as `rpc.describe` reports it.

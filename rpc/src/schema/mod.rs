@@ -30,6 +30,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use description::{Describing, Description, MethodDescription, MethodShapes, ParamDescription};
+#[doc(hidden)]
+pub use description::{MethodInfo, ParamInfo, TypeInfo};
 pub use trace::Schema;
 
 /// The version of the description format `rpc.describe` answers with:
