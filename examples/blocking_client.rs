@@ -9,8 +9,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dotrpc::BackgroundRuntime;
-use dotrpc::{CallStatus, ConnectionEvent, Peer, Reconnect, Router, Server, WhileDown};
+use dotrpc::runtime::BackgroundRuntime;
+use dotrpc::{
+    Peer, Router, Server,
+    client::CallStatus,
+    peer::{ConnectionEvent, Reconnect, WhileDown},
+};
 
 /// Starts the server this program talks to (its own, to stay self-contained).
 fn start_server(runtime: &BackgroundRuntime, addr: SocketAddr) -> Server {

@@ -19,7 +19,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dotrpc::{Error, ErrorKind, Peer, Reconnect, Server, Value, WhileDown};
+use dotrpc::{
+    Error, ErrorKind, Peer, Server, Value,
+    peer::{Reconnect, WhileDown},
+};
 
 #[derive(Debug, Clone, Copy)]
 struct Options {

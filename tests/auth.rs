@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dotrpc::{CallContext, Error, ErrorObject, Peer, Router, Server};
+use dotrpc::{CallContext, Error, Peer, Router, Server, handler::ErrorObject};
 use support::bounded;
 
 struct User {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use dotrpc::transport::websocket::Origins;
-use dotrpc::{DisconnectReason, ListenAddr, Peer, Server};
+use dotrpc::{Peer, Server, error::DisconnectReason, transport::ListenAddr};
 use futures_util::SinkExt;
 use support::{bounded, client_builder, exercise, scenario};
 use tokio::sync::{mpsc, oneshot};

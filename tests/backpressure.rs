@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use dotrpc::transport::{FrameSink, FrameSource, Frames, Transport};
-use dotrpc::{ConnectionEvent, DisconnectReason, Peer, Router};
+use dotrpc::{Peer, Router, error::DisconnectReason, peer::ConnectionEvent};
 use support::bounded;
 
 /// How many events the pacing test sends.

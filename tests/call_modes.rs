@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dotrpc::BackgroundRuntime as Runtime;
-use dotrpc::{CallStatus, Error, ErrorKind, Peer, rpc_api};
+use dotrpc::runtime::BackgroundRuntime as Runtime;
+use dotrpc::{Error, ErrorKind, Peer, client::CallStatus, rpc_api};
 use support::{LIMIT, bounded, demo};
 
 /// A slow API, nested, to see per-API defaults reach nested namespaces.

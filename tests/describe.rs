@@ -7,8 +7,8 @@ mod support;
 
 use dotrpc::schema::{Field, Type, TypeDef, Types, Variant, VariantFields};
 use dotrpc::{
-    CallContext, Description, MethodDescription, MethodShapes, ParamDescription, Peer, Router,
-    rpc_api,
+    CallContext, Description, Peer, Router, rpc_api,
+    schema::{MethodDescription, MethodShapes, ParamDescription},
 };
 use support::bounded;
 
@@ -237,7 +237,7 @@ struct Page {
 fn a_handler_registered_at_run_time_is_described_with_its_shapes() {
     let router = Router::new();
     router.set_handler("page", |query: String, size: Option<u32>| async move {
-        Ok::<_, dotrpc::ErrorObject>(Page {
+        Ok::<_, dotrpc::handler::ErrorObject>(Page {
             lines: vec![query],
             next: size,
         })

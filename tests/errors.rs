@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dotrpc::{DisconnectReason, Error, ErrorKind, Peer, Router};
+use dotrpc::{Error, ErrorKind, Peer, Router, error::DisconnectReason};
 use support::{bounded, demo};
 
 #[tokio::test]

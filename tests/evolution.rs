@@ -210,7 +210,7 @@ async fn a_router_alias_moves_a_method_or_a_namespace() {
         ["math.add", "math.stats.mean", "plus", "stats.mean"]
     );
     // An alias removed answers no more, and is no longer described.
-    router.set_description(dotrpc::MethodDescription::new("math.add"));
+    router.set_description(dotrpc::schema::MethodDescription::new("math.add"));
     assert_eq!(router.alias("plus", "math.add"), 1);
     assert_eq!(router.descriptions()[0].aliases, ["plus"]);
     assert!(router.remove_handler("plus"));

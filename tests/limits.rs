@@ -8,7 +8,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dotrpc::{ConnectionEvent, DisconnectReason, Peer, PeerBuilder, Server, Value};
+use dotrpc::{Peer, PeerBuilder, Server, Value, error::DisconnectReason, peer::ConnectionEvent};
 use support::{bounded, demo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

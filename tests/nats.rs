@@ -572,7 +572,7 @@ async fn runtime_handlers_and_the_fallback_are_served_as_on_tcp() {
     service.router().set_fallback(|ctx, _params| async move {
         let path = ctx.method().to_owned();
         path.starts_with("legacy.")
-            .then(|| dotrpc::IntoReply::into_reply(format!("moved: {path}")))
+            .then(|| dotrpc::handler::IntoReply::into_reply(format!("moved: {path}")))
     });
     // A handler cannot call its caller back over NATS: it learns so at once.
     service

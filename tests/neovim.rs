@@ -203,7 +203,7 @@ async fn neovim_calls_a_dotrpc_server() {
     let server = dotrpc::Server::builder(
         Peer::builder()
             .router(router)
-            .error_format(dotrpc::ErrorFormat::Message),
+            .error_format(dotrpc::peer::ErrorFormat::Message),
     )
     .bind("127.0.0.1:0")
     .await

@@ -70,7 +70,7 @@ use api::{ShopClient, ShopError};
 /// Asks the shop at `addr` about tea and coffee.
 pub async fn visit(addr: std::net::SocketAddr) -> Result<String, Box<dyn std::error::Error>> {
     let peer = dotrpc::connect(addr).await?;
-    // `with_timeout` and `peer` need no `use dotrpc::ApiClient`.
+    // `with_timeout` and `peer` need no `use dotrpc::client::ApiClient`.
     let shop = peer.client::<ShopClient>().with_timeout(Duration::from_secs(5));
     assert_eq!(shop.peer().id(), peer.id());
     let price = shop.price("tea".into()).await?;

@@ -555,7 +555,7 @@ async fn stream_calls_are_counted_as_calls_are() {
 #[test]
 fn calls_waited_on_or_given_a_callback_are_children_of_the_callers_span() {
     let traces = otel::capture();
-    let runtime = dotrpc::BackgroundRuntime::new().unwrap();
+    let runtime = dotrpc::runtime::BackgroundRuntime::new().unwrap();
     let server = runtime.block_on(tcp_server(b_router()));
     let client = runtime
         .block_on(Peer::builder().connect(support::addr(&server)))

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dotrpc::{
-    CallContext, ConnectionEvent, Error, ErrorKind, Peer, Reconnect, Router, Server, WhileDown,
+    CallContext, Error, ErrorKind, Peer, Router, Server,
+    peer::{ConnectionEvent, Reconnect, WhileDown},
     rpc_api,
 };
 use support::{bounded, demo};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use dotrpc::transport::FrameDecoder;
-use dotrpc::{ConnectionEvent, DisconnectReason, Error, Peer, Server, Value};
+use dotrpc::{Error, Peer, Server, Value, error::DisconnectReason, peer::ConnectionEvent};
 use support::{bounded, demo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

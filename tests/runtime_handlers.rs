@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dotrpc::{
-    CallContext, Error, IntoReply, MethodDescription, ParamDescription, Peer, Router, Value,
+    CallContext, Error, Peer, Router, Value,
+    handler::IntoReply,
+    schema::{MethodDescription, ParamDescription},
 };
 use support::bounded;
 
@@ -55,10 +57,12 @@ async fn handlers_added_and_removed_while_serving_take_effect_at_once() {
 async fn the_fallback_answers_what_no_handler_takes() {
     let router = Arc::new(Router::new());
     router.set_handler("known", || async { "handler" });
-    router.set_fallback(|ctx: CallContext, params: dotrpc::Params| async move {
-        let path = ctx.method().strip_prefix("legacy.")?;
-        Some(Value::from(format!("{path}/{}", params.len())).into_reply())
-    });
+    router.set_fallback(
+        |ctx: CallContext, params: dotrpc::handler::Params| async move {
+            let path = ctx.method().strip_prefix("legacy.")?;
+            Some(Value::from(format!("{path}/{}", params.len())).into_reply())
+        },
+    );
     let (client, _server) = pair(router);
 
     assert_eq!(

@@ -106,15 +106,18 @@ async fn dropping_the_last_handle_closes_the_connection_and_reports_it() {
     wait_for_connections(&server, 1).await;
     let closed = peer.closed();
     drop(peer);
-    assert_eq!(bounded(closed).await, dotrpc::DisconnectReason::Closed);
+    assert_eq!(
+        bounded(closed).await,
+        dotrpc::error::DisconnectReason::Closed
+    );
     wait_for_connections(&server, 0).await;
     assert_eq!(
         *events.lock().unwrap(),
         vec![
-            dotrpc::ConnectionEvent::Connecting,
-            dotrpc::ConnectionEvent::Connected,
-            dotrpc::ConnectionEvent::Disconnected {
-                reason: dotrpc::DisconnectReason::Closed
+            dotrpc::peer::ConnectionEvent::Connecting,
+            dotrpc::peer::ConnectionEvent::Connected,
+            dotrpc::peer::ConnectionEvent::Disconnected {
+                reason: dotrpc::error::DisconnectReason::Closed
             }
         ]
     );
@@ -220,7 +223,7 @@ async fn serve_until_serves_until_the_signal_and_lets_running_calls_answer() {
     stop.send(()).unwrap();
     assert_eq!(bounded(running).await.unwrap().unwrap(), 100);
     bounded(serving).await.unwrap();
-    assert!(bounded(peer.closed()).await == dotrpc::DisconnectReason::Eof);
+    assert!(bounded(peer.closed()).await == dotrpc::error::DisconnectReason::Eof);
     support::no_tasks_left().await;
 }
 
@@ -245,7 +248,10 @@ async fn a_server_takes_listeners_the_caller_bound() {
     let server = Server::builder(Peer::builder().router(demo::router()))
         .listen_unix(unix)
         .unwrap();
-    assert_eq!(server.local_addr(), &dotrpc::ListenAddr::Unix(path.clone()));
+    assert_eq!(
+        server.local_addr(),
+        &dotrpc::transport::ListenAddr::Unix(path.clone())
+    );
     let peer = Peer::builder()
         .connect(dotrpc::Address::unix(&path))
         .await

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dotrpc::{DisconnectReason, Error, ErrorKind, Peer, PeerBuilder};
+use dotrpc::{Error, ErrorKind, Peer, PeerBuilder, error::DisconnectReason};
 use futures_util::StreamExt;
 use support::streams::router;
 use support::{bounded, no_tasks_left};
@@ -1002,7 +1002,7 @@ fn runtime_worker<R: Send + 'static>(
 /// at a time; dropping the iterator cancels the call.
 #[test]
 fn a_plain_thread_iterates_a_stream_and_drops_it_midway() {
-    let runtime = dotrpc::BackgroundRuntime::new().unwrap();
+    let runtime = dotrpc::runtime::BackgroundRuntime::new().unwrap();
     let (tell, mut dropped) = mpsc::unbounded_channel();
     let (client, _server) = runtime.block_on(async {
         dotrpc::memory_pair(
@@ -1044,7 +1044,7 @@ fn a_plain_thread_iterates_a_stream_and_drops_it_midway() {
 /// propagate with `?` in its methods (no `if send(..).is_err()`, no
 /// `while let Some(Ok(..))` that takes a broken input for its end).
 mod typed_errors {
-    use dotrpc::{ItemReceiver, ItemSink, StreamError, rpc_api};
+    use dotrpc::{ItemReceiver, ItemSink, handler::StreamError, rpc_api};
     use serde::{Deserialize, Serialize};
 
     use super::*;

@@ -8,12 +8,14 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dotrpc::tls::ClientCertificates;
-use dotrpc::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use dotrpc::tls::rustls::server::WebPkiClientVerifier;
-use dotrpc::tls::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use dotrpc::transport::Scheme;
-use dotrpc::{ErrorKind, ErrorObject, Peer, Server};
+use dotrpc::transport::tls::ClientCertificates;
+use dotrpc::transport::tls::rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer,
+};
+use dotrpc::transport::tls::rustls::server::WebPkiClientVerifier;
+use dotrpc::transport::tls::rustls::{ClientConfig, RootCertStore, ServerConfig};
+use dotrpc::{ErrorKind, Peer, Server, handler::ErrorObject};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use support::{bounded, demo};
 

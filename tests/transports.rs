@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use dotrpc::transport::{FrameSink, FrameSource, Frames, Transport};
-use dotrpc::{DisconnectReason, Peer};
+use dotrpc::{Peer, error::DisconnectReason};
 use support::{bounded, client_builder, exercise, scenario};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;

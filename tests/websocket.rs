@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use dotrpc::transport::websocket::Origins;
-use dotrpc::{DisconnectReason, Peer, Server};
+use dotrpc::{Peer, Server, error::DisconnectReason};
 use futures_util::{SinkExt, StreamExt};
 use support::{bounded, client_builder, exercise, scenario};
 use tokio::sync::mpsc;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use dotrpc::{Description, MethodDescription};
+use dotrpc::{Description, schema::MethodDescription};
 
 /// The methods as an indented tree: each namespace once, each method with its
 /// signature and the first line of its docs; then each named type's shape.
@@ -151,7 +151,7 @@ fn signature(name: &str, method: &MethodDescription) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use dotrpc::ParamDescription;
+    use dotrpc::schema::ParamDescription;
 
     /// A plain method's description, for tests to adjust.
     pub(crate) fn method(path: &str, params: &[(&str, &str)], returns: &str) -> MethodDescription {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use dotrpc::Address;
-use dotrpc::{ErrorKind, IntoReply, Peer, Router, Value};
+use dotrpc::{ErrorKind, Peer, Router, Value, handler::IntoReply};
 use target::Connection;
 
 const EXIT_STATUS: &str = "\
@@ -554,7 +554,7 @@ async fn listen(
                 }
                 connection.close().await;
                 return match reason {
-                    dotrpc::DisconnectReason::Closed => Ok(()),
+                    dotrpc::error::DisconnectReason::Closed => Ok(()),
                     reason => Err(Failure::connect(format!("the connection ended: {reason}"))),
                 };
             }

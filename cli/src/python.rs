@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 
 use dotrpc::schema::{Field, Type, TypeDef, Types, VariantFields};
-use dotrpc::{Description, MethodDescription};
+use dotrpc::{Description, schema::MethodDescription};
 
 use crate::describe::{Namespace, required_params};
 

@@ -647,9 +647,10 @@ fn compat_says_whom_each_change_breaks() {
     let mut v2: dotrpc::Description = serde_json::from_str(&saved).unwrap();
     v2.methods.retain(|m| m.path != "math.round");
     let add = v2.methods.iter_mut().find(|m| m.path == "add").unwrap();
-    add.params.push(dotrpc::ParamDescription::new("c", "i64"));
+    add.params
+        .push(dotrpc::schema::ParamDescription::new("c", "i64"));
     v2.methods
-        .push(dotrpc::MethodDescription::new("math.floor"));
+        .push(dotrpc::schema::MethodDescription::new("math.floor"));
     let v2_path = dir.join("v2.json");
     std::fs::write(&v2_path, serde_json::to_string(&v2).unwrap()).unwrap();
     let v2 = v2_path.to_str().unwrap();
@@ -723,7 +724,7 @@ fn compat_says_whom_each_change_breaks() {
     // Only an added method: nothing breaks older callers.
     let mut v3: dotrpc::Description = serde_json::from_str(&saved).unwrap();
     v3.methods
-        .push(dotrpc::MethodDescription::new("math.floor"));
+        .push(dotrpc::schema::MethodDescription::new("math.floor"));
     let v3_path = dir.join("v3.json");
     std::fs::write(&v3_path, serde_json::to_string(&v3).unwrap()).unwrap();
     assert_eq!(run(&["compat", v1, v3_path.to_str().unwrap()]).0, 0);

@@ -6,7 +6,10 @@
 
 use std::time::Duration;
 
-use dotrpc::{Error, ItemStream, Peer, Reconnect, WhileDown};
+use dotrpc::{
+    Error, ItemStream, Peer,
+    peer::{Reconnect, WhileDown},
+};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

@@ -10,7 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dotrpc::{CallContext, IntoReply, ItemReceiver, ItemSink, Params, Router, Value, rpc_api};
+use dotrpc::{
+    CallContext, ItemReceiver, ItemSink, Router, Value,
+    handler::{IntoReply, Params},
+    rpc_api,
+};
 
 /// The root of the demo API.
 #[derive(Debug, Default)]
@@ -320,10 +324,10 @@ pub(crate) fn router() -> Arc<Router> {
     router.set_raw_handler("echo", |ctx: CallContext, params: Params| async move {
         let values = params
             .values()
-            .map_err(|e| dotrpc::ErrorObject::invalid_params(e.to_string()))?;
+            .map_err(|e| dotrpc::handler::ErrorObject::invalid_params(e.to_string()))?;
         match <[Value; 1]>::try_from(values) {
             Ok([value]) => value.into_reply(),
-            Err(values) => Err(dotrpc::ErrorObject::invalid_params(format!(
+            Err(values) => Err(dotrpc::handler::ErrorObject::invalid_params(format!(
                 "{} expects 1 param, got {}",
                 ctx.method(),
                 values.len()

@@ -8,7 +8,7 @@
 //! and surface as [`dotrpc::Error::Remote`] with the message readable and the
 //! pair kept in `raw()`.
 
-use dotrpc::{Ext, RemoteError, Value, rpc_api};
+use dotrpc::{Ext, Value, error::RemoteError, rpc_api};
 use serde::{Deserialize, Serialize};
 
 /// A Neovim buffer handle (ext type 0).

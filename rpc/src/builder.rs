@@ -193,7 +193,7 @@ impl PeerBuilder {
     /// gives "log in first" and per-path access:
     ///
     /// ```
-    /// use dotrpc::{ErrorObject, Peer};
+    /// use dotrpc::{Peer, handler::ErrorObject};
     /// struct User { admin: bool }
     /// let builder = Peer::builder().authorize(|ctx| {
     ///     let user = ctx.peer().identity::<User>();

@@ -82,6 +82,25 @@
 //! # }
 //! ```
 //!
+//! # Where things are
+//!
+//! The crate's root holds what most programs name: [`rpc_api`], [`connect`],
+//! [`Peer`] and [`PeerBuilder`], [`Server`] and [`ServerBuilder`],
+//! [`Router`], [`Group`], [`Address`], the call modes a stub returns
+//! ([`Call`], [`Notify`], [`ItemStream`], [`Upload`], [`Conversation`]), a
+//! handler's [`CallContext`], [`ItemSink`] and [`ItemReceiver`], [`Error`],
+//! [`ErrorKind`] and [`Result`], the value types [`Value`], [`Blob`] and
+//! [`Ext`], the type rules [`WireType`] and [`ApplicationError`],
+//! [`blocking`], [`Description`] and [`memory_pair`]. The rest is in the
+//! module of the folder it is written in: [`client`] (handles, statuses,
+//! broadcast events, the traits generated clients implement), [`handler`]
+//! (handlers written by hand: [`Handler`](handler::Handler),
+//! [`IntoReply`](handler::IntoReply), raw [`Params`](handler::Params) and
+//! [`ErrorObject`](handler::ErrorObject)), [`peer`] (reconnecting, connection
+//! events, the error format), [`router`], [`error`], [`schema`],
+//! [`transport`] (addresses, listeners, TLS, writing a transport),
+//! [`observe`], [`compat`] and [`runtime`].
+//!
 //! # Layout
 //!
 //! The modules follow a message's way in, top to bottom, and a call's way out,
@@ -98,7 +117,7 @@
 //!   ([`Blob`]) as Rust types;
 //! * [`schema`]: the description format ([`Description`]) and the shapes
 //!   of an API's types, traced through their serde impls;
-//! * `error`: the one [`Error`] type and its stable [`ErrorKind`]s;
+//! * [`error`]: the one [`Error`] type and its stable [`ErrorKind`]s;
 //! * `transaction`: msgid → waiting call;
 //! * `stream`: a connection's streams by call and way: the producer's
 //!   credit, the consumer's inbox, the other side's stream messages taken;
@@ -107,28 +126,29 @@
 //!   the framer for byte streams, TCP, Unix sockets, stdio, memory, TLS;
 //! * [`observe`]: the spans of calls, the trace context they carry across
 //!   processes (feature `otel`), and per-method metrics (feature `metrics`);
-//! * `peer`: the [`Peer`] handle, its session (reconnects, state events),
+//! * [`peer`]: the [`Peer`] handle, its session (reconnects, state events),
 //!   the link a connection's users share, and one task per connection that
 //!   reads, writes, watches handlers and its timeouts;
-//! * `handler`: [`CallContext`], typed params, [`IntoReply`], closures as
-//!   handlers;
-//! * `router`: path → handler, the fallback, aliases, [`Api`] and
+//! * [`handler`]: [`CallContext`], typed params, [`IntoReply`](handler::IntoReply),
+//!   closures as handlers;
+//! * [`router`]: path → handler, the fallback, aliases, [`Api`](router::Api) and
 //!   `rpc.describe`;
 //! * [`compat`]: two descriptions of an API compared, each difference
 //!   classed by whom it breaks;
 //! * `dispatch`: one inbound call, route → authorize → deadline → handler →
 //!   size cap → reply, the one panic boundary;
-//! * `client`: the [`Call`] builder and its modes, [`Notify`], the
-//!   [`AsyncResult`] handle, streams' caller ends, all sent one way (size,
+//! * [`client`]: the [`Call`] builder and its modes, [`Notify`], the
+//!   [`AsyncResult`](client::AsyncResult) handle, streams' caller ends, all sent one way (size,
 //!   transaction, deadline, trace context), what generated stubs are made of, and events
-//!   sent to many peers at once ([`ApiBroadcast`]);
+//!   sent to many peers at once ([`ApiBroadcast`](client::ApiBroadcast));
 //! * `builder`: [`PeerBuilder`], which puts the layers together;
 //! * `group`: peers to push events to together ([`Group`]);
 //! * `server`: accept loop, limits, broadcast, graceful shutdown;
 //! * `nats` (feature `nats`): NATS as a message transport, one service
 //!   instance (`NatsService`) and the NATS services protocol;
 //! * `axum` (feature `axum`): a server as a route of an axum application;
-//! * `runtime`: [`BackgroundRuntime`], an event loop on a background thread;
+//! * [`runtime`]: [`BackgroundRuntime`](runtime::BackgroundRuntime), an event
+//!   loop on a background thread;
 //! * `wire`: the rules the types of an API follow ([`WireType`],
 //!   [`ApplicationError`]), through which generated code encodes them;
 //! * `__private`: what generated code names (hidden; not API).
@@ -177,7 +197,7 @@ mod blob;
 pub mod schema;
 
 // The error type.
-mod error;
+pub mod error;
 
 // msgid → waiting call.
 mod transaction;
@@ -195,13 +215,13 @@ pub mod observe;
 pub mod transport;
 
 // Peers, sessions, connections.
-mod peer;
+pub mod peer;
 
 // What handlers are.
-mod handler;
+pub mod handler;
 
 // Path → handler.
-mod router;
+pub mod router;
 
 // Whether a new version of an API breaks its callers.
 pub mod compat;
@@ -210,7 +230,7 @@ pub mod compat;
 mod dispatch;
 
 // The calling side.
-mod client;
+pub mod client;
 
 // Putting peers together.
 mod builder;
@@ -232,7 +252,7 @@ pub mod nats;
 pub mod axum;
 
 // An event loop for plain threads.
-mod runtime;
+pub mod runtime;
 
 // The rules the types of an API follow.
 mod wire;
@@ -243,10 +263,7 @@ pub mod __private;
 
 pub use blob::Blob;
 pub use builder::{PeerBuilder, memory_pair};
-pub use client::{
-    ApiBroadcast, ApiClient, AsyncResult, BlockingItems, Call, CallFuture, CallStatus,
-    Conversation, DEFAULT_WINDOW, ItemStream, Notify, NotifyAll, NotifyFuture, Upload,
-};
+pub use client::{Call, Conversation, ItemStream, Notify, Upload};
 /// Turns a trait or an inherent impl block into a dot-namespaced remote API.
 ///
 /// For an API `Shop` it generates `ShopClient` (a typed client: call methods
@@ -299,23 +316,16 @@ pub use client::{
 /// [`ApplicationError`]; a type that breaks one is a compile error at the
 /// type. See the [crate docs](crate) and the README for the rest.
 pub use dotrpc_macros::rpc_api;
-pub use error::{DisconnectReason, Error, ErrorKind, FromRemote, RemoteError, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use ext::Ext;
 pub use group::Group;
-pub use handler::{
-    Blocking, CallContext, Handler, Handling, IntoHandler, IntoReply, ItemReceiver, ItemSink,
-    Reply, StreamError, blocking,
-};
-pub use message::{Encoded, ErrorFormat, ErrorObject, Params};
-pub use peer::{ConnectionEvent, Peer, Reconnect, WhileDown};
+pub use handler::{CallContext, ItemReceiver, ItemSink, blocking};
+pub use peer::Peer;
 pub use rmpv::Value;
-pub use router::{Api, Namespace, Router};
-pub use runtime::BackgroundRuntime;
-pub use schema::{Description, MethodDescription, MethodShapes, ParamDescription};
+pub use router::Router;
+pub use schema::Description;
 pub use server::{Server, ServerBuilder};
-#[cfg(feature = "tls")]
-pub use transport::tls;
-pub use transport::{Address, ListenAddr, ToAddress};
+pub use transport::Address;
 pub use wire::{ApplicationError, WireType};
 
 /// The README's code blocks, run as doctests so they cannot rot.
@@ -332,6 +342,6 @@ pub struct ReadmeDoctests;
 /// # Errors
 ///
 /// `Transport` if the address is not one or the connection cannot be made.
-pub async fn connect(addr: impl ToAddress) -> Result<Peer> {
+pub async fn connect(addr: impl transport::ToAddress) -> Result<Peer> {
     Peer::builder().connect(addr).await
 }

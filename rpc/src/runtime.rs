@@ -5,7 +5,7 @@
 //! the [`BackgroundRuntime`] lives, serving every peer started on it; plain threads
 //! talk to it with [`BackgroundRuntime::block_on`] and the blocking call modes
 //! ([`Call::wait`](crate::Call::wait), [`Call::callback`](crate::Call::callback),
-//! [`AsyncResult::wait_timeout`](crate::AsyncResult::wait_timeout)). Dropping
+//! [`AsyncResult::wait_timeout`](crate::client::AsyncResult::wait_timeout)). Dropping
 //! it stops the loop and joins the thread: every connection on it closes and
 //! every pending call fails, so nothing is left running.
 
@@ -23,12 +23,12 @@ use tokio::sync::oneshot;
 /// talk to it with [`block_on`](BackgroundRuntime::block_on) and the blocking
 /// call modes ([`Call::wait`](crate::Call::wait),
 /// [`Call::callback`](crate::Call::callback),
-/// [`AsyncResult::wait_timeout`](crate::AsyncResult::wait_timeout)). Dropping
+/// [`AsyncResult::wait_timeout`](crate::client::AsyncResult::wait_timeout)). Dropping
 /// it stops the loop and joins the thread: every connection on it closes and
 /// every pending call fails, so nothing is left running.
 ///
 /// ```
-/// use dotrpc::{BackgroundRuntime, Peer, Server};
+/// use dotrpc::{Peer, Server, runtime::BackgroundRuntime};
 /// use std::sync::Arc;
 ///
 /// let runtime = BackgroundRuntime::new()?;

@@ -14,7 +14,7 @@
 //! `regressions_stay_fixed` below.
 
 use bytes::BytesMut;
-use dotrpc::Params;
+use dotrpc::handler::Params;
 use dotrpc::transport::Message;
 use dotrpc::transport::{FrameDecoder, Limits};
 use proptest::prelude::*;

@@ -460,3 +460,45 @@ fn no_source_file_of_the_crate_is_over_600_lines() {
         long.join("\n")
     );
 }
+
+/// What the crate's root may hold: the names most programs use. The rest
+/// belongs in the module of its folder (`dotrpc::client::AsyncResult`), so
+/// the root's page stays one a newcomer can take in.
+const MAX_ROOT_NAMES: usize = 30;
+
+#[test]
+fn the_root_holds_few_names() {
+    fn leaves(tree: &syn::UseTree, out: &mut Vec<String>) {
+        match tree {
+            syn::UseTree::Path(path) => leaves(&path.tree, out),
+            syn::UseTree::Name(name) => out.push(name.ident.to_string()),
+            syn::UseTree::Rename(rename) => out.push(rename.rename.to_string()),
+            syn::UseTree::Group(group) => group.items.iter().for_each(|t| leaves(t, out)),
+            syn::UseTree::Glob(_) => out.push("*".to_owned()),
+        }
+    }
+    let source = std::fs::read_to_string(workspace().join("rpc/src/lib.rs")).unwrap();
+    let file = syn::parse_file(&source).unwrap();
+    let hidden = |attrs: &[syn::Attribute]| {
+        attrs.iter().any(|a| {
+            a.path().is_ident("doc") && a.parse_args::<syn::Ident>().is_ok_and(|i| i == "hidden")
+        })
+    };
+    let mut names = Vec::new();
+    for item in &file.items {
+        let public = |vis: &syn::Visibility| matches!(vis, syn::Visibility::Public(_));
+        match item {
+            syn::Item::Use(u) if public(&u.vis) && !hidden(&u.attrs) => leaves(&u.tree, &mut names),
+            syn::Item::Fn(f) if public(&f.vis) && !hidden(&f.attrs) => {
+                names.push(f.sig.ident.to_string())
+            }
+            _ => {}
+        }
+    }
+    assert!(names.contains(&"Peer".to_owned()), "{names:?}");
+    assert!(
+        names.len() <= MAX_ROOT_NAMES,
+        "the root exports {} names (at most {MAX_ROOT_NAMES}): {names:?}",
+        names.len()
+    );
+}

@@ -126,8 +126,8 @@ pub async fn read_messages(stream: &mut tokio::net::TcpStream, n: usize) -> Vec<
 
 /// Waits (bounded) for the first disconnect reason a test recorded.
 pub async fn first_reason(
-    reasons: &std::sync::Mutex<Vec<dotrpc::DisconnectReason>>,
-) -> dotrpc::DisconnectReason {
+    reasons: &std::sync::Mutex<Vec<dotrpc::error::DisconnectReason>>,
+) -> dotrpc::error::DisconnectReason {
     bounded(async {
         loop {
             if let Some(reason) = reasons.lock().unwrap().first().cloned() {

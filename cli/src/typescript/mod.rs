@@ -13,7 +13,7 @@ mod shapes;
 
 use std::fmt::Write as _;
 
-use dotrpc::{Description, MethodDescription};
+use dotrpc::{Description, schema::MethodDescription};
 
 use crate::describe::{Namespace, required_params};
 

@@ -110,7 +110,7 @@ impl<R, E> Call<R, E> {
 
     /// Marks the call as safe to repeat (what `#[rpc(idempotent)]` does for a
     /// stub's method). On a peer that reconnects and waits while down
-    /// ([`WhileDown::Wait`](crate::WhileDown::Wait)), a call whose connection
+    /// ([`WhileDown::Wait`](crate::peer::WhileDown::Wait)), a call whose connection
     /// drops before its reply is sent again on the next connection, within
     /// its timeout, up to three more times; any other call that was already
     /// sent fails with `Disconnected`, since it may have run.

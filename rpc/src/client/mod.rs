@@ -24,14 +24,19 @@ use serde::de::DeserializeOwned;
 use crate::error::Error;
 use crate::peer::Peer;
 
+#[doc(hidden)]
 pub use args::Args;
-pub use broadcast::{ApiBroadcast, BroadcastBase, Members, NotifyAll};
+pub use broadcast::{ApiBroadcast, NotifyAll};
+#[doc(hidden)]
+pub use broadcast::{BroadcastBase, Members};
 pub use call::{Call, CallFuture};
 pub use conversation::Conversation;
 pub use handle::{AsyncResult, CallStatus};
 pub use notify::{Notify, NotifyFuture};
 pub use stream::{BlockingItems, DEFAULT_WINDOW, ItemStream};
-pub use stub::{ApiClient, ClientBase};
+pub use stub::ApiClient;
+#[doc(hidden)]
+pub use stub::ClientBase;
 pub use upload::Upload;
 
 impl Peer {

@@ -20,7 +20,7 @@
 //!
 //! ```
 //! use dotrpc::compat::{self, Breaks};
-//! use dotrpc::{Description, MethodDescription, ParamDescription};
+//! use dotrpc::{Description, schema::{MethodDescription, ParamDescription}};
 //!
 //! let old = Description {
 //!     methods: vec![MethodDescription {

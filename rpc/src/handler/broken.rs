@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorKind};
 /// `?` in its methods:
 ///
 /// ```
-/// use dotrpc::{ItemReceiver, ItemSink, StreamError};
+/// use dotrpc::{ItemReceiver, ItemSink, handler::StreamError};
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Debug, Serialize, Deserialize)]

@@ -25,7 +25,7 @@ mod typed;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::message::{Encoded, ErrorObject, Params};
+pub use crate::message::{Encoded, ErrorObject, Params};
 pub use broken::StreamError;
 pub use context::CallContext;
 pub(crate) use context::new_context;

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 pub(crate) const INLINE: usize = 30;
 
 /// A call's result value, encoded as msgpack, as a handler answers with it
-/// (see [`IntoReply`](crate::IntoReply)).
+/// (see [`IntoReply`](crate::handler::IntoReply)).
 ///
 /// Small results (numbers, short strings) are held inline; large ones are
 /// shared bytes, queued on the connection without a copy, and so are the

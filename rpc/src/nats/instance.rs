@@ -279,7 +279,7 @@ impl NatsService {
     /// namespace, published for every client: `service.broadcast::<UiClient>()
     /// .tick(n)` publishes on `PREFIX.ui.tick` (for an API in namespace
     /// `ui`), and every client serving `ui.tick` receives it. Each returns a
-    /// [`NotifyAll`](crate::NotifyAll): awaited, it waits for room in the
+    /// [`NotifyAll`](crate::client::NotifyAll): awaited, it waits for room in the
     /// instance's queue to NATS; either way it gives 1 once queued.
     pub fn broadcast<C: ApiClient>(&self) -> C::Broadcast {
         self.broadcast_at::<C>(C::NAMESPACE.unwrap_or(""))

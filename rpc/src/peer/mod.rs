@@ -1,8 +1,8 @@
 //! [`Peer`]: one end of a connection, the same type on both sides.
 //!
-//! A peer is a cheap handle to a session ([`session`]), which has one
-//! connection at a time ([`connection`]): one task that reads, writes and
-//! watches the handlers of that connection. Either side can call, notify and
+//! A peer is a cheap handle to a session, which has one connection at a
+//! time: one task that reads, writes and watches the handlers of that
+//! connection. Either side can call, notify and
 //! serve at once. What runs inbound calls is the session's dispatcher, given
 //! when the peer is built; the calling side ([`Call`](crate::Call)) and the
 //! builder ([`PeerBuilder`](crate::PeerBuilder)) sit above this module and
@@ -23,6 +23,7 @@ use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+pub use crate::message::ErrorFormat;
 pub(crate) use connection::{BoxFuture, Dispatch, InboundCall};
 pub(crate) use link::Link;
 pub(crate) use options::Options;

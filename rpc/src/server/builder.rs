@@ -95,7 +95,7 @@ impl ServerBuilder {
     /// How the server takes `tls://` and `wss://` connections (feature
     /// `tls`): its certificate, and for mutual TLS a client-certificate
     /// verifier, whose chain becomes each connection's identity
-    /// ([`tls::ClientCertificates`](crate::tls::ClientCertificates)).
+    /// ([`tls::ClientCertificates`](crate::transport::tls::ClientCertificates)).
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: Arc<transport::tls::rustls::ServerConfig>) -> Self {
         self.tls = Some(config);

@@ -1,5 +1,5 @@
 //! A generated client's `with_timeout`, `peer` and `describe` need no
-//! import of `dotrpc::ApiClient`; an API whose own methods have those names
+//! import of `dotrpc::client::ApiClient`; an API whose own methods have those names
 //! keeps them (the helpers stay reachable through the trait).
 #![deny(warnings)]
 
@@ -36,8 +36,8 @@ pub fn odd(
     OddClient,
 ) {
     let odd = peer.client::<OddClient>();
-    let timed = dotrpc::ApiClient::with_timeout(odd.clone(), Duration::from_secs(1));
-    let _ = <OddClient as dotrpc::ApiClient>::describe("");
+    let timed = dotrpc::client::ApiClient::with_timeout(odd.clone(), Duration::from_secs(1));
+    let _ = <OddClient as dotrpc::client::ApiClient>::describe("");
     (odd.peer(), odd.with_timeout(5), odd.describe(), timed)
 }
 
