@@ -123,21 +123,6 @@ pub(crate) fn parse_param(cx: &Ctxt, attrs: &[Attribute]) -> Option<Span> {
     default
 }
 
-/// Whether a param is marked `#[rpc(default)]` (checked by [`parse_param`]).
-pub(crate) fn param_default(attrs: &[Attribute]) -> bool {
-    attrs.iter().any(|a| {
-        a.path().is_ident("rpc")
-            && a.parse_nested_meta(|meta| {
-                if meta.path.is_ident("default") {
-                    Ok(())
-                } else {
-                    Err(meta.error(""))
-                }
-            })
-            .is_ok()
-    })
-}
-
 /// The attributes without ours, to emit the user's item unchanged otherwise.
 pub(crate) fn strip(attrs: &mut Vec<Attribute>) {
     attrs.retain(|a| !a.path().is_ident("rpc"));

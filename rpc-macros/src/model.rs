@@ -6,10 +6,10 @@
 
 use proc_macro2::Span;
 use quote::{ToTokens, format_ident};
-use syn::{FnArg, Ident, Pat, ReturnType, Type, Visibility};
+use syn::{Ident, Pat, ReturnType, Type, Visibility};
 
-use crate::attr::{self, ApiAttr, MemberAttr};
-use crate::parse::{Item, Member};
+use crate::attr::{self, ApiAttr};
+use crate::parse::{ArgKind, Item, Member};
 use crate::types::{self, StreamWay};
 
 pub(crate) struct Api {
@@ -125,10 +125,10 @@ impl Api {
             let aliases: Vec<String> = member_attr.aliases.iter().map(syn::LitStr::value).collect();
             let docs = attr::docs(member.attrs);
             if member_attr.nested.is_none() {
-                methods.push(method(sig, member_attr, wire, aliases, docs));
+                methods.push(method(member, wire, aliases, docs));
                 continue;
             }
-            if let Some(target) = types::nested_target(sig, item) {
+            if let Some(target) = item.nested_target(sig) {
                 nested.push(Nested {
                     ident: sig.ident.clone(),
                     wire,
@@ -171,24 +171,14 @@ impl Api {
     }
 }
 
-fn method(
-    sig: &syn::Signature,
-    attr: &MemberAttr,
-    wire: String,
-    aliases: Vec<String>,
-    docs: String,
-) -> Method {
+fn method(member: &Member<'_>, wire: String, aliases: Vec<String>, docs: String) -> Method {
+    let (sig, attr) = (member.sig, &member.attr);
     let mut context = false;
     let mut params = Vec::new();
     let mut args = Vec::new();
     let (mut answer, mut input) = (None, None);
-    for (position, arg) in sig.inputs.iter().skip(1).enumerate() {
-        let FnArg::Typed(typed) = arg else { continue };
-        if position == 0 && types::is_context(&typed.ty) {
-            context = true;
-            continue;
-        }
-        let ident = match &*typed.pat {
+    for (position, arg) in member.args.iter().enumerate() {
+        let ident = match &*arg.typed.pat {
             Pat::Ident(p) => p.ident.clone(),
             other => format_ident!(
                 "__dotrpc_param_{}",
@@ -196,24 +186,29 @@ fn method(
                 span = other.span_or_call_site()
             ),
         };
-        args.push(ident.clone());
-        if let Some((way, item)) = types::stream_param(&typed.ty) {
-            let slot = match way {
-                StreamWay::Answer => &mut answer,
-                StreamWay::Input => &mut input,
-            };
-            slot.get_or_insert(StreamParam {
-                ident,
-                item: item.clone(),
-            });
-            continue;
+        match arg.kind {
+            ArgKind::Context => context = true,
+            ArgKind::Stream(way, item) => {
+                args.push(ident.clone());
+                let slot = match way {
+                    StreamWay::Answer => &mut answer,
+                    StreamWay::Input => &mut input,
+                };
+                slot.get_or_insert(StreamParam {
+                    ident,
+                    item: item.clone(),
+                });
+            }
+            ArgKind::Value => {
+                args.push(ident.clone());
+                params.push(Param {
+                    ident,
+                    ty: arg.ty().clone(),
+                    default: arg.default.is_some(),
+                    optional: false,
+                });
+            }
         }
-        params.push(Param {
-            ident,
-            ty: (*typed.ty).clone(),
-            default: attr::param_default(&typed.attrs),
-            optional: false,
-        });
     }
     // The trailing run of params that may be missing may be left out.
     for param in params.iter_mut().rev() {

@@ -1,12 +1,10 @@
 //! What the types of a method's signature are, as the macro reads them: the
 //! `CallContext` a method may take first, the ends of its streams and their
-//! items, `Option` and `()`, and the parts of a `Result`. Read by `validate`
-//! (to check the rules) and by `model` (to build from what passed), so both
-//! classify a type the same way.
+//! items, `Option` and `()`, and the parts of a `Result`. `parse` classifies
+//! each param with them once, and `validate` and `model` read the return
+//! type with them, so every phase reads a type the same way.
 
 use syn::Type;
-
-use crate::parse::Item;
 
 /// Whether `ty` is the `CallContext` a method may take first.
 pub(crate) fn is_context(ty: &Type) -> bool {
@@ -76,27 +74,4 @@ pub(crate) fn output_types(ty: &Type) -> (&Type, Option<&Type>) {
         }
     }
     (ty, None)
-}
-
-/// The path of the nested API a well-shaped accessor returns.
-pub(crate) fn nested_target<'a>(sig: &'a syn::Signature, item: &Item) -> Option<&'a syn::Path> {
-    let syn::ReturnType::Type(_, ty) = &sig.output else {
-        return None;
-    };
-    let Type::Reference(reference) = &**ty else {
-        return None;
-    };
-    if reference.mutability.is_some() {
-        return None;
-    }
-    match (item, &*reference.elem) {
-        (Item::Trait(_), Type::ImplTrait(impl_trait)) if impl_trait.bounds.len() == 1 => {
-            match impl_trait.bounds.first() {
-                Some(syn::TypeParamBound::Trait(bound)) => Some(&bound.path),
-                _ => None,
-            }
-        }
-        (Item::Impl(_), Type::Path(path)) if path.qself.is_none() => Some(&path.path),
-        _ => None,
-    }
 }

@@ -7,9 +7,8 @@ use syn::{FnArg, Pat, ReturnType, Signature, Type};
 use crate::attr::ApiAttr;
 use crate::attr::MemberAttr;
 use crate::ctxt::Ctxt;
-use crate::parse::Item;
-use crate::parse::Member;
-use crate::types::{self, StreamWay, is_context, is_option, is_unit, output_types, stream_param};
+use crate::parse::{Arg, ArgKind, Item, Member};
+use crate::types::{StreamWay, is_option, is_unit, output_types};
 
 /// The item itself: no generics, and an impl block must be inherent.
 /// Every rule the item and its methods break, reported to `cx`: the one
@@ -40,10 +39,10 @@ pub(crate) fn check(cx: &Ctxt, attr: &ApiAttr, item: &Item, members: &[Member<'_
             check_nested(cx, sig, item);
             continue;
         }
-        check_params(cx, sig);
+        check_params(cx, &member.args);
         check_return(cx, sig, attr);
         check_blocking(cx, sig, attr);
-        check_streams(cx, sig, attr);
+        check_streams(cx, member);
     }
     check_duplicates(cx, &names);
 }
@@ -118,13 +117,14 @@ fn check_generics(cx: &Ctxt, sig: &Signature) {
 /// taking items waits), is not an event (an event has no caller to stream
 /// with), and a method that answers with a stream returns `()` or
 /// `Result<(), E>`.
-fn check_streams(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
-    let streams: Vec<(StreamWay, &Type)> = sig
-        .inputs
+fn check_streams(cx: &Ctxt, member: &Member<'_>) {
+    let (sig, attr) = (member.sig, &member.attr);
+    let streams: Vec<(StreamWay, &Type)> = member
+        .args
         .iter()
-        .filter_map(|arg| match arg {
-            FnArg::Typed(typed) => stream_param(&typed.ty).map(|(way, _)| (way, &*typed.ty)),
-            FnArg::Receiver(_) => None,
+        .filter_map(|arg| match arg.kind {
+            ArgKind::Stream(way, _) => Some((way, arg.ty())),
+            _ => None,
         })
         .collect();
     let Some(&(_, ty)) = streams.first() else {
@@ -167,45 +167,48 @@ fn check_streams(cx: &Ctxt, sig: &Signature, attr: &MemberAttr) {
 
 /// Params are named, owned values (decoded from the wire); a `CallContext`
 /// may come first.
-fn check_params(cx: &Ctxt, sig: &Signature) {
+fn check_params(cx: &Ctxt, args: &[Arg<'_>]) {
     // A param with a default is left out only after every param that may
     // not be: one before a required param would never be.
     let mut required_after = false;
-    for arg in sig.inputs.iter().skip(1).rev() {
-        let FnArg::Typed(typed) = arg else { continue };
-        let default = crate::attr::parse_param(cx, &typed.attrs);
-        if stream_param(&typed.ty).is_some() || is_context(&typed.ty) {
+    for arg in args.iter().rev() {
+        if !matches!(arg.kind, ArgKind::Value) {
+            if let Some(span) = arg.default {
+                cx.syn_error(syn::Error::new(
+                    span,
+                    "#[rpc(default)] goes on a param the call carries, not on a CallContext or a stream",
+                ));
+            }
             continue;
         }
-        if let Some(span) = default {
+        if let Some(span) = arg.default {
             if required_after {
                 cx.syn_error(syn::Error::new(
                     span,
                     "a param with a default may be left out only at the end of a call; move it after the params that have none",
                 ));
             }
-        } else if !is_option(&typed.ty) {
+        } else if !is_option(arg.ty()) {
             required_after = true;
         }
     }
-    for (position, arg) in sig.inputs.iter().skip(1).enumerate() {
-        let FnArg::Typed(typed) = arg else { continue };
-        if !matches!(&*typed.pat, Pat::Ident(p) if p.subpat.is_none()) {
+    for (position, arg) in args.iter().enumerate() {
+        if !matches!(&*arg.typed.pat, Pat::Ident(p) if p.subpat.is_none()) {
             cx.error_spanned_by(
-                &typed.pat,
+                &arg.typed.pat,
                 "rpc params must be plain names; destructure inside the method",
             );
         }
-        match &*typed.ty {
-            Type::Reference(reference) => cx.error_spanned_by(
+        match (arg.ty(), &arg.kind) {
+            (Type::Reference(reference), _) => cx.error_spanned_by(
                 reference.and_token,
                 "rpc params are decoded into owned values; take `String`, `Vec<T>` or another owned type",
             ),
-            Type::ImplTrait(impl_trait) => cx.error_spanned_by(
+            (Type::ImplTrait(impl_trait), _) => cx.error_spanned_by(
                 impl_trait,
                 "rpc params need a concrete type to decode into; use one, or dotrpc::Value",
             ),
-            ty if is_context(ty) && position > 0 => {
+            (ty, ArgKind::Context) if position > 0 => {
                 cx.error_spanned_by(ty, "a CallContext must be the first param after `&self`");
             }
             _ => {}
@@ -287,7 +290,7 @@ fn check_nested(cx: &Ctxt, sig: &Signature, item: &Item) {
             "a nested API accessor in an impl block returns `&ApiType`, a type with its own #[rpc_api] impl block"
         }
     };
-    match types::nested_target(sig, item) {
+    match item.nested_target(sig) {
         Some(_) => {}
         None => match &sig.output {
             ReturnType::Type(_, ty) => cx.error_spanned_by(ty, expected),
