@@ -16,8 +16,11 @@
 //! Outbound, the sink turns each frame into a [`Publish`] and hands it to
 //! the NATS client right there (its queue has room nearly always; when it
 //! has not, the sink waits, and the peer's queue and its limits take the
-//! strain). A publish that fails fails its call, or answers its caller
-//! with an error, rather than vanishing.
+//! strain). What the reading side and the periodic work publish (a cancel,
+//! a credit, a ping) goes to one publisher task, in order, through a bounded
+//! queue: when it is full the source holds what it has and reads no further
+//! message until there is room. A publish that fails fails its call, or
+//! answers its caller with an error, rather than vanishing.
 
 use std::collections::{HashSet, VecDeque};
 use std::future::Future;
@@ -32,7 +35,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::{SelectAll, select_all};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::intake::Intake;
 use super::options::ServerWord;
@@ -42,6 +45,10 @@ use crate::transport::{FrameSink, FrameSource, Transport};
 
 /// Messages the intake hands over ahead of the peer's reading.
 const INBOUND_CAPACITY: usize = 64;
+
+/// Messages the reading side and the periodic work queue for the
+/// publisher ahead of it.
+const PUBLISH_CAPACITY: usize = 64;
 
 /// One side of the mapping between NATS messages and msgpack-rpc frames.
 pub(crate) trait Side: Send + Sync + 'static {
@@ -134,11 +141,13 @@ pub(crate) fn transport(
         }
     };
     let (answers_tx, answers) = mpsc::unbounded_channel();
+    let (publishes, to_publish) = mpsc::channel(PUBLISH_CAPACITY);
+    tokio::spawn(publisher(client.clone(), to_publish, answers_tx.clone()));
     if let Some(every) = side.tick_every() {
         tokio::spawn(tick(
             Arc::clone(&side),
             every,
-            client.clone(),
+            publishes.clone(),
             answers_tx.clone(),
         ));
     }
@@ -148,7 +157,8 @@ pub(crate) fn transport(
         client: client.clone(),
         messages,
         answers,
-        answers_tx: answers_tx.clone(),
+        publishes: PollSender::new(publishes),
+        unsent: VecDeque::new(),
         words,
         subscribed,
         added,
@@ -197,12 +207,24 @@ async fn pump(
     }
 }
 
+/// Publishes what the reading side and the periodic work send, one after
+/// another, until both are gone.
+async fn publisher(
+    client: Client,
+    mut publishes: mpsc::Receiver<Publish>,
+    answers: mpsc::UnboundedSender<Bytes>,
+) {
+    while let Some(message) = publishes.recv().await {
+        publish(client.clone(), message, answers.clone()).await;
+    }
+}
+
 /// Runs the side's periodic work every `every`, until the peer stops
 /// reading (the source is gone).
 async fn tick(
     side: Arc<dyn Side>,
     every: Duration,
-    client: Client,
+    publishes: mpsc::Sender<Publish>,
     answers: mpsc::UnboundedSender<Bytes>,
 ) {
     let mut ticks = tokio::time::interval(every);
@@ -217,7 +239,9 @@ async fn tick(
         for outbound in out.drain(..) {
             match outbound {
                 Outbound::Publish(message) => {
-                    tokio::spawn(publish(client.clone(), message, answers.clone()));
+                    if publishes.send(message).await.is_err() {
+                        return;
+                    }
                 }
                 Outbound::Answer(frame) => {
                     let _ = answers.send(frame);
@@ -284,12 +308,15 @@ pub(crate) async fn reply_error(
 
 struct Source {
     side: Arc<dyn Side>,
-    /// Publishes what messages make the side send (a cancel, a ping).
+    /// Subscribes to the side's subjects added since connecting.
     client: Client,
     messages: Messages,
     answers: mpsc::UnboundedReceiver<Bytes>,
-    /// For failed publishes to fail their calls.
-    answers_tx: mpsc::UnboundedSender<Bytes>,
+    /// The publisher's queue, for what messages make the side send (a
+    /// cancel, a credit, a ping).
+    publishes: PollSender<Publish>,
+    /// What the side sent that the publisher's queue had no room for yet.
+    unsent: VecDeque<Publish>,
     /// What the server says, if the side hears it.
     words: Option<mpsc::Receiver<ServerWord>>,
     /// The side's subjects subscribed so far.
@@ -349,18 +376,31 @@ impl Source {
         });
     }
 
-    /// Queues the frames of `out`; publishes its messages.
+    /// Queues the frames of `out`, and its messages for the publisher.
     fn take_out(&mut self) {
         for outbound in self.out.drain(..) {
             match outbound {
                 Outbound::Answer(frame) => self.ready.push_back(frame),
-                Outbound::Publish(message) => {
-                    let answers = self.answers_tx.clone();
-                    tokio::spawn(publish(self.client.clone(), message, answers));
-                }
+                Outbound::Publish(message) => self.unsent.push_back(message),
                 Outbound::Drop => {}
             }
         }
+    }
+
+    /// Hands what is unsent to the publisher, as far as its queue has room;
+    /// ready once all of it is.
+    fn poll_unsent(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        while !self.unsent.is_empty() {
+            if ready!(self.publishes.poll_reserve(cx)).is_err() {
+                // The publisher is gone: the transport is ending.
+                self.unsent.clear();
+                break;
+            }
+            if let Some(message) = self.unsent.pop_front() {
+                let _ = self.publishes.send_item(message);
+            }
+        }
+        Poll::Ready(())
     }
 }
 
@@ -383,6 +423,8 @@ impl FrameSource for Source {
             if let Some(frame) = self.ready.pop_front() {
                 return Poll::Ready(Some(Ok(frame)));
             }
+            // No further message until what the last ones sent has room.
+            ready!(self.poll_unsent(cx));
             let message = match &mut self.messages {
                 Messages::Direct(subscribers) => ready!(subscribers.poll_next_unpin(cx)),
                 Messages::Pumped(messages) => ready!(messages.poll_recv(cx)),
