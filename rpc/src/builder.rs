@@ -246,6 +246,13 @@ impl PeerBuilder {
         &mut self.options
     }
 
+    /// How this builder's peers write the errors they answer with, for the
+    /// transports that answer some themselves (NATS).
+    #[cfg(feature = "nats")]
+    pub(crate) fn errors_written_as(&self) -> ErrorFormat {
+        self.error_format
+    }
+
     /// The router this builder's peers will share, made now if none was given.
     pub(crate) fn shared_router(&mut self) -> Arc<Router> {
         Arc::clone(self.router.get_or_insert_with(Arc::default))

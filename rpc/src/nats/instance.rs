@@ -122,7 +122,8 @@ impl NatsServiceBuilder {
         let service = Arc::new(Service::new(
             Arc::clone(&prefix),
             limits,
-            client.clone(),
+            peer.errors_written_as(),
+            &client,
             call_timeout,
         ));
         let calls = intake::Interest {

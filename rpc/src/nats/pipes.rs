@@ -40,7 +40,7 @@ use tokio_util::sync::{CancellationToken, PollSender};
 use super::intake::Intake;
 use super::options::ServerWord;
 use super::subject::{self, encoded_error};
-use crate::message::{ErrorObject, Frames, MsgId, response_frame};
+use crate::message::{ErrorFormat, ErrorObject, Frames, MsgId, response_frame};
 use crate::transport::{FrameSink, FrameSource, Transport};
 
 /// Messages the intake hands over ahead of the peer's reading.
@@ -105,8 +105,8 @@ pub(crate) enum OnFailure {
     /// The call with this msgid fails (a request of the caller's).
     FailCall(MsgId),
     /// The caller waiting on the subject published to gets an error
-    /// instead (a reply).
-    ErrorReply,
+    /// instead (a reply), written in this format.
+    ErrorReply(ErrorFormat),
 }
 
 /// How the source gets the subscriptions' messages.
@@ -286,24 +286,28 @@ async fn publish(client: Client, publish: Publish, answers: mpsc::UnboundedSende
     match on_failure {
         OnFailure::Nothing => {}
         OnFailure::FailCall(msgid) => {
-            let _ = answers.send(response_frame(msgid, Err(&encoded_error(&failure))));
+            let body = encoded_error(&failure, ErrorFormat::Object);
+            let _ = answers.send(response_frame(msgid, Err(&body)));
         }
-        OnFailure::ErrorReply => {
-            let _ = reply_error(&client, Some(subject), &failure).await;
+        OnFailure::ErrorReply(format) => {
+            let _ = reply_error(&client, Some(subject), &failure, format).await;
         }
     }
 }
 
-/// Answers the caller waiting on `reply` with `error`.
+/// Answers the caller waiting on `reply` with `error`, written in
+/// `format`.
 pub(crate) async fn reply_error(
     client: &Client,
     reply: Option<Subject>,
     error: &ErrorObject,
+    format: ErrorFormat,
 ) -> Result<(), async_nats::PublishError> {
     let Some(reply) = reply else { return Ok(()) };
-    let body = encoded_error(error);
-    let headers = subject::error_headers(&body);
-    client.publish_with_headers(reply, headers, body).await
+    let body = encoded_error(error, format);
+    client
+        .publish_with_headers(reply, subject::object_headers(error), body)
+        .await
 }
 
 struct Source {
@@ -536,7 +540,7 @@ mod tests {
             reply: None,
             headers: None,
             payload: too_large(&client),
-            on_failure: OnFailure::ErrorReply,
+            on_failure: OnFailure::ErrorReply(ErrorFormat::Object),
         };
         let (answers, _) = mpsc::unbounded_channel();
         publish(client.clone(), reply, answers).await;

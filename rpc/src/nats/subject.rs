@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use crate::codec::{Limits, check_frame};
 use crate::error::ErrorKind;
-use crate::message::{ErrorObject, MAX_CREDIT, Metadata, Params, TraceContext};
+use crate::message::{ErrorFormat, ErrorObject, MAX_CREDIT, Metadata, Params, TraceContext};
 
 /// The deadline of a call, in milliseconds from when it was sent.
 pub(crate) const DEADLINE_HEADER: &str = "Dotrpc-Deadline-Ms";
@@ -60,23 +60,33 @@ pub(crate) fn error_headers(error: &[u8]) -> HeaderMap {
     let message = field("message")
         .or_else(|| value.as_ref().and_then(|v| v.as_str().map(str::to_owned)))
         .unwrap_or_else(|| "error".to_owned());
+    headers_of(&message, field("code").as_deref())
+}
+
+/// The headers of an error reply carrying `error`, whatever format its
+/// body is written in.
+pub(crate) fn object_headers(error: &ErrorObject) -> HeaderMap {
+    headers_of(&error.message, Some(&error.code))
+}
+
+fn headers_of(message: &str, code: Option<&str>) -> HeaderMap {
     let mut headers = HeaderMap::new();
     // Header values are one line.
     let message = message.replace(['\r', '\n'], " ");
     headers.insert(ERROR_HEADER, message.as_str());
     headers.insert(
         ERROR_CODE_HEADER,
-        ErrorKind::status_of(field("code").as_deref())
-            .to_string()
-            .as_str(),
+        ErrorKind::status_of(code).to_string().as_str(),
     );
     headers
 }
 
-/// `error` encoded as it travels in a response.
-pub(crate) fn encoded_error(error: &ErrorObject) -> Bytes {
+/// `error` encoded as it travels in a response, in `format`: the peer's
+/// own for what a service answers its callers, `Object` for what a caller
+/// answers its own peer.
+pub(crate) fn encoded_error(error: &ErrorObject, format: ErrorFormat) -> Bytes {
     let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, &error.to_value()).expect("writing to a Vec succeeds");
+    rmpv::encode::write_value(&mut out, &error.to_wire(format)).expect("writing to a Vec succeeds");
     out.into()
 }
 
@@ -227,13 +237,20 @@ mod tests {
 
     #[test]
     fn error_replies_carry_the_message_and_a_status() {
-        let error = encoded_error(&ErrorObject::unknown_api("no handler\nfor `x`"));
-        let headers = error_headers(&error);
-        assert_eq!(
-            headers.get(ERROR_HEADER).unwrap().as_str(),
-            "no handler for `x`"
-        );
-        assert_eq!(headers.get(ERROR_CODE_HEADER).unwrap().as_str(), "404");
+        let object = ErrorObject::unknown_api("no handler\nfor `x`");
+        let error = encoded_error(&object, ErrorFormat::Object);
+        for headers in [error_headers(&error), object_headers(&object)] {
+            assert_eq!(
+                headers.get(ERROR_HEADER).unwrap().as_str(),
+                "no handler for `x`"
+            );
+            assert_eq!(headers.get(ERROR_CODE_HEADER).unwrap().as_str(), "404");
+        }
+        // Written as a message, the body is the error's words; the headers,
+        // made from the object, keep its status.
+        let message = encoded_error(&object, ErrorFormat::Message);
+        let words: rmpv::Value = rmpv::decode::read_value(&mut &message[..]).unwrap();
+        assert_eq!(words.as_str(), Some("UnknownApi: no handler\nfor `x`"));
         let foreign = error_headers(&[0xa3, b'b', b'a', b'd']);
         assert_eq!(foreign.get(ERROR_HEADER).unwrap().as_str(), "bad");
         assert_eq!(foreign.get(ERROR_CODE_HEADER).unwrap().as_str(), "500");

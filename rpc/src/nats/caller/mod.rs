@@ -27,7 +27,7 @@ use super::streams::{self, Arrived, Body, Kind, Tally};
 use super::subject::{self, encoded_error, params_of};
 use crate::codec::{Limits, check_frame};
 use crate::message::{
-    ErrorObject, Message, MsgId, Notification, Outgoing, code, notification_frame,
+    ErrorFormat, ErrorObject, Message, MsgId, Notification, Outgoing, code, notification_frame,
     raw_notification_frame, response_frame,
 };
 use crate::protocol::{HELLO, INPUT_CREDIT, ITEM, LAGGED};
@@ -187,7 +187,7 @@ impl Caller {
         let error = ErrorObject::internal(format!("the stream was refused: {reason}"));
         out.push(Outbound::Answer(response_frame(
             msgid,
-            Err(&encoded_error(&error)),
+            Err(&encoded_error(&error, ErrorFormat::Object)),
         )));
     }
 
@@ -287,7 +287,9 @@ impl Caller {
 
     /// The response a reply to `msgid` becomes.
     fn response(&self, msgid: MsgId, reply: async_nats::Message) -> Bytes {
-        let error = |error: ErrorObject| response_frame(msgid, Err(&encoded_error(&error)));
+        let error = |error: ErrorObject| {
+            response_frame(msgid, Err(&encoded_error(&error, ErrorFormat::Object)))
+        };
         if let Some(status) = reply.status {
             if status == StatusCode::NO_RESPONDERS {
                 return error(ErrorObject::new(
@@ -353,7 +355,7 @@ impl Side for Caller {
                 let error = ErrorObject::unauthorized(format!(
                     "the NATS server does not let this client publish on `{refused}`"
                 ));
-                let error = encoded_error(&error);
+                let error = encoded_error(&error, ErrorFormat::Object);
                 lock(&self.recent).retain(|(msgid, subject)| {
                     if subject.as_str() != refused {
                         return true;
@@ -403,7 +405,7 @@ impl Side for Caller {
             out.push(Outbound::Answer(
                 subject::within_limits(response, &self.limits).unwrap_or_else(|reason| {
                     let error = ErrorObject::internal(format!("the reply was refused: {reason}"));
-                    response_frame(msgid, Err(&encoded_error(&error)))
+                    response_frame(msgid, Err(&encoded_error(&error, ErrorFormat::Object)))
                 }),
             ));
             return;
@@ -456,7 +458,7 @@ impl Side for Caller {
                     );
                     out.push(Outbound::Answer(response_frame(
                         msgid,
-                        Err(&encoded_error(&error)),
+                        Err(&encoded_error(&error, ErrorFormat::Object)),
                     )));
                 }
                 false
@@ -476,7 +478,10 @@ impl Side for Caller {
                         "`{}` cannot be a NATS subject",
                         request.method()
                     ));
-                    return Outbound::Answer(response_frame(msgid, Err(&encoded_error(&error))));
+                    return Outbound::Answer(response_frame(
+                        msgid,
+                        Err(&encoded_error(&error, ErrorFormat::Object)),
+                    ));
                 }
                 let credit = request.credit();
                 if let Some(credit) = credit {

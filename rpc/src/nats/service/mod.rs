@@ -18,12 +18,12 @@ use async_nats::{Client, StatusCode, Subject};
 use bytes::Bytes;
 
 use super::options::ServerWord;
-use super::pipes::{OnFailure, Outbound, Publish, Side, reply_error};
+use super::pipes::{OnFailure, Outbound, Publish, Side};
 use super::streams::{self, Arrived, Body, Kind, Tally};
 use super::subject::{self, encoded_error, params_of};
 use crate::codec::Limits;
 use crate::message::{
-    ErrorObject, Message, MsgId, Notification, raw_notification_frame, request_frame,
+    ErrorFormat, ErrorObject, Message, MsgId, Notification, raw_notification_frame, request_frame,
     response_frame,
 };
 use crate::observe::{self, CallMeter};
@@ -40,7 +40,9 @@ const OTHER_PATHS: &str = "(other)";
 pub(crate) struct Service {
     pub(crate) prefix: Arc<str>,
     pub(crate) limits: Limits,
-    pub(crate) client: Client,
+    /// How the peer writes errors: the errors this side answers callers
+    /// with are written the same way.
+    format: ErrorFormat,
     /// This instance's subjects for its stream calls' messages, with the
     /// trailing dot: `<control><msgid>`.
     pub(crate) control: String,
@@ -84,15 +86,16 @@ impl Service {
     pub(crate) fn new(
         prefix: Arc<str>,
         limits: Limits,
-        client: Client,
+        format: ErrorFormat,
+        client: &Client,
         call_timeout: Duration,
     ) -> Self {
         Service {
             prefix,
             limits,
+            format,
             control: format!("{}.", client.new_inbox()),
             ping_every: streams::ping_every(call_timeout),
-            client,
             next_msgid: AtomicU32::new(0),
             draining: AtomicBool::new(false),
             answered_draining: AtomicU64::new(0),
@@ -142,15 +145,31 @@ impl Service {
     }
 
     /// Answers a request that never reaches the peer with `error`.
-    fn refuse(&self, path: &str, reply: Option<async_nats::Subject>, error: ErrorObject) {
+    fn refuse(
+        &self,
+        path: &str,
+        reply: Option<async_nats::Subject>,
+        error: ErrorObject,
+        out: &mut Vec<Outbound>,
+    ) {
         tracing::debug!(path, message = %error.message, "request refused");
         CallMeter::refused(observe::Side::Server, path, &error.code);
-        let headers = subject::error_headers(&encoded_error(&error));
-        self.record(path, Duration::ZERO, Some(&headers));
-        let client = self.client.clone();
-        tokio::spawn(async move {
-            let _ = reply_error(&client, reply, &error).await;
-        });
+        self.record(path, Duration::ZERO, Some(&subject::object_headers(&error)));
+        if let Some(reply) = reply {
+            out.push(Outbound::Publish(self.error_reply(reply, &error)));
+        }
+    }
+
+    /// The reply that answers the caller waiting on `reply` with `error`,
+    /// written in the peer's error format, with NATS's error headers.
+    fn error_reply(&self, reply: Subject, error: &ErrorObject) -> Publish {
+        Publish {
+            subject: reply,
+            reply: None,
+            headers: Some(subject::object_headers(error)),
+            payload: encoded_error(error, self.format),
+            on_failure: OnFailure::Nothing,
+        }
     }
 }
 
@@ -256,14 +275,7 @@ impl Service {
         let error = ErrorObject::internal(
             "the instance has no such stream call: it ended, and its end was lost on NATS",
         );
-        let body = encoded_error(&error);
-        out.push(Outbound::Publish(Publish {
-            subject: reply,
-            reply: None,
-            headers: Some(subject::error_headers(&body)),
-            payload: body,
-            on_failure: OnFailure::Nothing,
-        }));
+        out.push(Outbound::Publish(self.error_reply(reply, &error)));
     }
 
     /// Stops stream call `msgid` here: its handler is dropped (the peer
@@ -288,16 +300,9 @@ impl Service {
             return;
         };
         tracing::debug!(path = call.path, message = %error.message, "stream call ended");
-        let body = encoded_error(&error);
-        let headers = subject::error_headers(&body);
-        self.record(&call.path, took, Some(&headers));
-        out.push(Outbound::Publish(Publish {
-            subject: call.reply,
-            reply: None,
-            headers: Some(headers),
-            payload: body,
-            on_failure: OnFailure::Nothing,
-        }));
+        let publish = self.error_reply(call.reply, &error);
+        self.record(&call.path, took, publish.headers.as_ref());
+        out.push(Outbound::Publish(publish));
     }
 
     /// A stream notification of the peer's (an item, word of lag, credit
@@ -366,7 +371,7 @@ impl Side for Service {
         let params = match params_of(&message.payload, &self.limits) {
             Ok(params) => params,
             Err(reason) => {
-                self.refuse(path, reply, ErrorObject::invalid_params(reason));
+                self.refuse(path, reply, ErrorObject::invalid_params(reason), out);
                 return;
             }
         };
@@ -389,7 +394,7 @@ impl Side for Service {
         let metadata = match subject::metadata_of(message.headers.as_ref()) {
             Ok(metadata) => metadata,
             Err(reason) => {
-                self.refuse(path, Some(reply), ErrorObject::invalid_params(reason));
+                self.refuse(path, Some(reply), ErrorObject::invalid_params(reason), out);
                 return;
             }
         };
@@ -397,7 +402,7 @@ impl Side for Service {
         let frame = match subject::within_limits(frame, &self.limits) {
             Ok(frame) => frame,
             Err(reason) => {
-                self.refuse(path, Some(reply), ErrorObject::invalid_params(reason));
+                self.refuse(path, Some(reply), ErrorObject::invalid_params(reason), out);
                 return;
             }
         };
@@ -480,7 +485,7 @@ impl Side for Service {
                     reply: None,
                     headers,
                     payload,
-                    on_failure: OnFailure::ErrorReply,
+                    on_failure: OnFailure::ErrorReply(self.format),
                 })
             }
             Message::Notification(notification) => {
@@ -510,7 +515,8 @@ impl Side for Service {
                 let error = ErrorObject::internal(
                     "a NATS service cannot call its callers; push events to them instead",
                 );
-                Outbound::Answer(response_frame(request.msgid(), Err(&encoded_error(&error))))
+                let body = encoded_error(&error, ErrorFormat::Object);
+                Outbound::Answer(response_frame(request.msgid(), Err(&body)))
             }
         }
     }

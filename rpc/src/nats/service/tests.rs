@@ -38,7 +38,13 @@ async fn service(nats: &NatsServer) -> Service {
     let client = async_nats::connect(&nats.url).await.unwrap();
     // Pings every 10 ms.
     let timeout = Duration::from_millis(20);
-    Service::new("demo".into(), Limits::default(), client, timeout)
+    Service::new(
+        "demo".into(),
+        Limits::default(),
+        ErrorFormat::Object,
+        &client,
+        timeout,
+    )
 }
 
 fn inbound(service: &Service, message: async_nats::Message) -> Vec<Outbound> {
@@ -195,4 +201,37 @@ async fn items_are_numbered_and_counted_and_a_caller_that_is_gone_stops_its_hand
     );
     assert_eq!(out.len(), 1, "nobody to answer");
     assert!(lock(&service.waiting).is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_request_is_answered_in_the_peers_error_format() {
+    let Some(nats) = NatsServer::start() else {
+        return;
+    };
+    let client = async_nats::connect(&nats.url).await.unwrap();
+    let timeout = Duration::from_secs(1);
+    for (format, words) in [(ErrorFormat::Object, false), (ErrorFormat::Message, true)] {
+        let service = Service::new("demo".into(), Limits::default(), format, &client, timeout);
+        // A body that is not the params array never reaches the peer.
+        let mut call = request(0);
+        call.subject = "demo.add".into();
+        call.headers = None;
+        call.payload = Bytes::from_static(&[0x01]);
+        let out = inbound(&service, call);
+        let [Outbound::Publish(reply)] = &out[..] else {
+            panic!("one error reply");
+        };
+        let headers = reply.headers.as_ref().expect("NATS's error headers");
+        assert_eq!(
+            headers.get(subject::ERROR_CODE_HEADER).unwrap().as_str(),
+            "400"
+        );
+        let body: Value = rmpv::decode::read_value(&mut &reply.payload[..]).unwrap();
+        if words {
+            let words = body.as_str().expect("the error's words");
+            assert!(words.starts_with("InvalidParams: "), "{words}");
+        } else {
+            assert_eq!(body["code"].as_str(), Some("InvalidParams"), "{body}");
+        }
+    }
 }
