@@ -11,7 +11,10 @@
 //! peer that stops reading (its handlers all busy) holds messages back in
 //! NATS's buffers or the server's. Frames a side answers itself (a hello, a
 //! call that cannot be sent) come back through an unbounded channel of their
-//! own.
+//! own: the sink and the publisher must never wait on the reader they feed.
+//! It is bounded all the same, by what is in flight: each frame on it ends
+//! one call or stream of the peer's (or is the one hello), so it never holds
+//! more than the peer has calls and streams open.
 //!
 //! Outbound, the sink turns each frame into a [`Publish`] and hands it to
 //! the NATS client right there (its queue has room nearly always; when it
