@@ -43,8 +43,9 @@ pub(crate) fn valid_path(path: &str) -> bool {
     crate::transport::is_subject_path(path)
 }
 
-/// The headers of an error reply carrying `error` (an encoded error object,
-/// or any value a foreign handler answered with).
+/// The headers of an error reply carrying `error`: an encoded error object,
+/// its words as `ErrorFormat::Message` writes them (`"Code: message"`), or
+/// any value a foreign handler answered with.
 pub(crate) fn error_headers(error: &[u8]) -> HeaderMap {
     let value = rmpv::decode::read_value(&mut &error[..]).ok();
     let field = |name: &str| {
@@ -57,10 +58,19 @@ pub(crate) fn error_headers(error: &[u8]) -> HeaderMap {
             .as_str()
             .map(str::to_owned)
     };
-    let message = field("message")
-        .or_else(|| value.as_ref().and_then(|v| v.as_str().map(str::to_owned)))
-        .unwrap_or_else(|| "error".to_owned());
-    headers_of(&message, field("code").as_deref())
+    if let Some(message) = field("message") {
+        return headers_of(&message, field("code").as_deref());
+    }
+    match value.as_ref().and_then(rmpv::Value::as_str) {
+        // Words that begin with a known code keep its status.
+        Some(words) => match words.split_once(": ") {
+            Some((code, message)) if ErrorKind::of_code(code).is_some() => {
+                headers_of(message, Some(code))
+            }
+            _ => headers_of(words, None),
+        },
+        None => headers_of("error", None),
+    }
 }
 
 /// The headers of an error reply carrying `error`, whatever format its
@@ -251,6 +261,17 @@ mod tests {
         let message = encoded_error(&object, ErrorFormat::Message);
         let words: rmpv::Value = rmpv::decode::read_value(&mut &message[..]).unwrap();
         assert_eq!(words.as_str(), Some("UnknownApi: no handler\nfor `x`"));
+        // Read back from such words (a handler's error, as the peer wrote
+        // it), the status is the code's too.
+        let headers = error_headers(&message);
+        assert_eq!(
+            headers.get(ERROR_HEADER).unwrap().as_str(),
+            "no handler for `x`"
+        );
+        assert_eq!(headers.get(ERROR_CODE_HEADER).unwrap().as_str(), "404");
+        let unknown = error_headers(&[0xa9, b'N', b'o', b'p', b'e', b':', b' ', b'b', b'a', b'd']);
+        assert_eq!(unknown.get(ERROR_HEADER).unwrap().as_str(), "Nope: bad");
+        assert_eq!(unknown.get(ERROR_CODE_HEADER).unwrap().as_str(), "500");
         let foreign = error_headers(&[0xa3, b'b', b'a', b'd']);
         assert_eq!(foreign.get(ERROR_HEADER).unwrap().as_str(), "bad");
         assert_eq!(foreign.get(ERROR_CODE_HEADER).unwrap().as_str(), "500");
