@@ -14,8 +14,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dotrpc::nats::NatsService;
 use dotrpc::{Peer, Router, Server};
+use dotrpc_nats::{ConnectNats, NatsService};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tracing::Instrument;

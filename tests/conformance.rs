@@ -10,8 +10,8 @@ mod support;
 
 use std::time::Duration;
 
-use dotrpc::nats::NatsService;
 use dotrpc::{Peer, Server};
+use dotrpc_nats::NatsService;
 use support::demo;
 use support::nats::NatsServer;
 

@@ -9,8 +9,8 @@ mod support;
 
 use std::time::Duration;
 
-use dotrpc::nats::{NatsService, async_nats};
 use dotrpc::{Blob, CallContext, ErrorKind, Peer, rpc_api};
+use dotrpc_nats::{ConnectNats, NatsService, async_nats};
 use support::bounded;
 use support::nats::NatsServer;
 use tokio::sync::mpsc;
@@ -187,6 +187,16 @@ async fn typed_calls_work_in_every_mode_over_nats() {
     assert!((1_000..=3_000).contains(&left), "{left} ms left");
     let left = bounded(calc.deadline()).await.unwrap().expect("a deadline");
     assert!((5_000..=10_000).contains(&left), "{left} ms left");
+
+    // A NATS address, as the CLI and `dotrpc::Address` write it.
+    let by_address = bounded(dotrpc_nats::connect(&format!("{}/demo", nats.url)))
+        .await
+        .unwrap();
+    let calc = by_address.client::<CalcClient>();
+    assert_eq!(bounded(calc.add(40, 2)).await.unwrap(), 42);
+    by_address.close();
+    let error = dotrpc_nats::connect("tcp://127.0.0.1:1").await.unwrap_err();
+    assert!(support::chain(&error).contains("is not nats://"), "{error}");
 
     peer.close();
     bounded(service.drain(Duration::from_secs(5))).await;

@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use dotrpc::nats::{NatsOptions, NatsService, async_nats};
 use dotrpc::{ErrorKind, Peer, Router};
+use dotrpc_nats::{ConnectNats, NatsOptions, NatsService, async_nats};
 use support::nats::NatsServer;
 use support::{bounded, demo};
 use tokio::sync::mpsc;
 
 /// An instance of the demo API under `demo`, on `nats`.
-async fn instance(nats: impl dotrpc::nats::IntoNatsOptions) -> dotrpc::Result<NatsService> {
+async fn instance(nats: impl dotrpc_nats::IntoNatsOptions) -> dotrpc::Result<NatsService> {
     NatsService::builder(Peer::builder().router(demo::router()), "demo")
         .start(nats)
         .await
@@ -29,7 +29,7 @@ async fn instance(nats: impl dotrpc::nats::IntoNatsOptions) -> dotrpc::Result<Na
 
 /// A client of `demo` with calls timing out after `timeout`.
 async fn client(
-    nats: impl dotrpc::nats::IntoNatsOptions,
+    nats: impl dotrpc_nats::IntoNatsOptions,
     timeout: Duration,
 ) -> dotrpc::Result<Peer> {
     Peer::builder()

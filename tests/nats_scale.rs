@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use dotrpc::nats::async_nats;
 use dotrpc::{ErrorKind, Peer};
+use dotrpc_nats::{ConnectNats, async_nats};
 use futures_util::StreamExt;
 use support::bounded;
 use support::nats::NatsServer;
@@ -64,7 +64,7 @@ impl Instance {
     /// Starts `command` and waits (bounded) for it to print `ready`.
     fn spawn(mut command: Command, ready: &str) -> Instance {
         let mut child = command
-            .env("RUST_LOG", "dotrpc::nats=debug")
+            .env("RUST_LOG", "dotrpc_nats=debug")
             .stdout(Stdio::piped())
             .spawn()
             .expect("the instance starts");
@@ -453,7 +453,7 @@ async fn replace_one_by_one(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_under_load_loses_no_call() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("dotrpc::nats=debug")
+        .with_env_filter("dotrpc_nats=debug")
         .with_test_writer()
         .try_init();
     let Some(nats) = NatsServer::start() else {
@@ -498,7 +498,7 @@ async fn a_rolling_restart_under_load_loses_no_call() {
 async fn a_rolling_upgrade_fails_no_call_both_versions_take() {
     use greeter::{v1, v2};
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("dotrpc::nats=debug")
+        .with_env_filter("dotrpc_nats=debug")
         .with_test_writer()
         .try_init();
     let Some(nats) = NatsServer::start() else {

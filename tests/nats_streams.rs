@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use dotrpc::nats::{NatsService, async_nats};
 use dotrpc::{Error, ErrorKind, Peer, Router};
+use dotrpc_nats::{ConnectNats, NatsService, async_nats};
 use futures_util::StreamExt;
 use support::bounded;
 use support::demo::DemoClient;

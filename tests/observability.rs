@@ -11,8 +11,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dotrpc::nats::NatsService;
 use dotrpc::{Error, ErrorKind, Peer, Router};
+use dotrpc_nats::{ConnectNats, NatsService};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry_sdk::trace::SpanData;
@@ -219,7 +219,7 @@ async fn one_trace_follows_a_call_from_a_client_through_a_to_b_over_nats() {
 
     // A request no handler sees (its body is not a params array) is
     // counted like the others, as $SRV.STATS counts it.
-    let nats_client = dotrpc::nats::async_nats::connect(&nats.url).await.unwrap();
+    let nats_client = dotrpc_nats::async_nats::connect(&nats.url).await.unwrap();
     let refused = bounded(nats_client.request("b.stats.double", vec![0xc1].into()))
         .await
         .unwrap();

@@ -12,9 +12,9 @@ use std::process::Command;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use dotrpc::nats::NatsService;
 use dotrpc::transport::websocket::Origins;
 use dotrpc::{Peer, Server};
+use dotrpc_nats::NatsService;
 use support::demo;
 use support::nats::NatsServer;
 

@@ -91,6 +91,15 @@ async fn every_transport_is_dialled_by_its_address() {
         support::chain(&refused).contains("no command after exec:"),
         "{refused}"
     );
+    // NATS is its own crate's: the core says where to go, dialling nothing.
+    let nats = Peer::builder()
+        .connect("nats://127.0.0.1:4222/demo")
+        .await
+        .unwrap_err();
+    assert!(
+        support::chain(&nats).contains("through the dotrpc-nats crate"),
+        "{nats}"
+    );
     let server = dotrpc::Server::builder(Peer::builder());
     for nowhere in ["nats://127.0.0.1:4222/demo", "exec:cat"] {
         let error = server.clone().bind(nowhere).await.unwrap_err();

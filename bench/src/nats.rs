@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dotrpc::Peer;
-use dotrpc::nats::NatsService;
+use dotrpc_nats::{ConnectNats, NatsService};
 
 use crate::workload::Measurement;
 
@@ -278,7 +278,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
             .connect_nats(&broker.url, PREFIX)
             .await
             .map_err(|e| e.to_string())?;
-        let raw = dotrpc::nats::async_nats::connect(&broker.url)
+        let raw = dotrpc_nats::async_nats::connect(&broker.url)
             .await
             .map_err(|e| e.to_string())?;
         let (mut tcp_runs, mut nats_runs, mut raw_runs) = (Vec::new(), Vec::new(), Vec::new());
@@ -328,7 +328,7 @@ pub(crate) fn main(args: &[String]) -> Result<(), String> {
             .connect_nats(&broker.url, PREFIX)
             .await
             .map_err(|e| e.to_string())?;
-        let raw = dotrpc::nats::async_nats::connect(&broker.url)
+        let raw = dotrpc_nats::async_nats::connect(&broker.url)
             .await
             .map_err(|e| e.to_string())?;
         let (mut tcp_runs, mut nats_runs, mut raw_runs) = (Vec::new(), Vec::new(), Vec::new());
@@ -460,7 +460,7 @@ async fn latency(peer: &Peer, system: &str, calls: usize) -> Result<Measurement,
 
 /// `calls` sequential plain NATS requests for the raw subscriber's `add`.
 async fn raw_latency(
-    client: &dotrpc::nats::async_nats::Client,
+    client: &dotrpc_nats::async_nats::Client,
     calls: usize,
 ) -> Result<Measurement, String> {
     let subject = format!("{PREFIX}-raw.add");
@@ -507,7 +507,7 @@ async fn stream(peer: &Peer, system: &str, items: u64) -> Result<Measurement, St
 
 /// The raw subscriber's `items` publishes, counted until the empty end.
 async fn raw_stream(
-    client: &dotrpc::nats::async_nats::Client,
+    client: &dotrpc_nats::async_nats::Client,
     items: u64,
 ) -> Result<Measurement, String> {
     use futures::StreamExt;

@@ -1,12 +1,14 @@
 //! Where the peer is: `ADDR` on the command line, a [`dotrpc::Address`]
 //! (its docs list the forms: `host:port`, `tcp://`, `tls://`, `unix:`,
 //! `ws://`, `wss://`, `nats://host:port/prefix`, `exec:COMMAND`), parsed
-//! and dialled by the library as any program's would be. Only `exec:` is
-//! dialled here, to keep the child for [`Connection::close`].
+//! and dialled by the library as any program's would be: `nats://` by
+//! `dotrpc-nats`, the rest by `dotrpc`. Only `exec:` is dialled here, to
+//! keep the child for [`Connection::close`].
 
 use std::time::Duration;
 
 use dotrpc::{Address, Peer, PeerBuilder};
+use dotrpc_nats::ConnectNats;
 use tokio::process::Child;
 
 /// Reads `ADDR`.
@@ -37,6 +39,10 @@ pub(crate) async fn connect(
                     .spawn_child(child)
                     .map(|(peer, child)| (peer, Some(child)))
             }
+            Address::Nats { servers, prefix } => builder
+                .connect_nats(servers.as_str(), prefix)
+                .await
+                .map(|peer| (peer, None)),
             address => builder.connect(address).await.map(|peer| (peer, None)),
         }
     };

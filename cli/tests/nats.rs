@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use dotrpc::Peer;
-use dotrpc::nats::NatsService;
+use dotrpc_nats::NatsService;
 use nats_server::NatsServer;
 
 /// The demo service on its own runtime; drained when dropped.

@@ -44,8 +44,8 @@ mod api;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dotrpc::nats::NatsService;
 use dotrpc::{Peer, Server};
+use dotrpc_nats::NatsService;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

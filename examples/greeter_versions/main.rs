@@ -12,12 +12,12 @@ mod api;
 use std::time::Duration;
 
 use dotrpc::Peer;
-use dotrpc::nats::NatsService;
+use dotrpc_nats::NatsService;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (version, url) = parse_args()?;
-    // RUST_LOG=dotrpc::nats=debug tells the drain's story.
+    // RUST_LOG=dotrpc_nats=debug tells the drain's story.
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())

@@ -20,7 +20,7 @@ use crate::handler::CallContext;
 use crate::message::{ErrorFormat, ErrorObject};
 use crate::peer::{ConnectionEvent, Connector, Options, Peer, Reconnect};
 use crate::router::{Api, Router};
-use crate::transport::{self, Address, ToAddress, Transport};
+use crate::transport::{self, Address, Limits, ToAddress, Transport};
 
 /// Builds a [`Peer`]: its router, limits and callbacks, then the transport.
 #[derive(Clone, Default)]
@@ -240,21 +240,31 @@ impl PeerBuilder {
         &self.options
     }
 
-    /// The options, for the transports that adjust them (NATS).
-    #[cfg(feature = "nats")]
-    pub(crate) fn options_mut(&mut self) -> &mut Options {
-        &mut self.options
+    /// The limits this builder's peers keep to, for transports that check
+    /// messages against them before the peer sees them, or lower
+    /// [`max_message_size`](PeerBuilder::max_message_size) to what they can
+    /// carry.
+    pub fn limits(&self) -> Limits {
+        self.options.limits
     }
 
-    /// How this builder's peers write the errors they answer with, for the
-    /// transports that answer some themselves (NATS).
-    #[cfg(feature = "nats")]
-    pub(crate) fn errors_written_as(&self) -> ErrorFormat {
+    /// The timeout set with [`call_timeout`](PeerBuilder::call_timeout), for
+    /// transports that time calls themselves or set one when none is.
+    pub fn configured_call_timeout(&self) -> Option<Duration> {
+        self.options.call_timeout
+    }
+
+    /// How this builder's peers write the errors they answer with, for
+    /// transports that answer some calls themselves (a request they cannot
+    /// map) in the same format.
+    pub fn configured_error_format(&self) -> ErrorFormat {
         self.error_format
     }
 
-    /// The router this builder's peers will share, made now if none was given.
-    pub(crate) fn shared_router(&mut self) -> Arc<Router> {
+    /// The router this builder's peers will share, made now if none was
+    /// given: for transports that read it (NATS subscribes to the events it
+    /// serves).
+    pub fn shared_router(&mut self) -> Arc<Router> {
         Arc::clone(self.router.get_or_insert_with(Arc::default))
     }
 
@@ -345,9 +355,9 @@ impl PeerBuilder {
     ///   given to [`tls`](PeerBuilder::tls), as the address's host.
     /// * `ws://` and `wss://` carry one msgpack-rpc message per binary
     ///   message.
-    /// * `nats://` is [`connect_nats`](PeerBuilder::connect_nats) with the
-    ///   servers and prefix of the address (use it directly for
-    ///   credentials or TLS to NATS).
+    /// * `nats://` is refused, saying where it is served: the `dotrpc-nats`
+    ///   crate (`dotrpc_nats::connect`, or `ConnectNats::connect_nats` on a
+    ///   builder) reaches NATS addresses.
     /// * `exec:` starts the command with `sh -c` and talks to it over its
     ///   stdin and stdout; the child is killed when the connection closes
     ///   ([`spawn_child`](PeerBuilder::spawn_child) hands it over instead).
@@ -421,8 +431,6 @@ impl PeerBuilder {
                 })
                 .await
             }
-            #[cfg(feature = "nats")]
-            Address::Nats { servers, prefix } => self.connect_nats(servers, &prefix).await,
             Address::Exec(command) => {
                 let mut child = tokio::process::Command::new("sh");
                 child.arg("-c").arg(format!("exec {command}"));
@@ -434,7 +442,6 @@ impl PeerBuilder {
                 });
                 Ok(peer)
             }
-            #[allow(unreachable_patterns)]
             other => Err(unsupported(&other).into()),
         }
     }
@@ -484,17 +491,21 @@ impl PeerBuilder {
 }
 
 /// Why `address` cannot be reached by this build: the feature it needs.
-#[cfg_attr(
-    all(unix, feature = "tls", feature = "websocket", feature = "nats"),
-    allow(dead_code)
-)]
 pub(crate) fn unsupported(address: &Address) -> io::Error {
     let needs = match address {
         Address::Tls(_) => "the `tls` feature",
         Address::Ws(_) => "the `websocket` feature",
         Address::Wss(_) => "the `websocket` and `tls` features",
-        Address::Nats { .. } => "the `nats` feature",
         Address::Unix(_) => "a Unix system",
+        Address::Nats { .. } => {
+            return io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "{address} is reached through the dotrpc-nats crate: \
+                     `dotrpc_nats::ConnectNats::connect_nats` on a PeerBuilder"
+                ),
+            );
+        }
         _ => "what this build lacks",
     };
     io::Error::new(

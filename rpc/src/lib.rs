@@ -144,8 +144,6 @@
 //! * `builder`: [`PeerBuilder`], which puts the layers together;
 //! * `group`: peers to push events to together ([`Group`]);
 //! * `server`: accept loop, limits, broadcast, graceful shutdown;
-//! * `nats` (feature `nats`): NATS as a message transport, one service
-//!   instance (`NatsService`) and the NATS services protocol;
 //! * `axum` (feature `axum`): a server as a route of an axum application;
 //! * [`runtime`]: [`BackgroundRuntime`](runtime::BackgroundRuntime), an event
 //!   loop on a background thread;
@@ -186,7 +184,7 @@ mod codec;
 mod message;
 
 // dotrpc's own messages: the `rpc.*` names, features, control messages.
-mod protocol;
+pub mod protocol;
 
 // msgpack ext values and zero-copy bytes as Rust types.
 mod ext;
@@ -240,11 +238,6 @@ mod group;
 
 // Serving many connections.
 mod server;
-
-// Many processes behind one subject prefix (feature `nats`).
-#[cfg(feature = "nats")]
-#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
-pub mod nats;
 
 // A server mounted as a route of an axum application (feature `axum`).
 #[cfg(feature = "axum")]

@@ -32,6 +32,12 @@
 //! `rpc.describe` is a call, answered by the router with the API's
 //! description.
 //!
+//! The names, [`Control::parse`] and the frames of the messages dotrpc
+//! sends by itself ([`hello`], [`cancel`], [`lagged`]) are public for
+//! transports that carry control messages in an envelope of their own (the
+//! NATS transport, `dotrpc-nats`, maps stream credit to headers and back);
+//! the connection is the only other reader.
+//!
 //! So a foreign peer receives at most the one hello, and never a message or
 //! a request shape it does not understand, unless it is made a stream call:
 //! a stream call always carries its first window (`{"credit": n}`, and an
@@ -44,33 +50,34 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use bytes::Bytes;
 use rmpv::Value;
 
-use crate::message::{MsgId, Outgoing, Params, notification_frame};
+pub use crate::message::MAX_CREDIT;
+use crate::message::{MsgId, Outgoing, Params, encode_notification};
 
 /// What every name of dotrpc's own begins with; no application path does.
-pub(crate) const PREFIX: &str = "rpc.";
+pub const PREFIX: &str = "rpc.";
 /// The greeting, `[{"dotrpc": 1, "features": [..]}]`.
-pub(crate) const HELLO: &str = "rpc.hello";
+pub const HELLO: &str = "rpc.hello";
 /// A caller gave up on a call: `[id]`.
-pub(crate) const CANCEL: &str = "rpc.cancel";
+pub const CANCEL: &str = "rpc.cancel";
 /// The call that answers with the API's description.
-pub(crate) const DESCRIBE: &str = "rpc.describe";
+pub const DESCRIBE: &str = "rpc.describe";
 /// An item of a call's answer: `[id, item]`.
-pub(crate) const ITEM: &str = "rpc.item";
+pub const ITEM: &str = "rpc.item";
 /// Room for more items of a call's answer: `[id, n]`.
-pub(crate) const CREDIT: &str = "rpc.credit";
+pub const CREDIT: &str = "rpc.credit";
 /// Items of a call's answer dropped to keep it current: `[id, n]`.
-pub(crate) const LAGGED: &str = "rpc.lagged";
+pub const LAGGED: &str = "rpc.lagged";
 /// An item of a call's input: `[id, item]`.
-pub(crate) const INPUT: &str = "rpc.input";
+pub const INPUT: &str = "rpc.input";
 /// Room for more items of a call's input: `[id, n]`.
-pub(crate) const INPUT_CREDIT: &str = "rpc.input_credit";
+pub const INPUT_CREDIT: &str = "rpc.input_credit";
 /// The end of a call's input: `[id]`.
-pub(crate) const INPUT_END: &str = "rpc.input_end";
+pub const INPUT_END: &str = "rpc.input_end";
 
 /// One of dotrpc's own notifications, read: the connection acts on it and
 /// never looks at the name again.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Control<'a> {
+pub enum Control<'a> {
     /// The other side's hello, to learn its features from.
     Hello(&'a Params),
     /// The caller gave up on call `id`.
@@ -81,7 +88,7 @@ pub(crate) enum Control<'a> {
 
 /// A message about one of call `id`'s streams.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum StreamMessage<'a> {
+pub enum StreamMessage<'a> {
     /// An item of call `id`'s answer; `params` are `[id, item]`.
     Item(MsgId, &'a Params),
     /// Room for `n` more items of call `id`'s answer.
@@ -99,12 +106,12 @@ pub(crate) enum StreamMessage<'a> {
 /// A control message whose params are not what its name asks for: dropped,
 /// saying this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Malformed(pub(crate) &'static str);
+pub struct Malformed(pub &'static str);
 
 impl<'a> Control<'a> {
     /// Reads the notification `method(params)`: `None` if `method` is not
     /// one of dotrpc's control messages (it is then an ordinary event).
-    pub(crate) fn parse(method: &[u8], params: &'a Params) -> Option<Result<Self, Malformed>> {
+    pub fn parse(method: &[u8], params: &'a Params) -> Option<Result<Self, Malformed>> {
         let rest = method.strip_prefix(PREFIX.as_bytes())?;
         let named = |full: &str| rest == &full.as_bytes()[PREFIX.len()..];
         let stream = |message: Option<StreamMessage<'a>>, malformed| {
@@ -142,15 +149,26 @@ impl<'a> Control<'a> {
 }
 
 /// The call a control message is about: its first param.
-pub(crate) fn stream_id(params: &Params) -> Option<MsgId> {
+pub fn stream_id(params: &Params) -> Option<MsgId> {
     if params.is_empty() {
         return None;
     }
     rmp::decode::read_int(&mut params.items()).ok()
 }
 
+/// The `[id, item]` of an item or an input item: the call's id and the
+/// item, still encoded.
+pub fn item(params: &Params) -> Option<(MsgId, &[u8])> {
+    if params.len() != 2 {
+        return None;
+    }
+    let mut items = params.items();
+    let msgid = rmp::decode::read_int(&mut items).ok()?;
+    Some((msgid, items))
+}
+
 /// The `[id, n]` of credit or word of lag (`n` at most `u32::MAX`).
-pub(crate) fn count(params: &Params) -> Option<(MsgId, u32)> {
+pub fn count(params: &Params) -> Option<(MsgId, u32)> {
     if params.len() != 2 {
         return None;
     }
@@ -209,7 +227,7 @@ impl Features {
 }
 
 /// This peer's hello.
-pub(crate) fn hello() -> Bytes {
+pub fn hello() -> Bytes {
     let info = Value::Map(vec![
         ("dotrpc".into(), 1.into()),
         (
@@ -221,19 +239,19 @@ pub(crate) fn hello() -> Bytes {
 }
 
 /// `rpc.cancel [id]`.
-pub(crate) fn cancel(msgid: MsgId) -> Bytes {
+pub fn cancel(msgid: MsgId) -> Bytes {
     notification(CANCEL, &(msgid,))
 }
 
 /// `rpc.lagged [id, n]`.
-pub(crate) fn lagged(msgid: MsgId, dropped: u64) -> Bytes {
+pub fn lagged(msgid: MsgId, dropped: u64) -> Bytes {
     notification(LAGGED, &(msgid, dropped))
 }
 
 /// A control message with params that always encode.
 fn notification(method: &str, params: &impl serde::Serialize) -> Bytes {
     let message = Outgoing::new(Arc::from(method), params).expect("control params encode");
-    notification_frame(&message)
+    encode_notification(&message)
 }
 
 /// Joins a namespace prefix and a name into a method's wire path:

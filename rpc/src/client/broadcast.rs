@@ -21,7 +21,7 @@ use dashmap::DashMap;
 use serde::Serialize;
 
 use super::args::{Args, Paths};
-use crate::message::{Outgoing, notification_frame};
+use crate::message::{Outgoing, encode_notification};
 use crate::peer::Peer;
 
 /// Peers by id: the members of a [`Group`](crate::Group), or the live
@@ -82,7 +82,7 @@ impl Members {
     /// The notification `method(params)` to every member, encoded once.
     pub(crate) fn notify(&self, method: &str, params: impl Serialize) -> NotifyAll {
         let frame = Outgoing::new(method.into(), &params)
-            .map(|outgoing| notification_frame(&outgoing))
+            .map(|outgoing| encode_notification(&outgoing))
             .map_err(crate::error::Error::from);
         NotifyAll {
             members: self.clone(),
@@ -179,7 +179,7 @@ impl Args<'_, BroadcastBase> {
         NotifyAll {
             members: base.members.clone(),
             frame: outgoing
-                .map(|outgoing| notification_frame(&outgoing))
+                .map(|outgoing| encode_notification(&outgoing))
                 .map_err(crate::error::Error::from),
         }
     }

@@ -124,7 +124,7 @@ impl ErrorKind {
     }
 
     /// The kind whose wire code `code` is, if one's is.
-    pub(crate) fn of_code(code: &str) -> Option<ErrorKind> {
+    pub fn of_code(code: &str) -> Option<ErrorKind> {
         KINDS
             .iter()
             .find(|row| row.wire.is_some_and(|(wire, _)| wire == code))
@@ -137,9 +137,11 @@ impl ErrorKind {
         self.row().name
     }
 
-    /// The status a NATS service answers an error with code `code` with.
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
-    pub(crate) fn status_of(code: Option<&str>) -> u16 {
+    /// The status, HTTP's numbers, of an error with code `code` (or none),
+    /// for transports whose error replies carry one (a NATS service
+    /// error's `Nats-Service-Error-Code`): its kind's, or 500 for a code of
+    /// an application's own.
+    pub fn status_of(code: Option<&str>) -> u16 {
         code.and_then(ErrorKind::of_code)
             .and_then(|kind| kind.row().wire)
             .map_or(OTHER_STATUS, |(_, status)| status)

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use rmpv::Value;
 
 use crate::codec::CodecError;
-use crate::message::{ErrorObject, code};
+use crate::message::ErrorObject;
+pub use crate::message::code;
 
 mod kind;
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, LazyLock};
 use serde::Serialize;
 
 use crate::error::Error;
-use crate::message::{MsgId, Outgoing, notification_frame};
+use crate::message::{MsgId, Outgoing, encode_notification};
 use crate::peer::Link;
 use crate::protocol;
 use crate::stream::{Credit, Refusal, Way};
@@ -88,7 +88,7 @@ impl<T: Serialize> ItemSink<T> {
         outgoing.check_size(p.link.options.limits.max_message_size)?;
         let frames = p
             .credit
-            .offer(notification_frame(&outgoing))
+            .offer(encode_notification(&outgoing))
             .map_err(|refusal| p.refused(refusal))?;
         for frame in &frames {
             p.link.push_frame(frame)?;

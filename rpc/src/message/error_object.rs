@@ -7,25 +7,25 @@ use rmpv::Value;
 use serde::Serialize;
 
 /// The stable wire codes of dotrpc error objects; fixed once released.
-pub(crate) mod code {
+pub mod code {
     /// No handler for the path.
-    pub(crate) const UNKNOWN_API: &str = "UnknownApi";
+    pub const UNKNOWN_API: &str = "UnknownApi";
     /// Wrong arity or type of params.
-    pub(crate) const INVALID_PARAMS: &str = "InvalidParams";
+    pub const INVALID_PARAMS: &str = "InvalidParams";
     /// The handler returned an application error (its value is in `data`).
-    pub(crate) const APPLICATION: &str = "Application";
+    pub const APPLICATION: &str = "Application";
     /// The handler panicked or its result could not be encoded.
-    pub(crate) const INTERNAL: &str = "Internal";
+    pub const INTERNAL: &str = "Internal";
     /// The peer is at a limit.
-    pub(crate) const OVERLOADED: &str = "Overloaded";
+    pub const OVERLOADED: &str = "Overloaded";
     /// The handler passed its deadline.
-    pub(crate) const TIMEOUT: &str = "Timeout";
+    pub const TIMEOUT: &str = "Timeout";
     /// The call was cancelled by its caller.
-    pub(crate) const CANCELLED: &str = "Cancelled";
+    pub const CANCELLED: &str = "Cancelled";
     /// The connection may not call this path.
-    pub(crate) const UNAUTHORIZED: &str = "Unauthorized";
+    pub const UNAUTHORIZED: &str = "Unauthorized";
     /// Nothing serves the path (a message broker found no subscriber).
-    pub(crate) const NO_RESPONDERS: &str = "NoResponders";
+    pub const NO_RESPONDERS: &str = "NoResponders";
 }
 
 /// How a peer writes the errors it answers calls with.
@@ -127,7 +127,7 @@ impl ErrorObject {
     }
 
     /// The error as it goes on the wire in `format`.
-    pub(crate) fn to_wire(&self, format: ErrorFormat) -> Value {
+    pub fn to_wire(&self, format: ErrorFormat) -> Value {
         match format {
             ErrorFormat::Object => self.to_value(),
             ErrorFormat::Message => Value::from(self.to_string()),

@@ -14,7 +14,6 @@ use std::io::IoSlice;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::Serialize;
 
-#[cfg(any(feature = "nats", test))]
 use super::Params;
 use super::encoded::Pieces;
 use super::splice::SPLICE_AT;
@@ -313,7 +312,7 @@ impl Frames {
 
 /// `call` encoded once as a notification frame, to queue on many
 /// connections (an event to a group) or many times.
-pub(crate) fn notification_frame(call: &Outgoing) -> Bytes {
+pub(crate) fn encode_notification(call: &Outgoing) -> Bytes {
     let mut frames = Frames::new();
     frames.push_notification(call);
     frames.copy_to_bytes(frames.len())
@@ -323,13 +322,7 @@ pub(crate) fn notification_frame(call: &Outgoing) -> Bytes {
 /// carries calls in its own envelope hands one over:
 /// `[0, msgid, method, params]`, with the call metadata as a fifth item
 /// unless there is none.
-#[cfg(any(feature = "nats", test))]
-pub(crate) fn request_frame(
-    msgid: MsgId,
-    method: &str,
-    params: &Params,
-    metadata: &Metadata,
-) -> Bytes {
+pub fn request_frame(msgid: MsgId, method: &str, params: &Params, metadata: &Metadata) -> Bytes {
     let mut frames = Frames::new();
     let items = if metadata.is_empty() { 0x94 } else { 0x95 };
     frames.put(&[items, super::REQUEST]);
@@ -341,8 +334,7 @@ pub(crate) fn request_frame(
 }
 
 /// A notification `[2, method, params]` around params already encoded.
-#[cfg(any(feature = "nats", test))]
-pub(crate) fn raw_notification_frame(method: &str, params: &Params) -> Bytes {
+pub fn notification_frame(method: &str, params: &Params) -> Bytes {
     let mut frames = Frames::new();
     frames.put(&[0x93, super::NOTIFICATION]);
     frames.put_str(method);
@@ -352,8 +344,7 @@ pub(crate) fn raw_notification_frame(method: &str, params: &Params) -> Bytes {
 
 /// A notification about a stream, `[2, method, [msgid, ..]]`, the values
 /// after the msgid already encoded (`count` of them, at most 14).
-#[cfg(feature = "nats")]
-pub(crate) fn stream_frame(method: &str, msgid: MsgId, count: u8, values: &[u8]) -> Bytes {
+pub fn stream_frame(method: &str, msgid: MsgId, count: u8, values: &[u8]) -> Bytes {
     debug_assert!(count < 15, "a fixarray holds the msgid and 14 more");
     let mut frames = Frames::new();
     frames.put(&[0x93, super::NOTIFICATION]);
@@ -367,8 +358,7 @@ pub(crate) fn stream_frame(method: &str, msgid: MsgId, count: u8, values: &[u8])
 /// A response around a value already encoded: `[1, msgid, nil, result]`
 /// for `Ok(result)`, `[1, msgid, error, nil]` for `Err(error)`. Each must
 /// be exactly one msgpack value.
-#[cfg(any(feature = "nats", test))]
-pub(crate) fn response_frame(msgid: MsgId, outcome: Result<&[u8], &[u8]>) -> Bytes {
+pub fn response_frame(msgid: MsgId, outcome: Result<&[u8], &[u8]>) -> Bytes {
     let mut frames = Frames::new();
     frames.put(&[0x94, super::RESPONSE]);
     frames.put_uint(u64::from(msgid));
@@ -543,7 +533,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match Message::parse(raw_notification_frame("ui.tick", &params)).unwrap() {
+        match Message::parse(notification_frame("ui.tick", &params)).unwrap() {
             Message::Notification(n) => assert_eq!((n.method(), n.params()), ("ui.tick", &params)),
             other => panic!("{other:?}"),
         }

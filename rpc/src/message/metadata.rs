@@ -30,23 +30,29 @@ pub(super) const CREDIT_KEY: &str = "credit";
 
 /// The most items a stream's consumer may grant ahead, the first window
 /// included.
-pub(crate) const MAX_CREDIT: u32 = 1 << 16;
+pub const MAX_CREDIT: u32 = 1 << 16;
 
 /// The longest `tracestate` passed on; the W3C spec asks for at least 512
 /// bytes to be kept and lets longer ones be dropped.
 const MAX_TRACESTATE: usize = 1024;
 
-/// The call metadata of one request.
+/// The call metadata of one request (its fifth item): what a transport that
+/// carries it in an envelope of its own (NATS headers) reads and writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Metadata {
-    pub(crate) deadline_ms: Option<u64>,
-    pub(crate) trace: Option<TraceContext>,
-    /// The first window of a stream call's items.
-    pub(crate) credit: Option<u32>,
+#[non_exhaustive]
+pub struct Metadata {
+    /// How long the handler has, in milliseconds from when it receives the
+    /// call.
+    pub deadline_ms: Option<u64>,
+    /// The caller's W3C trace context.
+    pub trace: Option<TraceContext>,
+    /// The first window of a stream call's items (at most [`MAX_CREDIT`]).
+    pub credit: Option<u32>,
 }
 
 impl Metadata {
-    pub(crate) fn is_empty(&self) -> bool {
+    /// Whether there is none (a request of four items).
+    pub fn is_empty(&self) -> bool {
         self.deadline_ms.is_none() && self.trace.is_none() && self.credit.is_none()
     }
 

@@ -52,17 +52,14 @@ mod value;
 use bytes::Bytes;
 
 pub use encoded::Encoded;
-pub(crate) use error_object::code;
+pub use error_object::code;
 pub use error_object::{ErrorFormat, ErrorObject};
 pub use frames::Frames;
-pub(crate) use frames::notification_frame;
-#[cfg(feature = "nats")]
-pub(crate) use frames::stream_frame;
-#[cfg(feature = "nats")]
-pub(crate) use frames::{raw_notification_frame, request_frame, response_frame};
+pub(crate) use frames::encode_notification;
+pub use frames::{notification_frame, request_frame, response_frame, stream_frame};
 pub use metadata::TraceContext;
 use metadata::{CREDIT_KEY, DEADLINE_KEY, TRACEPARENT_KEY, TRACESTATE_KEY};
-pub(crate) use metadata::{MAX_CREDIT, Metadata};
+pub use metadata::{MAX_CREDIT, Metadata};
 pub(crate) use outgoing::{Outgoing, ParamsWriter};
 pub use params::Params;
 pub(crate) use parse::{Defect, Parsed};
@@ -162,8 +159,7 @@ impl Response {
     }
 
     /// The encoded result (`Ok`) or error (`Err`), shared with the frame.
-    #[cfg(feature = "nats")]
-    pub(crate) fn outcome(&self) -> Result<Bytes, Bytes> {
+    pub fn outcome(&self) -> Result<Bytes, Bytes> {
         match self.error.clone() {
             Some(range) => Err(self.frame.slice(range)),
             None => Ok(self.frame.slice(self.result_at..)),

@@ -108,8 +108,7 @@ impl Params {
     }
 
     /// The encoded array, shared with the buffer it lies in.
-    #[cfg(feature = "nats")]
-    pub(crate) fn to_bytes(&self) -> Bytes {
+    pub fn to_bytes(&self) -> Bytes {
         self.buf.slice(self.start..self.end)
     }
 

@@ -139,7 +139,6 @@ impl CallMeter {
 
     /// A call refused before it could start (over NATS, a body that is not
     /// a params array): started and finished at once.
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     pub(crate) fn refused(side: Side, method: &str, outcome: &str) {
         let names = names_of(side);
         let method = method.to_owned();

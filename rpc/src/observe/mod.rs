@@ -50,6 +50,15 @@ pub use crate::message::TraceContext;
 pub(crate) use meter::{CallMeter, Traffic};
 pub(crate) use span::{call_span, failed, handle_span, outgoing_trace};
 
+/// Counts a call a server refused before it could start, as started and
+/// finished with `outcome` (an error code): for transports that check a
+/// request themselves (NATS, a body that is not a params array) and answer
+/// it without the peer ever seeing it. Nothing without the `metrics`
+/// feature.
+pub fn refused(method: &str, outcome: &str) {
+    CallMeter::refused(Side::Server, method, outcome);
+}
+
 /// Which side of a call a number is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {

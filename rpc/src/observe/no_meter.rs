@@ -13,7 +13,6 @@ impl CallMeter {
         CallMeter
     }
 
-    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
     pub(crate) fn refused(_side: Side, _method: &str, _outcome: &str) {}
 
     #[inline(always)]

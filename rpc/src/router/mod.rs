@@ -321,8 +321,7 @@ impl Router {
     }
 
     /// Whether a fallback is set.
-    #[cfg(feature = "nats")]
-    pub(crate) fn has_fallback(&self) -> bool {
+    pub fn has_fallback(&self) -> bool {
         self.fallback
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -125,7 +125,7 @@ impl ServerBuilder {
     /// # Errors
     ///
     /// `Transport` if the address is not one a server listens on (a NATS
-    /// service is a [`NatsService`](crate::nats::NatsService)), needs a
+    /// service is a `dotrpc_nats::NatsService`), needs a
     /// feature this build lacks or a TLS configuration none was given, or
     /// cannot be bound.
     pub async fn bind(self, addr: impl ToAddress) -> crate::error::Result<Server> {

@@ -21,7 +21,7 @@ use std::str::FromStr;
 /// | `unix:/path`, `unix:///path` | a Unix socket |
 /// | `ws://host:port/path` | WebSocket (feature `websocket`) |
 /// | `wss://host:port/path` | WebSocket over TLS (features `websocket`, `tls`) |
-/// | `nats://host:port/prefix`, `nats://a:4222,b:4222/prefix` | the service under `prefix` on NATS (feature `nats`) |
+/// | `nats://host:port/prefix`, `nats://a:4222,b:4222/prefix` | the service under `prefix` on NATS (crate `dotrpc-nats`) |
 /// | `exec:COMMAND ARGS` | a child process over its stdin and stdout, started with `sh -c` |
 ///
 /// ```
@@ -141,7 +141,7 @@ fn url(addr: &str) -> io::Result<String> {
 
 /// Whether `path` is dot-separated NATS subject tokens with no wildcards
 /// or white space (a service's prefix, a method's path on NATS).
-pub(crate) fn is_subject_path(path: &str) -> bool {
+pub fn is_subject_path(path: &str) -> bool {
     !path.is_empty()
         && path.split('.').all(|token| {
             !token.is_empty()

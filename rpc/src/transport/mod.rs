@@ -24,6 +24,18 @@
 //! [`CodecError`]), the parsed [`Message`] types, for transports that route
 //! by method or msgid, `tls` (feature `tls`) and `websocket` (feature
 //! `websocket`).
+//!
+//! A transport that carries calls in an envelope of its own (a broker's
+//! subjects and headers: `dotrpc-nats` is one, written on this module's
+//! API alone) maps messages both ways: it reads the frames the peer queues
+//! as [`Message`]s and publishes their parts, and turns what arrives back
+//! into frames with [`request_frame`], [`response_frame`],
+//! [`notification_frame`] and [`stream_frame`], the call's [`Metadata`]
+//! (deadline, trace context, a stream's first window) taken from its
+//! envelope. dotrpc's own control messages are in
+//! [`protocol`](crate::protocol); [`PeerBuilder`](crate::PeerBuilder)
+//! tells a transport the peer's limits, call timeout, error format and
+//! router.
 
 mod address;
 mod framed;
@@ -47,9 +59,11 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use crate::codec::{CodecError, FrameDecoder, Limits, check_frame};
-pub use crate::message::{Frames, Message, MsgId, Notification, Request, Response};
-#[cfg_attr(not(feature = "nats"), allow(unused_imports))]
-pub(crate) use address::is_subject_path;
+pub use crate::message::{
+    Frames, Message, Metadata, MsgId, Notification, Request, Response, notification_frame,
+    request_frame, response_frame, stream_frame,
+};
+pub use address::is_subject_path;
 pub use address::{Address, Scheme, ToAddress};
 use framed::{StreamSink, StreamSource};
 pub use listener::ListenAddr;

@@ -2,7 +2,7 @@ use rmpv::Value;
 
 use super::super::pipes::test_server::NatsServer;
 use super::*;
-use crate::protocol::{INPUT_CREDIT, ITEM};
+use dotrpc::protocol::{INPUT_CREDIT, ITEM};
 
 /// A message to the instance's subject for call `msgid`.
 fn to_instance(service: &Service, msgid: MsgId, kind: Kind, payload: Bytes) -> async_nats::Message {

@@ -43,8 +43,10 @@ use tokio_util::sync::{CancellationToken, PollSender};
 use super::intake::Intake;
 use super::options::ServerWord;
 use super::subject::{self, encoded_error};
-use crate::message::{ErrorFormat, ErrorObject, Frames, MsgId, response_frame};
-use crate::transport::{FrameSink, FrameSource, Transport};
+use dotrpc::handler::ErrorObject;
+use dotrpc::peer::ErrorFormat;
+use dotrpc::transport::{FrameSink, FrameSource, Transport};
+use dotrpc::transport::{Frames, MsgId, response_frame};
 
 /// Messages the intake hands over ahead of the peer's reading.
 const INBOUND_CAPACITY: usize = 64;
@@ -514,7 +516,7 @@ impl FrameSink for Sink {
 
 /// A real nats-server for the tests below (the workspace tests' helper).
 #[cfg(test)]
-#[path = "../../../tests/support/nats.rs"]
+#[path = "../../tests/support/nats.rs"]
 #[allow(dead_code, unreachable_pub)]
 pub(super) mod test_server;
 
@@ -522,7 +524,7 @@ pub(super) mod test_server;
 mod tests {
     use super::test_server::NatsServer;
     use super::*;
-    use crate::message::Message;
+    use dotrpc::transport::Message;
 
     /// A message one byte over what the server takes.
     fn too_large(client: &Client) -> Bytes {

@@ -18,13 +18,11 @@ use tokio_util::sync::CancellationToken;
 use super::options::IntoNatsOptions;
 use super::service::Service;
 use super::{
-    DEFAULT_CALL_TIMEOUT, WORDS, cap_message_size, check_prefix, fence, intake, pipes, srv,
+    DEFAULT_CALL_TIMEOUT, WORDS, check_prefix, fence, fit_to_server, intake, pipes, srv,
     subscribe_error,
 };
-use crate::builder::PeerBuilder;
-use crate::client::{ApiBroadcast, ApiClient, Members};
-use crate::peer::Peer;
-use crate::router::Router;
+use dotrpc::client::ApiClient;
+use dotrpc::{Group, Peer, PeerBuilder, Router};
 
 /// Options for one instance of a service on NATS; see
 /// [`NatsService::builder`].
@@ -84,7 +82,7 @@ impl NatsServiceBuilder {
     /// credentials or a subscription (`PermissionDenied`, in its words:
     /// permissions that do not let the instance subscribe to `PREFIX.>`),
     /// TLS fails, or the prefix or the name is not valid.
-    pub async fn start(self, nats: impl IntoNatsOptions) -> crate::error::Result<NatsService> {
+    pub async fn start(self, nats: impl IntoNatsOptions) -> dotrpc::Result<NatsService> {
         let NatsServiceBuilder {
             mut peer,
             prefix,
@@ -110,11 +108,10 @@ impl NatsServiceBuilder {
         let (words_tx, words) = mpsc::channel(WORDS);
         let client = options.connect(Some(words_tx)).await?;
         let queue_group = queue_group.unwrap_or_else(|| prefix.clone());
-        cap_message_size(&mut peer.options_mut().limits.max_message_size, &client);
-        let limits = peer.options_mut().limits;
+        peer = fit_to_server(peer, &client);
+        let limits = peer.limits();
         let call_timeout = peer
-            .options_mut()
-            .call_timeout
+            .configured_call_timeout()
             .unwrap_or(DEFAULT_CALL_TIMEOUT);
         let router = peer.shared_router();
         let prefix: Arc<str> = prefix.into();
@@ -122,7 +119,7 @@ impl NatsServiceBuilder {
         let service = Arc::new(Service::new(
             Arc::clone(&prefix),
             limits,
-            peer.errors_written_as(),
+            peer.configured_error_format(),
             &client,
             call_timeout,
         ));
@@ -179,8 +176,8 @@ impl NatsServiceBuilder {
             router: Arc::clone(&router),
         };
         let srv = tokio::spawn(responder.run(verbs, stop.clone()));
-        let members = Members::default();
-        members.map().insert(peer.id(), peer.clone());
+        let members = Group::new();
+        members.insert(&peer);
         Ok(NatsService {
             peer,
             members,
@@ -202,7 +199,8 @@ impl NatsServiceBuilder {
 /// the clients.
 ///
 /// ```no_run
-/// # use dotrpc::{Peer, nats::NatsService};
+/// # use dotrpc::Peer;
+/// # use dotrpc_nats::NatsService;
 /// # #[tokio::main] async fn main() -> dotrpc::Result<()> {
 /// let router = std::sync::Arc::new(dotrpc::Router::new());
 /// router.set_handler("math.add", |a: i64, b: i64| async move { a + b });
@@ -216,7 +214,7 @@ impl NatsServiceBuilder {
 /// ```
 pub struct NatsService {
     peer: Peer,
-    members: Members,
+    members: Group,
     router: Arc<Router>,
     client: Client,
     prefix: Arc<str>,
@@ -280,7 +278,7 @@ impl NatsService {
     /// namespace, published for every client: `service.broadcast::<UiClient>()
     /// .tick(n)` publishes on `PREFIX.ui.tick` (for an API in namespace
     /// `ui`), and every client serving `ui.tick` receives it. Each returns a
-    /// [`NotifyAll`](crate::client::NotifyAll): awaited, it waits for room in the
+    /// [`NotifyAll`](dotrpc::client::NotifyAll): awaited, it waits for room in the
     /// instance's queue to NATS; either way it gives 1 once queued.
     pub fn broadcast<C: ApiClient>(&self) -> C::Broadcast {
         self.broadcast_at::<C>(C::NAMESPACE.unwrap_or(""))
@@ -289,7 +287,7 @@ impl NatsService {
     /// As [`broadcast`](NatsService::broadcast), with the API's paths under
     /// `prefix`.
     pub fn broadcast_at<C: ApiClient>(&self, prefix: &str) -> C::Broadcast {
-        C::Broadcast::with_members(self.members.clone(), prefix)
+        self.members.broadcast_at::<C>(prefix)
     }
 
     /// Leaves gracefully: stops taking calls (the queue group's other
@@ -302,7 +300,7 @@ impl NatsService {
     /// the server's answer to a PING, which comes after them. So a rolling
     /// restart that drains each instance in turn loses no call. Calls still
     /// running when `grace` ends are stopped, and their callers time out.
-    /// With `RUST_LOG=dotrpc::nats=debug` the drain logs the calls in hand,
+    /// With `RUST_LOG=dotrpc_nats=debug` the drain logs the calls in hand,
     /// every call that arrived after the unsubscription, and the answers
     /// published.
     pub async fn drain(self, grace: Duration) {

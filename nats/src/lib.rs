@@ -1,6 +1,5 @@
-//! Serving and calling over NATS (feature `nats`): one API served by many
-//! processes, on many machines, behind one subject prefix, with the typed
-//! clients users already have.
+//! dotrpc over NATS: one API served by many processes, on many machines,
+//! behind one subject prefix, with the typed clients users already have.
 //!
 //! A service under the prefix `demo` answers the method `math.add` on the
 //! subject `demo.math.add`. Every instance subscribes to `demo.>` in one
@@ -8,10 +7,11 @@
 //! or stopping one needs no configuration anywhere else; runtime handlers
 //! and the fallback work as on any connection, as the one subscription
 //! feeds the same router. A [`NatsService`] is one instance; a client is a
-//! [`Peer`] from [`PeerBuilder::connect_nats`], on which
+//! [`Peer`] from [`ConnectNats::connect_nats`], on which
 //! `peer.client::<CalculatorClient>()` and every call mode work as over TCP.
 //!
-//! Underneath, NATS is a message transport (see [`crate::transport`]): each
+//! Underneath, NATS is a message transport (see [`dotrpc::transport`]),
+//! written on dotrpc's public API alone: each
 //! side of the mapping turns NATS messages into msgpack-rpc frames and back,
 //! so the peer, its limits and its dispatcher are the ones every other
 //! transport uses. On the wire the payloads are plain msgpack (the params
@@ -27,7 +27,7 @@
 //!   travels with the call (header `Dotrpc-Deadline-Ms`) and is the
 //!   handler's deadline, as between dotrpc peers on TCP.
 //! * **No instance.** A call on a subject nobody serves fails at once with
-//!   [`Error::NoResponders`](crate::Error::NoResponders).
+//!   [`Error::NoResponders`](dotrpc::Error::NoResponders).
 //! * **Events.** A client's one-way calls reach one instance. A service
 //!   pushes events to every client with [`NatsService::broadcast`], a typed
 //!   broadcast; a client receives the events its router serves (subscribed
@@ -55,6 +55,7 @@ mod tls;
 mod wire;
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -64,10 +65,9 @@ pub use async_nats;
 use async_nats::Client;
 use tokio::sync::mpsc;
 
-use crate::builder::PeerBuilder;
-use crate::peer::Peer;
-use crate::transport::Address;
 use caller::Caller;
+use dotrpc::transport::Address;
+use dotrpc::{Peer, PeerBuilder};
 pub use instance::{NatsService, NatsServiceBuilder};
 use options::ServerWord;
 pub use options::{IntoNatsOptions, NatsOptions};
@@ -80,17 +80,17 @@ const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// `nats://host:port/prefix` or `nats://a:4222,b:4222/prefix`.
 ///
 /// ```
-/// let addr: dotrpc::nats::NatsAddr = "nats://127.0.0.1:4222/demo".parse().unwrap();
+/// let addr: dotrpc_nats::NatsAddr = "nats://127.0.0.1:4222/demo".parse().unwrap();
 /// assert_eq!((addr.url.as_str(), addr.prefix.as_str()), ("nats://127.0.0.1:4222", "demo"));
-/// let seeds: dotrpc::nats::NatsAddr = "nats://a:4222,b:4222/acme.billing".parse().unwrap();
+/// let seeds: dotrpc_nats::NatsAddr = "nats://a:4222,b:4222/acme.billing".parse().unwrap();
 /// assert_eq!(seeds.url, "nats://a:4222,b:4222");
-/// # let options: dotrpc::nats::NatsOptions = seeds.url.parse().unwrap();
+/// # let options: dotrpc_nats::NatsOptions = seeds.url.parse().unwrap();
 /// # assert_eq!(options.servers(), "nats://a:4222,nats://b:4222");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatsAddr {
     /// The NATS servers, `nats://host:port[,host:port...]`: what
-    /// [`PeerBuilder::connect_nats`] and [`NatsServiceBuilder::start`] take.
+    /// [`ConnectNats::connect_nats`] and [`NatsServiceBuilder::start`] take.
     pub url: String,
     /// The service's subject prefix, such as `demo` or `acme.billing`.
     pub prefix: String,
@@ -119,7 +119,7 @@ impl fmt::Display for NatsAddr {
     }
 }
 
-fn check_prefix(prefix: &str) -> crate::error::Result<()> {
+fn check_prefix(prefix: &str) -> dotrpc::Result<()> {
     if subject::valid_path(prefix) {
         Ok(())
     } else {
@@ -138,7 +138,16 @@ fn subscribe_error(error: impl std::error::Error + Send + Sync + 'static) -> io:
 /// What a server said that is waiting to be acted on, at most.
 const WORDS: usize = 256;
 
-impl PeerBuilder {
+/// Connecting a [`PeerBuilder`]'s peer to a service through NATS:
+///
+/// ```no_run
+/// use dotrpc_nats::ConnectNats as _;
+///
+/// # async fn run() -> dotrpc::Result<()> {
+/// let peer = dotrpc::Peer::builder().connect_nats("nats://127.0.0.1:4222", "demo").await?;
+/// # Ok(()) }
+/// ```
+pub trait ConnectNats {
     /// Connects to the service under `prefix` through NATS: `nats` is a
     /// server's URL (`nats://host:port`), a comma-separated list of them
     /// (a seed list: the first that answers is taken), or [`NatsOptions`]
@@ -161,19 +170,13 @@ impl PeerBuilder {
     /// `Transport` if no server can be reached, the server refuses the
     /// credentials (`PermissionDenied`, in its words) or TLS, or `prefix`
     /// is not a subject prefix.
-    pub async fn connect_nats(
+    fn connect_nats(
         self,
         nats: impl IntoNatsOptions,
         prefix: &str,
-    ) -> crate::error::Result<Peer> {
-        check_prefix(prefix)?;
-        let options = nats.into_nats_options()?;
-        let (words_tx, words) = mpsc::channel(WORDS);
-        let client = options.connect(Some(words_tx)).await?;
-        self.connect_nats_client(client, prefix, Some(words)).await
-    }
+    ) -> impl Future<Output = dotrpc::Result<Peer>> + Send;
 
-    /// As [`connect_nats`](PeerBuilder::connect_nats), over a NATS client
+    /// As [`connect_nats`](ConnectNats::connect_nats), over a NATS client
     /// the program already has, with options of its own. What the server
     /// says on the way (a refused publish, a reconnect) is not heard over
     /// such a client: refused calls time out.
@@ -181,31 +184,68 @@ impl PeerBuilder {
     /// # Errors
     ///
     /// `Transport` if subscribing fails or `prefix` is not a subject prefix.
-    pub async fn connect_nats_with(
+    fn connect_nats_with(
         self,
         client: Client,
         prefix: &str,
-    ) -> crate::error::Result<Peer> {
-        self.connect_nats_client(client, prefix, None).await
+    ) -> impl Future<Output = dotrpc::Result<Peer>> + Send;
+}
+
+impl ConnectNats for PeerBuilder {
+    fn connect_nats(
+        self,
+        nats: impl IntoNatsOptions,
+        prefix: &str,
+    ) -> impl Future<Output = dotrpc::Result<Peer>> + Send {
+        let options = nats.into_nats_options();
+        async move {
+            check_prefix(prefix)?;
+            let (words_tx, words) = mpsc::channel(WORDS);
+            let client = options?.connect(Some(words_tx)).await?;
+            connect_client(self, client, prefix, Some(words)).await
+        }
     }
 
-    async fn connect_nats_client(
-        mut self,
+    fn connect_nats_with(
+        self,
         client: Client,
         prefix: &str,
-        words: Option<mpsc::Receiver<ServerWord>>,
-    ) -> crate::error::Result<Peer> {
-        check_prefix(prefix)?;
-        let prefix: Arc<str> = prefix.into();
-        let options = self.options_mut();
-        let call_timeout = *options.call_timeout.get_or_insert(DEFAULT_CALL_TIMEOUT);
-        cap_message_size(&mut options.limits.max_message_size, &client);
-        let limits = options.limits;
-        let router = self.shared_router();
-        // Taken by the first transport: the only one, unless the client is
-        // closed and the peer reconnects over it.
-        let words = Arc::new(Mutex::new(words));
-        self.connect_with(move || {
+    ) -> impl Future<Output = dotrpc::Result<Peer>> + Send {
+        connect_client(self, client, prefix, None)
+    }
+}
+
+/// Connects to the service at `addr`, `nats://host:port[,host:port...]/prefix`,
+/// with default options: [`dotrpc::connect`] for NATS addresses.
+///
+/// # Errors
+///
+/// As [`ConnectNats::connect_nats`]; `Transport` (`InvalidInput`) if `addr`
+/// is not a NATS address.
+pub async fn connect(addr: &str) -> dotrpc::Result<Peer> {
+    let addr: NatsAddr = addr.parse()?;
+    Peer::builder().connect_nats(addr.url, &addr.prefix).await
+}
+
+async fn connect_client(
+    builder: PeerBuilder,
+    client: Client,
+    prefix: &str,
+    words: Option<mpsc::Receiver<ServerWord>>,
+) -> dotrpc::Result<Peer> {
+    check_prefix(prefix)?;
+    let prefix: Arc<str> = prefix.into();
+    let call_timeout = builder
+        .configured_call_timeout()
+        .unwrap_or(DEFAULT_CALL_TIMEOUT);
+    let mut builder = fit_to_server(builder.call_timeout(Some(call_timeout)), &client);
+    let limits = builder.limits();
+    let router = builder.shared_router();
+    // Taken by the first transport: the only one, unless the client is
+    // closed and the peer reconnects over it.
+    let words = Arc::new(Mutex::new(words));
+    builder
+        .connect_with(move || {
             let (client, prefix, router) =
                 (client.clone(), Arc::clone(&prefix), Arc::clone(&router));
             let mut words = words
@@ -242,7 +282,6 @@ impl PeerBuilder {
             }
         })
         .await
-    }
 }
 
 /// How long a fence waits for its answer.
@@ -306,11 +345,23 @@ async fn fence(client: &Client, words: &mut Option<mpsc::Receiver<ServerWord>>) 
 /// headers, and its sequence number.
 const STREAM_ENVELOPE: usize = 64;
 
-/// Lowers `max` to what the NATS server takes in one message, less room for
-/// the envelope of a stream item, so that every frame the peer sends fits.
-fn cap_message_size(max: &mut usize, client: &Client) {
+/// Lowers the builder's largest message to what the NATS server takes in
+/// one message, less room for the envelope of a stream item, so that every
+/// frame its peers send fits.
+fn fit_to_server(builder: PeerBuilder, client: &Client) -> PeerBuilder {
     let server_max = client.server_info().max_payload;
+    let max = builder.limits().max_message_size;
     if server_max > STREAM_ENVELOPE {
-        *max = (*max).min(server_max - STREAM_ENVELOPE);
+        builder.max_message_size(max.min(server_max - STREAM_ENVELOPE))
+    } else {
+        builder
     }
+}
+
+/// Locks `mutex`, going on with what a panicking holder left: every state
+/// kept under these locks is whole between statements.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

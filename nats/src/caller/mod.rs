@@ -19,20 +19,20 @@ use std::time::{Duration, Instant};
 
 use async_nats::{StatusCode, Subject};
 use bytes::Bytes;
-use rmpv::Value;
 
 use super::options::ServerWord;
 use super::pipes::{OnFailure, Outbound, Publish, Side};
 use super::streams::{self, Arrived, Body, Kind, Tally};
 use super::subject::{self, encoded_error, params_of};
-use crate::codec::{Limits, check_frame};
-use crate::message::{
-    ErrorFormat, ErrorObject, Message, MsgId, Notification, Outgoing, code, notification_frame,
-    raw_notification_frame, response_frame,
+use crate::lock;
+use dotrpc::Router;
+use dotrpc::error::code;
+use dotrpc::handler::ErrorObject;
+use dotrpc::peer::ErrorFormat;
+use dotrpc::protocol::{self, HELLO, INPUT_CREDIT, ITEM, LAGGED};
+use dotrpc::transport::{
+    Limits, Message, MsgId, Notification, check_frame, notification_frame, response_frame,
 };
-use crate::protocol::{HELLO, INPUT_CREDIT, ITEM, LAGGED};
-use crate::router::Router;
-use crate::sync::lock;
 
 /// The caller's side of the mapping.
 pub(crate) struct Caller {
@@ -232,7 +232,7 @@ impl Caller {
     /// cancel): sent to the instance that took the call.
     fn tell_instance(&self, kind: Kind, notification: &Notification) -> Outbound {
         let params = notification.params();
-        let Some(msgid) = crate::protocol::stream_id(params) else {
+        let Some(msgid) = protocol::stream_id(params) else {
             return Outbound::Drop;
         };
         let mut streams = lock(&self.streams);
@@ -251,11 +251,11 @@ impl Caller {
             return Outbound::Drop;
         };
         let body = match kind {
-            Kind::Credit => match streams::count_of(params) {
-                Some((_, n)) => stream.tally.grant(n),
+            Kind::Credit => match protocol::count(params) {
+                Some((_, n)) => stream.tally.grant(n.into()),
                 None => return Outbound::Drop,
             },
-            Kind::Input => match streams::item_of(params) {
+            Kind::Input => match protocol::item(params) {
                 Some((_, item)) => stream.tally.send_item(item),
                 None => return Outbound::Drop,
             },
@@ -422,7 +422,7 @@ impl Side for Caller {
             return;
         };
         let frame = params_of(&message.payload, &self.limits)
-            .map(|params| raw_notification_frame(path, &params))
+            .map(|params| notification_frame(path, &params))
             .and_then(|frame| subject::within_limits(frame, &self.limits));
         match frame {
             Ok(frame) => out.push(Outbound::Answer(frame)),
@@ -514,7 +514,10 @@ impl Side for Caller {
                 // NATS stands in for the service: it carries deadlines and
                 // trace context (as headers), not cancels (which instance
                 // ran the call?).
-                HELLO => Outbound::Answer(nats_hello()),
+                // What NATS stands in for: deadlines and trace context travel as
+                // headers; a cancel reaches a stream's instance, and for a plain
+                // call only this side (which logs it).
+                HELLO => Outbound::Answer(protocol::hello()),
                 method if method.starts_with("rpc.") => match Kind::of_method(method) {
                     Some(kind) => self.tell_instance(kind, &notification),
                     None => Outbound::Drop,
@@ -535,23 +538,6 @@ impl Side for Caller {
             Message::Response(_) => Outbound::Drop,
         }
     }
-}
-
-/// The hello NATS answers a caller's with: it carries deadlines and trace
-/// context.
-/// What NATS stands in for: deadlines and trace context travel as
-/// headers; a cancel reaches a stream's instance, and for a plain call only
-/// this side (which logs it).
-fn nats_hello() -> Bytes {
-    let info = Value::Map(vec![
-        ("dotrpc".into(), 1.into()),
-        (
-            "features".into(),
-            Value::Array(vec!["cancel".into(), "deadline".into(), "trace".into()]),
-        ),
-    ]);
-    let hello = Outgoing::new(Arc::from(HELLO), &[info]).expect("a hello encodes");
-    notification_frame(&hello)
 }
 
 #[cfg(test)]

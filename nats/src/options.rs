@@ -15,7 +15,7 @@ use async_nats::ServerAddr;
 /// (so a client starts while one of them is down), credentials, and TLS.
 ///
 /// ```
-/// use dotrpc::nats::NatsOptions;
+/// use dotrpc_nats::NatsOptions;
 ///
 /// // A seed list, comma-separated; `nats://` may be left out after the first.
 /// let options: NatsOptions = "nats://a.internal:4222,b.internal:4222".parse()?;
@@ -84,7 +84,7 @@ pub(crate) struct Tls {
     pub(crate) client: Option<(PathBuf, PathBuf)>,
 }
 
-fn invalid(message: String) -> crate::error::Error {
+fn invalid(message: String) -> dotrpc::error::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message).into()
 }
 
@@ -98,7 +98,7 @@ impl NatsOptions {
     ///
     /// `Transport` (`InvalidInput`) for an empty list or a URL that is not
     /// one, naming it.
-    pub fn new(servers: &str) -> crate::error::Result<NatsOptions> {
+    pub fn new(servers: &str) -> dotrpc::Result<NatsOptions> {
         let mut list = Vec::new();
         let mut scheme = "nats";
         for server in servers.split(',').map(str::trim) {
@@ -159,7 +159,7 @@ impl NatsOptions {
     /// # Errors
     ///
     /// `Transport` (`InvalidInput`) if `seed` is not a user's NKey seed.
-    pub fn nkey_seed(mut self, seed: &str) -> crate::error::Result<Self> {
+    pub fn nkey_seed(mut self, seed: &str) -> dotrpc::Result<Self> {
         check_seed(seed)?;
         self.credentials = Credentials::NKey(seed.trim().to_owned());
         Ok(self)
@@ -172,7 +172,7 @@ impl NatsOptions {
     ///
     /// `Transport` (`InvalidInput`) if the text lacks either, or the seed is
     /// not one.
-    pub fn credentials(mut self, creds: &str) -> crate::error::Result<Self> {
+    pub fn credentials(mut self, creds: &str) -> dotrpc::Result<Self> {
         let (jwt, seed) = parse_creds(creds)?;
         self.credentials = Credentials::Jwt { jwt, seed };
         Ok(self)
@@ -184,10 +184,10 @@ impl NatsOptions {
     ///
     /// `Transport` if the file cannot be read (naming it), or as
     /// [`credentials`](NatsOptions::credentials).
-    pub fn credentials_file(self, path: impl AsRef<Path>) -> crate::error::Result<Self> {
+    pub fn credentials_file(self, path: impl AsRef<Path>) -> dotrpc::Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|error| {
-            crate::error::Error::from(io::Error::new(
+            dotrpc::error::Error::from(io::Error::new(
                 error.kind(),
                 format!(
                     "cannot read the NATS credentials {}: {error}",
@@ -268,7 +268,7 @@ impl NatsOptions {
     pub(crate) async fn connect(
         &self,
         events: Option<tokio::sync::mpsc::Sender<ServerWord>>,
-    ) -> crate::error::Result<async_nats::Client> {
+    ) -> dotrpc::Result<async_nats::Client> {
         let mut options = self.async_nats();
         if let Some(events) = events {
             options = options.event_callback(move |event| {
@@ -313,14 +313,14 @@ impl fmt::Debug for NatsOptions {
 }
 
 impl FromStr for NatsOptions {
-    type Err = crate::error::Error;
+    type Err = dotrpc::error::Error;
 
-    fn from_str(servers: &str) -> crate::error::Result<NatsOptions> {
+    fn from_str(servers: &str) -> dotrpc::Result<NatsOptions> {
         NatsOptions::new(servers)
     }
 }
 
-/// What [`PeerBuilder::connect_nats`](crate::PeerBuilder::connect_nats) and
+/// What [`ConnectNats::connect_nats`](crate::ConnectNats::connect_nats) and
 /// [`NatsServiceBuilder::start`](super::NatsServiceBuilder::start) take: a
 /// URL (or a comma-separated seed list), or [`NatsOptions`].
 pub trait IntoNatsOptions: sealed::Sealed {
@@ -329,7 +329,7 @@ pub trait IntoNatsOptions: sealed::Sealed {
     /// # Errors
     ///
     /// As [`NatsOptions::new`].
-    fn into_nats_options(self) -> crate::error::Result<NatsOptions>;
+    fn into_nats_options(self) -> dotrpc::Result<NatsOptions>;
 }
 
 mod sealed {
@@ -342,31 +342,31 @@ mod sealed {
 }
 
 impl IntoNatsOptions for &str {
-    fn into_nats_options(self) -> crate::error::Result<NatsOptions> {
+    fn into_nats_options(self) -> dotrpc::Result<NatsOptions> {
         NatsOptions::new(self)
     }
 }
 
 impl IntoNatsOptions for &String {
-    fn into_nats_options(self) -> crate::error::Result<NatsOptions> {
+    fn into_nats_options(self) -> dotrpc::Result<NatsOptions> {
         NatsOptions::new(self)
     }
 }
 
 impl IntoNatsOptions for String {
-    fn into_nats_options(self) -> crate::error::Result<NatsOptions> {
+    fn into_nats_options(self) -> dotrpc::Result<NatsOptions> {
         NatsOptions::new(&self)
     }
 }
 
 impl IntoNatsOptions for NatsOptions {
-    fn into_nats_options(self) -> crate::error::Result<NatsOptions> {
+    fn into_nats_options(self) -> dotrpc::Result<NatsOptions> {
         Ok(self)
     }
 }
 
 impl IntoNatsOptions for &NatsOptions {
-    fn into_nats_options(self) -> crate::error::Result<NatsOptions> {
+    fn into_nats_options(self) -> dotrpc::Result<NatsOptions> {
         Ok(self.clone())
     }
 }
@@ -413,7 +413,7 @@ impl ServerWord {
 }
 
 /// Checks a user's NKey seed.
-fn check_seed(seed: &str) -> crate::error::Result<()> {
+fn check_seed(seed: &str) -> dotrpc::Result<()> {
     let seed = seed.trim();
     if !seed.starts_with("SU") {
         return Err(invalid(
@@ -428,7 +428,7 @@ fn check_seed(seed: &str) -> crate::error::Result<()> {
 
 /// The JWT and the seed of a `.creds` file: each is the first line after
 /// its `-----BEGIN …-----` line.
-fn parse_creds(creds: &str) -> crate::error::Result<(String, String)> {
+fn parse_creds(creds: &str) -> dotrpc::Result<(String, String)> {
     let after = |what: &str| {
         let mut lines = creds.lines().map(str::trim);
         lines.find(|line| line.starts_with("-----BEGIN") && line.contains(what))?;

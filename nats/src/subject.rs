@@ -16,9 +16,13 @@
 use async_nats::HeaderMap;
 use bytes::Bytes;
 
-use crate::codec::{Limits, check_frame};
-use crate::error::ErrorKind;
-use crate::message::{ErrorFormat, ErrorObject, MAX_CREDIT, Metadata, Params, TraceContext};
+use dotrpc::error::ErrorKind;
+use dotrpc::handler::{ErrorObject, Params};
+use dotrpc::observe::TraceContext;
+use dotrpc::peer::ErrorFormat;
+use dotrpc::protocol::MAX_CREDIT;
+use dotrpc::transport::Metadata;
+use dotrpc::transport::{Limits, check_frame};
 
 /// The deadline of a call, in milliseconds from when it was sent.
 pub(crate) const DEADLINE_HEADER: &str = "Dotrpc-Deadline-Ms";
@@ -40,7 +44,7 @@ pub(crate) fn subject(prefix: &str, path: &str) -> String {
 /// Whether `path` can be part of a subject: dot-separated tokens, none
 /// empty, no wildcards or whitespace.
 pub(crate) fn valid_path(path: &str) -> bool {
-    crate::transport::is_subject_path(path)
+    dotrpc::transport::is_subject_path(path)
 }
 
 /// The headers of an error reply carrying `error`: an encoded error object,
@@ -190,12 +194,12 @@ pub(crate) fn metadata_of(headers: Option<&HeaderMap>) -> Result<Metadata, Strin
                 })
         })
         .transpose()?;
-    Ok(Metadata {
-        deadline_ms,
-        trace: header(TRACEPARENT_HEADER)
-            .and_then(|parent| TraceContext::new(parent, header(TRACESTATE_HEADER))),
-        credit,
-    })
+    let mut metadata = Metadata::default();
+    metadata.deadline_ms = deadline_ms;
+    metadata.trace = header(TRACEPARENT_HEADER)
+        .and_then(|parent| TraceContext::new(parent, header(TRACESTATE_HEADER)));
+    metadata.credit = credit;
+    Ok(metadata)
 }
 
 #[cfg(test)]
@@ -217,11 +221,10 @@ mod tests {
             "no metadata, no headers"
         );
         let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let sent = Metadata {
-            deadline_ms: Some(1500),
-            trace: TraceContext::new(parent, Some("k=v")),
-            credit: Some(16),
-        };
+        let mut sent = Metadata::default();
+        sent.deadline_ms = Some(1500);
+        sent.trace = TraceContext::new(parent, Some("k=v"));
+        sent.credit = Some(16);
         let headers = call_headers(sent.deadline_ms, sent.trace.as_ref(), sent.credit).unwrap();
         assert_eq!(headers.get(TRACEPARENT_HEADER).unwrap().as_str(), parent);
         assert_eq!(metadata_of(Some(&headers)), Ok(sent));
@@ -286,10 +289,10 @@ mod tests {
         // [[[1]]]: three levels, as deep as allowed.
         let body = Bytes::from_static(&[0x91, 0x91, 0x91, 0x01]);
         let params = params_of(&body, &limits).unwrap();
-        let frame = crate::message::raw_notification_frame("a", &params);
+        let frame = dotrpc::transport::notification_frame("a", &params);
         assert!(within_limits(frame, &limits).is_err());
         let shallow = params_of(&Bytes::from_static(&[0x91, 0x91, 0x01]), &limits).unwrap();
-        let frame = crate::message::raw_notification_frame("a", &shallow);
+        let frame = dotrpc::transport::notification_frame("a", &shallow);
         assert!(within_limits(frame, &limits).is_ok());
     }
 

@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::service::Service;
 use super::subject;
-use crate::router::Router;
-use crate::schema::Description;
+use dotrpc::router::Router;
+use dotrpc::schema::Description;
 
 /// Who the service is.
 #[derive(Debug)]

@@ -1,7 +1,8 @@
 use super::*;
-use bytes::Buf;
 
-use crate::message::{Frames, Metadata};
+use dotrpc::handler::Params;
+use dotrpc::transport::{Metadata, request_frame};
+use rmpv::Value;
 
 fn caller(call_timeout: Duration) -> Caller {
     let limits = Limits::default();
@@ -16,14 +17,9 @@ fn caller(call_timeout: Duration) -> Caller {
 
 /// The frame of a stream request the peer sends: msgid 7, `window`.
 fn stream_request(window: u32) -> Bytes {
-    let outgoing = Outgoing::new("count".into(), &(3,)).unwrap();
-    let mut frames = Frames::new();
-    let metadata = Metadata {
-        credit: Some(window),
-        ..Metadata::default()
-    };
-    frames.push_request(&outgoing, 7, &metadata);
-    frames.copy_to_bytes(frames.len())
+    let mut metadata = Metadata::default();
+    metadata.credit = Some(window);
+    request_frame(7, "count", &Params::from_values(&[3.into()]), &metadata)
 }
 
 /// A stream message from the instance about call 7.
@@ -135,7 +131,7 @@ fn an_item_this_peer_cannot_take_ends_its_stream_out_loud() {
 fn a_cancel_before_the_instance_is_known_goes_out_when_it_is() {
     let caller = caller(Duration::from_secs(10));
     caller.outbound(stream_request(4));
-    let cancel = crate::protocol::cancel(7);
+    let cancel = dotrpc::protocol::cancel(7);
     assert!(matches!(caller.outbound(cancel), Outbound::Drop));
     let ping = Tally::default().ping();
     let out = inbound(&caller, from_instance(Kind::Ping, ping));
@@ -164,7 +160,7 @@ fn a_stream_call_no_instance_takes_times_out_and_one_taken_is_pinged() {
 
     caller.outbound(stream_request(4));
     inbound(&caller, from_instance(Kind::Ping, Tally::default().ping()));
-    let credit = streams::peer_frame(crate::protocol::CREDIT, 7, Body::Count(2));
+    let credit = streams::peer_frame(dotrpc::protocol::CREDIT, 7, Body::Count(2));
     let Outbound::Publish(grant) = caller.outbound(credit) else {
         panic!("credit is published");
     };

@@ -1,5 +1,5 @@
 //! Streams over NATS: how the stream notifications of a call (`rpc.item`,
-//! `rpc.credit`, and the rest; see [`crate::stream`]) travel between the
+//! `rpc.credit`, and the rest; see [`dotrpc::stream`]) travel between the
 //! caller and the one instance that took the call.
 //!
 //! Every queue-group instance could have taken it, so the instance says
@@ -33,7 +33,7 @@
 //! a ping every half call timeout, so a lost grant costs a little time, not
 //! the stream. Items are numbered from 1, and pings and ends say how many
 //! were sent, so a lost item is seen, the last ones too: lost answers reach
-//! the consumer as [`Error::Lagged`](crate::Error::Lagged) (and the caller
+//! the consumer as [`Error::Lagged`](dotrpc::Error::Lagged) (and the caller
 //! grants their credit again, which the consumer never will), lost input
 //! fails the call. An instance answers a ping for a call it no longer has
 //! (its end was lost) with an error reply, so that call ends rather than
@@ -54,9 +54,9 @@ use async_nats::{HeaderMap, Subject};
 use bytes::Bytes;
 
 use super::pipes::{OnFailure, Publish};
-use crate::codec::{Limits, check_frame};
-use crate::message::{MsgId, Params, stream_frame};
-use crate::protocol::{CANCEL, CREDIT, INPUT, INPUT_CREDIT, INPUT_END, ITEM, LAGGED};
+use dotrpc::protocol::{CANCEL, CREDIT, INPUT, INPUT_CREDIT, INPUT_END, ITEM, LAGGED};
+use dotrpc::transport::{Limits, check_frame};
+use dotrpc::transport::{MsgId, stream_frame};
 
 /// The kind of a stream message.
 pub(crate) const STREAM_HEADER: &str = "Dotrpc-Stream";
@@ -170,27 +170,6 @@ pub(crate) enum Body<'a> {
     Empty,
     Count(u64),
     Item(&'a [u8]),
-}
-
-/// The `[id, item]` of a peer's `rpc.item` or `rpc.input`: the id and the
-/// item's bytes.
-pub(crate) fn item_of(params: &Params) -> Option<(MsgId, &[u8])> {
-    if params.len() != 2 {
-        return None;
-    }
-    let mut items = params.items();
-    let msgid = rmp::decode::read_int(&mut items).ok()?;
-    Some((msgid, items))
-}
-
-/// The `n` of a peer's `rpc.credit [id, n]` (and the like).
-pub(crate) fn count_of(params: &Params) -> Option<(MsgId, u64)> {
-    if params.len() != 2 {
-        return None;
-    }
-    let mut items = params.items();
-    let msgid = rmp::decode::read_int(&mut items).ok()?;
-    Some((msgid, rmp::decode::read_int(&mut items).ok()?))
 }
 
 /// One side's count of a stream call's traffic over NATS, both ways: the
@@ -365,7 +344,7 @@ pub(crate) fn count_body(n: u64) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Message;
+    use dotrpc::transport::Message;
 
     fn notification(frame: Bytes) -> (String, Vec<rmpv::Value>) {
         match Message::parse(frame).unwrap() {

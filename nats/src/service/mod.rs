@@ -21,15 +21,14 @@ use super::options::ServerWord;
 use super::pipes::{OnFailure, Outbound, Publish, Side};
 use super::streams::{self, Arrived, Body, Kind, Tally};
 use super::subject::{self, encoded_error, params_of};
-use crate::codec::Limits;
-use crate::message::{
-    ErrorFormat, ErrorObject, Message, MsgId, Notification, raw_notification_frame, request_frame,
-    response_frame,
+use crate::lock;
+use dotrpc::handler::ErrorObject;
+use dotrpc::observe;
+use dotrpc::peer::ErrorFormat;
+use dotrpc::protocol::{self, CREDIT, INPUT, INPUT_END};
+use dotrpc::transport::{
+    Limits, Message, MsgId, Notification, notification_frame, request_frame, response_frame,
 };
-use crate::observe::{self, CallMeter};
-use crate::protocol;
-use crate::protocol::{CREDIT, INPUT, INPUT_END};
-use crate::sync::lock;
 
 /// Paths counted apart in the stats; calls to further paths (a caller
 /// trying names at random, say) are counted together.
@@ -153,7 +152,7 @@ impl Service {
         out: &mut Vec<Outbound>,
     ) {
         tracing::debug!(path, message = %error.message, "request refused");
-        CallMeter::refused(observe::Side::Server, path, &error.code);
+        observe::refused(path, &error.code);
         self.record(path, Duration::ZERO, Some(&subject::object_headers(&error)));
         if let Some(reply) = reply {
             out.push(Outbound::Publish(self.error_reply(reply, &error)));
@@ -319,13 +318,13 @@ impl Service {
         let Some(StreamCall { subject, tally }) = call.stream.as_deref_mut() else {
             return Outbound::Drop;
         };
-        let body = match (kind, streams::count_of(params)) {
-            (Kind::Item, _) => match streams::item_of(params) {
+        let body = match (kind, protocol::count(params).map(|(_, n)| u64::from(n))) {
+            (Kind::Item, _) => match protocol::item(params) {
                 Some((_, item)) => tally.send_item(item),
                 None => return Outbound::Drop,
             },
-            (Kind::Lagged, Some((_, n))) => streams::count_body(n),
-            (Kind::InputCredit, Some((_, n))) => tally.grant(n),
+            (Kind::Lagged, Some(n)) => streams::count_body(n),
+            (Kind::InputCredit, Some(n)) => tally.grant(n),
             _ => return Outbound::Drop,
         };
         Outbound::Publish(kind.publish(call.reply.clone(), subject.clone(), body))
@@ -383,7 +382,7 @@ impl Side for Service {
                 tracing::debug!(path, "protocol notification over NATS ignored");
                 return;
             }
-            let frame = raw_notification_frame(path, &params);
+            let frame = notification_frame(path, &params);
             match subject::within_limits(frame, &self.limits) {
                 Ok(frame) => out.push(Outbound::Answer(frame)),
                 Err(reason) => tracing::debug!(path, %reason, "notification dropped"),
