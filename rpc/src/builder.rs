@@ -352,7 +352,7 @@ impl PeerBuilder {
     /// * TCP sets `TCP_NODELAY`; a host name is resolved once, and a
     ///   reconnect dials the same addresses.
     /// * `tls://` and `wss://` verify the server with the configuration
-    ///   given to [`tls`](PeerBuilder::tls), as the address's host.
+    ///   given to `tls` (feature `tls`), as the address's host.
     /// * `ws://` and `wss://` carry one msgpack-rpc message per binary
     ///   message.
     /// * `nats://` is refused, saying where it is served: the `dotrpc-nats`

@@ -117,10 +117,9 @@ impl ServerBuilder {
     /// port, which [`Server::local_addr`] tells), `tls://host:port`,
     /// `ws://host:port/` (any path is served), `wss://host:port/`, or
     /// `unix:/path` (a socket file made `0600`, removed when the server
-    /// stops). TLS takes the configuration given to
-    /// [`tls`](ServerBuilder::tls); WebSocket admits the
-    /// [`origins`](ServerBuilder::origins) set, and an upgrade must
-    /// complete within the peer's message timeout.
+    /// stops). TLS takes the configuration given to `tls` (feature `tls`);
+    /// WebSocket admits the `origins` set (feature `websocket`), and an
+    /// upgrade must complete within the peer's message timeout.
     ///
     /// # Errors
     ///
