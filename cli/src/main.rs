@@ -10,6 +10,7 @@ mod histogram;
 mod json;
 mod python;
 mod target;
+mod tls;
 mod typescript;
 
 use std::io::Read as _;
@@ -41,6 +42,8 @@ ADDR is one of:
   nats://a:4222,b:4222/prefix  the same, through the first server of a seed list that answers
                                (credentials in the URL: nats://user:password@host:port/prefix)
   ws://host:port/path          a WebSocket server
+  tls://host:port              a TCP server over TLS (see --ca, --server-name, --cert, --key)
+  wss://host:port/path         a WebSocket server over TLS
 
 Arguments are JSON values: 42, 1.5, '\"text\"', '[1, 2]', '{\"k\": null}';
 bytes are {\"$bin\": \"<base64>\"}, ext values {\"$ext\": [type, \"<base64>\"]}.";
@@ -134,6 +137,8 @@ struct ConnectArgs {
     addr: String,
     #[command(flatten)]
     wait: Wait,
+    #[command(flatten)]
+    tls: tls::TlsArgs,
 }
 
 /// How long to wait.
@@ -245,6 +250,7 @@ impl ConnectArgs {
             .handshake(!target::is_child(&target))
             // One handler at a time: `listen` prints notifications in order.
             .max_concurrent_handlers(1);
+        let builder = self.tls.apply(&target, builder).map_err(Failure::usage)?;
         let connection = target::connect(&target, builder, self.timeout()?)
             .await
             .map_err(Failure::connect)?;
@@ -618,6 +624,7 @@ async fn version(source: &str, wait: Wait) -> Result<dotrpc::Description, Failur
     let connect = ConnectArgs {
         addr: source.to_owned(),
         wait,
+        tls: tls::TlsArgs::default(),
     };
     described(&connect).await
 }

@@ -1,18 +1,17 @@
 //! The `dotrpc` binary, driven as a user would: against the demo API served
 //! in-process over TCP, WebSocket and a Unix socket, and against Neovim over `exec:`.
 
+#[allow(dead_code)]
+mod binary;
 #[path = "../../examples/demo_server/api.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod demo;
 
 use std::time::Duration;
 
-use assert_cmd::Command;
+use binary::{LIMIT, dotrpc, run};
 use dotrpc::{Peer, Server};
 use tokio::runtime::Runtime;
-
-/// Every run of the binary is bounded by this.
-const LIMIT: Duration = Duration::from_secs(20);
 
 /// The demo server on its own runtime, so the test thread can block on the
 /// binary; shut down when dropped.
@@ -96,22 +95,6 @@ impl Drop for DemoServer {
                 .block_on(server.shutdown(Duration::from_secs(1)));
         }
     }
-}
-
-fn dotrpc(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_dotrpc"));
-    command.args(args).timeout(LIMIT);
-    command
-}
-
-/// Runs the binary; returns (exit status, stdout, stderr).
-fn run(args: &[&str]) -> (i32, String, String) {
-    let output = dotrpc(args).output().unwrap();
-    (
-        output.status.code().expect("exited, not killed"),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
 }
 
 #[test]

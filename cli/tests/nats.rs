@@ -6,13 +6,15 @@
 #[allow(dead_code, unreachable_pub)]
 mod demo;
 
+#[allow(dead_code)]
+mod binary;
 #[path = "../../tests/support/nats.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod nats_server;
 
 use std::time::Duration;
 
-use assert_cmd::Command;
+use binary::{dotrpc, run};
 use dotrpc::Peer;
 use dotrpc_nats::NatsService;
 use nats_server::NatsServer;
@@ -45,20 +47,6 @@ impl Drop for DemoService {
             self.runtime.block_on(service.drain(Duration::from_secs(1)));
         }
     }
-}
-
-/// Runs the binary (bounded); returns (exit status, stdout, stderr).
-fn run(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_dotrpc"))
-        .args(args)
-        .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap();
-    (
-        output.status.code().expect("exited, not killed"),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
 }
 
 #[test]
@@ -126,10 +114,8 @@ fn every_subcommand_takes_a_nats_address() {
         (0, "0\n1\n2\n".into(), String::new())
     );
     let stdin = |method: &str, input: &str| {
-        let output = Command::new(env!("CARGO_BIN_EXE_dotrpc"))
-            .args(["call", a, method])
+        let output = dotrpc(&["call", a, method])
             .write_stdin(input)
-            .timeout(Duration::from_secs(30))
             .output()
             .unwrap();
         (
