@@ -143,7 +143,7 @@ impl ServerBuilder {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!(
-                        "a server cannot listen on {address}: serve NATS with a NatsService, \
+                        "a server cannot listen on {address}: serve NATS with dotrpc_nats::NatsService, \
                          and a child process with PeerBuilder::stdio in the child"
                     ),
                 )
