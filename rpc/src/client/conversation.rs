@@ -13,9 +13,8 @@ use super::call::lift;
 use super::stream::ItemStream;
 use crate::codec::CodecError;
 use crate::error::{Error, FromRemote, RemoteError};
-use crate::handler::Producer;
 use crate::message::Outgoing;
-use crate::peer::Peer;
+use crate::peer::{Peer, Producer};
 
 /// A call that sends a stream of `I`s and answers with a stream of `O`s
 /// ([`Peer::conversation`]): a chat, a query refined as results come.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,16 +15,12 @@ use super::call::{decode_response, lift};
 use super::send;
 use crate::codec::CodecError;
 use crate::error::{Error, FromRemote, RemoteError};
-use crate::handler::Producer;
 use crate::message::{MsgId, Outgoing, Params, Response};
 use crate::observe::ClientCall;
-use crate::peer::{Link, Peer};
+use crate::peer::{Consumer, Peer, Producer};
 use crate::protocol;
-use crate::stream::{Inbox, MAX_WINDOW, Received, Way};
+use crate::stream::{MAX_WINDOW, Received, Way};
 use crate::transaction::Pending;
-
-/// The method name of every grant, made once.
-static CREDIT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(protocol::CREDIT));
 
 /// How many items a stream call lets its handler send ahead by default.
 pub const DEFAULT_WINDOW: u32 = 32;
@@ -67,13 +63,11 @@ enum State {
 
 /// A stream call that was sent.
 pub(crate) struct Open {
-    link: Arc<Link>,
     method: Arc<str>,
     /// The call's transaction: its answer is the end.
     pending: Pending,
-    inbox: Arc<Inbox>,
-    /// Items taken since room was last granted.
-    taken: u32,
+    /// The answer's items.
+    items: Consumer,
     /// The answer, once in: told after the items that came before it.
     end: Option<Result<Response, Error>>,
     /// Whether the answer came (nothing is left to cancel).
@@ -211,17 +205,15 @@ where
         with_input: bool,
     ) -> Result<(Open, Option<Producer>), Error> {
         let (sent, observed) = send::streaming(peer, outgoing, window, |link, msgid| {
-            let inbox = link.streams.consume((msgid, Way::Answer), window);
+            let items = Consumer::open(Arc::clone(link), msgid, Way::Answer, window);
             let input = with_input.then(|| Producer::open(Arc::clone(link), msgid, Way::Input, 0));
-            (inbox, input)
+            (items, input)
         })?;
-        let (inbox, input) = sent.streams;
+        let (items, input) = sent.streams;
         let open = Open {
-            link: sent.link,
             method: Arc::clone(outgoing.method_arc()),
             pending: sent.pending,
-            inbox,
-            taken: 0,
+            items,
             end: None,
             answered: false,
             observed,
@@ -254,15 +246,11 @@ where
     }
 
     /// The next item, word of items dropped, the end, or `Pending`.
-    fn poll_open(
-        open: &mut Open,
-        window: u32,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<T, Error<E>>>> {
+    fn poll_open(open: &mut Open, cx: &mut Context<'_>) -> Poll<Option<Result<T, Error<E>>>> {
         loop {
-            let received = match open.inbox.pop() {
+            let received = match open.items.inbox().pop() {
                 Some(received) => Some(received),
-                None if open.inbox.overflowed() => {
+                None if open.items.inbox().overflowed() => {
                     return Poll::Ready(Some(Err(Error::Codec(CodecError::Serde(format!(
                         "stream `{}`: the handler sent more items than it was given room for",
                         open.method
@@ -277,7 +265,7 @@ where
                         );
                     }
                     Some(Err(error)) => return Poll::Ready(Some(Err(lift(error)))),
-                    None => match open.inbox.poll_item(cx) {
+                    None => match open.items.inbox().poll_item(cx) {
                         Poll::Ready(received) => received,
                         Poll::Pending => None,
                     },
@@ -285,7 +273,10 @@ where
             };
             match received {
                 Some(Received::Item(item)) => {
-                    open.took_one(window);
+                    // Once answered, the handler is done: no more room.
+                    if !open.answered {
+                        open.items.took_one();
+                    }
                     return Poll::Ready(Some(decode_item(&open.method, &item)));
                 }
                 Some(Received::Lagged(skipped)) => {
@@ -307,20 +298,6 @@ where
 }
 
 impl Open {
-    /// Counts an item taken, and grants room again once half the window
-    /// was taken.
-    fn took_one(&mut self, window: u32) {
-        self.taken += 1;
-        if self.taken >= window.div_ceil(2) && !self.answered {
-            self.inbox.grant(self.taken);
-            let grant = Outgoing::new(Arc::clone(&CREDIT), &(self.pending.msgid(), self.taken));
-            if let Ok(grant) = grant {
-                let _ = self.link.push(|frames| frames.push_notification(&grant));
-            }
-            self.taken = 0;
-        }
-    }
-
     pub(crate) fn msgid(&self) -> MsgId {
         self.pending.msgid()
     }
@@ -328,12 +305,10 @@ impl Open {
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.link
-            .streams
-            .stop_consuming((self.msgid(), Way::Answer));
         // Given up on before its end: the handler is stopped.
-        if !self.answered && self.link.reason().is_none() {
-            let _ = self.link.push_frame(&protocol::cancel(self.msgid()));
+        let link = &self.items.link;
+        if !self.answered && link.reason().is_none() {
+            let _ = link.push_frame(&protocol::cancel(self.msgid()));
         }
     }
 }
@@ -368,7 +343,7 @@ where
         let outcome = match &mut this.state {
             State::Start { .. } => unreachable!("sent above"),
             State::Done(error) => return Poll::Ready(error.take().map(|e| Err(lift(e)))),
-            State::Open(open) => Self::poll_open(open, this.window, cx),
+            State::Open(open) => Self::poll_open(open, cx),
         };
         match outcome {
             Poll::Ready(Some(Ok(item))) => {

@@ -34,7 +34,6 @@ pub use receiver::ItemReceiver;
 pub use reply::IntoReply;
 pub(crate) use reply::encode_reply;
 pub use sink::ItemSink;
-pub(crate) use sink::Producer;
 pub(crate) use typed::raw;
 pub use typed::{Blocking, IntoHandler, blocking};
 

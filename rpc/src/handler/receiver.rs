@@ -4,7 +4,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
@@ -12,13 +12,9 @@ use serde::de::DeserializeOwned;
 
 use crate::codec::CodecError;
 use crate::error::Error;
-use crate::message::{MsgId, Outgoing};
-use crate::peer::Link;
-use crate::protocol;
-use crate::stream::{Inbox, MAX_WINDOW, Received, Way};
-
-/// The method name of every grant, made once.
-static INPUT_CREDIT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(protocol::INPUT_CREDIT));
+use crate::message::MsgId;
+use crate::peer::{Consumer, Link};
+use crate::stream::{Received, Way};
 
 /// The items a call brings as its input, made by
 /// [`CallContext::receive`](crate::CallContext::receive): a
@@ -44,12 +40,7 @@ static INPUT_CREDIT: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(protocol::I
 /// });
 /// ```
 pub struct ItemReceiver<T> {
-    link: Arc<Link>,
-    msgid: MsgId,
-    inbox: Arc<Inbox>,
-    window: u32,
-    /// Items taken since room was last granted.
-    taken: u32,
+    input: Consumer,
     done: bool,
     _item: PhantomData<fn() -> T>,
 }
@@ -57,20 +48,14 @@ pub struct ItemReceiver<T> {
 impl<T> ItemReceiver<T> {
     /// Takes the input of call `msgid`, granting room for `window` items.
     pub(crate) fn open(link: Arc<Link>, msgid: MsgId, window: u32) -> Self {
-        let window = window.clamp(1, MAX_WINDOW);
-        let inbox = link.streams.consume((msgid, Way::Input), window);
-        let receiver = ItemReceiver {
-            link,
-            msgid,
-            inbox,
-            window,
-            taken: 0,
+        let input = Consumer::open(link, msgid, Way::Input, window);
+        // The first window: the inbox counted it when it opened.
+        input.send_grant(input.window());
+        ItemReceiver {
+            input,
             done: false,
             _item: PhantomData,
-        };
-        // The first window: the inbox counted it when it opened.
-        receiver.send_grant(window);
-        receiver
+        }
     }
 
     /// The next item; `None` once the caller ended its input. (The same as
@@ -80,18 +65,6 @@ impl<T> ItemReceiver<T> {
         T: DeserializeOwned,
     {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
-    }
-
-    /// Grants the caller `n` more items.
-    fn grant(&self, n: u32) {
-        self.inbox.grant(n);
-        self.send_grant(n);
-    }
-
-    fn send_grant(&self, n: u32) {
-        if let Ok(grant) = Outgoing::new(Arc::clone(&INPUT_CREDIT), &(self.msgid, n)) {
-            let _ = self.link.push(|frames| frames.push_notification(&grant));
-        }
     }
 }
 
@@ -103,17 +76,14 @@ impl<T: DeserializeOwned> Stream for ItemReceiver<T> {
         if this.done {
             return Poll::Ready(None);
         }
-        let outcome = match this.inbox.poll_item(cx) {
+        let input = &mut this.input;
+        let outcome = match input.inbox().poll_item(cx) {
             // Word of lag names answers only, so never comes here.
             Poll::Ready(Some(Received::Lagged(_))) => Some(Err(Error::Codec(CodecError::Serde(
                 "the caller said it dropped input items, which an input cannot".into(),
             )))),
             Poll::Ready(Some(Received::Item(item))) => {
-                this.taken += 1;
-                if this.taken >= this.window.div_ceil(2) {
-                    this.grant(this.taken);
-                    this.taken = 0;
-                }
+                input.took_one();
                 Some(
                     rmp_serde::from_slice::<(MsgId, T)>(item.as_bytes())
                         .map(|(_, item)| item)
@@ -123,18 +93,19 @@ impl<T: DeserializeOwned> Stream for ItemReceiver<T> {
                 )
             }
             Poll::Ready(None) | Poll::Pending => {
-                if this.inbox.overflowed() {
+                let inbox = input.inbox();
+                if inbox.overflowed() {
                     Some(Err(Error::Codec(CodecError::Serde(
                         "the caller sent more input items than it was given room for".into(),
                     ))))
-                } else if this.inbox.ended() {
+                } else if inbox.ended() {
                     None
-                } else if let Some(reason) = this.inbox.cut() {
+                } else if let Some(reason) = inbox.cut() {
                     Some(Err(Error::Disconnected {
                         reason: reason.clone(),
                     }))
-                } else if this.link.reason().is_some() {
-                    Some(Err(this.link.disconnected()))
+                } else if input.link.reason().is_some() {
+                    Some(Err(input.link.disconnected()))
                 } else {
                     return Poll::Pending;
                 }
@@ -147,17 +118,11 @@ impl<T: DeserializeOwned> Stream for ItemReceiver<T> {
     }
 }
 
-impl<T> Drop for ItemReceiver<T> {
-    fn drop(&mut self) {
-        self.link.streams.stop_consuming((self.msgid, Way::Input));
-    }
-}
-
 impl<T> fmt::Debug for ItemReceiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ItemReceiver")
-            .field("msgid", &self.msgid)
-            .field("window", &self.window)
+            .field("msgid", &self.input.msgid)
+            .field("window", &self.input.window())
             .field("done", &self.done)
             .finish_non_exhaustive()
     }

@@ -7,15 +7,13 @@ use std::sync::{Arc, LazyLock};
 
 use serde::Serialize;
 
-use crate::error::Error;
 use crate::message::{MsgId, Outgoing, encode_notification};
-use crate::peer::Link;
+use crate::peer::{Link, Producer};
 use crate::protocol;
-use crate::stream::{Credit, Refusal, Way};
+use crate::stream::Way;
 
-/// The method names of an answer's items and an input's end, made once.
+/// The method name of an answer's items, made once.
 static ITEM: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(protocol::ITEM));
-static INPUT_END: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(protocol::INPUT_END));
 
 /// The sending end of a stream a handler answers with, made by
 /// [`CallContext::stream`](crate::CallContext::stream).
@@ -138,79 +136,6 @@ impl<T> Drop for ItemSink<T> {
         if let Some(lagged) = self.producer.credit.last_word() {
             let _ = self.producer.link.push_frame(&lagged);
         }
-    }
-}
-
-/// The sending side of one stream, either way: the room the other side
-/// granted, and the items sent into it. [`ItemSink`] sends a call's
-/// answer with one; [`Upload`](crate::Upload) and
-/// [`Conversation`](crate::Conversation) send a call's input.
-pub(crate) struct Producer {
-    pub(crate) link: Arc<Link>,
-    pub(crate) msgid: MsgId,
-    way: Way,
-    pub(crate) credit: Arc<Credit>,
-}
-
-impl Producer {
-    /// Starts sending the `way` stream of call `msgid`, with `credit` items
-    /// granted so far.
-    pub(crate) fn open(link: Arc<Link>, msgid: MsgId, way: Way, credit: u32) -> Producer {
-        let credit = link.streams.produce((msgid, way), credit);
-        Producer {
-            link,
-            msgid,
-            way,
-            credit,
-        }
-    }
-
-    /// Sends one item once there is room for it (the other side's and the
-    /// connection's), encoded straight into the connection's queue.
-    pub(crate) async fn send<T: Serialize + ?Sized>(&self, item: &T) -> crate::error::Result<()> {
-        poll_fn(|cx| self.credit.poll_room(cx))
-            .await
-            .map_err(|refusal| self.refused(refusal))?;
-        if !self.link.has_room() {
-            self.link.room().await;
-        }
-        let method = match self.way {
-            Way::Answer => protocol::ITEM,
-            Way::Input => protocol::INPUT,
-        };
-        let max = self.link.options.limits.max_message_size;
-        let mut encoded = Ok(());
-        self.link.push(|frames| {
-            encoded = frames.push_item(method, self.msgid, item, max);
-        })?;
-        encoded?;
-        self.credit.used_one();
-        Ok(())
-    }
-
-    /// Ends an input stream: `rpc.input_end`.
-    pub(crate) fn end_input(&self) {
-        if let Ok(end) = Outgoing::new(Arc::clone(&INPUT_END), &(self.msgid,)) {
-            let _ = self.link.push(|frames| frames.push_notification(&end));
-        }
-    }
-
-    /// The error a send that may not go fails with.
-    fn refused(&self, refusal: Refusal) -> Error {
-        match refusal {
-            Refusal::Closed => self.link.disconnected(),
-            // The call was answered, which ends its input.
-            Refusal::Answered => Error::Cancelled,
-            Refusal::Overgranted => Error::Misuse {
-                message: "the other side granted more room than a stream may have",
-            },
-        }
-    }
-}
-
-impl Drop for Producer {
-    fn drop(&mut self) {
-        self.link.streams.stop_producing((self.msgid, self.way));
     }
 }
 

@@ -10,11 +10,17 @@
 //!
 //! Handlers get a `Peer` through their [`CallContext`](crate::CallContext),
 //! and a server keeps one per connection, so both can call back.
+//!
+//! Below the handle: the session (`session`), what a connection's users
+//! share (`link`), the connection's task (`connection`, `timeouts`), and
+//! the two ends of a stream on a connection (`stream_ends`), which the
+//! caller's and the handler's typed ends are made of.
 
 pub(crate) mod connection;
 pub(crate) mod link;
 pub(crate) mod options;
 pub(crate) mod session;
+mod stream_ends;
 mod timeouts;
 
 use std::any::Any;
@@ -30,6 +36,7 @@ pub(crate) use options::Options;
 pub use options::{ConnectionEvent, Reconnect, WhileDown};
 pub(crate) use session::Connector;
 use session::{Session, Supervisor};
+pub(crate) use stream_ends::{Consumer, Producer};
 
 use crate::error::{DisconnectReason, Error};
 use crate::transport::Identity;

@@ -2,8 +2,11 @@
 //! its own flow control. This module holds a connection's stream state
 //! (what producers may send, `credit`; what consumers hold, `inbox`), and
 //! takes the other side's stream messages ([`Streams::hear`]); the names
-//! are `crate::protocol`'s. The consumer is [`ItemStream`](crate::ItemStream),
-//! the producer [`ItemSink`](crate::ItemSink).
+//! are `crate::protocol`'s. The ends that use this state sit above it, on
+//! a connection's link (`peer::stream_ends`: a `Producer` and a `Consumer`,
+//! which [`ItemSink`](crate::ItemSink), [`ItemStream`](crate::ItemStream),
+//! [`ItemReceiver`](crate::ItemReceiver) and the caller's input ends are
+//! made of): they push messages on the link, which holds this state.
 //!
 //! On the wire a stream is a call and notifications, plain msgpack-rpc. A
 //! call may answer with a stream of items:
