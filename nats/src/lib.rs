@@ -11,10 +11,9 @@
 //! `peer.client::<CalculatorClient>()` and every call mode work as over TCP.
 //!
 //! Underneath, NATS is a message transport (see [`dotrpc::transport`]),
-//! written on dotrpc's public API alone: each
-//! side of the mapping turns NATS messages into msgpack-rpc frames and back,
-//! so the peer, its limits and its dispatcher are the ones every other
-//! transport uses. On the wire the payloads are plain msgpack (the params
+//! written on dotrpc's public API alone: each side of the mapping turns
+//! NATS messages into msgpack-rpc frames and back, so the peer, its limits
+//! and its dispatcher are the ones every other transport uses. On the wire the payloads are plain msgpack (the params
 //! array; the result; an error object with the NATS service error headers),
 //! so any NATS client with a msgpack library can call a dotrpc service; the
 //! README has the details.
