@@ -287,6 +287,28 @@ mod tests {
     }
 
     #[test]
+    fn an_item_is_its_id_and_the_item_still_encoded() {
+        let params = Params::from_values(&[7.into(), vec![Value::from(1), "a".into()].into()]);
+        let (msgid, encoded) = item(&params).expect("an item");
+        assert_eq!(msgid, 7);
+        let value = rmpv::decode::read_value(&mut &encoded[..]).unwrap();
+        assert_eq!(value, Value::Array(vec![1.into(), "a".into()]));
+        // Anything but `[id, item]` is none.
+        for wrong in [
+            vec![],
+            vec![7.into()],
+            vec!["x".into(), 1.into()],
+            vec![7.into(), 1.into(), 2.into()],
+        ] {
+            assert_eq!(item(&Params::from_values(&wrong)), None, "{wrong:?}");
+        }
+        assert_eq!(
+            count(&Params::from_values(&[7.into(), u64::MAX.into()])),
+            Some((7, u32::MAX))
+        );
+    }
+
+    #[test]
     fn a_hello_teaches_the_features_it_lists() {
         let features = Features::default();
         assert!(!features.has(Feature::Cancel));
