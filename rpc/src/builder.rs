@@ -490,7 +490,8 @@ impl PeerBuilder {
     }
 }
 
-/// Why `address` cannot be reached by this build: the feature it needs.
+/// Why `address` cannot be reached by this build: the feature it needs, or
+/// the crate that reaches it.
 pub(crate) fn unsupported(address: &Address) -> io::Error {
     let needs = match address {
         Address::Tls(_) => "the `tls` feature",

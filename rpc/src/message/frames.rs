@@ -343,13 +343,20 @@ pub fn notification_frame(method: &str, params: &Params) -> Bytes {
 }
 
 /// A notification about a stream, `[2, method, [msgid, ..]]`, the values
-/// after the msgid already encoded (`count` of them, at most 14).
+/// after the msgid already encoded (`count` of them).
 pub fn stream_frame(method: &str, msgid: MsgId, count: u8, values: &[u8]) -> Bytes {
-    debug_assert!(count < 15, "a fixarray holds the msgid and 14 more");
     let mut frames = Frames::new();
     frames.put(&[0x93, super::NOTIFICATION]);
     frames.put_str(method);
-    frames.put(&[0x91 + count]);
+    // The msgid and `count` values: a fixarray up to 15 items, else array 16.
+    let items = u16::from(count) + 1;
+    match u8::try_from(items) {
+        Ok(small) if small < 16 => frames.put(&[0x90 | small]),
+        _ => {
+            let [high, low] = items.to_be_bytes();
+            frames.put(&[0xdc, high, low]);
+        }
+    }
     frames.put_uint(u64::from(msgid));
     frames.put(values);
     frames.copy_to_bytes(frames.len())
@@ -549,6 +556,24 @@ mod tests {
                 (Some(&[0xa1, b'e'][..]), &[0xc0][..])
             ),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn stream_frames_hold_the_msgid_and_any_number_of_values() {
+        use super::super::Message;
+        for count in [0u8, 1, 14, 15, 200, u8::MAX] {
+            let values: Vec<u8> = (0..count).map(|i| i % 0x80).collect();
+            let frame = stream_frame("rpc.item", 7, count, &values);
+            let Message::Notification(n) = Message::parse(frame).unwrap() else {
+                panic!("not a notification");
+            };
+            let mut expected: Vec<rmpv::Value> = vec![7.into()];
+            expected.extend(values.iter().map(|&v| rmpv::Value::from(v)));
+            assert_eq!(
+                (n.method(), n.params().values().unwrap()),
+                ("rpc.item", expected)
+            );
         }
     }
 }
