@@ -1,6 +1,6 @@
 //! Compile errors, not runtime surprises: each mistake `#[rpc_api]` rejects
-//! has a file in `tests/ui/fail` and its expected diagnostic beside it;
-//! `tests/ui/pass` must compile cleanly. Regenerate with `TRYBUILD=overwrite`
+//! has a file in `rpc/tests/ui/fail` and its expected diagnostic beside it;
+//! `rpc/tests/ui/pass` must compile cleanly. Regenerate with `TRYBUILD=overwrite`
 //! and review the diff: a span that grew to the whole attribute is a bug.
 
 #[test]
