@@ -8,7 +8,7 @@ mod demo;
 
 #[allow(dead_code)]
 mod binary;
-#[path = "../../tests/support/nats.rs"]
+#[path = "../../nats/src/test_server.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod nats_server;
 

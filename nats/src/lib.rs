@@ -53,6 +53,11 @@ mod subject;
 mod tls;
 mod wire;
 
+/// A real nats-server for the tests, this crate's and the workspace's.
+#[cfg(test)]
+#[allow(dead_code, unreachable_pub)]
+mod test_server;
+
 use std::fmt;
 use std::future::Future;
 use std::io;

@@ -514,16 +514,10 @@ impl FrameSink for Sink {
     }
 }
 
-/// A real nats-server for the tests below (the workspace tests' helper).
-#[cfg(test)]
-#[path = "../../tests/support/nats.rs"]
-#[allow(dead_code, unreachable_pub)]
-pub(super) mod test_server;
-
 #[cfg(test)]
 mod tests {
-    use super::test_server::NatsServer;
     use super::*;
+    use crate::test_server::NatsServer;
     use dotrpc::transport::Message;
 
     /// A message one byte over what the server takes.

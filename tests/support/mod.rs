@@ -8,7 +8,7 @@ pub mod scenario;
 #[path = "../../examples/demo_server/api.rs"]
 pub mod demo;
 
-#[path = "nats.rs"]
+#[path = "../../nats/src/test_server.rs"]
 pub mod nats;
 
 #[path = "otel.rs"]

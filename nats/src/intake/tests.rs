@@ -3,8 +3,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 
-use super::super::pipes::test_server::NatsServer;
 use super::*;
+use crate::test_server::NatsServer;
 
 fn servers(url: &str) -> Servers {
     Servers::new(&NatsOptions::new(url).unwrap())

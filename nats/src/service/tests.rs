@@ -1,7 +1,7 @@
 use rmpv::Value;
 
-use super::super::pipes::test_server::NatsServer;
 use super::*;
+use crate::test_server::NatsServer;
 use dotrpc::protocol::{INPUT_CREDIT, ITEM};
 
 /// A message to the instance's subject for call `msgid`.

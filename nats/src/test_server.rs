@@ -1,8 +1,13 @@
-//! A real nats-server for the NATS tests: installed by
+//! A real nats-server for the NATS tests: installed by the workspace's
 //! `scripts/nats-server.sh` where missing, started on a free port of
 //! 127.0.0.1 with a scratch directory of its own, killed when dropped.
 //! A test may give it a configuration (credentials, TLS, permissions),
 //! written into that directory, or start three as a cluster.
+//!
+//! It lives in this crate, not in the workspace's `tests/support`, so that
+//! the crate's own tests build from its published package; the workspace's
+//! tests and the CLI's include this file. Outside the workspace (no script),
+//! a `nats-server` on `PATH` is used.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -269,11 +274,13 @@ impl Drop for NatsServer {
 fn installed() -> Result<String, String> {
     // The workspace's scripts, from this package or from one inside it (cli/).
     let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script = package
+    let Some(script) = package
         .ancestors()
         .map(|dir| dir.join("scripts/nats-server.sh"))
         .find(|script| script.exists())
-        .ok_or("scripts/nats-server.sh not found")?;
+    else {
+        return on_path();
+    };
     let script = script.display();
     let out = Command::new(script.to_string())
         .stderr(Stdio::inherit())
@@ -283,4 +290,19 @@ fn installed() -> Result<String, String> {
         return Err(format!("{script} exited with {}", out.status));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// A `nats-server` on `PATH`, for this crate's tests run from its package.
+fn on_path() -> Result<String, String> {
+    let found = Command::new("nats-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if found {
+        Ok("nats-server".to_owned())
+    } else {
+        Err("no scripts/nats-server.sh above this package, and no nats-server on PATH".to_owned())
+    }
 }
