@@ -36,13 +36,7 @@ impl NatsServer {
     /// Starts one, or says loudly why it cannot and returns `None` (only
     /// when installing nats-server failed).
     pub fn start() -> Option<NatsServer> {
-        let binary = match installed() {
-            Ok(path) => path,
-            Err(why) => {
-                eprintln!("SKIPPED: nats-server is not installed and installing it failed: {why}");
-                return None;
-            }
-        };
+        let binary = installed_or_skip()?;
         Some(NatsServer::start_with(
             &binary,
             Setup {
@@ -71,13 +65,7 @@ impl NatsServer {
     /// `dir` (from [`scratch`](NatsServer::scratch)), or says loudly why it
     /// cannot and returns `None`.
     pub fn start_configured(dir: PathBuf, config: &str) -> Option<NatsServer> {
-        let binary = match installed() {
-            Ok(path) => path,
-            Err(why) => {
-                eprintln!("SKIPPED: nats-server is not installed and installing it failed: {why}");
-                return None;
-            }
-        };
+        let binary = installed_or_skip()?;
         Some(NatsServer::start_with(
             &binary,
             Setup {
@@ -93,13 +81,7 @@ impl NatsServer {
     /// started (a seed that is down; [`Port::start`] starts it). Returns
     /// the three URLs, the two servers running, and the first one's port.
     pub fn cluster() -> Option<(Vec<String>, NatsServer, NatsServer, Port)> {
-        let binary = match installed() {
-            Ok(path) => path,
-            Err(why) => {
-                eprintln!("SKIPPED: nats-server is not installed and installing it failed: {why}");
-                return None;
-            }
-        };
+        let binary = installed_or_skip()?;
         // Free ports, taken for a moment to learn them.
         let free = || {
             std::net::TcpListener::bind("127.0.0.1:0")
@@ -271,6 +253,17 @@ impl Drop for NatsServer {
 }
 
 /// The path of nats-server, installed by the project's script if missing.
+/// [`installed`], or `None` after saying loudly why the test skips.
+fn installed_or_skip() -> Option<String> {
+    installed()
+        .inspect_err(|why| {
+            eprintln!("SKIPPED: nats-server is not installed and installing it failed: {why}");
+        })
+        .ok()
+}
+
+/// The nats-server to run: the pinned one the workspace's script installs
+/// (and prints the path of), else one on `PATH`.
 fn installed() -> Result<String, String> {
     // The workspace's scripts, from this package or from one inside it (cli/).
     let package = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
