@@ -3,17 +3,19 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use dotrpc::transport::{FrameSink, FrameSource, Frames, Transport};
-use dotrpc::{Peer, error::DisconnectReason};
+use dotrpc::{Peer, Router, error::DisconnectReason};
+use serde::{Serialize, de::DeserializeOwned};
 use support::{bounded, client_builder, exercise, scenario};
 use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
 
 #[tokio::test]
 async fn tcp_round_trip_in_both_directions() {
@@ -232,4 +234,178 @@ async fn a_message_that_is_not_one_whole_value_closes_only_its_connection() {
         "{reason:?}"
     );
     client.close();
+}
+
+// Who writes a request: its caller, when the call is alone in flight and the
+// connection's task is idle; the task otherwise, and whenever the transport
+// cannot take the request at once.
+
+/// What the watched sink does when the caller's own task sends.
+#[derive(Clone, Copy, PartialEq)]
+enum FromCaller {
+    Take,
+    /// Takes nothing, as a transport whose buffer is full.
+    Refuse,
+    Fail,
+}
+
+/// A channel sink that notes the task that sent each request.
+struct WatchedSink {
+    inner: ChannelSink,
+    watch: Arc<Mutex<Watch>>,
+}
+
+struct Watch {
+    caller: Option<tokio::task::Id>,
+    from_caller: FromCaller,
+    /// For each request sent, whether its caller's task sent it.
+    requests: Vec<bool>,
+}
+
+impl FrameSink for WatchedSink {
+    fn poll_send(&mut self, _: &mut Context<'_>, frames: &mut Frames) -> Poll<std::io::Result<()>> {
+        let mut watch = self.watch.lock().unwrap();
+        let by_caller = watch.caller.is_some() && tokio::task::try_id() == watch.caller;
+        if by_caller && watch.from_caller == FromCaller::Refuse {
+            return Poll::Pending;
+        }
+        if by_caller && watch.from_caller == FromCaller::Fail {
+            return Poll::Ready(Err(std::io::Error::other("the caller's write broke")));
+        }
+        let Some(sender) = &self.inner.0 else {
+            return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+        };
+        while let Some(frame) = frames.pop_frame() {
+            // `[0, msgid, method, params, ...]`: a request.
+            if frame.get(1) == Some(&0) {
+                watch.requests.push(by_caller);
+            }
+            if sender.send(frame).is_err() {
+                return Poll::Ready(Err(std::io::ErrorKind::BrokenPipe.into()));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.inner.poll_close(cx)
+    }
+}
+
+/// A client whose sink is watched, and a server that adds and can hold a
+/// call (`hold`) until `release` is notified.
+fn watched(from_caller: FromCaller) -> (Peer, Peer, Arc<Mutex<Watch>>, Arc<Notify>) {
+    let (to_server, from_client) = mpsc::unbounded_channel();
+    let (to_client, from_server) = mpsc::unbounded_channel();
+    let watch = Arc::new(Mutex::new(Watch {
+        caller: None,
+        from_caller,
+        requests: Vec::new(),
+    }));
+    let sink = WatchedSink {
+        inner: ChannelSink(Some(to_server)),
+        watch: Arc::clone(&watch),
+    };
+    let client = Peer::builder().spawn(Transport::from_frames(ChannelSource(from_server), sink));
+    let release = Arc::new(Notify::new());
+    let router = Arc::new(Router::new());
+    router.set_handler("add", |a: i64, b: i64| async move { a + b });
+    let held = Arc::clone(&release);
+    router.set_handler("hold", move || {
+        let held = Arc::clone(&held);
+        async move { held.notified().await }
+    });
+    let server = Peer::builder().router(router).spawn(Transport::from_frames(
+        ChannelSource(from_client),
+        ChannelSink(Some(to_client)),
+    ));
+    (client, server, watch, release)
+}
+
+/// Calls `method` from a task of its own, noted as the caller's (from then
+/// on), and returns the task.
+fn spawn_as_caller<R: DeserializeOwned + Send + 'static>(
+    client: &Peer,
+    watch: &Arc<Mutex<Watch>>,
+    method: &'static str,
+    params: impl Serialize + Send + 'static,
+) -> JoinHandle<Result<R, dotrpc::Error>> {
+    let (client, watch) = (client.clone(), Arc::clone(watch));
+    tokio::spawn(async move {
+        watch.lock().unwrap().caller = Some(tokio::task::id());
+        client.call::<R>(method, params).await
+    })
+}
+
+/// [`spawn_as_caller`], and its outcome.
+async fn call_as_caller<R: DeserializeOwned + Send + 'static>(
+    client: &Peer,
+    watch: &Arc<Mutex<Watch>>,
+    method: &'static str,
+    params: impl Serialize + Send + 'static,
+) -> Result<R, dotrpc::Error> {
+    bounded(spawn_as_caller(client, watch, method, params))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_call_alone_in_flight_is_written_by_its_caller() {
+    let (client, _server, watch, _) = watched(FromCaller::Take);
+    let sum: i64 = call_as_caller(&client, &watch, "add", (1, 2))
+        .await
+        .unwrap();
+    assert_eq!(sum, 3);
+    assert_eq!(watch.lock().unwrap().requests, [true]);
+    client.close();
+}
+
+#[tokio::test]
+async fn a_call_beside_others_in_flight_is_left_to_the_connection() {
+    let (client, _server, watch, release) = watched(FromCaller::Take);
+    let held = spawn_as_caller::<()>(&client, &watch, "hold", ());
+    // The held call is in flight once its request is sent.
+    for _ in 0..1000 {
+        if !watch.lock().unwrap().requests.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let sum: i64 = call_as_caller(&client, &watch, "add", (1, 2))
+        .await
+        .unwrap();
+    assert_eq!(sum, 3);
+    release.notify_one();
+    bounded(held).await.unwrap().unwrap();
+    // The held call was alone and went at once; the sum was not alone.
+    assert_eq!(watch.lock().unwrap().requests, [true, false]);
+    client.close();
+}
+
+#[tokio::test]
+async fn a_request_the_transport_cannot_take_at_once_goes_with_the_connection() {
+    let (client, _server, watch, release) = watched(FromCaller::Refuse);
+    release.notify_one();
+    call_as_caller::<()>(&client, &watch, "hold", ())
+        .await
+        .unwrap();
+    assert_eq!(watch.lock().unwrap().requests, [false]);
+    client.close();
+}
+
+#[tokio::test]
+async fn a_callers_failed_write_closes_the_connection_and_fails_the_call() {
+    let (client, _server, watch, _) = watched(FromCaller::Fail);
+    let error = call_as_caller::<()>(&client, &watch, "hold", ())
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("the caller's write broke"),
+        "{error}"
+    );
+    let reason = bounded(client.closed()).await;
+    assert!(
+        matches!(&reason, DisconnectReason::Transport(why) if why.contains("the caller's write broke")),
+        "{reason:?}"
+    );
 }

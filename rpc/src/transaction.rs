@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 
@@ -74,6 +74,8 @@ pub(crate) struct Transactions {
     /// Set once, when the connection is gone; no entry is added after it.
     closed: OnceLock<DisconnectReason>,
     late_replies: AtomicU64,
+    /// Transactions open (a [`Pending`] held), answered or not.
+    in_flight: AtomicUsize,
 }
 
 /// The caller's side of an open transaction; dropping it removes the entry.
@@ -110,6 +112,7 @@ impl Pending {
 impl Drop for Pending {
     fn drop(&mut self) {
         self.table.shard(self.msgid).remove(&self.msgid);
+        self.table.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -138,6 +141,7 @@ impl Transactions {
                 break candidate;
             }
         };
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
         let pending = Pending {
             table: Arc::clone(self),
             msgid,
@@ -199,6 +203,13 @@ impl Transactions {
             }
         }
         wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// How many transactions are open: a cheap upper bound of
+    /// [`len`](Transactions::len), which also counts calls answered and not
+    /// yet collected.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// How many calls are waiting for a response.

@@ -91,7 +91,7 @@ pub(crate) fn request<S>(
             .flatten(),
         credit,
     };
-    link.push(|frames| frames.push_request(outgoing, msgid, &metadata))?;
+    link.push_call(|frames| frames.push_request(outgoing, msgid, &metadata))?;
     Ok(Sent {
         link,
         pending,

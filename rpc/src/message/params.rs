@@ -62,8 +62,15 @@ impl Params {
     /// value (the codec checked the frame), if it is an array.
     pub(crate) fn within(frame: Bytes, range: std::ops::Range<usize>) -> Result<Self, CodecError> {
         let mut reader: &[u8] = &frame[range.clone()];
-        let len = rmp::decode::read_array_len(&mut reader)
-            .map_err(|_| CodecError::Malformed("params must be an array".into()))?;
+        // Nearly all params are a fixarray: one byte, read as such.
+        let len = match reader {
+            [array @ 0x90..=0x9f, rest @ ..] => {
+                reader = rest;
+                u32::from(array & 0x0f)
+            }
+            _ => rmp::decode::read_array_len(&mut reader)
+                .map_err(|_| CodecError::Malformed("params must be an array".into()))?,
+        };
         let items_at = range.end - reader.len();
         Ok(Params {
             buf: frame,

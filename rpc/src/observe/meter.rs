@@ -204,13 +204,11 @@ impl Traffic {
         self.received += bytes as u64;
     }
 
-    pub(crate) fn sent(&mut self, bytes: usize) {
-        self.sent += bytes as u64;
-    }
-
     /// Adds what came and went since the last report to the totals (once a
-    /// turn of the connection, not once a message).
-    pub(crate) fn report(&mut self) {
+    /// turn of the connection, not once a message); `sent` is every byte
+    /// written so far (by the task or by the callers that wrote directly).
+    pub(crate) fn report(&mut self, sent: u64) {
+        self.sent = sent;
         let (received, sent) = self.reported;
         if self.received > received {
             counter!(names::BYTES_RECEIVED).increment(self.received - received);
@@ -224,7 +222,7 @@ impl Traffic {
 
 impl Drop for Traffic {
     fn drop(&mut self) {
-        self.report();
+        self.report(self.sent);
         histogram!(names::CONNECTION_BYTES_RECEIVED).record(self.received as f64);
         histogram!(names::CONNECTION_BYTES_SENT).record(self.sent as f64);
     }

@@ -32,8 +32,5 @@ impl Traffic {
     pub(crate) fn received(&mut self, _bytes: usize) {}
 
     #[inline(always)]
-    pub(crate) fn sent(&mut self, _bytes: usize) {}
-
-    #[inline(always)]
-    pub(crate) fn report(&mut self) {}
+    pub(crate) fn report(&mut self, _sent: u64) {}
 }

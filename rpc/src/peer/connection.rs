@@ -14,13 +14,16 @@
 //! further requests `Overloaded` at once).
 //!
 //! Outbound, callers and handlers encode their messages straight into the
-//! link's queue ([`Frames`]) and wake the task if it sleeps; the task writes
-//! what is queued when it has routed what it read, so the replies to a batch
-//! of pipelined calls leave in one write, and a reply to a call answered at
-//! once leaves with no task hand-off at all. Senders that await their send
-//! wait while more than `send_high_water` bytes are queued; past
-//! `max_queued_bytes` the connection is closed, saying whether the other side
-//! stopped reading or reads too slowly.
+//! link's queue ([`Frames`](crate::message::Frames)) and wake the task if it
+//! sleeps; the task writes what is queued when it has routed what it read,
+//! so the replies to a batch of pipelined calls leave in one write, and a
+//! reply to a call answered at once leaves with no task hand-off at all.
+//! The request of a call alone in flight needs no hand-off either: when the
+//! task sleeps, its caller writes it (the link's writer), as far as the
+//! transport takes it without waiting, and only the rest wakes the task.
+//! Senders that await their send wait while more than `send_high_water`
+//! bytes are queued; past `max_queued_bytes` the connection is closed,
+//! saying whether the other side stopped reading or reads too slowly.
 //!
 //! Anything that is not a valid message closes this connection only, with a
 //! `Protocol` reason; so does nothing arriving for the idle timeout, or a
@@ -51,13 +54,12 @@ use super::{Peer, WeakPeer};
 use crate::codec::FrameChecker;
 use crate::error::DisconnectReason;
 use crate::message::{
-    Defect, ErrorFormat, ErrorObject, Frames, Invocation, Message, MsgId, Parsed, TraceContext,
-    code,
+    Defect, ErrorFormat, ErrorObject, Invocation, Message, MsgId, Parsed, TraceContext, code,
 };
 use crate::observe::{self, CallMeter, Traffic};
 use crate::protocol::{self, Control};
 use crate::stream::Heard;
-use crate::transport::{FrameSink, FrameSource, Opened};
+use crate::transport::{FrameSource, Opened};
 
 /// A boxed, sendable future with no borrowed data.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -107,12 +109,6 @@ pub(crate) struct Connection {
     source_checked: bool,
     /// Checks them if not.
     checker: FrameChecker,
-    sink: Box<dyn FrameSink>,
-    /// Frames taken from the link's queue and being written.
-    sending: Frames,
-    /// Whether the sink's last send did not finish (it owes a write or a
-    /// flush), so it must be polled again even with nothing new to send.
-    sink_unfinished: bool,
     /// Calls read while every handler slot was taken, oldest first; never
     /// longer than `max_queued_calls`, and non-empty only while no slot is
     /// free.
@@ -147,7 +143,8 @@ impl Connection {
         dispatch: Arc<dyn Dispatch>,
     ) -> (Arc<Link>, Connection) {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let link = Arc::new(Link::new(NEXT_ID.fetch_add(1, Ordering::Relaxed), options));
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let link = Arc::new(Link::new(id, options, Some(opened.sink)));
         let connection = Connection {
             link: Arc::clone(&link),
             session,
@@ -155,9 +152,6 @@ impl Connection {
             source: opened.source,
             source_checked: opened.checked,
             checker: FrameChecker::default(),
-            sink: opened.sink,
-            sending: Frames::new(),
-            sink_unfinished: false,
             parked: VecDeque::new(),
             handlers: JoinSet::new(),
             running: HashMap::new(),
@@ -184,8 +178,8 @@ impl Connection {
         // cannot hold the task.
         let flush_timeout = self.link.options.close_flush_timeout;
         let flush = poll_fn(|cx| {
-            std::task::ready!(self.poll_write(cx))?;
-            self.sink.poll_close(cx)
+            std::task::ready!(self.link.poll_write(cx))?;
+            self.link.poll_close(cx)
         });
         let _ = tokio::time::timeout(flush_timeout, flush).await;
         self.handlers.shutdown().await;
@@ -212,10 +206,10 @@ impl Connection {
         {
             return Poll::Ready(reason);
         }
-        if let Poll::Ready(Err(error)) = self.poll_write(cx) {
+        if let Poll::Ready(Err(error)) = self.link.poll_write(cx) {
             return Poll::Ready(reason_of(error));
         }
-        self.traffic.report();
+        self.traffic.report(self.link.bytes_written());
         // Handlers started this turn are watched from now on (an empty set
         // registers no waker); one that already ended frees its slot for the
         // calls parked behind it, on the next turn.
@@ -505,36 +499,6 @@ impl Connection {
                 {
                     parked.credit = Some(parked.credit.unwrap_or(0).saturating_add(n));
                 }
-            }
-        }
-    }
-
-    /// Writes what is queued: `Ready(Ok)` once everything is written and
-    /// flushed.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            if self.sending.is_empty()
-                && !self.link.take_queue(&mut self.sending)
-                && !self.sink_unfinished
-            {
-                return Poll::Ready(Ok(()));
-            }
-            // With nothing to send, the sink still finishes what it began (a
-            // flush that was pending).
-            let nothing_queued = self.sending.is_empty();
-            let before = self.sending.len();
-            let sent = self.sink.poll_send(cx, &mut self.sending);
-            let written = before - self.sending.len();
-            if written > 0 {
-                self.link.wrote(written);
-                self.traffic.sent(written);
-            }
-            self.sink_unfinished = sent.is_pending();
-            match sent {
-                Poll::Ready(Ok(())) if nothing_queued => return Poll::Ready(Ok(())),
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
-                Poll::Pending => return Poll::Pending,
             }
         }
     }

@@ -1,13 +1,16 @@
 //! What everyone using one connection shares ([`Link`]): its outgoing
-//! queue and the back-pressure on it, its pending calls, its streams, the
-//! other side's features, and how it ended. Callers, handlers and streams
-//! push encoded messages here; the connection's task (`connection`) writes
-//! them and is the only reader of the queue.
+//! queue and the back-pressure on it, its way out (the [`Writer`]), its
+//! pending calls, its streams, the other side's features, and how it ended.
+//! Callers, handlers and streams push encoded messages here, and the
+//! connection's task (`connection`) writes them, in batches; except the
+//! request of a call alone in flight, which its caller writes at once when
+//! the task is idle, rather than wake the task for one message.
 
 use std::future::Future;
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::task::Waker;
+use std::sync::{Arc, Mutex, OnceLock, TryLockError};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -16,11 +19,13 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::options::{ConnectionEvent, Options};
+use super::writer::Writer;
 use crate::error::{DisconnectReason, Error};
 use crate::message::{Frames, Params};
 use crate::protocol::{self, Feature, Features};
 use crate::stream::Streams;
 use crate::transaction::Transactions;
+use crate::transport::FrameSink;
 
 /// What everyone using one connection shares: its outgoing queue, its
 /// pending calls, and how it ended.
@@ -28,6 +33,15 @@ pub(crate) struct Link {
     pub(crate) id: u64,
     pub(crate) options: Arc<Options>,
     outbox: Outbox,
+    /// Held by whoever writes: the task, or a pusher that found it idle.
+    /// Dropped when the task ends, which closes the transport (a child's
+    /// stdin, say) however long the link itself lives on.
+    writer: Mutex<Option<Writer>>,
+    /// Whether the writer holds something for the task: frames or a flush
+    /// the transport would not take at once, or a pusher's failed write.
+    /// Set and cleared under the writer's lock; read without it, so that a
+    /// turn with nothing to write takes no lock.
+    writer_owes: AtomicBool,
     transactions: Arc<Transactions>,
     /// Set once, when the connection closes.
     reason: OnceLock<DisconnectReason>,
@@ -49,8 +63,9 @@ struct Outbox {
     queued: AtomicUsize,
     /// The connection task.
     task: AtomicWaker,
-    /// Whether the task will look at the queue before it sleeps: pushers
-    /// that see it set need not wake it.
+    /// Whether the queue is seen to: the task will look at it before it
+    /// sleeps, or a pusher is writing it. A pusher that sets it writes (or
+    /// wakes the task); one that sees it set leaves its message to them.
     task_will_look: AtomicBool,
     /// Awaited sends wait while more than this is queued: the send buffer,
     /// at most half of the queue limit.
@@ -67,7 +82,8 @@ struct Outbox {
 }
 
 impl Link {
-    pub(super) fn new(id: u64, options: Arc<Options>) -> Self {
+    /// A link whose messages go to `sink` (none: they stay queued).
+    pub(super) fn new(id: u64, options: Arc<Options>, sink: Option<Box<dyn FrameSink>>) -> Self {
         let high_water = options.send_high_water.min(options.max_queued_bytes / 2);
         Link {
             id,
@@ -82,6 +98,8 @@ impl Link {
                 written: AtomicU64::new(0),
                 above_high_water: Mutex::new((Instant::now(), 0)),
             },
+            writer: Mutex::new(sink.map(Writer::new)),
+            writer_owes: AtomicBool::new(false),
             transactions: Arc::default(),
             reason: OnceLock::new(),
             draining: AtomicBool::new(false),
@@ -140,6 +158,25 @@ impl Link {
     /// `Disconnected` if the connection is closed, or if this pushes the
     /// queue past `max_queued_bytes` (which closes it).
     pub(crate) fn push(&self, encode: impl FnOnce(&mut Frames)) -> Result<(), Error> {
+        self.push_then(encode, false)
+    }
+
+    /// Queues a call's request, as [`push`](Link::push) does; when it is the
+    /// only call in flight and the task sleeps, writes it here and now
+    /// instead of handing it to the task: a caller that waits for each
+    /// reply before its next call never waits for the task to be scheduled.
+    /// With others in flight the task writes, so that pipelined requests
+    /// share a write.
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Link::push).
+    pub(crate) fn push_call(&self, encode: impl FnOnce(&mut Frames)) -> Result<(), Error> {
+        let alone = self.transactions.in_flight() <= 1;
+        self.push_then(encode, alone)
+    }
+
+    fn push_then(&self, encode: impl FnOnce(&mut Frames), write_now: bool) -> Result<(), Error> {
         if self.reason.get().is_some() {
             return Err(self.disconnected());
         }
@@ -173,9 +210,64 @@ impl Link {
             return Err(self.disconnected());
         }
         if !self.outbox.task_will_look.swap(true, Ordering::AcqRel) {
-            self.outbox.task.wake();
+            if write_now {
+                self.write_now();
+            } else {
+                self.outbox.task.wake();
+            }
         }
         Ok(())
+    }
+
+    /// The queue is this pusher's to see to (it set `task_will_look`):
+    /// writes it as far as the transport takes without waiting, within a
+    /// tokio runtime, and leaves the rest to the connection's task, woken.
+    /// A plain thread always hands over: a transport may need a runtime.
+    fn write_now(&self) {
+        let outbox = &self.outbox;
+        if tokio::runtime::Handle::try_current().is_err() {
+            outbox.task.wake();
+            return;
+        }
+        let mut writer = match self.writer.try_lock() {
+            Ok(writer) => writer,
+            // Busy: the task is writing (and looks at the queue again
+            // before it sleeps), or a pusher that has not yet handed the
+            // flag back. Poisoned: a sink panicked, which the task meets.
+            Err(TryLockError::WouldBlock | TryLockError::Poisoned(_)) => {
+                outbox.task.wake();
+                return;
+            }
+        };
+        let Some(writer) = writer.as_mut() else {
+            // The task has ended (or never began): nothing writes any more.
+            return;
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            let take = |sending: &mut Frames| outbox.take(sending);
+            let sent = writer.send(&mut cx, take, |n| outbox.wrote(n));
+            let done = matches!(sent, Poll::Ready(Ok(())));
+            self.writer_owes.store(!done, Ordering::SeqCst);
+            if !done {
+                if let Poll::Ready(Err(error)) = sent {
+                    writer.fail(error);
+                }
+                // The rest waits for the transport (the task waits for it
+                // with a waker of its own), or the task ends the connection.
+                outbox.task.wake();
+                return;
+            }
+            // All written. Pushes meanwhile saw the flag set and left their
+            // messages here: hand it back, then look once more, unless a
+            // pusher took it since (and writes, or wakes the task).
+            outbox.task_will_look.store(false, Ordering::SeqCst);
+            if outbox.queued.load(Ordering::SeqCst) == 0
+                || outbox.task_will_look.swap(true, Ordering::AcqRel)
+            {
+                return;
+            }
+        }
     }
 
     /// Queues a frame encoded elsewhere.
@@ -266,17 +358,67 @@ impl Link {
         self.draining.load(Ordering::Acquire)
     }
 
-    /// Swaps what is queued into `sending` (which is empty); `false` if
-    /// nothing was. From here on, a push must wake the task: this look at
-    /// the queue may come before it. (Pushed bytes are counted before the
-    /// pusher lets go of the queue.)
-    pub(super) fn take_queue(&self, sending: &mut Frames) -> bool {
+    /// Writes what is queued: `Ready(Ok)` once everything is written and
+    /// flushed, `Ready(Err)` if the transport failed (here, or in a write
+    /// a pusher made).
+    pub(super) fn poll_write(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let outbox = &self.outbox;
+        // Each look at the queue may come before a push: from then on, a
+        // push must see to its message itself.
         outbox.task_will_look.store(false, Ordering::SeqCst);
-        if outbox.queued.load(Ordering::SeqCst) == 0 {
+        if outbox.queued.load(Ordering::SeqCst) == 0 && !self.writer_owes.load(Ordering::SeqCst) {
+            return Poll::Ready(Ok(()));
+        }
+        let take = |sending: &mut Frames| {
+            outbox.task_will_look.store(false, Ordering::SeqCst);
+            outbox.take(sending)
+        };
+        let mut writer = self.lock_writer();
+        let Some(writer) = writer.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let sent = writer.send(cx, take, |n| outbox.wrote(n));
+        self.writer_owes
+            .store(!matches!(sent, Poll::Ready(Ok(()))), Ordering::SeqCst);
+        sent
+    }
+
+    /// Closes the transport's outbound half.
+    pub(super) fn poll_close(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.lock_writer().as_mut() {
+            Some(writer) => writer.poll_close(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// Bytes written since the connection began.
+    pub(super) fn bytes_written(&self) -> u64 {
+        self.outbox.written.load(Ordering::Acquire)
+    }
+
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Option<Writer>> {
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The connection's task has ended: the transport is let go of.
+    pub(super) fn finish(&self) {
+        let writer = self.lock_writer().take();
+        drop(writer);
+        self.finished.cancel();
+    }
+}
+
+impl Outbox {
+    /// Swaps what is queued into `sending` (which is empty); `false` if
+    /// nothing was. (Pushed bytes are counted before the pusher lets go of
+    /// the queue.)
+    fn take(&self, sending: &mut Frames) -> bool {
+        if self.queued.load(Ordering::SeqCst) == 0 {
             return false;
         }
-        let mut queue = outbox
+        let mut queue = self
             .queue
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -284,18 +426,6 @@ impl Link {
         true
     }
 
-    /// `n` bytes taken from the queue were written.
-    pub(super) fn wrote(&self, n: usize) {
-        self.outbox.wrote(n);
-    }
-
-    /// The connection's task has ended.
-    pub(super) fn finish(&self) {
-        self.finished.cancel();
-    }
-}
-
-impl Outbox {
     /// `n` bytes were written; senders waiting for room hear of it once the
     /// queue is down to the high-water mark.
     fn wrote(&self, n: usize) {
@@ -318,7 +448,7 @@ impl Link {
     /// A link with no connection task: what is pushed stays queued, for a
     /// test to look at.
     pub(crate) fn unconnected(options: Options) -> Arc<Link> {
-        Arc::new(Link::new(0, Arc::new(options)))
+        Arc::new(Link::new(0, Arc::new(options), None))
     }
 
     /// Everything queued so far.

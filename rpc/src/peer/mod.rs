@@ -22,6 +22,7 @@ pub(crate) mod options;
 pub(crate) mod session;
 mod stream_ends;
 mod timeouts;
+mod writer;
 
 use std::any::Any;
 use std::fmt;

@@ -97,6 +97,12 @@ pub trait FrameSource: Send + 'static {
 }
 
 /// The outbound half of a transport.
+///
+/// Called one caller at a time, but not only from the connection's task: a
+/// caller whose call is alone in flight sends its request itself, from its
+/// own task on a tokio runtime, with a waker that wakes no one. `Pending`
+/// then hands what is left to the connection's task, which polls again with
+/// its own waker; so a sink must not count on one waker being kept.
 pub trait FrameSink: Send + 'static {
     /// Sends what `frames` holds, as much as the transport takes without
     /// waiting, and removes what it sent: a byte stream as bytes
