@@ -182,6 +182,7 @@ impl Connection {
             self.link.poll_close(cx)
         });
         let _ = tokio::time::timeout(flush_timeout, flush).await;
+        self.traffic.report(self.link.bytes_written());
         self.handlers.shutdown().await;
         self.link.finish();
     }
