@@ -409,3 +409,39 @@ async fn a_callers_failed_write_closes_the_connection_and_fails_the_call() {
         "{reason:?}"
     );
 }
+
+/// Callers on several threads, each waiting for its reply before its next
+/// call, so that a call is now alone in flight and now not, and the queue
+/// passes between callers that write and the task: every call is answered,
+/// and events sent meanwhile all arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_and_the_task_share_a_connection_without_losing_a_message() {
+    let server = support::tcp_server(scenario::server_router()).await;
+    let (builder, mut pongs) = client_builder();
+    let client = builder.connect(support::addr(&server)).await.unwrap();
+    let callers: Vec<_> = (0..8i64)
+        .map(|caller| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for n in 0..200i64 {
+                    let sum: i64 = client.call("add", (caller, n)).await.unwrap();
+                    assert_eq!(sum, caller + n);
+                }
+            })
+        })
+        .collect();
+    for n in 0..100u32 {
+        client.notify("ping", (n,)).await.unwrap();
+    }
+    for caller in callers {
+        bounded(caller).await.unwrap();
+    }
+    let mut heard = Vec::new();
+    while heard.len() < 100 {
+        heard.push(bounded(pongs.recv()).await.unwrap());
+    }
+    heard.sort_unstable();
+    assert_eq!(heard, (0..100).collect::<Vec<_>>());
+    client.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
